@@ -1,0 +1,1 @@
+//! Dataset operations (filled in next).

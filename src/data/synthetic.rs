@@ -1,0 +1,1 @@
+//! Seeded synthetic generators (filled in next).
