@@ -4,7 +4,9 @@
 pub mod data;
 pub mod error;
 pub mod fsutil;
+pub mod metrics;
 pub mod optim;
+pub mod rng;
 
 pub use data::Dataset;
 pub use error::{Error, Result};

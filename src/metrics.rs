@@ -1,0 +1,117 @@
+//! Classification metrics shared by training, evaluation and every attack.
+
+use crate::error::{Error, Result};
+
+/// Weighted ROC AUC of `scores` for binary `labels` (1 = positive).
+///
+/// Ties in score count one half, so the result equals the weighted Mann–Whitney statistic
+/// P(s₊ > s₋) + ½·P(s₊ = s₋).
+///
+/// ```
+/// let auc = nuisance::metrics::roc_auc(&[0.1, 0.4, 0.35, 0.8], &[0, 0, 1, 1], None).unwrap();
+/// assert!((auc - 0.75).abs() < 1e-12); // 3 of the 4 (pos, neg) pairs are ordered right
+/// ```
+pub fn roc_auc(scores: &[f32], labels: &[i64], weights: Option<&[f32]>) -> Result<f64> {
+    let curve = roc_curve(scores, labels, weights)?;
+    // Trapezoids over the (fpr, tpr) points; a tied group is one diagonal step = half credit.
+    Ok(curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum())
+}
+
+/// ROC curve points `(fpr, tpr, threshold)` from the highest threshold down, starting at (0, 0).
+pub fn roc_curve(scores: &[f32], labels: &[i64], weights: Option<&[f32]>) -> Result<Vec<(f64, f64, f64)>> {
+    check_lengths("roc_auc", scores.len(), labels.len(), weights.map(<[f32]>::len))?;
+    let w = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
+    let (mut pos, mut neg) = (0.0, 0.0);
+    for (i, &l) in labels.iter().enumerate() {
+        match l {
+            1 => pos += w(i),
+            0 => neg += w(i),
+            other => return Err(Error::arg("roc_auc", format!("labels must be 0 or 1, found {other}"))),
+        }
+    }
+    if pos <= 0.0 || neg <= 0.0 {
+        return Err(Error::arg("roc_auc", "needs events of both classes (label 0 and label 1)"));
+    }
+    let mut idx: Vec<usize> = (0..scores.len()).collect();
+    idx.sort_unstable_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let mut points = vec![(0.0, 0.0, f64::INFINITY)];
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut k = 0;
+    while k < idx.len() {
+        let s = scores[idx[k]];
+        while k < idx.len() && scores[idx[k]] == s {
+            if labels[idx[k]] == 1 {
+                tp += w(idx[k]);
+            } else {
+                fp += w(idx[k]);
+            }
+            k += 1;
+        }
+        points.push((fp / neg, tp / pos, f64::from(s)));
+    }
+    Ok(points)
+}
+
+/// Weighted fraction of events whose predicted class equals the label.
+pub fn accuracy(pred: &[i64], labels: &[i64], weights: Option<&[f32]>) -> Result<f64> {
+    check_lengths("accuracy", pred.len(), labels.len(), weights.map(<[f32]>::len))?;
+    let w = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
+    let total: f64 = (0..pred.len()).map(w).sum();
+    if total <= 0.0 {
+        return Err(Error::Empty { op: "accuracy", what: "the event set (or its total weight)".into() });
+    }
+    let right: f64 = (0..pred.len()).filter(|&i| pred[i] == labels[i]).map(w).sum();
+    Ok(right / total)
+}
+
+fn check_lengths(op: &'static str, a: usize, b: usize, w: Option<usize>) -> Result<()> {
+    if a != b || w.is_some_and(|w| w != a) {
+        return Err(Error::Shape {
+            op,
+            expected: "scores, labels (and weights) of equal length".into(),
+            got: format!("{a} scores, {b} labels{}", w.map_or(String::new(), |w| format!(", {w} weights"))),
+        });
+    }
+    if a == 0 {
+        return Err(Error::Empty { op, what: "the event set".into() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn perfect_and_reversed_separation() {
+        assert_eq!(roc_auc(&[0.1, 0.2, 0.8, 0.9], &[0, 0, 1, 1], None).unwrap(), 1.0);
+        assert_eq!(roc_auc(&[0.9, 0.8, 0.2, 0.1], &[0, 0, 1, 1], None).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn all_tied_is_one_half() {
+        assert_eq!(roc_auc(&[0.5; 4], &[0, 1, 0, 1], None).unwrap(), 0.5);
+    }
+
+    #[test]
+    fn weights_count_as_repeated_events() {
+        // Weight 2 on the first event equals listing it twice.
+        let a = roc_auc(&[0.3, 0.4, 0.35, 0.8], &[1, 0, 1, 0], Some(&[2.0, 1.0, 1.0, 1.0])).unwrap();
+        let b = roc_auc(&[0.3, 0.3, 0.4, 0.35, 0.8], &[1, 1, 0, 1, 0], None).unwrap();
+        assert!((a - b).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rejects_single_class_and_bad_labels() {
+        assert!(roc_auc(&[0.1, 0.2], &[1, 1], None).is_err());
+        let e = roc_auc(&[0.1, 0.2], &[0, 2], None).unwrap_err();
+        assert_eq!(e.to_string(), "roc_auc: labels must be 0 or 1, found 2");
+    }
+
+    #[test]
+    fn weighted_accuracy() {
+        // right: events 0 (w 1) and 2 (w 2) of total weight 4 → 0.75
+        let a = accuracy(&[1, 0, 1], &[1, 1, 1], Some(&[1.0, 1.0, 2.0])).unwrap();
+        assert_eq!(a, 0.75);
+    }
+}
