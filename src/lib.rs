@@ -1,12 +1,26 @@
 //! nuisance: probe neural-network classifiers with perturbations that stay inside the
 //! experiment's uncertainties, from short Rhai scripts.
+//!
+//! ```
+//! use nuisance::session::{Config, Session};
+//! let mut s = Session::new(Config { capture: true, ..Config::default() }).unwrap();
+//! s.eval_source("print(fmt(1.0 / 3.0, 3));").unwrap();
+//! assert_eq!(s.take_output(), "0.333\n");
+//! ```
 
+pub mod bindings;
 pub mod data;
+pub mod docs;
 pub mod error;
 pub mod fsutil;
 pub mod metrics;
 pub mod optim;
+pub mod render;
+pub mod repl;
 pub mod rng;
+pub mod sandbox;
+pub mod session;
+pub mod stdlib;
 
 pub use data::Dataset;
 pub use error::{Error, Result};

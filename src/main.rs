@@ -1,1 +1,187 @@
-fn main() {}
+//! The `nuisance` command: run scripts, check them, browse the docs, or explore in the REPL.
+//!
+//! Exit status: 0 success, 1 script error, 2 usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use nuisance::session::{Config, Session};
+
+#[derive(Parser)]
+#[command(name = "nuisance", version, about = "Probe classifiers with perturbations inside the experiment's uncertainties")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a script.
+    Run {
+        /// The .rhai script.
+        file: PathBuf,
+        #[command(flatten)]
+        opts: SessionArgs,
+        /// Arguments for the script (visible as ARGS).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Start the interactive REPL (the default with no command).
+    Repl {
+        #[command(flatten)]
+        opts: SessionArgs,
+    },
+    /// Compile a script without running it and report every syntax error.
+    Check {
+        /// The .rhai script.
+        file: PathBuf,
+    },
+    /// Show the signature, options and doc comment of script functions.
+    Doc {
+        /// A function name (all functions when omitted).
+        name: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Clone, Default)]
+struct SessionArgs {
+    /// Session seed: every random choice without its own seed derives from it.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Allow reading under PATH (repeatable).
+    #[arg(long = "allow-read", value_name = "PATH")]
+    allow_read: Vec<PathBuf>,
+    /// Allow writing under PATH (repeatable; default: ./out).
+    #[arg(long = "allow-write", value_name = "PATH")]
+    allow_write: Vec<PathBuf>,
+    /// Shrink example sizes (what the tests use).
+    #[arg(long)]
+    smoke: bool,
+    /// Limit on script operations (loops in Rhai; Rust numerics do not count).
+    #[arg(long, value_name = "N")]
+    max_operations: Option<u64>,
+    /// Hide progress bars.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl SessionArgs {
+    fn config(&self, script_dir: Option<PathBuf>, args: Vec<String>) -> Config {
+        Config {
+            seed: self.seed,
+            script_dir,
+            allow_read: self.allow_read.clone(),
+            allow_write: self.allow_write.clone(),
+            args,
+            smoke: self.smoke || std::env::var_os("NUISANCE_SMOKE").is_some(),
+            capture: false,
+            progress: !self.quiet,
+            max_operations: self.max_operations,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    // candle's double backward (Hessian-vector products) needs this before any thread starts.
+    std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    let cli = Cli::parse();
+    let code = match cli.command.unwrap_or(Command::Repl { opts: SessionArgs::default() }) {
+        Command::Run { file, opts, args } => run(&file, &opts, args),
+        Command::Repl { opts } => repl(&opts),
+        Command::Check { file } => check(&file),
+        Command::Doc { name, json } => doc(name.as_deref(), json),
+    };
+    ExitCode::from(code)
+}
+
+fn start(config: Config) -> Result<Session, u8> {
+    Session::new(config).map_err(|e| {
+        eprintln!("error: {e}");
+        2
+    })
+}
+
+fn install_ctrl_c(session: &Session) {
+    let flag = session.control().interrupt.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // A second Ctrl-C while the first is still being handled: leave now.
+            std::process::exit(130);
+        }
+    });
+}
+
+fn run(file: &std::path::Path, opts: &SessionArgs, args: Vec<String>) -> u8 {
+    if !file.is_file() {
+        eprintln!("error: no script at '{}'", file.display());
+        return 2;
+    }
+    let dir = file.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
+    let Ok(mut session) = start(opts.config(dir, args)) else { return 2 };
+    install_ctrl_c(&session);
+    match session.run_file(file) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprint!("{e}");
+            1
+        }
+    }
+}
+
+fn repl(opts: &SessionArgs) -> u8 {
+    let Ok(mut session) = start(opts.config(None, Vec::new())) else { return 2 };
+    install_ctrl_c(&session);
+    nuisance::repl::run(&mut session) as u8
+}
+
+fn check(file: &std::path::Path) -> u8 {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: cannot read '{}': {e}", file.display());
+            return 2;
+        }
+    };
+    let Ok(mut session) = start(Config::default()) else { return 2 };
+    session.set_main_name(&file.display().to_string());
+    let errors = session.check_source(&text);
+    for e in &errors {
+        eprint!("{e}");
+    }
+    if errors.is_empty() {
+        println!("{}: ok", file.display());
+        0
+    } else {
+        eprintln!("{}: {} syntax error(s)", file.display(), errors.len());
+        1
+    }
+}
+
+fn doc(name: Option<&str>, json: bool) -> u8 {
+    let Ok(session) = start(Config::default()) else { return 2 };
+    let all = nuisance::docs::collect(session.engine());
+    let selected: Vec<&nuisance::docs::FnDoc> = match name {
+        Some(n) => nuisance::docs::find(&all, n),
+        None => all.iter().collect(),
+    };
+    if selected.is_empty() {
+        eprintln!("{}", nuisance::docs::help_text(&all, name.unwrap_or("")));
+        return 1;
+    }
+    if json {
+        let v: Vec<serde_json::Value> = selected.iter().map(|d| d.to_json()).collect();
+        println!("{}", serde_json::Value::Array(v));
+    } else if name.is_some() {
+        print!("{}", nuisance::docs::help_text(&all, name.unwrap_or("")));
+    } else {
+        for d in selected {
+            println!("{:<55} {}", d.signature, d.summary());
+        }
+    }
+    0
+}

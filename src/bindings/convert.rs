@@ -1,0 +1,38 @@
+//! Conversions between Rust values and Rhai values (arrays, maps).
+
+use rhai::{Array, Dynamic, Map};
+
+/// f64 values as a Rhai array of floats.
+pub fn f64_array(v: impl IntoIterator<Item = f64>) -> Array {
+    v.into_iter().map(Dynamic::from_float).collect()
+}
+
+/// f32 values as a Rhai array of floats.
+pub fn f32_array(v: impl IntoIterator<Item = f32>) -> Array {
+    v.into_iter().map(|x| Dynamic::from_float(f64::from(x))).collect()
+}
+
+/// Integers as a Rhai array.
+pub fn int_array(v: impl IntoIterator<Item = i64>) -> Array {
+    v.into_iter().map(Dynamic::from_int).collect()
+}
+
+/// Booleans as a Rhai array.
+pub fn bool_array(v: impl IntoIterator<Item = bool>) -> Array {
+    v.into_iter().map(Dynamic::from_bool).collect()
+}
+
+/// Strings as a Rhai array.
+pub fn string_array<S: AsRef<str>>(v: impl IntoIterator<Item = S>) -> Array {
+    v.into_iter().map(|s| Dynamic::from(s.as_ref().to_string())).collect()
+}
+
+/// A matrix (rows of f64) as an array of arrays.
+pub fn matrix(rows: impl IntoIterator<Item = Vec<f64>>) -> Array {
+    rows.into_iter().map(|r| Dynamic::from_array(f64_array(r))).collect()
+}
+
+/// Builds a map from `(key, value)` pairs, in order.
+pub fn map<const N: usize>(pairs: [(&str, Dynamic); N]) -> Map {
+    pairs.into_iter().map(|(k, v)| (k.into(), v)).collect()
+}

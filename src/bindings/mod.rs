@@ -1,0 +1,81 @@
+//! The thin layer between Rhai and the domain modules: the only code (with `session`,
+//! `stdlib`, `render` and `repl`) that imports rhai.
+//!
+//! Each file registers one domain area as a `#[export_module]` module, so every function
+//! carries its parameter names and doc comment into Rhai's metadata (used by `nuisance doc`,
+//! `:help` and completion). Functions read options with [`options::Opts`], call the domain
+//! code and convert results back; they do no numerics themselves.
+
+pub mod convert;
+pub mod core;
+pub mod options;
+
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use rhai::{Engine, EvalAltResult, Map, NativeCallContext, Position};
+
+use crate::error::Error;
+use crate::optim::Control;
+use crate::sandbox::Sandbox;
+
+/// Result type of every registered function.
+pub type RhaiResult<T> = Result<T, Box<EvalAltResult>>;
+
+/// The one place where crate errors become script errors: a runtime error whose payload is
+/// the map `#{ kind, message, hint }`, so scripts can `try { … } catch (e) { e.kind }`.
+impl From<Error> for Box<EvalAltResult> {
+    fn from(e: Error) -> Self {
+        let mut m = Map::new();
+        m.insert("kind".into(), e.kind().into());
+        m.insert("message".into(), e.to_string().into());
+        m.insert("hint".into(), e.hint().into());
+        Box::new(EvalAltResult::ErrorRuntime(m.into(), Position::NONE))
+    }
+}
+
+/// Per-session state that registered functions need: the sandbox, progress/interrupt
+/// control, the session seed and a counter that gives each unseeded random call its own
+/// deterministic stream. Carried in the engine's default tag.
+#[derive(Clone)]
+pub struct Ctx {
+    pub sandbox: Arc<Sandbox>,
+    pub control: Control,
+    pub seed: u64,
+    pub smoke: bool,
+    counter: Rc<Cell<u64>>,
+}
+
+impl Ctx {
+    /// A context with the given sandbox, control and session seed.
+    pub fn new(sandbox: Sandbox, control: Control, seed: u64, smoke: bool) -> Self {
+        Ctx { sandbox: Arc::new(sandbox), control, seed, smoke, counter: Rc::new(Cell::new(0)) }
+    }
+
+    /// `explicit` if given, else the next deterministic stream of the session seed.
+    pub fn seed_or_next(&self, explicit: Option<u64>) -> u64 {
+        explicit.unwrap_or_else(|| {
+            let k = self.counter.get();
+            self.counter.set(k + 1);
+            crate::rng::substream(self.seed, k)
+        })
+    }
+
+    /// Restarts the stream counter (a new script run with the same seed repeats its numbers).
+    pub fn reset_counter(&self) {
+        self.counter.set(0);
+    }
+}
+
+/// The session context of a call.
+pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
+    c.tag()
+        .and_then(|t| t.read_lock::<Ctx>().map(|g| g.clone()))
+        .ok_or_else(|| "internal error: no nuisance session attached to this engine".into())
+}
+
+/// Registers every type and function of nuisance into `engine`.
+pub fn register(engine: &mut Engine) {
+    core::register(engine);
+}

@@ -1,0 +1,193 @@
+//! Which files a script may read and write.
+//!
+//! A script shared by a colleague must not be able to harm the user. The rule:
+//!
+//! | access | allowed under |
+//! |---|---|
+//! | read   | the script's folder, the current folder, every `--allow-read PATH`, and every write root |
+//! | write  | every `--allow-write PATH`; without any, the folder `out/` in the current folder |
+//!
+//! Relative paths in scripts are resolved against the current folder. A path is checked after
+//! resolving `..` and symbolic links (of the file itself or of any existing ancestor), so
+//! neither can escape a root. Scripts have no other way to reach the system: no command
+//! execution and no network functions are registered.
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// The allowed roots, canonicalised.
+#[derive(Clone, Debug)]
+pub struct Sandbox {
+    cwd: PathBuf,
+    read: Vec<PathBuf>,
+    write: Vec<PathBuf>,
+}
+
+impl Sandbox {
+    /// Roots for a script in `script_dir` run from the current folder, plus the user's
+    /// `--allow-read` and `--allow-write` paths.
+    pub fn new(script_dir: Option<&Path>, allow_read: &[PathBuf], allow_write: &[PathBuf]) -> Result<Self> {
+        let cwd = std::env::current_dir().map_err(|e| Error::io(".", e))?;
+        Self::with_cwd(&cwd, script_dir, allow_read, allow_write)
+    }
+
+    /// Like [`Sandbox::new`] with an explicit current folder (for tests).
+    pub fn with_cwd(cwd: &Path, script_dir: Option<&Path>, allow_read: &[PathBuf], allow_write: &[PathBuf]) -> Result<Self> {
+        let cwd = resolve(cwd, cwd)?;
+        let mut read = vec![cwd.clone()];
+        if let Some(d) = script_dir {
+            read.push(resolve(&cwd, d)?);
+        }
+        for p in allow_read {
+            read.push(resolve(&cwd, p)?);
+        }
+        let write = if allow_write.is_empty() {
+            vec![resolve(&cwd, Path::new("out"))?]
+        } else {
+            allow_write.iter().map(|p| resolve(&cwd, p)).collect::<Result<_>>()?
+        };
+        read.extend(write.iter().cloned());
+        Ok(Sandbox { cwd, read, write })
+    }
+
+    /// No restriction at all: for the Rust API and trusted tools (benchmarks).
+    pub fn unrestricted() -> Self {
+        Sandbox { cwd: std::env::current_dir().unwrap_or_default(), read: vec![PathBuf::from("/")], write: vec![PathBuf::from("/")] }
+    }
+
+    /// The resolved path of `p` if reading it is allowed.
+    pub fn check_read(&self, p: &str) -> Result<PathBuf> {
+        self.check(p, &self.read, "read", "reading")
+    }
+
+    /// The resolved path of `p` if writing it is allowed.
+    pub fn check_write(&self, p: &str) -> Result<PathBuf> {
+        self.check(p, &self.write, "write", "writing")
+    }
+
+    /// The write roots (for messages and docs).
+    pub fn write_roots(&self) -> &[PathBuf] {
+        &self.write
+    }
+
+    fn check(&self, p: &str, roots: &[PathBuf], which: &'static str, action: &'static str) -> Result<PathBuf> {
+        if p.is_empty() {
+            return Err(Error::arg(action, "the path is empty"));
+        }
+        let full = resolve(&self.cwd, Path::new(p))?;
+        if roots.iter().any(|r| full.starts_with(r)) {
+            return Ok(full);
+        }
+        let allowed = roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ");
+        Err(Error::Sandbox { action, path: PathBuf::from(p), which, allowed })
+    }
+}
+
+/// Absolute, `..`-free, symlink-free form of `p` (relative to `cwd`), for paths that may not
+/// exist yet: the longest existing ancestor is canonicalised and the rest appended.
+pub fn resolve(cwd: &Path, p: &Path) -> Result<PathBuf> {
+    let joined = if p.is_absolute() { p.to_path_buf() } else { cwd.join(p) };
+    let lexical = normalize(&joined);
+    let mut existing = lexical.clone();
+    let mut rest = Vec::new();
+    loop {
+        match existing.canonicalize() {
+            Ok(c) => {
+                let mut out = c;
+                for part in rest.iter().rev() {
+                    out.push(part);
+                }
+                return Ok(out);
+            }
+            Err(_) => match (existing.file_name().map(|s| s.to_os_string()), existing.parent()) {
+                (Some(name), Some(parent)) => {
+                    rest.push(name);
+                    existing = parent.to_path_buf();
+                }
+                _ => return Ok(lexical),
+            },
+        }
+    }
+}
+
+/// Removes `.` and resolves `..` textually (never above the root).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nuisance_sandbox_{name}_{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(d.join("work/scripts")).unwrap();
+        fs::create_dir_all(d.join("secret")).unwrap();
+        fs::write(d.join("secret/key.txt"), "x").unwrap();
+        d.canonicalize().unwrap()
+    }
+
+    #[test]
+    fn default_write_root_is_out_in_cwd() {
+        let d = tmp("out");
+        let cwd = d.join("work");
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        assert_eq!(sb.check_write("out/a/b.png").unwrap(), cwd.join("out/a/b.png"));
+        let e = sb.check_write("b.png").unwrap_err();
+        assert_eq!(e.kind(), "sandbox");
+        assert!(e.to_string().starts_with("access denied: writing 'b.png' is outside the allowed write paths"));
+    }
+
+    #[test]
+    fn dotdot_cannot_escape() {
+        let d = tmp("dotdot");
+        let cwd = d.join("work");
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        assert!(sb.check_write("out/../../secret/key.txt").is_err());
+        assert!(sb.check_read("../secret/key.txt").is_err());
+        assert!(sb.check_read("scripts/../scripts").is_ok());
+    }
+
+    #[test]
+    fn symlink_cannot_escape() {
+        let d = tmp("link");
+        let cwd = d.join("work");
+        fs::create_dir_all(cwd.join("out")).unwrap();
+        std::os::unix::fs::symlink(d.join("secret"), cwd.join("out/sneaky")).unwrap();
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        assert!(sb.check_write("out/sneaky/key.txt").is_err());
+        assert!(sb.check_read("out/sneaky/key.txt").is_err());
+        assert!(sb.check_write("out/fine.txt").is_ok());
+    }
+
+    #[test]
+    fn allow_flags_extend_roots() {
+        let d = tmp("allow");
+        let cwd = d.join("work");
+        let sb = Sandbox::with_cwd(&cwd, None, &[d.join("secret")], &[d.join("secret")]).unwrap();
+        assert!(sb.check_read("../secret/key.txt").is_ok());
+        assert!(sb.check_write("../secret/new.txt").is_ok());
+        // With an explicit --allow-write, out/ is no longer writable.
+        assert!(sb.check_write("out/x.txt").is_err());
+    }
+
+    #[test]
+    fn script_dir_is_readable() {
+        let d = tmp("scriptdir");
+        let sb = Sandbox::with_cwd(&d.join("work/scripts"), Some(&d.join("secret")), &[], &[]).unwrap();
+        assert!(sb.check_read(d.join("secret/key.txt").to_str().unwrap()).is_ok());
+    }
+}

@@ -1,0 +1,258 @@
+//! A session: one Rhai engine with everything registered, its scope, the functions defined so
+//! far (for the REPL), the sandbox, the seed and the interrupt flag.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rhai::{Dynamic, Engine, Scope, AST};
+
+use crate::bindings::{self, Ctx};
+use crate::error::{Error, Result};
+use crate::optim::Control;
+use crate::render::{Report, Sources};
+use crate::sandbox::Sandbox;
+use crate::stdlib::{self, Resolver};
+
+/// Engine limits (documented in the README's "Limits" section).
+pub mod limits {
+    /// Nested function calls.
+    pub const CALL_LEVELS: usize = 128;
+    /// Script operations per run (loops in scripts; numerics in Rust do not count).
+    pub const OPERATIONS: u64 = 20_000_000_000;
+    /// Characters in one string.
+    pub const STRING_SIZE: usize = 64 << 20;
+    /// Elements in one array.
+    pub const ARRAY_SIZE: usize = 50_000_000;
+    /// Entries in one object map.
+    pub const MAP_SIZE: usize = 1_000_000;
+    /// Modules imported by one script.
+    pub const MODULES: usize = 256;
+    /// Expression nesting depth (global, inside functions).
+    pub const EXPR_DEPTHS: (usize, usize) = (128, 64);
+}
+
+/// How a session is set up.
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    /// Session seed: every unseeded random call draws its own stream from it.
+    pub seed: u64,
+    /// The folder of the script being run (readable).
+    pub script_dir: Option<PathBuf>,
+    /// Extra readable paths.
+    pub allow_read: Vec<PathBuf>,
+    /// Writable paths (default: `out/` in the current folder).
+    pub allow_write: Vec<PathBuf>,
+    /// Arguments after `--`, visible to scripts as `ARGS`.
+    pub args: Vec<String>,
+    /// Shrink example sizes (`smoke()` returns true).
+    pub smoke: bool,
+    /// Capture `print` output instead of writing to stdout (tests).
+    pub capture: bool,
+    /// Show progress bars.
+    pub progress: bool,
+    /// Override the operation limit.
+    pub max_operations: Option<u64>,
+}
+
+/// A script error, rendered and taken apart.
+#[derive(Debug)]
+pub struct ScriptError {
+    pub report: Report,
+    pub rendered: String,
+}
+
+impl std::fmt::Display for ScriptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rendered)
+    }
+}
+
+/// An engine plus state that persists between entries.
+pub struct Session {
+    engine: Engine,
+    scope: Scope<'static>,
+    functions: AST,
+    ctx: Ctx,
+    output: Rc<RefCell<String>>,
+    main_name: String,
+    main_text: Rc<RefCell<String>>,
+    config: Config,
+}
+
+impl Session {
+    /// A new session with the given configuration.
+    pub fn new(config: Config) -> Result<Self> {
+        let sandbox = Sandbox::new(config.script_dir.as_deref(), &config.allow_read, &config.allow_write)?;
+        let control = Control { progress: config.progress, ..Control::default() };
+        let ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
+        let output = Rc::new(RefCell::new(String::new()));
+        let engine = build_engine(&ctx, &config, output.clone());
+        let mut s = Session {
+            engine,
+            scope: Scope::new(),
+            functions: AST::empty(),
+            ctx,
+            output,
+            main_name: "<repl>".into(),
+            main_text: Rc::new(RefCell::new(String::new())),
+            config,
+        };
+        s.reset_scope();
+        Ok(s)
+    }
+
+    /// Clears variables and functions (the REPL's `:reset`).
+    pub fn reset_scope(&mut self) {
+        self.scope = Scope::new();
+        self.functions = AST::empty();
+        let args: rhai::Array = self.config.args.iter().map(|a| Dynamic::from(a.clone())).collect();
+        self.scope.push_constant("ARGS", args);
+        self.ctx.reset_counter();
+    }
+
+    /// The engine (for metadata, completion and docs).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The variables defined so far.
+    pub fn scope(&self) -> &Scope<'static> {
+        &self.scope
+    }
+
+    /// Script functions defined so far (REPL).
+    pub fn functions(&self) -> &AST {
+        &self.functions
+    }
+
+    /// The interrupt control shared with Ctrl-C handlers.
+    pub fn control(&self) -> &Control {
+        &self.ctx.control
+    }
+
+    /// Output captured from `print` (when `capture` is set); clears the buffer.
+    pub fn take_output(&self) -> String {
+        std::mem::take(&mut self.output.borrow_mut())
+    }
+
+    /// Runs a script file.
+    pub fn run_file(&mut self, path: &Path) -> std::result::Result<(), ScriptError> {
+        let text = std::fs::read_to_string(path).map_err(|e| self.plain_error(Error::io(path, e)))?;
+        self.main_name = path.display().to_string();
+        self.eval_source(&text).map(|_| ())
+    }
+
+    /// Compiles and runs `text` in the persistent scope; functions it defines stay callable.
+    pub fn eval_source(&mut self, text: &str) -> std::result::Result<Dynamic, ScriptError> {
+        *self.main_text.borrow_mut() = text.to_string();
+        self.ctx.control.interrupt.store(false, Ordering::Relaxed);
+        let ast = self
+            .engine
+            .compile_with_scope(&self.scope, text)
+            .map_err(|e| self.render(Report::from_parse(&e)))?;
+        let merged = self.functions.merge(&ast);
+        let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
+        let mut keep = merged;
+        keep.clear_statements();
+        self.functions = keep;
+        result.map_err(|e| self.render(Report::from_eval(&e)))
+    }
+
+    /// Every syntax error in `text` (Rhai stops at the first; after each, the offending line
+    /// is blanked and parsing resumes, so later independent errors are found too).
+    pub fn check_source(&self, text: &str) -> Vec<ScriptError> {
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let mut errors: Vec<ScriptError> = Vec::new();
+        *self.main_text.borrow_mut() = text.to_string();
+        for _ in 0..50 {
+            let src = lines.join("\n");
+            let Err(e) = self.engine.compile(&src) else { break };
+            let report = Report::from_parse(&e);
+            let line = report.at.as_ref().map(|a| a.1);
+            let repeat = errors.iter().any(|x| x.report == report);
+            if !repeat {
+                errors.push(self.render(report));
+            }
+            match line {
+                Some(l) if l >= 1 && l <= lines.len() && !repeat && !lines[l - 1].trim().is_empty() => lines[l - 1].clear(),
+                _ => break,
+            }
+        }
+        errors
+    }
+
+    /// Sets the name shown for the main source in error messages.
+    pub fn set_main_name(&mut self, name: &str) {
+        self.main_name = name.to_string();
+    }
+
+    fn plain_error(&self, e: Error) -> ScriptError {
+        let report = Report { kind: e.kind().into(), message: e.to_string(), hint: e.hint(), at: None, frames: vec![] };
+        self.render(report)
+    }
+
+    fn render(&self, report: Report) -> ScriptError {
+        let sources = SessionSources { main_name: &self.main_name, main_text: &self.main_text.borrow() };
+        let rendered = report.render(&sources);
+        ScriptError { report, rendered }
+    }
+}
+
+struct SessionSources<'a> {
+    main_name: &'a str,
+    main_text: &'a str,
+}
+
+impl Sources for SessionSources<'_> {
+    fn text(&self, source: Option<&str>) -> Option<String> {
+        match source {
+            None => Some(self.main_text.to_string()),
+            Some(s) => stdlib::source(s).map(str::to_string).or_else(|| std::fs::read_to_string(s).ok()),
+        }
+    }
+    fn name(&self, source: Option<&str>) -> String {
+        source.unwrap_or(self.main_name).to_string()
+    }
+}
+
+fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_call_levels(limits::CALL_LEVELS)
+        .set_max_operations(config.max_operations.unwrap_or(limits::OPERATIONS))
+        .set_max_string_size(limits::STRING_SIZE)
+        .set_max_array_size(limits::ARRAY_SIZE)
+        .set_max_map_size(limits::MAP_SIZE)
+        .set_max_modules(limits::MODULES)
+        .set_max_expr_depths(limits::EXPR_DEPTHS.0, limits::EXPR_DEPTHS.1);
+    engine.set_default_tag(Dynamic::from(ctx.clone()));
+    engine.set_module_resolver(Resolver::new(ctx.sandbox.clone()));
+    let flag = ctx.control.interrupt.clone();
+    engine.on_progress(move |_| flag.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
+    if config.capture {
+        let out = output.clone();
+        engine.on_print(move |s| {
+            let mut o = out.borrow_mut();
+            o.push_str(s);
+            o.push('\n');
+        });
+        engine.on_debug(move |s, _, _| {
+            let mut o = output.borrow_mut();
+            o.push_str(s);
+            o.push('\n');
+        });
+    } else {
+        engine.on_print(|s| println!("{s}"));
+        engine.on_debug(|s, src, pos| eprintln!("[{}{pos}] {s}", src.map(|s| format!("{s} ")).unwrap_or_default()));
+    }
+    bindings::register(&mut engine);
+    engine
+}
+
+/// Shares one session's sandbox for tools that need it (kept for the bench command).
+pub fn sandbox_of(s: &Session) -> Arc<Sandbox> {
+    s.ctx.sandbox.clone()
+}

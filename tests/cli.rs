@@ -1,0 +1,82 @@
+//! The `nuisance` binary: exit codes, `check`, `doc`, script arguments and the sandbox.
+
+mod common;
+
+use std::process::Command;
+
+fn nuisance(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nuisance"))
+        .args(args)
+        .current_dir(common::root())
+        .env_remove("NUISANCE_SMOKE")
+        .output()
+        .expect("run nuisance");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+fn script(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("nuisance_cli_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+#[test]
+fn run_passes_arguments_and_exits_zero() {
+    let f = script("args.rhai", "print(ARGS.len()); print(ARGS[1]);");
+    let (code, out, err) = nuisance(&["run", &f, "--", "a", "b"]);
+    assert_eq!((code, out.as_str()), (0, "2\nb\n"), "{err}");
+}
+
+#[test]
+fn script_error_exits_one_with_rendered_error() {
+    let f = script("bad.rhai", "let d = dataset(\"gaussians\", #{ stpes: 1 });");
+    let (code, _, err) = nuisance(&["run", &f]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error: dataset: unknown option 'stpes'") && err.contains("bad.rhai:1:9"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(nuisance(&["run"]).0, 2);
+    assert_eq!(nuisance(&["frobnicate"]).0, 2);
+    assert_eq!(nuisance(&["run", "does/not/exist.rhai"]).0, 2);
+}
+
+#[test]
+fn check_reports_every_syntax_error() {
+    let f = script("syntax.rhai", "let a = 1;\nlet b = (2 + ;\nlet c = 3;\nlet d = [1, 2;\n");
+    let (code, _, err) = nuisance(&["check", &f]);
+    assert_eq!(code, 1);
+    assert!(err.contains("syntax.rhai:2:") && err.contains("syntax.rhai:4:"), "{err}");
+    assert!(err.contains("2 syntax error(s)"), "{err}");
+    let ok = script("fine.rhai", "let a = 1;");
+    assert_eq!(nuisance(&["check", &ok]).0, 0);
+}
+
+#[test]
+fn doc_shows_one_function_and_json() {
+    let (code, out, _) = nuisance(&["doc", "histogram"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("histogram(") && out.contains("`bins`"), "{out}");
+    let (code, out, _) = nuisance(&["doc", "--json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("valid JSON");
+    assert!(v.as_array().is_some_and(|a| a.len() > 20));
+    assert_eq!(nuisance(&["doc", "no_such_function"]).0, 1);
+}
+
+#[test]
+fn allow_write_extends_the_sandbox() {
+    let dir = std::env::temp_dir().join(format!("nuisance_cli_w_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("d.parquet");
+    let src = format!("dataset(\"gaussians\", #{{ n: 5, seed: 1 }}).write_parquet(\"{}\");", target.display());
+    let f = script("write.rhai", &src);
+    assert_eq!(nuisance(&["run", &f]).0, 1, "writing outside out/ must fail by default");
+    assert!(!target.exists());
+    let (code, _, err) = nuisance(&["run", &f, "--allow-write", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(target.exists());
+}

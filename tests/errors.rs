@@ -1,0 +1,95 @@
+//! Error texts for the common mistakes, pinned: for a script language the error text is the
+//! user interface.
+
+mod common;
+
+fn err(src: &str) -> String {
+    common::run(src).expect_err("the script should fail")
+}
+
+#[test]
+fn typo_in_option_key_names_function_key_and_suggestion() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 10, sed: 3 });");
+    assert_eq!(
+        e,
+        "error: dataset: unknown option 'sed'\n  --> test.rhai:1:9\n  |\n1 | let d = dataset(\"gaussians\", #{ n: 10, sed: 3 });\n  |         ^\n  = hint: did you mean 'seed'? valid options: n, seed\n"
+    );
+}
+
+#[test]
+fn missing_column_lists_available_and_suggests() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 10, seed: 1 });\nlet c = d.column(\"x00\");");
+    assert!(e.starts_with("error: column: unknown column 'x00'; available: x0, x1, x2,"), "{e}");
+    assert!(e.contains("  --> test.rhai:2:11\n"), "{e}");
+    assert!(e.contains("= hint: did you mean 'x0'?"), "{e}");
+}
+
+#[test]
+fn missing_file_names_the_path() {
+    let e = err("let d = read_parquet(\"no_such_file.parquet\");");
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(e.contains("no_such_file.parquet"), "{e}");
+    assert!(e.contains("test.rhai:1:9"), "{e}");
+}
+
+#[test]
+fn wrong_option_type_names_the_option() {
+    let e = err("dataset(\"gaussians\", #{ n: \"many\" });");
+    assert!(e.starts_with("error: dataset: option 'n' must be an integer, got a string (many)\n"), "{e}");
+}
+
+#[test]
+fn unknown_generator_lists_valid_names() {
+    let e = err("dataset(\"gausians\");");
+    assert!(e.contains("gaussians") && e.contains("collider"), "{e}");
+}
+
+#[test]
+fn writing_outside_allowed_paths_is_denied() {
+    let e = err("dataset(\"gaussians\", #{ n: 5, seed: 1 }).write_parquet(\"/tmp/evil.parquet\");");
+    assert!(e.starts_with("error: access denied: writing '/tmp/evil.parquet' is outside the allowed write paths"), "{e}");
+    assert!(e.contains("hint: run with --allow-write PATH"), "{e}");
+}
+
+#[test]
+fn reading_outside_allowed_paths_is_denied() {
+    let e = err("read_csv(\"/etc/passwd\");");
+    assert!(e.starts_with("error: access denied: reading '/etc/passwd' is outside the allowed read paths"), "{e}");
+}
+
+#[test]
+fn syntax_error_points_at_the_position() {
+    let e = err("let x = 1;\nlet y = (2 + ;");
+    assert!(e.starts_with("error: syntax error: "), "{e}");
+    assert!(e.contains("test.rhai:2:"), "{e}");
+}
+
+#[test]
+fn errors_are_catchable_maps() {
+    let out = common::run(
+        "try { dataset(\"gaussians\", #{ nn: 1 }); } catch (e) { print(e.kind); print(e.message); }",
+    )
+    .unwrap();
+    assert_eq!(out, "unknown_option\ndataset: unknown option 'nn'\n");
+}
+
+#[test]
+fn calls_through_script_functions_are_traced() {
+    let e = err("fn make(n) { dataset(\"gaussians\", #{ n: n, sed: 1 }) }\nlet d = make(3);");
+    assert!(e.contains("  --> test.rhai:1:14\n"), "{e}");
+    assert!(e.contains("= in call to make at test.rhai:2:9\n"), "{e}");
+}
+
+#[test]
+fn stdlib_module_typo_lists_modules() {
+    let e = err("import \"std/reprot\" as r;");
+    assert!(e.starts_with("error: module not found: std/reprot"), "{e}");
+    assert!(e.contains("std/report"), "{e}");
+}
+
+#[test]
+fn wrong_argument_type_gives_function_not_found_with_hint() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 5, seed: 1 }); d.select(3);");
+    assert!(e.starts_with("error: function not found: select (Dataset, i64)"), "{e}");
+    assert!(e.contains("nuisance doc"), "{e}");
+}
