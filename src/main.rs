@@ -38,6 +38,20 @@ enum Command {
         /// The .rhai script.
         file: PathBuf,
     },
+    /// Measure speed; prints one JSON object per line.
+    Bench {
+        /// Benchmarks to run (all when omitted).
+        names: Vec<String>,
+        /// Folder with the reference events and model (e.g. ../shared/fixtures).
+        #[arg(long, value_name = "DIR")]
+        fixtures: Option<PathBuf>,
+        /// Repetitions per figure (the median is printed).
+        #[arg(long, default_value_t = 3)]
+        repeats: usize,
+        /// List the benchmarks and exit.
+        #[arg(long)]
+        list: bool,
+    },
     /// Show the signature, options and doc comment of script functions.
     Doc {
         /// A function name (all functions when omitted).
@@ -95,6 +109,7 @@ fn main() -> ExitCode {
         Command::Repl { opts } => repl(&opts),
         Command::Check { file } => check(&file),
         Command::Doc { name, json } => doc(name.as_deref(), json),
+        Command::Bench { names, fixtures, repeats, list } => bench(&names, fixtures, repeats, list),
     };
     ExitCode::from(code)
 }
@@ -173,15 +188,33 @@ fn doc(name: Option<&str>, json: bool) -> u8 {
         eprintln!("{}", nuisance::docs::help_text(&all, name.unwrap_or("")));
         return 1;
     }
-    if json {
+    // Write errors (a closed pipe, e.g. `nuisance doc | head`) end the listing quietly.
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = if json {
         let v: Vec<serde_json::Value> = selected.iter().map(|d| d.to_json()).collect();
-        println!("{}", serde_json::Value::Array(v));
+        writeln!(out, "{}", serde_json::Value::Array(v))
     } else if name.is_some() {
-        print!("{}", nuisance::docs::help_text(&all, name.unwrap_or("")));
+        write!(out, "{}", nuisance::docs::help_text(&all, name.unwrap_or("")))
     } else {
-        for d in selected {
-            println!("{:<55} {}", d.signature, d.summary());
+        selected.iter().try_for_each(|d| writeln!(out, "{:<55} {}", d.signature, d.summary()))
+    };
+    0
+}
+
+fn bench(names: &[String], fixtures: Option<PathBuf>, repeats: usize, list: bool) -> u8 {
+    if list {
+        for b in nuisance::bench::all() {
+            println!("{:<16} {}", b.name, b.about);
+        }
+        return 0;
+    }
+    let cfg = nuisance::bench::BenchConfig { fixtures, repeats };
+    match nuisance::bench::run(names, &cfg, |line| println!("{line}")) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            if e.kind() == "bad_argument" { 2 } else { 1 }
         }
     }
-    0
 }

@@ -1,0 +1,79 @@
+//! `nuisance bench`: speed measurements printed as one JSON object per line, in the format of
+//! `shared/guide/benchmarks.md`, so results compare automatically with the reference figures.
+//!
+//! Benchmarks are measurements, never assertions: the machines are shared and noisy, so each
+//! figure is the median of several repetitions.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::session::{Config, Session};
+
+/// Settings of one `nuisance bench` invocation.
+#[derive(Clone, Debug, Default)]
+pub struct BenchConfig {
+    /// Folder with the reference events and model (`shared/fixtures`), when given.
+    pub fixtures: Option<PathBuf>,
+    /// Repetitions per figure (the median is reported).
+    pub repeats: usize,
+}
+
+/// A named benchmark.
+pub struct Bench {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&BenchConfig) -> Result<Vec<Value>>,
+}
+
+/// Every benchmark, in the order `nuisance bench` runs them.
+pub fn all() -> Vec<Bench> {
+    vec![Bench { name: "script_call", about: "cost of calling a registered Rust function from a script loop", run: script_call }]
+}
+
+/// Runs the named benchmarks (all when `names` is empty), calling `emit` with each JSON line.
+pub fn run(names: &[String], cfg: &BenchConfig, mut emit: impl FnMut(&Value)) -> Result<()> {
+    let benches = all();
+    for n in names {
+        if !benches.iter().any(|b| b.name == n) {
+            let valid: Vec<&str> = benches.iter().map(|b| b.name).collect();
+            return Err(Error::arg("bench", format!("unknown benchmark '{n}'; available: {}", valid.join(", "))));
+        }
+    }
+    for b in benches.iter().filter(|b| names.is_empty() || names.iter().any(|n| n == b.name)) {
+        for line in (b.run)(cfg)? {
+            emit(&line);
+        }
+    }
+    Ok(())
+}
+
+/// Median of `repeats` timings of `f`, in seconds.
+pub fn median_seconds(repeats: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    let mut t = Vec::with_capacity(repeats.max(1));
+    for _ in 0..repeats.max(1) {
+        let start = Instant::now();
+        f()?;
+        t.push(start.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+/// Time per call of a cheap registered function (`d.len`) inside a script loop, minus the
+/// cost of the same loop calling a script-native operation.
+fn script_call(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let calls = 2_000_000;
+    let mut s = Session::new(Config { capture: true, ..Config::default() })?;
+    let setup = "let d = dataset(\"gaussians\", #{ n: 10, seed: 1 }); let acc = 0;";
+    s.eval_source(setup).map_err(|e| Error::arg("bench", e.rendered))?;
+    let with_call = format!("for i in 0..{calls} {{ acc += d.len; }}");
+    let without = format!("for i in 0..{calls} {{ acc += 1; }}");
+    let mut timed = |src: &str| median_seconds(cfg.repeats.max(3), || s.eval_source(src).map(|_| ()).map_err(|e| Error::arg("bench", e.rendered)));
+    let t_call = timed(&with_call)?;
+    let t_loop = timed(&without)?;
+    let per_call = ((t_call - t_loop) / calls as f64).max(0.0);
+    Ok(vec![json!({ "bench": "script_call", "us_per_call": per_call * 1e6, "us_per_iteration": t_call / calls as f64 * 1e6, "calls": calls })])
+}
