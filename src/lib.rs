@@ -6,6 +6,7 @@ pub mod error;
 pub mod fsutil;
 pub mod metrics;
 pub mod optim;
+pub mod plot;
 pub mod rng;
 
 pub use data::Dataset;
