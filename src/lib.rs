@@ -16,6 +16,7 @@ pub mod error;
 pub mod fsutil;
 pub mod metrics;
 pub mod optim;
+pub mod plot;
 pub mod render;
 pub mod repl;
 pub mod rng;

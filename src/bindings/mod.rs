@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod core;
+pub mod plot;
 pub mod options;
 
 use std::cell::Cell;
@@ -78,4 +79,5 @@ pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
 /// Registers every type and function of nuisance into `engine`.
 pub fn register(engine: &mut Engine) {
     core::register(engine);
+    plot::register(engine);
 }

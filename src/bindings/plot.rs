@@ -7,17 +7,18 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(plot_api).into());
 }
 
-#[export_module]
-pub mod plot_api {
-    use rhai::{Array, Map};
+
+mod helpers {
+    use rhai::{Array, Dynamic, Map};
 
     use crate::bindings::options::{floats, type_name, Opts};
-    use crate::bindings::{ctx, RhaiResult};
+    use crate::bindings::RhaiResult;
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::plot::{self, HistSeries, LineSeries, PlotOptions};
+    use crate::plot::PlotOptions;
 
-    fn plot_options(func: &'static str, o: &mut Opts) -> RhaiResult<PlotOptions> {
+
+    pub fn plot_options(func: &'static str, o: &mut Opts) -> RhaiResult<PlotOptions> {
         let d = PlotOptions::default();
         Ok(PlotOptions {
             title: o.string("title", &d.title)?,
@@ -32,7 +33,7 @@ pub mod plot_api {
     }
 
     /// Series given as an array of maps (each with `label`) or a map label → series map.
-    fn labelled(func: &str, series: &Dynamic) -> RhaiResult<Vec<(String, Map)>> {
+    pub fn labelled(func: &str, series: &Dynamic) -> RhaiResult<Vec<(String, Map)>> {
         if let Some(m) = series.read_lock::<Map>() {
             return m
                 .iter()
@@ -53,13 +54,13 @@ pub mod plot_api {
         Err(Error::arg(func, format!("series must be an array of maps or a map of label → series, got {}", type_name(series))).into())
     }
 
-    fn as_map(func: &str, what: &str, v: &Dynamic) -> RhaiResult<Map> {
+    pub fn as_map(func: &str, what: &str, v: &Dynamic) -> RhaiResult<Map> {
         v.read_lock::<Map>()
             .map(|m| m.clone())
             .ok_or_else(|| Error::arg(func, format!("{what} must be a map, got {}", type_name(v))).into())
     }
 
-    fn numbers(func: &str, label: &str, m: &Map, key: &str) -> RhaiResult<Option<Vec<f64>>> {
+    pub fn numbers(func: &str, label: &str, m: &Map, key: &str) -> RhaiResult<Option<Vec<f64>>> {
         match m.get(key) {
             None => Ok(None),
             Some(v) => match v.read_lock::<Array>() {
@@ -69,9 +70,41 @@ pub mod plot_api {
         }
     }
 
-    fn required(func: &str, label: &str, m: &Map, key: &str) -> RhaiResult<Vec<f64>> {
+    pub fn required(func: &str, label: &str, m: &Map, key: &str) -> RhaiResult<Vec<f64>> {
         numbers(func, label, m, key)?.ok_or_else(|| Error::arg(func, format!("series '{label}' has no '{key}'")).into())
     }
+
+    pub fn common_range(column: &str, sets: &[(String, Dataset)]) -> crate::Result<(f64, f64)> {
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (_, d) in sets {
+            for v in d.column(column)? {
+                lo = lo.min(f64::from(*v));
+                hi = hi.max(f64::from(*v));
+            }
+        }
+        if !(lo < hi) {
+            hi = lo + 1.0;
+        }
+        Ok((lo, hi))
+    }
+
+}
+
+#[export_module]
+pub mod plot_api {
+    use super::helpers::*;
+    use rhai::Map;
+
+    use crate::bindings::options::{type_name, Opts};
+    use crate::bindings::{ctx, RhaiResult};
+    use crate::data::Dataset;
+    use crate::error::Error;
+    use crate::plot::{self, HistSeries, LineSeries};
+
+
+
+
+
 
     /// Overlaid (weighted) histograms with a legend, written as PNG or SVG. Each series is a
     /// histogram map as `Dataset.histogram` returns (`edges`, `counts`, optional `errors`),
@@ -195,17 +228,4 @@ pub mod plot_api {
         Ok(plot::plot_hist(&file, &list, &opts)?)
     }
 
-    fn common_range(column: &str, sets: &[(String, Dataset)]) -> crate::Result<(f64, f64)> {
-        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
-        for (_, d) in sets {
-            for v in d.column(column)? {
-                lo = lo.min(f64::from(*v));
-                hi = hi.max(f64::from(*v));
-            }
-        }
-        if !(lo < hi) {
-            hi = lo + 1.0;
-        }
-        Ok((lo, hi))
-    }
 }
