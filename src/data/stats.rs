@@ -185,6 +185,22 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Like [`quantile_sorted`] on unsorted values, in O(n) by selection (reorders `values`).
+pub fn quantile_select(values: &mut [f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let i = pos.floor() as usize;
+    let frac = pos - i as f64;
+    let (_, &mut lo, rest) = values.select_nth_unstable_by(i, f64::total_cmp);
+    if frac == 0.0 || rest.is_empty() {
+        return lo;
+    }
+    let hi = rest.iter().copied().fold(f64::INFINITY, f64::min);
+    lo + frac * (hi - lo)
+}
+
 impl Dataset {
     /// Per-feature count, mean, std (n − 1), min, max and quartiles, unweighted.
     ///
@@ -195,7 +211,6 @@ impl Dataset {
             .into_par_iter()
             .map(|j| {
                 let mut v: Vec<f64> = x.column(j).iter().map(|&a| f64::from(a)).collect();
-                v.sort_unstable_by(f64::total_cmp);
                 let n = v.len();
                 let mean = v.iter().sum::<f64>() / n as f64;
                 let ss: f64 = v.iter().map(|a| (a - mean) * (a - mean)).sum();
@@ -204,16 +219,18 @@ impl Dataset {
                 } else {
                     (ss / (n - 1) as f64).sqrt()
                 };
+                let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 ColumnStats {
                     name: self.names()[j].clone(),
                     count: n,
                     mean,
                     std,
-                    min: v.first().copied().unwrap_or(f64::NAN),
-                    max: v.last().copied().unwrap_or(f64::NAN),
-                    q25: quantile_sorted(&v, 0.25),
-                    q50: quantile_sorted(&v, 0.5),
-                    q75: quantile_sorted(&v, 0.75),
+                    min: if n == 0 { f64::NAN } else { min },
+                    max: if n == 0 { f64::NAN } else { max },
+                    q25: quantile_select(&mut v, 0.25),
+                    q50: quantile_select(&mut v, 0.5),
+                    q75: quantile_select(&mut v, 0.75),
                 }
             })
             .collect()
@@ -325,6 +342,15 @@ mod tests {
         assert_eq!(quantile_sorted(&[1.0, 2.0, 3.0, 4.0], 0.25), 1.75);
         assert_eq!(quantile_sorted(&[1.0, 2.0, 3.0, 4.0], 0.5), 2.5);
         assert!(quantile_sorted(&[], 0.5).is_nan());
+        // Selection gives the same numbers on unsorted input.
+        for q in [0.0, 0.25, 0.5, 0.9, 1.0] {
+            let mut v = [4.0, 1.0, 3.0, 2.0];
+            assert_eq!(
+                quantile_select(&mut v, q),
+                quantile_sorted(&[1.0, 2.0, 3.0, 4.0], q)
+            );
+        }
+        assert!(quantile_select(&mut [], 0.5).is_nan());
     }
 
     #[test]

@@ -453,6 +453,13 @@ mod tests {
         assert_eq!(a.x(), b.x());
         assert_eq!(a.label(), b.label());
         assert_ne!(a.x(), c.x());
+        // Independent of the thread count: 2 chunks of 4096 events on one thread vs the pool.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let one = pool.install(|| sample(5000, 1));
+        assert_eq!(one.x(), a.x());
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl GaussiansConfig {
         if self.d == 0 {
             return Err(Error::arg("gaussians", "d must be at least 1, got 0"));
         }
-        if !(self.rho.abs() < 1.0) {
+        if self.rho.is_nan() || self.rho.abs() >= 1.0 {
             return Err(Error::arg(
                 "gaussians",
                 format!("rho must be in (-1, 1), got {}", self.rho),
@@ -196,6 +196,13 @@ mod tests {
         assert_eq!(a.x(), b.x());
         assert_eq!(a.label(), b.label());
         assert_ne!(a.x(), c.x());
+        // Independent of the thread count: 3 chunks of 8192 rows on one thread vs the pool.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let one = pool.install(|| gaussians(20_000, 5));
+        assert_eq!(one.x(), a.x());
     }
 
     #[test]
