@@ -7,7 +7,10 @@
 //!
 //! Architecture invariant: nothing in `data/` imports rhai.
 
+pub mod expr;
 pub mod ops;
+pub mod standardize;
+pub mod stats;
 pub mod synthetic;
 
 use std::sync::Arc;

@@ -1,1 +1,0 @@
-//! Seeded synthetic generators (filled in next).
