@@ -3,7 +3,8 @@
 
 use rhai::plugin::*;
 
-use crate::data::ops::{Histogram, Standardizer};
+use crate::data::standardize::Standardizer;
+use crate::data::stats::Histogram;
 use crate::data::Dataset;
 
 /// Registers the `Dataset` and `Standardizer` types and the dataset functions.
@@ -25,21 +26,19 @@ pub fn histogram_map(h: &Histogram) -> rhai::Map {
     ])
 }
 
-#[export_module]
-pub mod data_api {
+
+mod helpers {
     use std::path::Path;
 
-    use rhai::{Array, Map};
+    use rhai::{Map, NativeCallContext};
 
-    use crate::bindings::convert::{f32_array, f64_array, int_array, map, matrix, string_array};
-    use crate::bindings::options::{floats, strings, Opts};
+    use crate::bindings::options::Opts;
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::io::{self, ReadOptions};
-    use crate::data::ops::Standardizer;
-    use crate::data::{synthetic, Dataset};
-    use crate::error::Error;
+    use crate::data::Dataset;
 
-    fn read_options(func: &'static str, o: &Map, root: bool) -> RhaiResult<ReadOptions> {
+
+    pub fn read_options(func: &'static str, o: &Map, root: bool) -> RhaiResult<ReadOptions> {
         let mut r = Opts::new(func, o);
         let opts = ReadOptions {
             features: r.strings_opt("features")?,
@@ -54,7 +53,7 @@ pub mod data_api {
         Ok(opts)
     }
 
-    fn read_with(
+    pub fn read_with(
         c: &NativeCallContext,
         func: &'static str,
         path: &str,
@@ -70,6 +69,25 @@ pub mod data_api {
         }
         Ok(ds)
     }
+
+}
+
+#[export_module]
+pub mod data_api {
+    use super::helpers::*;
+    use std::path::Path;
+
+    use rhai::{Array, Map};
+
+    use crate::bindings::convert::{f32_array, f64_array, int_array, map, matrix, string_array};
+    use crate::bindings::options::{floats, strings, Opts};
+    use crate::bindings::{ctx, RhaiResult};
+    use crate::data::io::{self, ReadOptions};
+    use crate::data::standardize::Standardizer;
+    use crate::data::{synthetic, Dataset};
+    use crate::error::Error;
+
+
 
     /// Reads a Parquet file (as pandas/pyarrow write it) into a Dataset.
     ///
@@ -486,7 +504,7 @@ pub mod data_api {
             .enumerate()
             .map(|(i, v)| v.try_cast::<Dataset>().ok_or_else(|| Error::arg("concat", format!("parts[{i}] is not a Dataset"))))
             .collect::<Result<_, _>>()?;
-        Ok(Dataset::concat(&ds)?)
+        Ok(crate::data::ops::concat(&ds)?)
     }
 
     /// Per-feature statistics: an array of `#{ name, count, mean, std, min, q25, median, q75, max }`.

@@ -8,6 +8,7 @@
 
 pub mod convert;
 pub mod core;
+pub mod data;
 pub mod plot;
 pub mod options;
 
@@ -79,5 +80,6 @@ pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
 /// Registers every type and function of nuisance into `engine`.
 pub fn register(engine: &mut Engine) {
     core::register(engine);
+    data::register(engine);
     plot::register(engine);
 }
