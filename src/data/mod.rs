@@ -7,6 +7,7 @@
 //!
 //! Architecture invariant: nothing in `data/` imports rhai.
 
+pub mod io;
 pub mod ops;
 pub mod synthetic;
 
