@@ -27,16 +27,25 @@ use crate::error::{Error, Result};
 
 /// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
 pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
-    let src = Source { func: "read_root", path, noun: "branch" };
+    let src = Source {
+        func: "read_root",
+        path,
+        noun: "branch",
+    };
     std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let mut file = guarded(path, "opening the file", || RootFile::open(path))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
-    let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
-        .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
+    let tree = guarded(path, &format!("reading TTree '{name}'"), || {
+        file.get_tree(&name)
+    })?
+    .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
     let n = usize::try_from(tree.entries()).unwrap_or(0);
     let branches = guarded(path, "listing branches", || list_branches(&tree))?;
-    let cols: Vec<(String, Kind)> = branches.iter().map(|(n, k, _)| (n.clone(), k.clone())).collect();
+    let cols: Vec<(String, Kind)> = branches
+        .iter()
+        .map(|(n, k, _)| (n.clone(), k.clone()))
+        .collect();
     let sel = select(src, &cols, opts)?;
     let mut x = Array2::<f32>::zeros((n, sel.features.len()));
     for (j, &i) in sel.features.iter().enumerate() {
@@ -46,7 +55,10 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
         }
     }
     let label = match sel.label {
-        Some(i) => Some((cols[i].0.clone(), read_branch(path, &tree, &branches[i], n)?.into_label())),
+        Some(i) => Some((
+            cols[i].0.clone(),
+            read_branch(path, &tree, &branches[i], n)?.into_label(),
+        )),
         None => None,
     };
     let weight = match sel.weight {
@@ -57,7 +69,17 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
         None => None,
     };
     let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
-    finish(src, RawTable { names, x, label, weight }, opts, sel.ignored)
+    finish(
+        src,
+        RawTable {
+            names,
+            x,
+            label,
+            weight,
+        },
+        opts,
+        sel.ignored,
+    )
 }
 
 /// The TTree to read: the one named, or the only one in the file.
@@ -72,7 +94,10 @@ fn choose_tree(path: &Path, file: &RootFile, wanted: Option<&str>) -> Result<Str
     let list = trees.join(", ");
     match wanted {
         Some(t) if trees.iter().any(|n| n == t) => Ok(t.to_string()),
-        Some(t) => Err(Error::format(path, format!("no TTree named '{t}'; the file has: {list}"))),
+        Some(t) => Err(Error::format(
+            path,
+            format!("no TTree named '{t}'; the file has: {list}"),
+        )),
         None if trees.len() == 1 => Ok(trees[0].clone()),
         None if trees.is_empty() => Err(Error::format(path, "expected a TTree, found none")),
         None => Err(Error::BadOption {
@@ -163,51 +188,68 @@ impl Values {
     fn into_label(self) -> RawLabel {
         match self {
             Values::Float(v) => RawLabel::Float(v),
-            Values::Int(values) => RawLabel::Int { values, valid: None },
+            Values::Int(values) => RawLabel::Int {
+                values,
+                valid: None,
+            },
         }
     }
 }
 
 /// Reads all `n` entries of a flat branch.
-fn read_branch(path: &Path, tree: &ReaderTree, col: &(String, Kind, Option<Leaf>), n: usize) -> Result<Values> {
+fn read_branch(
+    path: &Path,
+    tree: &ReaderTree,
+    col: &(String, Kind, Option<Leaf>),
+    n: usize,
+) -> Result<Values> {
     let (name, _, leaf) = col;
-    let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
+    let fail =
+        |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
     let leaf = leaf.ok_or_else(|| fail(&"not a flat branch"))?;
-    let vals = guarded(path, &format!("reading branch '{name}'"), || -> Result<Values> {
-        let b = tree.branch(name).ok_or_else(|| fail(&"branch disappeared"))?;
-        let float = |v: Vec<f64>| Ok(Values::Float(v));
-        let int = |v: Vec<i64>| Ok(Values::Int(v));
-        macro_rules! it {
-            ($t:ty) => {
-                b.as_iter::<$t>().map_err(|e| fail(&e))?
-            };
-        }
-        match leaf {
-            Leaf::F32 => float(it!(f32).map(f64::from).collect()),
-            Leaf::F64 => float(it!(f64).collect()),
-            Leaf::I8 => int(it!(i8).map(i64::from).collect()),
-            Leaf::U8 => int(it!(u8).map(i64::from).collect()),
-            Leaf::I16 => int(it!(i16).map(i64::from).collect()),
-            Leaf::U16 => int(it!(u16).map(i64::from).collect()),
-            Leaf::I32 => int(it!(i32).map(i64::from).collect()),
-            Leaf::U32 => int(it!(u32).map(i64::from).collect()),
-            Leaf::I64 => int(it!(i64).collect()),
-            Leaf::U64 => {
-                let v: Vec<u64> = it!(u64).collect();
-                match v.iter().map(|&u| i64::try_from(u)).collect() {
-                    Ok(signed) => int(signed),
-                    Err(_) => float(v.iter().map(|&u| u as f64).collect()),
-                }
+    let vals = guarded(
+        path,
+        &format!("reading branch '{name}'"),
+        || -> Result<Values> {
+            let b = tree
+                .branch(name)
+                .ok_or_else(|| fail(&"branch disappeared"))?;
+            let float = |v: Vec<f64>| Ok(Values::Float(v));
+            let int = |v: Vec<i64>| Ok(Values::Int(v));
+            macro_rules! it {
+                ($t:ty) => {
+                    b.as_iter::<$t>().map_err(|e| fail(&e))?
+                };
             }
-            Leaf::Bool => int(it!(bool).map(i64::from).collect()),
-        }
-    })??;
+            match leaf {
+                Leaf::F32 => float(it!(f32).map(f64::from).collect()),
+                Leaf::F64 => float(it!(f64).collect()),
+                Leaf::I8 => int(it!(i8).map(i64::from).collect()),
+                Leaf::U8 => int(it!(u8).map(i64::from).collect()),
+                Leaf::I16 => int(it!(i16).map(i64::from).collect()),
+                Leaf::U16 => int(it!(u16).map(i64::from).collect()),
+                Leaf::I32 => int(it!(i32).map(i64::from).collect()),
+                Leaf::U32 => int(it!(u32).map(i64::from).collect()),
+                Leaf::I64 => int(it!(i64).collect()),
+                Leaf::U64 => {
+                    let v: Vec<u64> = it!(u64).collect();
+                    match v.iter().map(|&u| i64::try_from(u)).collect() {
+                        Ok(signed) => int(signed),
+                        Err(_) => float(v.iter().map(|&u| u as f64).collect()),
+                    }
+                }
+                Leaf::Bool => int(it!(bool).map(i64::from).collect()),
+            }
+        },
+    )??;
     let got = match &vals {
         Values::Float(v) => v.len(),
         Values::Int(v) => v.len(),
     };
     if got != n {
-        return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
+        return Err(fail(&format!(
+            "expected {n} entries (the tree's count), got {got}"
+        )));
     }
     Ok(vals)
 }
