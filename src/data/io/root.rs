@@ -282,3 +282,177 @@ fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
         Error::format(path, format!("{what}: the ROOT reader failed ({msg})"))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::io::read_parquet;
+    use crate::data::io::testutil::{fixture, shared, tmpdir};
+
+    fn opts(features: &[&str]) -> ReadOptions {
+        ReadOptions {
+            features: Some(features.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hzz_flat_branches_agree_with_parquet_table() {
+        let p = fixture("uproot-HZZ.root");
+        let o = ReadOptions {
+            weight: Some("EventWeight".into()),
+            ..opts(&["NMuon", "MET_px", "MET_py"])
+        };
+        let (ds, rep) = read_root(&p, &o).unwrap();
+        // data/README.md: tree `events`, 2,421 entries, muon counts 0:59 1:949 2:1371 3:34 4:8
+        assert_eq!(ds.len(), 2421);
+        let nm = ds.column("NMuon").unwrap();
+        let counts: Vec<usize> = (0..5)
+            .map(|k| nm.iter().filter(|&&v| v == k as f32).count())
+            .collect();
+        assert_eq!(counts, vec![59, 949, 1371, 34, 8]);
+        // jagged branches and the bool trigger flag are skipped and listed
+        assert!(rep.ignored_columns.iter().any(|c| c == "Muon_Px"));
+        assert!(rep.ignored_columns.iter().any(|c| c == "triggerIsoMu24"));
+        // The parquet table was converted from this tree: weight = EventWeight (bit-equal),
+        // met = hypot(MET_px, MET_py) in float32 (agrees to rounding).
+        let (pq, _) = read_parquet(
+            &fixture("cms_tutorial_hzz_events.parquet"),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.weight().unwrap(), pq.weight().unwrap());
+        let (px, py) = (ds.column("MET_px").unwrap(), ds.column("MET_py").unwrap());
+        for ((x, y), m) in px.iter().zip(py).zip(pq.column("met").unwrap()) {
+            assert!((x.hypot(*y) - m).abs() <= 1e-5 * m.max(1.0), "{x} {y} {m}");
+        }
+    }
+
+    #[test]
+    fn hzz_default_rule_takes_float_branches_only() {
+        let (ds, rep) = read_root(&fixture("uproot-HZZ.root"), &Default::default()).unwrap();
+        // uproot typenames: 21 scalar `float` branches (MET_px, MET_py, EventWeight and
+        // 6 MC particles × px/py/pz = 18); 51 branches in all, so 30 are ignored.
+        assert_eq!((ds.n_features(), rep.ignored_columns.len()), (21, 30));
+        assert!(ds.label().is_none() && ds.weight().is_none());
+    }
+
+    #[test]
+    fn jagged_branch_listed_is_clear_error() {
+        let e = read_root(&fixture("uproot-HZZ.root"), &opts(&["Muon_Px"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "read_root: branch 'Muon_Px' is jagged (variable length per event); only flat branches can be read"
+        );
+    }
+
+    #[test]
+    fn reads_every_integer_width_and_bool() {
+        // Values from scripts/make_io_fixtures.py, i = 0..4.
+        let p = fixture("uproot_types.root");
+        let (ds, rep) = read_root(&p, &Default::default()).unwrap();
+        assert_eq!(ds.names(), &["f", "d"]);
+        assert_eq!(ds.label().unwrap(), &[0, 1, 0, 1, 0]);
+        assert_eq!(
+            rep.ignored_columns,
+            vec!["i8", "u16", "i64", "u64", "b", "njag", "jag"]
+        );
+        let (ds, _) = read_root(&p, &opts(&["i8", "u16", "i64", "u64", "b", "d"])).unwrap();
+        // row 3: i8 = 1, u16 = 3000, i64 = -2^40 + 3 (f32: -2^40), u64 = 2^62 + 3 (f32: 2^62),
+        // b = true, d = 0.75
+        let want = [
+            1.0,
+            3000.0,
+            -1_099_511_627_776.0,
+            4_611_686_018_427_387_904.0,
+            1.0,
+            0.75,
+        ];
+        assert_eq!(ds.x().row(3).to_vec(), want.to_vec());
+        let e = read_root(&p, &opts(&["jag"])).unwrap_err().to_string();
+        assert!(e.contains("'jag' is jagged"), "{e}");
+    }
+
+    #[test]
+    fn zstd_basket_panic_becomes_format_error() {
+        // oxyroot 0.1.25 hits `unimplemented!` on ZSTD baskets; that must not escape.
+        let p = fixture("uproot_zstd.root");
+        let e = read_root(&p, &opts(&["f"])).unwrap_err();
+        assert_eq!(e.kind(), "format");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{}: ", p.display())) && msg.contains("branch 'f'"),
+            "{msg}"
+        );
+        assert!(msg.contains("the ROOT reader failed"), "{msg}");
+    }
+
+    #[test]
+    fn missing_garbage_and_truncated_files() {
+        let e = read_root(Path::new("/nonexistent/x.root"), &Default::default()).unwrap_err();
+        assert_eq!(e.kind(), "io");
+        let dir = tmpdir("root_bad");
+        let junk = dir.join("junk.root");
+        std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+        assert_eq!(
+            read_root(&junk, &Default::default()).unwrap_err().kind(),
+            "format"
+        );
+        // the first 100 kB of a 213 kB file: the header points past the end
+        let bytes = std::fs::read(fixture("uproot-HZZ.root")).unwrap();
+        let cut = dir.join("cut.root");
+        std::fs::write(&cut, &bytes[..100_000]).unwrap();
+        assert_eq!(
+            read_root(&cut, &Default::default()).unwrap_err().kind(),
+            "format"
+        );
+    }
+
+    #[test]
+    fn issue63_tree_choice_and_agreement_with_parquet() {
+        let Some(p) = shared("uproot-issue63.root") else {
+            return;
+        };
+        let e = read_root(&p, &Default::default()).unwrap_err();
+        assert_eq!(e.kind(), "bad_option");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("WtLoop_nominal, WtLoop_Fake_nominal, WtLoop_meta"),
+            "{msg}"
+        );
+        let e = read_root(
+            &p,
+            &ReadOptions {
+                tree: Some("nope".into()),
+                ..Default::default()
+            },
+        );
+        assert!(e.unwrap_err().to_string().contains("no TTree named 'nope'"));
+        let o = ReadOptions {
+            tree: Some("WtLoop_nominal".into()),
+            label: Some("elmu".into()),
+            weight: Some("weight_nominal".into()),
+            ..opts(&["met", "eventNumber", "njets"])
+        };
+        let (ds, _) = read_root(&p, &o).unwrap();
+        // data/README.md: the parquet table is this tree; label = elmu, weight = weight_nominal.
+        let (pq, _) = read_parquet(
+            &shared("atlas_wt_dilepton_mc16a.parquet").unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.len(), 9812);
+        assert_eq!(ds.column("met").unwrap(), pq.column("met").unwrap());
+        assert_eq!(ds.column("njets").unwrap(), pq.column("njets").unwrap());
+        assert_eq!(ds.label(), pq.label());
+        assert_eq!(ds.weight(), pq.weight());
+        // uproot: eventNumber[:3] = 3562236, 3564512, 3563085 (below 2^24, exact in f32)
+        assert_eq!(
+            ds.column("eventNumber")
+                .unwrap()
+                .slice(ndarray::s![..3])
+                .to_vec(),
+            vec![3562236.0, 3564512.0, 3563085.0]
+        );
+    }
+}
