@@ -7,7 +7,9 @@
 //! brotli) and any number of row groups are fine.
 //!
 //! Writing uses snappy, no dictionary for float columns, and row groups of 131,072 rows so
-//! that readers can decode them in parallel; it goes through [`atomic_write`].
+//! that readers can decode them in parallel; the columns of each row group are encoded in
+//! parallel too. The Arrow schema is embedded as `ArrowWriter` does, and the file goes
+//! through [`atomic_write`].
 
 use std::fs::File;
 use std::path::Path;
@@ -21,9 +23,11 @@ use arrow_cast::{cast_with_options, CastOptions};
 use arrow_schema::{DataType, Field, Schema};
 use ndarray::Array2;
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ProjectionMask};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
@@ -318,49 +322,94 @@ fn kind_of(t: &DataType) -> Kind {
 /// Writes named columns as one Parquet table (snappy), atomically.
 pub fn write_table(path: &Path, columns: &[(String, Column)]) -> Result<()> {
     check_table("write_table", columns)?;
-    let arrays: Vec<ArrayRef> = columns.par_iter().map(|(_, c)| to_array(c)).collect();
-    let fields: Vec<Field> = columns
-        .iter()
-        .zip(&arrays)
-        .map(|((name, _), a)| Field::new(name, a.data_type().clone(), false))
-        .collect();
-    let schema = Arc::new(Schema::new(fields));
-    let batch = RecordBatch::try_new(schema.clone(), arrays)
-        .map_err(|e| Error::arg("write_table", format!("cannot build the table: {e}")))?;
+    write_owned(path, columns.to_vec())
+}
+
+/// [`write_table`] on owned columns: their buffers become the Arrow arrays without a copy.
+fn write_owned(path: &Path, columns: Vec<(String, Column)>) -> Result<()> {
+    check_table("write_table", &columns)?;
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
-    for (name, c) in columns {
+    for (name, c) in &columns {
         if matches!(c, Column::F32(_) | Column::F64(_)) {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
         }
     }
+    let (names, arrays): (Vec<String>, Vec<ArrayRef>) = columns
+        .into_iter()
+        .map(|(name, c)| (name, to_array(c)))
+        .unzip();
+    let fields: Vec<Field> = names
+        .iter()
+        .zip(&arrays)
+        .map(|(name, a)| Field::new(name, a.data_type().clone(), false))
+        .collect();
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+        .map_err(|e| Error::arg("write_table", format!("cannot build the table: {e}")))?;
     let props = props.build();
-    atomic_write(path, |w| {
-        let mut writer = ArrowWriter::try_new(w, schema, Some(props))?;
-        writer.write(&batch)?;
-        writer.close()?;
-        Ok(())
-    })
+    atomic_write(path, |w| Ok(encode_parallel(w, &batch, props)?))
 }
 
-fn to_array(c: &Column) -> ArrayRef {
+/// Encodes `batch` row group by row group, the columns of each group in parallel (rayon),
+/// with the Arrow schema embedded as `ArrowWriter` does.
+fn encode_parallel<W: std::io::Write + Send>(
+    w: W,
+    batch: &RecordBatch,
+    mut props: WriterProperties,
+) -> parquet::errors::Result<()> {
+    let schema = batch.schema();
+    add_encoded_arrow_schema_to_metadata(&schema, &mut props);
+    let props = Arc::new(props);
+    let descr = ArrowSchemaConverter::new()
+        .with_coerce_types(props.coerce_types())
+        .convert(&schema)?;
+    let mut writer = SerializedFileWriter::new(w, descr.root_schema_ptr(), props)?;
+    let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
+    let n = batch.num_rows();
+    for (g, start) in (0..n).step_by(ROW_GROUP_ROWS).enumerate() {
+        let len = ROW_GROUP_ROWS.min(n - start);
+        let chunks = factory
+            .create_column_writers(g)?
+            .into_par_iter()
+            .enumerate()
+            .map(|(j, mut cw)| {
+                let part = batch.column(j).slice(start, len);
+                for leaf in compute_leaves(schema.field(j), &part)? {
+                    cw.write(&leaf)?;
+                }
+                cw.close()
+            })
+            .collect::<parquet::errors::Result<Vec<_>>>()?;
+        let mut rg = writer.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut rg)?;
+        }
+        rg.close()?;
+    }
+    writer.close()?;
+    Ok(())
+}
+
+fn to_array(c: Column) -> ArrayRef {
     match c {
-        Column::F32(v) => Arc::new(Float32Array::from(v.clone())),
-        Column::F64(v) => Arc::new(Float64Array::from(v.clone())),
-        Column::I64(v) => Arc::new(Int64Array::from(v.clone())),
-        Column::Bool(v) => Arc::new(BooleanArray::from(v.clone())),
-        Column::Str(v) => Arc::new(StringArray::from(v.clone())),
+        Column::F32(v) => Arc::new(Float32Array::from(v)),
+        Column::F64(v) => Arc::new(Float64Array::from(v)),
+        Column::I64(v) => Arc::new(Int64Array::from(v)),
+        Column::Bool(v) => Arc::new(BooleanArray::from(v)),
+        Column::Str(v) => Arc::new(StringArray::from(v)),
     }
 }
 
 /// The dataset as columns: the features (f32, by name), then `label` (i64) and `weight`
 /// (f32) when present. Append per-event result columns and pass it to [`write_table`].
 pub fn dataset_columns(ds: &Dataset) -> Vec<(String, Column)> {
-    let x = ds.x();
-    let mut cols: Vec<(String, Column)> = (0..ds.n_features())
-        .into_par_iter()
-        .map(|j| (ds.names()[j].clone(), Column::F32(x.column(j).to_vec())))
+    let mut cols: Vec<(String, Column)> = ds
+        .names()
+        .iter()
+        .cloned()
+        .zip(transpose(ds))
+        .map(|(name, v)| (name, Column::F32(v)))
         .collect();
     if let Some(l) = ds.label() {
         cols.push(("label".into(), Column::I64(l.to_vec())));
@@ -371,9 +420,22 @@ pub fn dataset_columns(ds: &Dataset) -> Vec<(String, Column)> {
     cols
 }
 
+/// The feature matrix as one vector per column, in one pass over the rows (a strided copy
+/// per column would read the whole matrix once per column).
+fn transpose(ds: &Dataset) -> Vec<Vec<f32>> {
+    let (n, d) = (ds.len(), ds.n_features());
+    let mut cols: Vec<Vec<f32>> = (0..d).map(|_| Vec::with_capacity(n)).collect();
+    for row in ds.x().rows() {
+        for (c, v) in cols.iter_mut().zip(row) {
+            c.push(*v);
+        }
+    }
+    cols
+}
+
 /// Writes a dataset as Parquet: features float32, `label` int64, `weight` float32.
 pub fn write_parquet(path: &Path, ds: &Dataset) -> Result<()> {
-    write_table(path, &dataset_columns(ds))
+    write_owned(path, dataset_columns(ds))
 }
 
 #[cfg(test)]
@@ -381,6 +443,7 @@ mod tests {
     use super::*;
     use crate::data::io::testutil::{fixture, shared, tmpdir};
     use arrow_array::{Int32Array, Int8Array};
+    use parquet::arrow::ArrowWriter;
 
     fn opts() -> ReadOptions {
         ReadOptions::default()
