@@ -2,6 +2,7 @@
 //! written to a temporary file and read back. Prints one JSON line per benchmark with the
 //! median of 3 runs: `{"bench":"parquet_write","seconds":…,"n":1000000}`.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -12,6 +13,21 @@ use rand::Rng;
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
+}
+
+/// Writes `ds` with `ArrowWriter` defaults (one row group up to 1,048,576 rows).
+fn write_one_group(path: &std::path::Path, ds: &Dataset) -> Result<(), Box<dyn std::error::Error>> {
+    use arrow_array::{ArrayRef, Float32Array, RecordBatch};
+    let cols = ds.names().iter().enumerate().map(|(j, name)| {
+        let a: ArrayRef = Arc::new(Float32Array::from(ds.x().column(j).to_vec()));
+        (name.clone(), a)
+    });
+    let batch = RecordBatch::try_from_iter(cols)?;
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path)?, batch.schema(), None)?;
+    w.write(&batch)?;
+    w.close()?;
+    Ok(())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,6 +48,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rd.push(t.elapsed().as_secs_f64());
         assert_eq!(back.len(), n);
     }
+    // The same table as one row group of 1,000,000 rows, as pyarrow writes by default.
+    let one = dir.join("one_group.parquet");
+    write_one_group(&one, &ds)?;
+    let mut rd1 = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (back, _) = read_parquet(&one, &ReadOptions::default())?;
+        rd1.push(t.elapsed().as_secs_f64());
+        assert_eq!(back.len(), n);
+    }
     let _ = std::fs::remove_dir_all(&dir);
     println!(
         "{{\"bench\":\"parquet_write\",\"seconds\":{:.4},\"n\":{n}}}",
@@ -40,6 +66,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{{\"bench\":\"parquet_read\",\"seconds\":{:.4},\"n\":{n}}}",
         median(rd)
+    );
+    println!(
+        "{{\"bench\":\"parquet_read_one_row_group\",\"seconds\":{:.4},\"n\":{n}}}",
+        median(rd1)
     );
     Ok(())
 }

@@ -606,7 +606,14 @@ mod tests {
     #[test]
     fn nulls_and_nan_error_or_drop_across_row_groups_and_codecs() {
         let dir = tmpdir("pq_mixed");
-        for codec in [Compression::SNAPPY, Compression::ZSTD(Default::default())] {
+        let codecs = [
+            Compression::SNAPPY,
+            Compression::ZSTD(Default::default()),
+            Compression::GZIP(Default::default()),
+            Compression::LZ4_RAW,
+            Compression::BROTLI(Default::default()),
+        ];
+        for codec in codecs {
             let p = mixed_file(&dir, codec);
             let e = read_parquet(&p, &opts()).unwrap_err();
             // y has a null at row 1 and NaN at row 3: count 2, first row 1
