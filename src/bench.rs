@@ -68,7 +68,7 @@ fn script_call(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let calls = 2_000_000;
     let mut s = Session::new(Config { capture: true, ..Config::default() })?;
     let setup = "let d = dataset(\"gaussians\", #{ n: 10, seed: 1 }); let acc = 0;";
-    s.eval_source(setup).map_err(|e| Error::arg("bench", e.rendered))?;
+    let _ = s.eval_source(setup).map_err(|e| Error::arg("bench", e.rendered))?;
     let with_call = format!("for i in 0..{calls} {{ acc += d.len; }}");
     let without = format!("for i in 0..{calls} {{ acc += 1; }}");
     let mut timed = |src: &str| median_seconds(cfg.repeats.max(3), || s.eval_source(src).map(|_| ()).map_err(|e| Error::arg("bench", e.rendered)));

@@ -75,14 +75,13 @@ mod helpers {
 #[export_module]
 pub mod data_api {
     use super::helpers::*;
-    use std::path::Path;
 
     use rhai::{Array, Map};
 
     use crate::bindings::convert::{f32_array, f64_array, int_array, map, matrix, string_array};
     use crate::bindings::options::{floats, strings, Opts};
     use crate::bindings::{ctx, RhaiResult};
-    use crate::data::io::{self, ReadOptions};
+    use crate::data::io;
     use crate::data::standardize::Standardizer;
     use crate::data::{synthetic, Dataset};
     use crate::error::Error;

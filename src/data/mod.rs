@@ -8,6 +8,7 @@
 //! Architecture invariant: nothing in `data/` imports rhai.
 
 pub mod expr;
+pub mod io;
 pub mod ops;
 pub mod standardize;
 pub mod stats;

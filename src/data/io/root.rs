@@ -1,0 +1,458 @@
+//! ROOT files: flat numeric branches of one TTree, through oxyroot.
+//!
+//! Branches of type `float`, `double`, `bool` and every integer width are columns (floats
+//! are features by default, the rest only when listed, as for Parquet). Jagged (`float[]`),
+//! fixed-size array and object branches are skipped by default and an error when listed.
+//! `tree` chooses among several TTrees; without it a file with more than one is an error
+//! listing their names.
+//!
+//! oxyroot reports many failures by panicking (ZSTD baskets hit `unimplemented!`), so every
+//! call into it runs under `catch_unwind` and a panic becomes [`Error::Format`] naming the
+//! file and the branch. The first such call installs a panic hook, chained to the previous
+//! one, that stays silent for panics on a thread inside such a call, so these failures do not
+//! print a panic message; other panics print as before.
+
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::Once;
+
+use ndarray::Array2;
+use oxyroot::{Branch, Named, ReaderTree, RootFile};
+
+use super::select::{finish, select, Kind, RawLabel, RawTable, Source};
+use super::{ReadOptions, ReadReport};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+
+/// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
+pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
+    let src = Source {
+        func: "read_root",
+        path,
+        noun: "branch",
+    };
+    std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let mut file = guarded(path, "opening the file", || RootFile::open(path))?
+        .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
+    let name = choose_tree(path, &file, opts.tree.as_deref())?;
+    let tree = guarded(path, &format!("reading TTree '{name}'"), || {
+        file.get_tree(&name)
+    })?
+    .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
+    let n = usize::try_from(tree.entries()).unwrap_or(0);
+    let branches = guarded(path, "listing branches", || list_branches(&tree))?;
+    let cols: Vec<(String, Kind)> = branches
+        .iter()
+        .map(|(n, k, _)| (n.clone(), k.clone()))
+        .collect();
+    let sel = select(src, &cols, opts)?;
+    let mut x = Array2::<f32>::zeros((n, sel.features.len()));
+    for (j, &i) in sel.features.iter().enumerate() {
+        let v = read_branch(path, &tree, &branches[i], n)?;
+        for (dst, src) in x.column_mut(j).iter_mut().zip(v.as_f64()) {
+            *dst = src as f32;
+        }
+    }
+    let label = match sel.label {
+        Some(i) => Some((
+            cols[i].0.clone(),
+            read_branch(path, &tree, &branches[i], n)?.into_label(),
+        )),
+        None => None,
+    };
+    let weight = match sel.weight {
+        Some(i) => {
+            let v = read_branch(path, &tree, &branches[i], n)?;
+            Some((cols[i].0.clone(), v.as_f64().map(|w| w as f32).collect()))
+        }
+        None => None,
+    };
+    let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
+    finish(
+        src,
+        RawTable {
+            names,
+            x,
+            label,
+            weight,
+        },
+        opts,
+        sel.ignored,
+    )
+}
+
+/// The TTree to read: the one named, or the only one in the file.
+fn choose_tree(path: &Path, file: &RootFile, wanted: Option<&str>) -> Result<String> {
+    let mut trees: Vec<String> = file
+        .keys()
+        .iter()
+        .filter(|k| k.class_name() == "TTree")
+        .map(|k| k.name().to_string())
+        .collect();
+    trees.dedup();
+    let list = trees.join(", ");
+    match wanted {
+        Some(t) if trees.iter().any(|n| n == t) => Ok(t.to_string()),
+        Some(t) => Err(Error::format(
+            path,
+            format!("no TTree named '{t}'; the file has: {list}"),
+        )),
+        None if trees.len() == 1 => Ok(trees[0].clone()),
+        None if trees.is_empty() => Err(Error::format(path, "expected a TTree, found none")),
+        None => Err(Error::BadOption {
+            func: "read_root".into(),
+            key: "tree".into(),
+            problem: format!(
+                "is needed: {} has {} TTrees ({list}); choose one with #{{ tree: \"…\" }}",
+                path.display(),
+                trees.len()
+            ),
+        }),
+    }
+}
+
+/// How to read a flat branch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Leaf {
+    F32,
+    F64,
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    Bool,
+}
+
+/// Top-level branches: name, selection kind, and how to read it (for flat ones).
+fn list_branches(tree: &ReaderTree) -> Vec<(String, Kind, Option<Leaf>)> {
+    tree.branches()
+        .map(|b| {
+            let ty = b.item_type_name();
+            let (kind, leaf) = classify(b, &ty);
+            (b.name().to_string(), kind, leaf)
+        })
+        .collect()
+}
+
+fn classify(b: &Branch, ty: &str) -> (Kind, Option<Leaf>) {
+    let leaf = match ty {
+        "float" => Leaf::F32,
+        "double" => Leaf::F64,
+        "int8_t" => Leaf::I8,
+        "uint8_t" => Leaf::U8,
+        "int16_t" => Leaf::I16,
+        "uint16_t" => Leaf::U16,
+        "int32_t" => Leaf::I32,
+        "uint32_t" => Leaf::U32,
+        "int64_t" => Leaf::I64,
+        "uint64_t" => Leaf::U64,
+        "bool" => Leaf::Bool,
+        t if t.ends_with("[]") => return (unusable("is jagged (variable length per event)"), None),
+        t if t.ends_with(']') => return (unusable(&format!("is a fixed-size array ({t})")), None),
+        t => return (Kind::Unusable(format!("is not numeric ({t})")), None),
+    };
+    if b.branches().next().is_some() {
+        return (unusable("has sub-branches"), None);
+    }
+    let kind = match leaf {
+        Leaf::F32 | Leaf::F64 => Kind::Float,
+        Leaf::Bool => Kind::Bool,
+        _ => Kind::Int,
+    };
+    (kind, Some(leaf))
+}
+
+fn unusable(what: &str) -> Kind {
+    Kind::Unusable(format!("{what}; only flat branches can be read"))
+}
+
+/// The values of one branch.
+enum Values {
+    Float(Vec<f64>),
+    Int(Vec<i64>),
+}
+
+impl Values {
+    fn as_f64(&self) -> Box<dyn Iterator<Item = f64> + '_> {
+        match self {
+            Values::Float(v) => Box::new(v.iter().copied()),
+            Values::Int(v) => Box::new(v.iter().map(|&i| i as f64)),
+        }
+    }
+
+    fn into_label(self) -> RawLabel {
+        match self {
+            Values::Float(v) => RawLabel::Float(v),
+            Values::Int(values) => RawLabel::Int {
+                values,
+                valid: None,
+            },
+        }
+    }
+}
+
+/// Reads all `n` entries of a flat branch.
+fn read_branch(
+    path: &Path,
+    tree: &ReaderTree,
+    col: &(String, Kind, Option<Leaf>),
+    n: usize,
+) -> Result<Values> {
+    let (name, _, leaf) = col;
+    let fail =
+        |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
+    let leaf = leaf.ok_or_else(|| fail(&"not a flat branch"))?;
+    let vals = guarded(
+        path,
+        &format!("reading branch '{name}'"),
+        || -> Result<Values> {
+            let b = tree
+                .branch(name)
+                .ok_or_else(|| fail(&"branch disappeared"))?;
+            let float = |v: Vec<f64>| Ok(Values::Float(v));
+            let int = |v: Vec<i64>| Ok(Values::Int(v));
+            macro_rules! it {
+                ($t:ty) => {
+                    b.as_iter::<$t>().map_err(|e| fail(&e))?
+                };
+            }
+            match leaf {
+                Leaf::F32 => float(it!(f32).map(f64::from).collect()),
+                Leaf::F64 => float(it!(f64).collect()),
+                Leaf::I8 => int(it!(i8).map(i64::from).collect()),
+                Leaf::U8 => int(it!(u8).map(i64::from).collect()),
+                Leaf::I16 => int(it!(i16).map(i64::from).collect()),
+                Leaf::U16 => int(it!(u16).map(i64::from).collect()),
+                Leaf::I32 => int(it!(i32).map(i64::from).collect()),
+                Leaf::U32 => int(it!(u32).map(i64::from).collect()),
+                Leaf::I64 => int(it!(i64).collect()),
+                Leaf::U64 => {
+                    let v: Vec<u64> = it!(u64).collect();
+                    match v.iter().map(|&u| i64::try_from(u)).collect() {
+                        Ok(signed) => int(signed),
+                        Err(_) => float(v.iter().map(|&u| u as f64).collect()),
+                    }
+                }
+                Leaf::Bool => int(it!(bool).map(i64::from).collect()),
+            }
+        },
+    )??;
+    let got = match &vals {
+        Values::Float(v) => v.len(),
+        Values::Int(v) => v.len(),
+    };
+    if got != n {
+        return Err(fail(&format!(
+            "expected {n} entries (the tree's count), got {got}"
+        )));
+    }
+    Ok(vals)
+}
+
+thread_local! {
+    /// True while this thread runs inside [`guarded`]: its panics are not printed.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` (a call into oxyroot), turning a panic into a format error about `what`.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    QUIET.with(|q| q.set(was));
+    result.map_err(|payload| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown failure".into());
+        Error::format(path, format!("{what}: the ROOT reader failed ({msg})"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::io::read_parquet;
+    use crate::data::io::testutil::{fixture, shared, tmpdir};
+
+    fn opts(features: &[&str]) -> ReadOptions {
+        ReadOptions {
+            features: Some(features.iter().map(|s| s.to_string()).collect()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn hzz_flat_branches_agree_with_parquet_table() {
+        let p = fixture("uproot-HZZ.root");
+        let o = ReadOptions {
+            weight: Some("EventWeight".into()),
+            ..opts(&["NMuon", "MET_px", "MET_py"])
+        };
+        let (ds, rep) = read_root(&p, &o).unwrap();
+        // data/README.md: tree `events`, 2,421 entries, muon counts 0:59 1:949 2:1371 3:34 4:8
+        assert_eq!(ds.len(), 2421);
+        let nm = ds.column("NMuon").unwrap();
+        let counts: Vec<usize> = (0..5)
+            .map(|k| nm.iter().filter(|&&v| v == k as f32).count())
+            .collect();
+        assert_eq!(counts, vec![59, 949, 1371, 34, 8]);
+        // jagged branches and the bool trigger flag are skipped and listed
+        assert!(rep.ignored_columns.iter().any(|c| c == "Muon_Px"));
+        assert!(rep.ignored_columns.iter().any(|c| c == "triggerIsoMu24"));
+        // The parquet table was converted from this tree: weight = EventWeight (bit-equal),
+        // met = hypot(MET_px, MET_py) in float32 (agrees to rounding).
+        let (pq, _) = read_parquet(
+            &fixture("cms_tutorial_hzz_events.parquet"),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.weight().unwrap(), pq.weight().unwrap());
+        let (px, py) = (ds.column("MET_px").unwrap(), ds.column("MET_py").unwrap());
+        for ((x, y), m) in px.iter().zip(py).zip(pq.column("met").unwrap()) {
+            assert!((x.hypot(*y) - m).abs() <= 1e-5 * m.max(1.0), "{x} {y} {m}");
+        }
+    }
+
+    #[test]
+    fn hzz_default_rule_takes_float_branches_only() {
+        let (ds, rep) = read_root(&fixture("uproot-HZZ.root"), &Default::default()).unwrap();
+        // uproot typenames: 21 scalar `float` branches (MET_px, MET_py, EventWeight and
+        // 6 MC particles × px/py/pz = 18); 51 branches in all, so 30 are ignored.
+        assert_eq!((ds.n_features(), rep.ignored_columns.len()), (21, 30));
+        assert!(ds.label().is_none() && ds.weight().is_none());
+    }
+
+    #[test]
+    fn jagged_branch_listed_is_clear_error() {
+        let e = read_root(&fixture("uproot-HZZ.root"), &opts(&["Muon_Px"])).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "read_root: branch 'Muon_Px' is jagged (variable length per event); only flat branches can be read"
+        );
+    }
+
+    #[test]
+    fn reads_every_integer_width_and_bool() {
+        // Values from scripts/make_io_fixtures.py, i = 0..4.
+        let p = fixture("uproot_types.root");
+        let (ds, rep) = read_root(&p, &Default::default()).unwrap();
+        assert_eq!(ds.names(), &["f", "d"]);
+        assert_eq!(ds.label().unwrap(), &[0, 1, 0, 1, 0]);
+        assert_eq!(
+            rep.ignored_columns,
+            vec!["i8", "u16", "i64", "u64", "b", "njag", "jag"]
+        );
+        let (ds, _) = read_root(&p, &opts(&["i8", "u16", "i64", "u64", "b", "d"])).unwrap();
+        // row 3: i8 = 1, u16 = 3000, i64 = -2^40 + 3 (f32: -2^40), u64 = 2^62 + 3 (f32: 2^62),
+        // b = true, d = 0.75
+        let want = [
+            1.0,
+            3000.0,
+            -1_099_511_627_776.0,
+            4_611_686_018_427_387_904.0,
+            1.0,
+            0.75,
+        ];
+        assert_eq!(ds.x().row(3).to_vec(), want.to_vec());
+        let e = read_root(&p, &opts(&["jag"])).unwrap_err().to_string();
+        assert!(e.contains("'jag' is jagged"), "{e}");
+    }
+
+    #[test]
+    fn zstd_basket_panic_becomes_format_error() {
+        // oxyroot 0.1.25 hits `unimplemented!` on ZSTD baskets; that must not escape.
+        let p = fixture("uproot_zstd.root");
+        let e = read_root(&p, &opts(&["f"])).unwrap_err();
+        assert_eq!(e.kind(), "format");
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with(&format!("{}: ", p.display())) && msg.contains("branch 'f'"),
+            "{msg}"
+        );
+        assert!(msg.contains("the ROOT reader failed"), "{msg}");
+    }
+
+    #[test]
+    fn missing_garbage_and_truncated_files() {
+        let e = read_root(Path::new("/nonexistent/x.root"), &Default::default()).unwrap_err();
+        assert_eq!(e.kind(), "io");
+        let dir = tmpdir("root_bad");
+        let junk = dir.join("junk.root");
+        std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+        assert_eq!(
+            read_root(&junk, &Default::default()).unwrap_err().kind(),
+            "format"
+        );
+        // the first 100 kB of a 213 kB file: the header points past the end
+        let bytes = std::fs::read(fixture("uproot-HZZ.root")).unwrap();
+        let cut = dir.join("cut.root");
+        std::fs::write(&cut, &bytes[..100_000]).unwrap();
+        assert_eq!(
+            read_root(&cut, &Default::default()).unwrap_err().kind(),
+            "format"
+        );
+    }
+
+    #[test]
+    fn issue63_tree_choice_and_agreement_with_parquet() {
+        let Some(p) = shared("uproot-issue63.root") else {
+            return;
+        };
+        let e = read_root(&p, &Default::default()).unwrap_err();
+        assert_eq!(e.kind(), "bad_option");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("WtLoop_nominal, WtLoop_Fake_nominal, WtLoop_meta"),
+            "{msg}"
+        );
+        let e = read_root(
+            &p,
+            &ReadOptions {
+                tree: Some("nope".into()),
+                ..Default::default()
+            },
+        );
+        assert!(e.unwrap_err().to_string().contains("no TTree named 'nope'"));
+        let o = ReadOptions {
+            tree: Some("WtLoop_nominal".into()),
+            label: Some("elmu".into()),
+            weight: Some("weight_nominal".into()),
+            ..opts(&["met", "eventNumber", "njets"])
+        };
+        let (ds, _) = read_root(&p, &o).unwrap();
+        // data/README.md: the parquet table is this tree; label = elmu, weight = weight_nominal.
+        let (pq, _) = read_parquet(
+            &shared("atlas_wt_dilepton_mc16a.parquet").unwrap(),
+            &Default::default(),
+        )
+        .unwrap();
+        assert_eq!(ds.len(), 9812);
+        assert_eq!(ds.column("met").unwrap(), pq.column("met").unwrap());
+        assert_eq!(ds.column("njets").unwrap(), pq.column("njets").unwrap());
+        assert_eq!(ds.label(), pq.label());
+        assert_eq!(ds.weight(), pq.weight());
+        // uproot: eventNumber[:3] = 3562236, 3564512, 3563085 (below 2^24, exact in f32)
+        assert_eq!(
+            ds.column("eventNumber")
+                .unwrap()
+                .slice(ndarray::s![..3])
+                .to_vec(),
+            vec![3562236.0, 3564512.0, 3563085.0]
+        );
+    }
+}
