@@ -194,7 +194,8 @@ pub fn help_text(docs: &[FnDoc], name: &str) -> String {
         out.push_str(&d.signature);
         out.push('\n');
     }
-    if let Some(d) = hits.iter().find(|d| !d.doc.is_empty()) {
+    // Overloads usually share one story; the fullest doc (with the options table) tells it.
+    if let Some(d) = hits.iter().filter(|d| !d.doc.is_empty()).max_by_key(|d| d.doc.len()) {
         out.push('\n');
         out.push_str(&d.doc);
         out.push('\n');

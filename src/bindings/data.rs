@@ -374,11 +374,11 @@ pub mod data_api {
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2, seed: 1 });
-    /// let s = d.eval("x0 + x1");
+    /// let s = d.compute("x0 + x1");
     /// assert_close(s[0], d["x0"][0] + d["x1"][0], 1e-5);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn eval(d: &mut Dataset, expression: &str) -> RhaiResult<Array> {
+    pub fn compute(d: &mut Dataset, expression: &str) -> RhaiResult<Array> {
         let e = crate::data::expr::Expr::parse(expression)?;
         Ok(f64_array(e.eval(d)?))
     }
@@ -617,12 +617,25 @@ pub mod data_api {
     }
 
     /// Applies a fitted standardization to a dataset with the same features.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 200, seed: 1 });
+    /// let t = d.standardize().transform;
+    /// let z = t.apply(dataset("gaussians", #{ n: 100, seed: 2 }));
+    /// assert_eq(z.len, 100);
+    /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn apply(t: &mut Standardizer, d: Dataset) -> RhaiResult<Dataset> {
         Ok(t.apply(&d)?)
     }
 
     /// Undoes a fitted standardization.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let s = d.standardize();
+    /// assert_close(s.transform.invert(s.data)["met"][0], d["met"][0], 1e-3);
+    /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn invert(t: &mut Standardizer, d: Dataset) -> RhaiResult<Dataset> {
         Ok(t.invert(&d)?)
