@@ -23,8 +23,7 @@ fn write_one_group(path: &std::path::Path, ds: &Dataset) -> Result<(), Box<dyn s
         (name.clone(), a)
     });
     let batch = RecordBatch::try_from_iter(cols)?;
-    let mut w =
-        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path)?, batch.schema(), None)?;
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(path)?, batch.schema(), None)?;
     w.write(&batch)?;
     w.close()?;
     Ok(())
@@ -59,17 +58,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         assert_eq!(back.len(), n);
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!(
-        "{{\"bench\":\"parquet_write\",\"seconds\":{:.4},\"n\":{n}}}",
-        median(w)
-    );
-    println!(
-        "{{\"bench\":\"parquet_read\",\"seconds\":{:.4},\"n\":{n}}}",
-        median(rd)
-    );
-    println!(
-        "{{\"bench\":\"parquet_read_one_row_group\",\"seconds\":{:.4},\"n\":{n}}}",
-        median(rd1)
-    );
+    println!("{{\"bench\":\"parquet_write\",\"seconds\":{:.4},\"n\":{n}}}", median(w));
+    println!("{{\"bench\":\"parquet_read\",\"seconds\":{:.4},\"n\":{n}}}", median(rd));
+    println!("{{\"bench\":\"parquet_read_one_row_group\",\"seconds\":{:.4},\"n\":{n}}}", median(rd1));
     Ok(())
 }

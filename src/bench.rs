@@ -30,7 +30,11 @@ pub struct Bench {
 
 /// Every benchmark, in the order `nuisance bench` runs them.
 pub fn all() -> Vec<Bench> {
-    vec![Bench { name: "script_call", about: "cost of calling a registered Rust function from a script loop", run: script_call }]
+    vec![Bench {
+        name: "script_call",
+        about: "cost of calling a registered Rust function from a script loop",
+        run: script_call,
+    }]
 }
 
 /// Runs the named benchmarks (all when `names` is empty), calling `emit` with each JSON line.
@@ -71,9 +75,15 @@ fn script_call(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let _ = s.eval_source(setup).map_err(|e| Error::arg("bench", e.rendered))?;
     let with_call = format!("for i in 0..{calls} {{ acc += d.len; }}");
     let without = format!("for i in 0..{calls} {{ acc += 1; }}");
-    let mut timed = |src: &str| median_seconds(cfg.repeats.max(3), || s.eval_source(src).map(|_| ()).map_err(|e| Error::arg("bench", e.rendered)));
+    let mut timed = |src: &str| {
+        median_seconds(cfg.repeats.max(3), || {
+            s.eval_source(src).map(|_| ()).map_err(|e| Error::arg("bench", e.rendered))
+        })
+    };
     let t_call = timed(&with_call)?;
     let t_loop = timed(&without)?;
     let per_call = ((t_call - t_loop) / calls as f64).max(0.0);
-    Ok(vec![json!({ "bench": "script_call", "us_per_call": per_call * 1e6, "us_per_iteration": t_call / calls as f64 * 1e6, "calls": calls })])
+    Ok(vec![
+        json!({ "bench": "script_call", "us_per_call": per_call * 1e6, "us_per_iteration": t_call / calls as f64 * 1e6, "calls": calls }),
+    ])
 }

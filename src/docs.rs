@@ -16,7 +16,6 @@ pub struct FnDoc {
     pub doc: String,
 }
 
-
 impl FnDoc {
     /// The first paragraph of the doc comment.
     pub fn summary(&self) -> String {
@@ -80,8 +79,11 @@ fn rust_functions(engine: &Engine) -> Vec<FnDoc> {
             let comments = f.get("docComments").and_then(Value::as_array).cloned().unwrap_or_default();
             let doc = strip_comments(comments.iter().filter_map(Value::as_str));
             // Getters/setters/indexers are documented through their type.
-            (!name.starts_with("get$") && !name.starts_with("set$") && !name.starts_with("index$"))
-                .then_some(FnDoc { name, signature, doc })
+            (!name.starts_with("get$") && !name.starts_with("set$") && !name.starts_with("index$")).then_some(FnDoc {
+                name,
+                signature,
+                doc,
+            })
         })
         .collect()
 }
@@ -129,34 +131,21 @@ pub fn script_signature(sig: &str) -> String {
     }
     let s = s.replace(" -> ()", "");
     let mut out = s;
-    for (from, to) in [("&mut ", ""), ("&str", "string"), ("ImmutableString", "string"), ("String", "string"), ("i64", "int"), ("f64", "float"), ("Dynamic", "any"), ("Array", "array"), ("Map", "map"), ("FnPtr", "fn")] {
+    for (from, to) in [
+        ("&mut ", ""),
+        ("&str", "string"),
+        ("ImmutableString", "string"),
+        ("String", "string"),
+        ("i64", "int"),
+        ("f64", "float"),
+        ("Dynamic", "any"),
+        ("Array", "array"),
+        ("Map", "map"),
+        ("FnPtr", "fn"),
+    ] {
         out = out.replace(from, to);
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signatures_read_in_script_terms() {
-        assert_eq!(script_signature("head(d: &mut Dataset, n: i64) -> RhaiResult<Dataset>"), "head(d: Dataset, n: int) -> Dataset");
-        assert_eq!(script_signature("assert(condition: bool) -> RhaiResult<()>"), "assert(condition: bool)");
-        assert_eq!(script_signature("split(d: &mut Dataset, f: f64, o: Map) -> RhaiResult<Map>"), "split(d: Dataset, f: float, o: map) -> map");
-    }
-
-    #[test]
-    fn examples_and_option_keys_are_extracted() {
-        let d = FnDoc {
-            name: "f".into(),
-            signature: "f()".into(),
-            doc: "Does f.\n\n| `bins` | int |\n| `range` | x |\n\n```rhai\nf();\n```\n```rhai,no_run\ng();\n```".into(),
-        };
-        assert_eq!(d.option_keys(), vec!["bins", "range"]);
-        assert_eq!(d.examples(), vec![("f();\n".to_string(), true), ("g();\n".to_string(), false)]);
-        assert_eq!(d.summary(), "Does f.");
-    }
 }
 
 /// Joins doc comment lines, removing `///` / `/** */` markers and one leading space.
@@ -201,4 +190,34 @@ pub fn help_text(docs: &[FnDoc], name: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_read_in_script_terms() {
+        assert_eq!(
+            script_signature("head(d: &mut Dataset, n: i64) -> RhaiResult<Dataset>"),
+            "head(d: Dataset, n: int) -> Dataset"
+        );
+        assert_eq!(script_signature("assert(condition: bool) -> RhaiResult<()>"), "assert(condition: bool)");
+        assert_eq!(
+            script_signature("split(d: &mut Dataset, f: f64, o: Map) -> RhaiResult<Map>"),
+            "split(d: Dataset, f: float, o: map) -> map"
+        );
+    }
+
+    #[test]
+    fn examples_and_option_keys_are_extracted() {
+        let d = FnDoc {
+            name: "f".into(),
+            signature: "f()".into(),
+            doc: "Does f.\n\n| `bins` | int |\n| `range` | x |\n\n```rhai\nf();\n```\n```rhai,no_run\ng();\n```".into(),
+        };
+        assert_eq!(d.option_keys(), vec!["bins", "range"]);
+        assert_eq!(d.examples(), vec![("f();\n".to_string(), true), ("g();\n".to_string(), false)]);
+        assert_eq!(d.summary(), "Does f.");
+    }
 }

@@ -98,19 +98,14 @@ impl Error {
                     None => format!("valid options: {list}"),
                 }
             }
-            Error::UnknownColumn { name, available, .. } => {
-                match nearest(name, available.split(", ")) {
-                    Some(n) => format!("did you mean '{n}'?"),
-                    None => String::new(),
-                }
+            Error::UnknownColumn { name, available, .. } => match nearest(name, available.split(", ")) {
+                Some(n) => format!("did you mean '{n}'?"),
+                None => String::new(),
+            },
+            Error::NonFinite { .. } => "pass #{ drop_nonfinite: true } when reading to drop those rows".into(),
+            Error::Sandbox { which, .. } => {
+                format!("run with --allow-{} PATH to allow it", if *which == "write" { "write" } else { "read" })
             }
-            Error::NonFinite { .. } => {
-                "pass #{ drop_nonfinite: true } when reading to drop those rows".into()
-            }
-            Error::Sandbox { which, .. } => format!(
-                "run with --allow-{} PATH to allow it",
-                if *which == "write" { "write" } else { "read" }
-            ),
             Error::NotPositiveDefinite { .. } => {
                 "check the covariance for a zero variance or a correlation of ±1".into()
             }
@@ -182,11 +177,8 @@ mod tests {
 
     #[test]
     fn unknown_option_hint_lists_keys() {
-        let e = Error::UnknownOption {
-            func: "pgd".into(),
-            key: "stpes".into(),
-            valid: vec!["eps".into(), "steps".into()],
-        };
+        let e =
+            Error::UnknownOption { func: "pgd".into(), key: "stpes".into(), valid: vec!["eps".into(), "steps".into()] };
         assert_eq!(e.to_string(), "pgd: unknown option 'stpes'");
         assert_eq!(e.hint(), "did you mean 'steps'? valid options: eps, steps");
         assert_eq!(e.kind(), "unknown_option");

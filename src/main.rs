@@ -10,7 +10,11 @@ use clap::{Args, Parser, Subcommand};
 use nuisance::session::{Config, Session};
 
 #[derive(Parser)]
-#[command(name = "nuisance", version, about = "Probe classifiers with perturbations inside the experiment's uncertainties")]
+#[command(
+    name = "nuisance",
+    version,
+    about = "Probe classifiers with perturbations inside the experiment's uncertainties"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -214,7 +218,11 @@ fn bench(names: &[String], fixtures: Option<PathBuf>, repeats: usize, list: bool
         Ok(()) => 0,
         Err(e) => {
             eprintln!("error: {e}");
-            if e.kind() == "bad_argument" { 2 } else { 1 }
+            if e.kind() == "bad_argument" {
+                2
+            } else {
+                1
+            }
         }
     }
 }

@@ -78,7 +78,12 @@ impl Report {
             if let Some(text) = sources.text(src.as_deref()) {
                 if let Some(code) = text.lines().nth(line.saturating_sub(1)) {
                     let w = line.to_string().len();
-                    out.push_str(&format!("{:w$} |\n{line} | {code}\n{:w$} | {}^\n", "", "", " ".repeat(col.saturating_sub(1))));
+                    out.push_str(&format!(
+                        "{:w$} |\n{line} | {code}\n{:w$} | {}^\n",
+                        "",
+                        "",
+                        " ".repeat(col.saturating_sub(1))
+                    ));
                 }
             }
         }
@@ -104,7 +109,10 @@ fn innermost(err: &EvalAltResult) -> (String, String, String) {
         EvalAltResult::ErrorModuleNotFound(name, _) => (
             "module_not_found".into(),
             format!("module not found: {name}"),
-            format!("standard modules: {}", crate::stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")),
+            format!(
+                "standard modules: {}",
+                crate::stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ),
         ),
         EvalAltResult::ErrorTooManyOperations(_) => (
             "limit".into(),

@@ -33,7 +33,12 @@ impl Sandbox {
     }
 
     /// Like [`Sandbox::new`] with an explicit current folder (for tests).
-    pub fn with_cwd(cwd: &Path, script_dir: Option<&Path>, allow_read: &[PathBuf], allow_write: &[PathBuf]) -> Result<Self> {
+    pub fn with_cwd(
+        cwd: &Path,
+        script_dir: Option<&Path>,
+        allow_read: &[PathBuf],
+        allow_write: &[PathBuf],
+    ) -> Result<Self> {
         let cwd = resolve(cwd, cwd)?;
         let mut read = vec![cwd.clone()];
         if let Some(d) = script_dir {
@@ -53,7 +58,11 @@ impl Sandbox {
 
     /// No restriction at all: for the Rust API and trusted tools (benchmarks).
     pub fn unrestricted() -> Self {
-        Sandbox { cwd: std::env::current_dir().unwrap_or_default(), read: vec![PathBuf::from("/")], write: vec![PathBuf::from("/")] }
+        Sandbox {
+            cwd: std::env::current_dir().unwrap_or_default(),
+            read: vec![PathBuf::from("/")],
+            write: vec![PathBuf::from("/")],
+        }
     }
 
     /// The resolved path of `p` if reading it is allowed.

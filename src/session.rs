@@ -60,7 +60,7 @@ pub struct Config {
 /// A script error, rendered and taken apart.
 #[derive(Debug)]
 pub struct ScriptError {
-    pub report: Report,
+    pub report: Box<Report>,
     pub rendered: String,
 }
 
@@ -149,10 +149,7 @@ impl Session {
     pub fn eval_source(&mut self, text: &str) -> std::result::Result<Dynamic, ScriptError> {
         *self.main_text.borrow_mut() = text.to_string();
         self.ctx.control.interrupt.store(false, Ordering::Relaxed);
-        let ast = self
-            .engine
-            .compile_with_scope(&self.scope, text)
-            .map_err(|e| self.render(Report::from_parse(&e)))?;
+        let ast = self.engine.compile_with_scope(&self.scope, text).map_err(|e| self.render(Report::from_parse(&e)))?;
         let merged = self.functions.merge(&ast);
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
         let mut keep = merged;
@@ -172,12 +169,14 @@ impl Session {
             let Err(e) = self.engine.compile(&src) else { break };
             let report = Report::from_parse(&e);
             let line = report.at.as_ref().map(|a| a.1);
-            let repeat = errors.iter().any(|x| x.report == report);
+            let repeat = errors.iter().any(|x| *x.report == report);
             if !repeat {
                 errors.push(self.render(report));
             }
             match line {
-                Some(l) if l >= 1 && l <= lines.len() && !repeat && !lines[l - 1].trim().is_empty() => lines[l - 1].clear(),
+                Some(l) if l >= 1 && l <= lines.len() && !repeat && !lines[l - 1].trim().is_empty() => {
+                    lines[l - 1].clear()
+                }
                 _ => break,
             }
         }
@@ -197,7 +196,7 @@ impl Session {
     fn render(&self, report: Report) -> ScriptError {
         let sources = SessionSources { main_name: &self.main_name, main_text: &self.main_text.borrow() };
         let rendered = report.render(&sources);
-        ScriptError { report, rendered }
+        ScriptError { report: Box::new(report), rendered }
     }
 }
 

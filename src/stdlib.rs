@@ -15,9 +15,7 @@ type SharedModule = std::rc::Rc<Module>;
 use crate::sandbox::Sandbox;
 
 /// Every embedded module: (import name, source text).
-pub const MODULES: &[(&str, &str)] = &[
-    ("std/report", include_str!("../stdlib/report.rhai")),
-];
+pub const MODULES: &[(&str, &str)] = &[("std/report", include_str!("../stdlib/report.rhai"))];
 
 /// The source of an embedded module, by import name.
 pub fn source(name: &str) -> Option<&'static str> {
@@ -52,10 +50,15 @@ impl Resolver {
         Ok(self.sandbox.check_read(&text)?)
     }
 
-    fn compile(&self, engine: &Engine, name: &str, text: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
-        let mut ast = engine
-            .compile(text)
-            .map_err(|e| Box::new(EvalAltResult::ErrorInModule(name.into(), e.into(), pos)))?;
+    fn compile(
+        &self,
+        engine: &Engine,
+        name: &str,
+        text: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
+        let mut ast =
+            engine.compile(text).map_err(|e| Box::new(EvalAltResult::ErrorInModule(name.into(), e.into(), pos)))?;
         ast.set_source(name);
         let m = Module::eval_ast_as_new(Scope::new(), &ast, engine)
             .map_err(|e| Box::new(EvalAltResult::ErrorInModule(name.into(), e, pos)))?;
@@ -64,7 +67,13 @@ impl Resolver {
 }
 
 impl ModuleResolver for Resolver {
-    fn resolve(&self, engine: &Engine, source: Option<&str>, path: &str, pos: Position) -> Result<SharedModule, Box<EvalAltResult>> {
+    fn resolve(
+        &self,
+        engine: &Engine,
+        source: Option<&str>,
+        path: &str,
+        pos: Position,
+    ) -> Result<SharedModule, Box<EvalAltResult>> {
         if let Some(m) = self.cache.borrow().get(path) {
             return Ok(m.clone());
         }

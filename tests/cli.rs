@@ -11,7 +11,11 @@ fn nuisance(args: &[&str]) -> (i32, String, String) {
         .env_remove("NUISANCE_SMOKE")
         .output()
         .expect("run nuisance");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 fn script(name: &str, text: &str) -> String {

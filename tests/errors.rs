@@ -47,7 +47,10 @@ fn unknown_generator_lists_valid_names() {
 #[test]
 fn writing_outside_allowed_paths_is_denied() {
     let e = err("dataset(\"gaussians\", #{ n: 5, seed: 1 }).write_parquet(\"/tmp/evil.parquet\");");
-    assert!(e.starts_with("error: access denied: writing '/tmp/evil.parquet' is outside the allowed write paths"), "{e}");
+    assert!(
+        e.starts_with("error: access denied: writing '/tmp/evil.parquet' is outside the allowed write paths"),
+        "{e}"
+    );
     assert!(e.contains("hint: run with --allow-write PATH"), "{e}");
 }
 
@@ -66,10 +69,8 @@ fn syntax_error_points_at_the_position() {
 
 #[test]
 fn errors_are_catchable_maps() {
-    let out = common::run(
-        "try { dataset(\"gaussians\", #{ nn: 1 }); } catch (e) { print(e.kind); print(e.message); }",
-    )
-    .unwrap();
+    let out = common::run("try { dataset(\"gaussians\", #{ nn: 1 }); } catch (e) { print(e.kind); print(e.message); }")
+        .unwrap();
     assert_eq!(out, "unknown_option\ndataset: unknown option 'nn'\n");
 }
 

@@ -9,7 +9,9 @@ use std::path::Path;
 fn check_folder(folder: &str) {
     let dir = common::root().join(folder);
     let mut scripts: Vec<_> = fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "rhai")).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "rhai")).collect()
+        })
         .unwrap_or_default();
     scripts.sort();
     let mut failures = Vec::new();
@@ -35,9 +37,13 @@ fn check_one(script: &Path) -> Result<(), String> {
         fs::write(&golden, &out).map_err(|e| format!("{name}: cannot write golden: {e}"))?;
         return Ok(());
     }
-    let expected = fs::read_to_string(&golden).map_err(|_| format!("--- {name}: no golden file {} (run with UPDATE_EXPECT=1)", golden.display()))?;
+    let expected = fs::read_to_string(&golden)
+        .map_err(|_| format!("--- {name}: no golden file {} (run with UPDATE_EXPECT=1)", golden.display()))?;
     if expected != out {
-        return Err(format!("--- {name}: output differs from {}\n--- expected:\n{expected}--- got:\n{out}", golden.display()));
+        return Err(format!(
+            "--- {name}: output differs from {}\n--- expected:\n{expected}--- got:\n{out}",
+            golden.display()
+        ));
     }
     Ok(())
 }

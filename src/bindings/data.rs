@@ -26,7 +26,6 @@ pub fn histogram_map(h: &Histogram) -> rhai::Map {
     ])
 }
 
-
 mod helpers {
     use std::path::Path;
 
@@ -36,7 +35,6 @@ mod helpers {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::io::{self, ReadOptions};
     use crate::data::Dataset;
-
 
     pub fn read_options(func: &'static str, o: &Map, root: bool) -> RhaiResult<ReadOptions> {
         let mut r = Opts::new(func, o);
@@ -69,7 +67,6 @@ mod helpers {
         }
         Ok(ds)
     }
-
 }
 
 #[export_module]
@@ -85,8 +82,6 @@ pub mod data_api {
     use crate::data::standardize::Standardizer;
     use crate::data::{synthetic, Dataset};
     use crate::error::Error;
-
-
 
     /// Reads a Parquet file (as pandas/pyarrow write it) into a Dataset.
     ///
@@ -365,7 +360,14 @@ pub mod data_api {
         let m: Vec<bool> = mask
             .iter()
             .enumerate()
-            .map(|(i, v)| v.as_bool().map_err(|_| Error::arg("filter", format!("mask[{i}] must be true or false, got {}", crate::bindings::options::type_name(v)))))
+            .map(|(i, v)| {
+                v.as_bool().map_err(|_| {
+                    Error::arg(
+                        "filter",
+                        format!("mask[{i}] must be true or false, got {}", crate::bindings::options::type_name(v)),
+                    )
+                })
+            })
             .collect::<Result<_, _>>()?;
         Ok(d.filter_mask(&m)?)
     }
@@ -501,7 +503,9 @@ pub mod data_api {
         let ds: Vec<Dataset> = parts
             .into_iter()
             .enumerate()
-            .map(|(i, v)| v.try_cast::<Dataset>().ok_or_else(|| Error::arg("concat", format!("parts[{i}] is not a Dataset"))))
+            .map(|(i, v)| {
+                v.try_cast::<Dataset>().ok_or_else(|| Error::arg("concat", format!("parts[{i}] is not a Dataset")))
+            })
             .collect::<Result<_, _>>()?;
         Ok(crate::data::ops::concat(&ds)?)
     }

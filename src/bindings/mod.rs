@@ -9,8 +9,8 @@
 pub mod convert;
 pub mod core;
 pub mod data;
-pub mod plot;
 pub mod options;
+pub mod plot;
 
 use std::cell::Cell;
 use std::rc::Rc;

@@ -104,7 +104,12 @@ impl<'a> Opts<'a> {
     }
 
     /// One of `choices`; `default` when absent. The error lists the valid values.
-    pub fn choice(&mut self, key: &'static str, choices: &[&'static str], default: &'static str) -> Result<&'static str> {
+    pub fn choice(
+        &mut self,
+        key: &'static str,
+        choices: &[&'static str],
+        default: &'static str,
+    ) -> Result<&'static str> {
         let Some(s) = self.string_opt(key)? else { return Ok(default) };
         choices.iter().copied().find(|c| *c == s).ok_or_else(|| {
             let near = crate::error::nearest(&s, choices.iter().copied());

@@ -7,7 +7,6 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(plot_api).into());
 }
 
-
 mod helpers {
     use rhai::{Array, Dynamic, Map};
 
@@ -17,7 +16,6 @@ mod helpers {
     use crate::error::Error;
     use crate::plot::PlotOptions;
 
-
     pub fn plot_options(func: &'static str, o: &mut Opts) -> RhaiResult<PlotOptions> {
         let d = PlotOptions::default();
         Ok(PlotOptions {
@@ -26,8 +24,10 @@ mod helpers {
             ylabel: o.string("ylabel", &d.ylabel)?,
             logy: o.bool("logy", d.logy)?,
             logx: o.bool("logx", d.logx)?,
-            width: u32::try_from(o.usize("width", d.width as usize)?).map_err(|_| Error::arg(func, "width is too large"))?,
-            height: u32::try_from(o.usize("height", d.height as usize)?).map_err(|_| Error::arg(func, "height is too large"))?,
+            width: u32::try_from(o.usize("width", d.width as usize)?)
+                .map_err(|_| Error::arg(func, "width is too large"))?,
+            height: u32::try_from(o.usize("height", d.height as usize)?)
+                .map_err(|_| Error::arg(func, "height is too large"))?,
             density: o.bool("density", d.density)?,
         })
     }
@@ -35,10 +35,7 @@ mod helpers {
     /// Series given as an array of maps (each with `label`) or a map label → series map.
     pub fn labelled(func: &str, series: &Dynamic) -> RhaiResult<Vec<(String, Map)>> {
         if let Some(m) = series.read_lock::<Map>() {
-            return m
-                .iter()
-                .map(|(k, v)| Ok((k.to_string(), as_map(func, k, v)?)))
-                .collect();
+            return m.iter().map(|(k, v)| Ok((k.to_string(), as_map(func, k, v)?))).collect();
         }
         if let Some(a) = series.read_lock::<Array>() {
             return a
@@ -51,7 +48,11 @@ mod helpers {
                 })
                 .collect();
         }
-        Err(Error::arg(func, format!("series must be an array of maps or a map of label → series, got {}", type_name(series))).into())
+        Err(Error::arg(
+            func,
+            format!("series must be an array of maps or a map of label → series, got {}", type_name(series)),
+        )
+        .into())
     }
 
     pub fn as_map(func: &str, what: &str, v: &Dynamic) -> RhaiResult<Map> {
@@ -65,7 +66,10 @@ mod helpers {
             None => Ok(None),
             Some(v) => match v.read_lock::<Array>() {
                 Some(a) => Ok(Some(floats(func, &format!("{label}.{key}"), &a)?)),
-                None => Err(Error::arg(func, format!("{label}.{key} must be an array of numbers, got {}", type_name(v))).into()),
+                None => {
+                    Err(Error::arg(func, format!("{label}.{key} must be an array of numbers, got {}", type_name(v)))
+                        .into())
+                }
             },
         }
     }
@@ -82,12 +86,11 @@ mod helpers {
                 hi = hi.max(f64::from(*v));
             }
         }
-        if !(lo < hi) {
+        if !lo.is_finite() || !hi.is_finite() || lo >= hi {
             hi = lo + 1.0;
         }
         Ok((lo, hi))
     }
-
 }
 
 #[export_module]
@@ -100,11 +103,6 @@ pub mod plot_api {
     use crate::data::Dataset;
     use crate::error::Error;
     use crate::plot::{self, HistSeries, LineSeries};
-
-
-
-
-
 
     /// Overlaid (weighted) histograms with a legend, written as PNG or SVG. Each series is a
     /// histogram map as `Dataset.histogram` returns (`edges`, `counts`, optional `errors`),
@@ -204,10 +202,9 @@ pub mod plot_api {
         let sets: Vec<(String, Dataset)> = datasets
             .iter()
             .map(|(k, v)| {
-                v.clone()
-                    .try_cast::<Dataset>()
-                    .map(|d| (k.to_string(), d))
-                    .ok_or_else(|| Error::arg("plot_compare", format!("datasets.{k} must be a Dataset, got {}", type_name(v))))
+                v.clone().try_cast::<Dataset>().map(|d| (k.to_string(), d)).ok_or_else(|| {
+                    Error::arg("plot_compare", format!("datasets.{k} must be a Dataset, got {}", type_name(v)))
+                })
             })
             .collect::<Result<_, _>>()?;
         if sets.is_empty() {
@@ -221,11 +218,15 @@ pub mod plot_api {
             .iter()
             .map(|(label, d)| {
                 let h = d.histogram(column, bins, Some(range), true)?;
-                Ok(HistSeries { label: label.clone(), edges: h.edges.clone(), counts: h.counts.clone(), errors: Some(h.sumw2.iter().map(|v| v.sqrt()).collect()) })
+                Ok(HistSeries {
+                    label: label.clone(),
+                    edges: h.edges.clone(),
+                    counts: h.counts.clone(),
+                    errors: Some(h.sumw2.iter().map(|v| v.sqrt()).collect()),
+                })
             })
             .collect::<crate::Result<Vec<_>>>()?;
         let file = ctx(&c)?.sandbox.check_write(path)?;
         Ok(plot::plot_hist(&file, &list, &opts)?)
     }
-
 }

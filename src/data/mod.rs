@@ -37,12 +37,7 @@ struct Inner {
 impl Dataset {
     /// Builds a dataset, checking that names, rows, labels and weights agree and that
     /// every feature value and weight is finite.
-    pub fn new(
-        names: Vec<String>,
-        x: Array2<f32>,
-        label: Option<Vec<i64>>,
-        weight: Option<Vec<f32>>,
-    ) -> Result<Self> {
+    pub fn new(names: Vec<String>, x: Array2<f32>, label: Option<Vec<i64>>, weight: Option<Vec<f32>>) -> Result<Self> {
         let ds = Self::new_unchecked_finite(names, x, label, weight)?;
         ds.check_finite("dataset")?;
         Ok(ds)
@@ -144,12 +139,7 @@ impl Dataset {
 
     /// A new dataset with the label replaced (or removed with `None`).
     pub fn with_label(&self, label: Option<Vec<i64>>) -> Result<Self> {
-        Dataset::new_unchecked_finite(
-            self.names().to_vec(),
-            self.inner.x.clone(),
-            label,
-            self.inner.weight.clone(),
-        )
+        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), label, self.inner.weight.clone())
     }
 
     /// A new dataset with the weight replaced (or removed with `None`).
@@ -164,12 +154,7 @@ impl Dataset {
                 });
             }
         }
-        Dataset::new_unchecked_finite(
-            self.names().to_vec(),
-            self.inner.x.clone(),
-            self.inner.label.clone(),
-            weight,
-        )
+        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), self.inner.label.clone(), weight)
     }
 
     /// The rows at `idx`, in that order (with labels and weights).
@@ -196,12 +181,7 @@ impl Dataset {
     pub fn check_finite(&self, op: &str) -> Result<()> {
         if let Some((row, col)) = first_nonfinite(self.x()) {
             let count = self.inner.x.iter().filter(|v| !v.is_finite()).count();
-            return Err(Error::NonFinite {
-                op: op.to_string(),
-                column: self.names()[col].clone(),
-                count,
-                row,
-            });
+            return Err(Error::NonFinite { op: op.to_string(), column: self.names()[col].clone(), count, row });
         }
         if let Some(w) = self.weight() {
             if let Some(row) = w.iter().position(|v| !v.is_finite()) {
@@ -234,10 +214,7 @@ impl std::fmt::Display for Dataset {
 
 /// (row, column) of the first NaN/Inf in `x`, scanning row by row.
 pub fn first_nonfinite(x: ArrayView2<'_, f32>) -> Option<(usize, usize)> {
-    x.rows()
-        .into_iter()
-        .enumerate()
-        .find_map(|(i, r)| r.iter().position(|v| !v.is_finite()).map(|j| (i, j)))
+    x.rows().into_iter().enumerate().find_map(|(i, r)| r.iter().position(|v| !v.is_finite()).map(|j| (i, j)))
 }
 
 fn check_len(what: &str, got: usize, n: usize) -> Result<()> {
@@ -280,10 +257,7 @@ mod tests {
     fn rejects_nan_with_position() {
         let x = array![[1.0f32, f32::NAN], [3.0, 4.0]];
         let e = Dataset::new(vec!["a".into(), "b".into()], x, None, None).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "dataset: 1 non-finite value(s) (NaN or Inf) in column 'b', first at row 0"
-        );
+        assert_eq!(e.to_string(), "dataset: 1 non-finite value(s) (NaN or Inf) in column 'b', first at row 0");
     }
 
     #[test]

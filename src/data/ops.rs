@@ -26,10 +26,7 @@ use crate::rng;
 impl Dataset {
     /// The named features, in the order given (labels and weights kept).
     pub fn select(&self, cols: &[String]) -> Result<Dataset> {
-        let idx = cols
-            .iter()
-            .map(|c| self.index_of("select", c))
-            .collect::<Result<Vec<_>>>()?;
+        let idx = cols.iter().map(|c| self.index_of("select", c)).collect::<Result<Vec<_>>>()?;
         let x = self.x().select(Axis(1), &idx);
         Dataset::new_unchecked_finite(
             cols.to_vec(),
@@ -44,12 +41,7 @@ impl Dataset {
         for c in cols {
             self.index_of("drop_columns", c)?;
         }
-        let keep: Vec<String> = self
-            .names()
-            .iter()
-            .filter(|n| !cols.contains(n))
-            .cloned()
-            .collect();
+        let keep: Vec<String> = self.names().iter().filter(|n| !cols.contains(n)).cloned().collect();
         self.select(&keep)
     }
 
@@ -62,17 +54,9 @@ impl Dataset {
                 got: format!("{} values", mask.len()),
             });
         }
-        let idx: Vec<usize> = mask
-            .iter()
-            .enumerate()
-            .filter(|(_, &m)| m)
-            .map(|(i, _)| i)
-            .collect();
+        let idx: Vec<usize> = mask.iter().enumerate().filter(|(_, &m)| m).map(|(i, _)| i).collect();
         if idx.is_empty() {
-            return Err(Error::Empty {
-                op: "filter",
-                what: "the selection (the mask has no true entry)".into(),
-            });
+            return Err(Error::Empty { op: "filter", what: "the selection (the mask has no true entry)".into() });
         }
         Ok(self.take_rows(&idx))
     }
@@ -87,10 +71,7 @@ impl Dataset {
     pub fn filter_expr(&self, expr: &str) -> Result<Dataset> {
         let mask = Expr::parse(expr)?.eval_mask(self)?;
         if !mask.contains(&true) {
-            return Err(Error::Empty {
-                op: "filter",
-                what: format!("the selection '{expr}'"),
-            });
+            return Err(Error::Empty { op: "filter", what: format!("the selection '{expr}'") });
         }
         self.filter_mask(&mask)
     }
@@ -127,12 +108,8 @@ impl Dataset {
     /// Like [`Dataset::split`] but per label value: each class contributes
     /// round(fraction·n_class) rows to the first part, so class fractions are preserved.
     pub fn split_stratified(&self, fraction: f64, seed: u64) -> Result<(Dataset, Dataset)> {
-        let label = self.label().ok_or_else(|| {
-            Error::arg(
-                "split_stratified",
-                "the dataset has no label to stratify by",
-            )
-        })?;
+        let label =
+            self.label().ok_or_else(|| Error::arg("split_stratified", "the dataset has no label to stratify by"))?;
         split_size(fraction, self.len(), "split_stratified")?;
         let mut classes: Vec<i64> = label.to_vec();
         classes.sort_unstable();
@@ -149,10 +126,7 @@ impl Dataset {
         if first.is_empty() || second.is_empty() {
             return Err(Error::arg(
                 "split_stratified",
-                format!(
-                    "fraction {fraction} of {} rows leaves a part empty",
-                    self.len()
-                ),
+                format!("fraction {fraction} of {} rows leaves a part empty", self.len()),
             ));
         }
         first.shuffle(&mut r);
@@ -172,10 +146,7 @@ impl Dataset {
             return Err(Error::arg("sample", "n must be at least 1, got 0"));
         }
         if self.is_empty() {
-            return Err(Error::Empty {
-                op: "sample",
-                what: "the dataset".into(),
-            });
+            return Err(Error::Empty { op: "sample", what: "the dataset".into() });
         }
         let mut r = rng::rng(seed);
         let idx: Vec<usize> = if replace {
@@ -203,12 +174,7 @@ impl Dataset {
         }
         if let Some(row) = values.iter().position(|v| !v.is_finite()) {
             let count = values.iter().filter(|v| !v.is_finite()).count();
-            return Err(Error::NonFinite {
-                op: "with_column".into(),
-                column: name.into(),
-                count,
-                row,
-            });
+            return Err(Error::NonFinite { op: "with_column".into(), column: name.into(), count, row });
         }
         let col = ndarray::Array1::from(values).insert_axis(Axis(1));
         let mut names = self.names().to_vec();
@@ -220,16 +186,10 @@ impl Dataset {
             }
             None => {
                 names.push(name.to_string());
-                concatenate(Axis(1), &[self.x(), col.view()])
-                    .map_err(|e| Error::arg("with_column", e.to_string()))?
+                concatenate(Axis(1), &[self.x(), col.view()]).map_err(|e| Error::arg("with_column", e.to_string()))?
             }
         };
-        Dataset::new_unchecked_finite(
-            names,
-            x,
-            self.label().map(<[i64]>::to_vec),
-            self.weight().map(<[f32]>::to_vec),
-        )
+        Dataset::new_unchecked_finite(names, x, self.label().map(<[i64]>::to_vec), self.weight().map(<[f32]>::to_vec))
     }
 
     /// A copy with feature `from` renamed to `to` (an error if `to` already names another feature).
@@ -255,10 +215,7 @@ impl Dataset {
 /// Stacks datasets row-wise. All must have the same feature names in the same order, and
 /// labels and weights must be present in all parts or in none.
 pub fn concat(parts: &[Dataset]) -> Result<Dataset> {
-    let first = parts.first().ok_or_else(|| Error::Empty {
-        op: "concat",
-        what: "the list of datasets".into(),
-    })?;
+    let first = parts.first().ok_or_else(|| Error::Empty { op: "concat", what: "the list of datasets".into() })?;
     for (k, p) in parts.iter().enumerate().skip(1) {
         if p.names() != first.names() {
             return Err(Error::Shape {
@@ -273,47 +230,27 @@ pub fn concat(parts: &[Dataset]) -> Result<Dataset> {
         ] {
             if a != b {
                 let has = |x: bool| if x { "has" } else { "has no" };
-                return Err(Error::arg(
-                    "concat",
-                    format!("part 0 {} {what} but part {k} {} {what}", has(a), has(b)),
-                ));
+                return Err(Error::arg("concat", format!("part 0 {} {what} but part {k} {} {what}", has(a), has(b))));
             }
         }
     }
     let views: Vec<ArrayView2<'_, f32>> = parts.iter().map(Dataset::x).collect();
-    let x: Array2<f32> =
-        concatenate(Axis(0), &views).map_err(|e| Error::arg("concat", e.to_string()))?;
-    let label = first.label().map(|_| {
-        parts
-            .iter()
-            .flat_map(|p| p.label().unwrap_or(&[]).iter().copied())
-            .collect()
-    });
-    let weight = first.weight().map(|_| {
-        parts
-            .iter()
-            .flat_map(|p| p.weight().unwrap_or(&[]).iter().copied())
-            .collect()
-    });
+    let x: Array2<f32> = concatenate(Axis(0), &views).map_err(|e| Error::arg("concat", e.to_string()))?;
+    let label = first.label().map(|_| parts.iter().flat_map(|p| p.label().unwrap_or(&[]).iter().copied()).collect());
+    let weight = first.weight().map(|_| parts.iter().flat_map(|p| p.weight().unwrap_or(&[]).iter().copied()).collect());
     Dataset::new_unchecked_finite(first.names().to_vec(), x, label, weight)
 }
 
 /// Rows in the first part of a split, or an error naming the problem.
 fn split_size(fraction: f64, n: usize, op: &str) -> Result<usize> {
     if !(fraction > 0.0 && fraction < 1.0) {
-        return Err(Error::arg(
-            op,
-            format!("fraction must be in (0, 1), got {fraction}"),
-        ));
+        return Err(Error::arg(op, format!("fraction must be in (0, 1), got {fraction}")));
     }
     let k = (fraction * n as f64).round() as usize;
     if k == 0 || k >= n {
         return Err(Error::arg(
             op,
-            format!(
-                "fraction {fraction} of {n} rows leaves a part empty ({k} and {} rows)",
-                n.saturating_sub(k)
-            ),
+            format!("fraction {fraction} of {n} rows leaves a part empty ({k} and {} rows)", n.saturating_sub(k)),
         ));
     }
     Ok(k)
@@ -325,20 +262,9 @@ mod tests {
     use ndarray::array;
 
     fn ds() -> Dataset {
-        let x = array![
-            [1.0f32, 10.0, 100.0],
-            [2.0, 20.0, 200.0],
-            [3.0, 30.0, 300.0],
-            [4.0, 40.0, 400.0]
-        ];
+        let x = array![[1.0f32, 10.0, 100.0], [2.0, 20.0, 200.0], [3.0, 30.0, 300.0], [4.0, 40.0, 400.0]];
         let names = vec!["a".into(), "b".into(), "c".into()];
-        Dataset::new(
-            names,
-            x,
-            Some(vec![0, 1, 0, 1]),
-            Some(vec![1.0, 2.0, 3.0, 4.0]),
-        )
-        .unwrap()
+        Dataset::new(names, x, Some(vec![0, 1, 0, 1]), Some(vec![1.0, 2.0, 3.0, 4.0])).unwrap()
     }
 
     fn s(v: &[&str]) -> Vec<String> {
@@ -354,14 +280,8 @@ mod tests {
         let d = ds().drop_columns(&s(&["b"])).unwrap();
         assert_eq!(d.names(), &["a", "c"]);
         let e = ds().select(&s(&["a", "cc"])).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "select: unknown column 'cc'; available: a, b, c"
-        );
-        assert_eq!(
-            ds().drop_columns(&s(&["z"])).unwrap_err().kind(),
-            "unknown_column"
-        );
+        assert_eq!(e.to_string(), "select: unknown column 'cc'; available: a, b, c");
+        assert_eq!(ds().drop_columns(&s(&["z"])).unwrap_err().kind(), "unknown_column");
     }
 
     #[test]
@@ -372,10 +292,7 @@ mod tests {
         assert_eq!(d.x().row(0).to_vec(), vec![3.0, 30.0, 300.0]);
         assert_eq!(d.len(), 1);
         let e = ds().filter_mask(&[true]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "filter: expected a mask of 4 values (one per row), got 1 values"
-        );
+        assert_eq!(e.to_string(), "filter: expected a mask of 4 values (one per row), got 1 values");
         let e = ds().filter_expr("a > 1e9").unwrap_err();
         assert_eq!(e.to_string(), "filter: the selection 'a > 1e9' is empty");
     }
@@ -396,11 +313,7 @@ mod tests {
         let sum: f32 = a.x().sum() + b.x().sum();
         assert_eq!(sum, 5050.0);
         assert!(d.split(1.0, 1).is_err());
-        assert!(d
-            .split(0.001, 1)
-            .unwrap_err()
-            .to_string()
-            .contains("leaves a part empty"));
+        assert!(d.split(0.001, 1).unwrap_err().to_string().contains("leaves a part empty"));
     }
 
     #[test]
@@ -424,15 +337,8 @@ mod tests {
         // Without replacement all 4 rows appear once: sum of column a is 1+2+3+4 = 10.
         assert_eq!(d.x().column(0).sum(), 10.0);
         assert_eq!(ds().sample(50, 9, true).unwrap().len(), 50);
-        assert_eq!(
-            ds().sample(3, 2, true).unwrap().x(),
-            ds().sample(3, 2, true).unwrap().x()
-        );
-        assert!(ds()
-            .sample(5, 9, false)
-            .unwrap_err()
-            .to_string()
-            .contains("replace = true"));
+        assert_eq!(ds().sample(3, 2, true).unwrap().x(), ds().sample(3, 2, true).unwrap().x());
+        assert!(ds().sample(5, 9, false).unwrap_err().to_string().contains("replace = true"));
         assert!(ds().sample(0, 9, true).is_err());
     }
 
@@ -444,16 +350,10 @@ mod tests {
         assert_eq!(c.weight().unwrap()[4], 1.0);
         let other = ds().rename("c", "d").unwrap();
         let e = concat(&[ds(), other]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "concat: expected the feature names of part 0 [a, b, c], got [a, b, d] in part 1"
-        );
+        assert_eq!(e.to_string(), "concat: expected the feature names of part 0 [a, b, c], got [a, b, d] in part 1");
         let nolabel = ds().with_label(None).unwrap();
         let e = concat(&[ds(), nolabel]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "concat: part 0 has label but part 1 has no label"
-        );
+        assert_eq!(e.to_string(), "concat: part 0 has label but part 1 has no label");
         assert_eq!(concat(&[]).unwrap_err().kind(), "empty");
     }
 
@@ -470,10 +370,7 @@ mod tests {
         assert_eq!(ds().rename("a", "z").unwrap().names(), &["z", "b", "c"]);
         // a·b + c: 1·10+100 = 110, 2·20+200 = 240, …
         let d = ds().derive("s", "a * b + c").unwrap();
-        assert_eq!(
-            d.column("s").unwrap().to_vec(),
-            vec![110.0, 240.0, 390.0, 560.0]
-        );
+        assert_eq!(d.column("s").unwrap().to_vec(), vec![110.0, 240.0, 390.0, 560.0]);
         let e = ds().derive("l", "log(a - 1)").unwrap_err();
         assert_eq!(e.kind(), "non_finite"); // log(0) = -inf in row 0
     }

@@ -35,10 +35,7 @@ impl Standardizer {
     /// A constant column gets std = 1 (not an error), so it passes through shifted to 0.
     pub fn fit(ds: &Dataset, weighted: bool) -> Result<Self> {
         if ds.is_empty() {
-            return Err(Error::Empty {
-                op: "standardize",
-                what: "the dataset to fit on".into(),
-            });
+            return Err(Error::Empty { op: "standardize", what: "the dataset to fit on".into() });
         }
         let w: Vec<f64> = match (weighted, ds.weight()) {
             (true, Some(w)) => w.iter().map(|&v| f64::from(v)).collect(),
@@ -46,37 +43,21 @@ impl Standardizer {
         };
         let sumw: f64 = w.iter().sum();
         if sumw <= 0.0 {
-            return Err(Error::arg(
-                "standardize",
-                format!("the total event weight must be positive, got {sumw}"),
-            ));
+            return Err(Error::arg("standardize", format!("the total event weight must be positive, got {sumw}")));
         }
         let x = ds.x();
         let d = ds.n_features();
         let (mut s1, mut s2) = (vec![0.0; d], vec![0.0; d]);
         // Two passes (mean, then centred squares) for numerical stability.
         for (row, &wi) in x.rows().into_iter().zip(&w) {
-            s1.iter_mut()
-                .zip(row)
-                .for_each(|(m, &v)| *m += wi * f64::from(v));
+            s1.iter_mut().zip(row).for_each(|(m, &v)| *m += wi * f64::from(v));
         }
         let mean: Vec<f64> = s1.iter().map(|m| m / sumw).collect();
         for (row, &wi) in x.rows().into_iter().zip(&w) {
-            s2.iter_mut()
-                .zip(row)
-                .zip(&mean)
-                .for_each(|((s, &v), m)| *s += wi * (f64::from(v) - m).powi(2));
+            s2.iter_mut().zip(row).zip(&mean).for_each(|((s, &v), m)| *s += wi * (f64::from(v) - m).powi(2));
         }
-        let std = s2
-            .iter()
-            .map(|s| (s / sumw).max(0.0).sqrt())
-            .map(|s| if s > 0.0 { s } else { 1.0 })
-            .collect();
-        Ok(Standardizer {
-            names: ds.names().to_vec(),
-            mean,
-            std,
-        })
+        let std = s2.iter().map(|s| (s / sumw).max(0.0).sqrt()).map(|s| if s > 0.0 { s } else { 1.0 }).collect();
+        Ok(Standardizer { names: ds.names().to_vec(), mean, std })
     }
 
     /// `(x − mean) / std` per feature.
@@ -89,12 +70,7 @@ impl Standardizer {
         self.transform(ds, "unstandardize", |v, m, s| v * s + m)
     }
 
-    fn transform(
-        &self,
-        ds: &Dataset,
-        op: &'static str,
-        f: impl Fn(f64, f64, f64) -> f64 + Sync,
-    ) -> Result<Dataset> {
+    fn transform(&self, ds: &Dataset, op: &'static str, f: impl Fn(f64, f64, f64) -> f64 + Sync) -> Result<Dataset> {
         if ds.names() != self.names.as_slice() {
             return Err(Error::Shape {
                 op,
@@ -119,13 +95,7 @@ mod tests {
 
     fn ds() -> Dataset {
         let x = array![[1.0f32, 7.0], [3.0, 7.0], [5.0, 7.0], [7.0, 7.0]];
-        Dataset::new(
-            vec!["a".into(), "k".into()],
-            x,
-            None,
-            Some(vec![1.0, 1.0, 1.0, 5.0]),
-        )
-        .unwrap()
+        Dataset::new(vec!["a".into(), "k".into()], x, None, Some(vec![1.0, 1.0, 1.0, 5.0])).unwrap()
     }
 
     #[test]
@@ -163,14 +133,8 @@ mod tests {
         let s = Standardizer::fit(&ds(), false).unwrap();
         let other = ds().rename("k", "j").unwrap();
         let e = s.apply(&other).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "standardize: expected the fitted features [a, k], got [a, j]"
-        );
+        assert_eq!(e.to_string(), "standardize: expected the fitted features [a, k], got [a, j]");
         let empty = ds().head(0);
-        assert_eq!(
-            Standardizer::fit(&empty, false).unwrap_err().kind(),
-            "empty"
-        );
+        assert_eq!(Standardizer::fit(&empty, false).unwrap_err().kind(), "empty");
     }
 }

@@ -65,11 +65,7 @@ impl Histogram {
     /// `count / (total · bin width)`. All NaN when the total is zero.
     pub fn density(&self) -> Vec<f64> {
         let t = self.total();
-        self.counts
-            .iter()
-            .zip(self.edges.windows(2))
-            .map(|(c, e)| c / (t * (e[1] - e[0])))
-            .collect()
+        self.counts.iter().zip(self.edges.windows(2)).map(|(c, e)| c / (t * (e[1] - e[0]))).collect()
     }
 }
 
@@ -106,35 +102,20 @@ pub fn histogram_values(
     }
     if let Some(row) = values.iter().position(|v| !v.is_finite()) {
         let count = values.iter().filter(|v| !v.is_finite()).count();
-        return Err(Error::NonFinite {
-            op: OP.into(),
-            column: "values".into(),
-            count,
-            row,
-        });
+        return Err(Error::NonFinite { op: OP.into(), column: "values".into(), count, row });
     }
     let (lo, hi) = match range {
         Some((lo, hi)) => {
             if !(lo.is_finite() && hi.is_finite() && lo < hi) {
-                return Err(Error::arg(
-                    OP,
-                    format!("range must be finite with lo < hi, got ({lo}, {hi})"),
-                ));
+                return Err(Error::arg(OP, format!("range must be finite with lo < hi, got ({lo}, {hi})")));
             }
             (lo, hi)
         }
         None => {
             if values.is_empty() {
-                return Err(Error::Empty {
-                    op: OP,
-                    what: "the list of values (no default range)".into(),
-                });
+                return Err(Error::Empty { op: OP, what: "the list of values (no default range)".into() });
             }
-            let (mn, mx) = values
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| {
-                    (a.min(v), b.max(v))
-                });
+            let (mn, mx) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
             let (mn, mx) = (f64::from(mn), f64::from(mx));
             if mn == mx {
                 (mn - 0.5, mx + 0.5)
@@ -146,13 +127,7 @@ pub fn histogram_values(
     let width = (hi - lo) / bins as f64;
     let mut edges: Vec<f64> = (0..=bins).map(|i| lo + i as f64 * width).collect();
     edges[bins] = hi;
-    let mut h = Histogram {
-        edges,
-        counts: vec![0.0; bins],
-        sumw2: vec![0.0; bins],
-        underflow: 0.0,
-        overflow: 0.0,
-    };
+    let mut h = Histogram { edges, counts: vec![0.0; bins], sumw2: vec![0.0; bins], underflow: 0.0, overflow: 0.0 };
     let scale = bins as f64 / (hi - lo);
     for (i, &v) in values.iter().enumerate() {
         let w = weights.map_or(1.0, |w| f64::from(w[i]));
@@ -214,11 +189,7 @@ impl Dataset {
                 let n = v.len();
                 let mean = v.iter().sum::<f64>() / n as f64;
                 let ss: f64 = v.iter().map(|a| (a - mean) * (a - mean)).sum();
-                let std = if n < 2 {
-                    f64::NAN
-                } else {
-                    (ss / (n - 1) as f64).sqrt()
-                };
+                let std = if n < 2 { f64::NAN } else { (ss / (n - 1) as f64).sqrt() };
                 let min = v.iter().copied().fold(f64::INFINITY, f64::min);
                 let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
                 ColumnStats {
@@ -238,13 +209,7 @@ impl Dataset {
 
     /// Histogram of feature `col`, weighted with the event weights when `weighted` is true
     /// (and the dataset has weights). See [`histogram_values`] for the binning rules.
-    pub fn histogram(
-        &self,
-        col: &str,
-        bins: usize,
-        range: Option<(f64, f64)>,
-        weighted: bool,
-    ) -> Result<Histogram> {
+    pub fn histogram(&self, col: &str, bins: usize, range: Option<(f64, f64)>, weighted: bool) -> Result<Histogram> {
         let j = self.index_of("histogram", col)?;
         let values: Vec<f32> = self.x().column(j).to_vec();
         let w = if weighted { self.weight() } else { None };
@@ -279,9 +244,7 @@ impl Dataset {
         let mut mean = Array1::<f64>::zeros(d);
         for (i, row) in x.rows().into_iter().enumerate() {
             let wv = wi(i);
-            mean.iter_mut()
-                .zip(row)
-                .for_each(|(m, &v)| *m += wv * f64::from(v));
+            mean.iter_mut().zip(row).for_each(|(m, &v)| *m += wv * f64::from(v));
         }
         mean /= sumw;
         let starts: Vec<usize> = (0..n).step_by(BLOCK).collect();
@@ -307,20 +270,8 @@ mod tests {
     use ndarray::array;
 
     fn ds() -> Dataset {
-        let x = array![
-            [1.0f32, 2.0, 5.0],
-            [2.0, 4.0, 5.0],
-            [3.0, 6.5, 5.0],
-            [4.0, 7.0, 5.0],
-            [10.0, 1.0, 5.0]
-        ];
-        Dataset::new(
-            vec!["a".into(), "b".into(), "k".into()],
-            x,
-            None,
-            Some(vec![1.0, 1.0, 2.0, 0.5, 0.0]),
-        )
-        .unwrap()
+        let x = array![[1.0f32, 2.0, 5.0], [2.0, 4.0, 5.0], [3.0, 6.5, 5.0], [4.0, 7.0, 5.0], [10.0, 1.0, 5.0]];
+        Dataset::new(vec!["a".into(), "b".into(), "k".into()], x, None, Some(vec![1.0, 1.0, 2.0, 0.5, 0.0])).unwrap()
     }
 
     #[test]
@@ -345,10 +296,7 @@ mod tests {
         // Selection gives the same numbers on unsorted input.
         for q in [0.0, 0.25, 0.5, 0.9, 1.0] {
             let mut v = [4.0, 1.0, 3.0, 2.0];
-            assert_eq!(
-                quantile_select(&mut v, q),
-                quantile_sorted(&[1.0, 2.0, 3.0, 4.0], q)
-            );
+            assert_eq!(quantile_select(&mut v, q), quantile_sorted(&[1.0, 2.0, 3.0, 4.0], q));
         }
         assert!(quantile_select(&mut [], 0.5).is_nan());
     }
@@ -377,21 +325,9 @@ mod tests {
     #[test]
     fn histogram_rejects_bad_arguments() {
         assert!(ds().histogram("a", 0, None, false).is_err());
-        assert!(ds()
-            .histogram("a", 3, Some((1.0, 1.0)), false)
-            .unwrap_err()
-            .to_string()
-            .contains("lo < hi"));
-        assert_eq!(
-            ds().histogram("zz", 3, None, false).unwrap_err().kind(),
-            "unknown_column"
-        );
-        assert_eq!(
-            histogram_values(&[f32::NAN], None, 2, None)
-                .unwrap_err()
-                .kind(),
-            "non_finite"
-        );
+        assert!(ds().histogram("a", 3, Some((1.0, 1.0)), false).unwrap_err().to_string().contains("lo < hi"));
+        assert_eq!(ds().histogram("zz", 3, None, false).unwrap_err().kind(), "unknown_column");
+        assert_eq!(histogram_values(&[f32::NAN], None, 2, None).unwrap_err().kind(), "non_finite");
         // Constant values: default range [v − .5, v + .5], everything in the middle bin.
         let h = ds().histogram("k", 3, None, false).unwrap();
         assert_eq!(h.counts, vec![0.0, 5.0, 0.0]);
@@ -418,20 +354,8 @@ mod tests {
     fn weighted_correlation_drops_zero_weight_rows() {
         // Weight 0 on the outlier row 4, weight 2 on row 2 = duplicating row 2 with unit weights.
         let cw = ds().correlation(true);
-        let x = array![
-            [1.0f32, 2.0],
-            [2.0, 4.0],
-            [3.0, 6.5],
-            [3.0, 6.5],
-            [4.0, 7.0]
-        ];
-        let dup = Dataset::new(
-            vec!["a".into(), "b".into()],
-            x,
-            None,
-            Some(vec![1.0, 1.0, 1.0, 1.0, 0.5]),
-        )
-        .unwrap();
+        let x = array![[1.0f32, 2.0], [2.0, 4.0], [3.0, 6.5], [3.0, 6.5], [4.0, 7.0]];
+        let dup = Dataset::new(vec!["a".into(), "b".into()], x, None, Some(vec![1.0, 1.0, 1.0, 1.0, 0.5])).unwrap();
         let cd = dup.correlation(true);
         assert!((cw[[0, 1]] - cd[[0, 1]]).abs() < 1e-12);
         // And it differs from the unweighted value, which sees the outlier.
@@ -442,13 +366,8 @@ mod tests {
     fn correlation_of_many_rows_uses_all_blocks() {
         // b = 2a + 1 exactly over 3 blocks of rows: r = 1.
         let n = BLOCK * 2 + 5;
-        let x = Array2::from_shape_fn((n, 2), |(i, j)| {
-            if j == 0 {
-                (i % 97) as f32
-            } else {
-                2.0 * (i % 97) as f32 + 1.0
-            }
-        });
+        let x =
+            Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { (i % 97) as f32 } else { 2.0 * (i % 97) as f32 + 1.0 });
         let d = Dataset::new(vec!["a".into(), "b".into()], x, None, None).unwrap();
         assert!((d.correlation(false)[[0, 1]] - 1.0).abs() < 1e-12);
     }

@@ -42,19 +42,8 @@ impl Axis {
     /// The caller guarantees `lo < hi`, both finite, and both positive when `log`.
     pub(crate) fn new(lo: f64, hi: f64, log: bool, max_ticks: usize) -> Self {
         let max_ticks = max_ticks.clamp(2, MAX_TICKS);
-        let (major, minor, labels) = if log {
-            log_ticks(lo, hi, max_ticks)
-        } else {
-            linear_ticks(lo, hi, max_ticks)
-        };
-        Axis {
-            lo,
-            hi,
-            log,
-            major,
-            minor,
-            labels,
-        }
+        let (major, minor, labels) = if log { log_ticks(lo, hi, max_ticks) } else { linear_ticks(lo, hi, max_ticks) };
+        Axis { lo, hi, log, major, minor, labels }
     }
 
     /// Lower end of the axis.
@@ -101,10 +90,7 @@ impl Axis {
         match self.labels {
             LabelStyle::Fixed(d) => {
                 let s = format!("{v:.d$}");
-                if s.trim_start_matches('-')
-                    .chars()
-                    .all(|c| c == '0' || c == '.')
-                {
+                if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
                     format!("{:.d$}", 0.0)
                 } else {
                     s
@@ -154,14 +140,7 @@ impl ValueFormatter<f64> for Axis {
 /// `pad` is the fraction of the span added below and above (in log space on log axes);
 /// `top` is the fraction of the plot height kept free above the data (for the legend).
 /// With `from_zero` a linear axis starts at 0 (or below, for negative data) with no pad.
-pub(crate) fn fit(
-    dlo: f64,
-    dhi: f64,
-    log: bool,
-    pad: f64,
-    top: f64,
-    from_zero: bool,
-) -> (f64, f64) {
+pub(crate) fn fit(dlo: f64, dhi: f64, log: bool, pad: f64, top: f64, from_zero: bool) -> (f64, f64) {
     let top = top.clamp(0.0, 0.6);
     if log {
         let (mut a, mut b) = (dlo.log10(), dhi.log10());
@@ -175,11 +154,7 @@ pub(crate) fn fit(
         let b = a + (b - a) / (1.0 - top);
         (10f64.powf(a), 10f64.powf(b))
     } else {
-        let (mut a, mut b) = if from_zero {
-            (dlo.min(0.0), dhi.max(0.0))
-        } else {
-            (dlo, dhi)
-        };
+        let (mut a, mut b) = if from_zero { (dlo.min(0.0), dhi.max(0.0)) } else { (dlo, dhi) };
         if b - a <= f64::EPSILON * a.abs().max(b.abs()).max(1.0) {
             a -= 0.5;
             b += 0.5;
@@ -198,11 +173,7 @@ pub(crate) fn fit(
 fn nice_step(span: f64, max_ticks: usize) -> f64 {
     let raw = span / (max_ticks.max(2) - 1) as f64;
     let mag = 10f64.powf(raw.log10().floor());
-    [1.0, 2.0, 2.5, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw * (1.0 - 1e-9))
-        .unwrap_or(10.0 * mag)
+    [1.0, 2.0, 2.5, 5.0, 10.0].into_iter().map(|m| m * mag).find(|s| *s >= raw * (1.0 - 1e-9)).unwrap_or(10.0 * mag)
 }
 
 /// Multiples of `step` within `[lo, hi]`.
@@ -289,11 +260,7 @@ fn log_ticks(lo: f64, hi: f64, max_ticks: usize) -> (Vec<f64>, Vec<f64>, LabelSt
         }
     }
     let readable = major.iter().all(|v| (1e-2..1e4).contains(v));
-    let labels = if readable {
-        LabelStyle::Plain
-    } else {
-        LabelStyle::Powers
-    };
+    let labels = if readable { LabelStyle::Plain } else { LabelStyle::Powers };
     (major, minor, labels)
 }
 
@@ -321,11 +288,7 @@ fn scientific(v: f64, d: usize, bare_powers: bool) -> String {
         mant /= 10.0;
     }
     let power = format!("10{}", superscript(exp));
-    let m = if bare_powers {
-        plain(mant)
-    } else {
-        format!("{mant:.d$}")
-    };
+    let m = if bare_powers { plain(mant) } else { format!("{mant:.d$}") };
     match m.as_str() {
         "1" if bare_powers => power,
         "-1" if bare_powers => format!("-{power}"),

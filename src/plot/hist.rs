@@ -54,24 +54,12 @@ impl HistFigure {
     fn new(series: &[HistSeries], opts: &PlotOptions) -> Result<Self> {
         opts.validate(FUNC)?;
         if series.is_empty() {
-            return Err(Error::Empty {
-                op: FUNC,
-                what: "the list of series".into(),
-            });
+            return Err(Error::Empty { op: FUNC, what: "the list of series".into() });
         }
-        let series: Vec<HistSeries> = series
-            .iter()
-            .map(|s| checked(s, opts))
-            .collect::<Result<_>>()?;
+        let series: Vec<HistSeries> = series.iter().map(|s| checked(s, opts)).collect::<Result<_>>()?;
 
-        let x_lo = series
-            .iter()
-            .map(|s| s.edges[0])
-            .fold(f64::INFINITY, f64::min);
-        let x_hi = series
-            .iter()
-            .filter_map(|s| s.edges.last())
-            .fold(f64::NEG_INFINITY, |a, b| a.max(*b));
+        let x_lo = series.iter().map(|s| s.edges[0]).fold(f64::INFINITY, f64::min);
+        let x_hi = series.iter().filter_map(|s| s.edges.last()).fold(f64::NEG_INFINITY, |a, b| a.max(*b));
 
         // Data range on y, error bars included.
         let mut y_lo = f64::INFINITY;
@@ -88,21 +76,13 @@ impl HistFigure {
             }
         }
         if y_lo > y_hi {
-            return Err(Error::arg(
-                FUNC,
-                "logy needs at least one positive bin content, but all are zero or negative",
-            ));
+            return Err(Error::arg(FUNC, "logy needs at least one positive bin content, but all are zero or negative"));
         }
         let layout = Layout::new(opts);
         let entries = series.iter().filter(|s| !s.label.is_empty()).count();
         let x = super::x_axis(x_lo, x_hi, opts.logx, &layout);
         let y = super::y_axis(y_lo, y_hi, opts.logy, true, entries, &layout);
-        Ok(HistFigure {
-            series,
-            x,
-            y,
-            entries,
-        })
+        Ok(HistFigure { series, x, y, entries })
     }
 }
 
@@ -111,18 +91,12 @@ fn checked(s: &HistSeries, opts: &PlotOptions) -> Result<HistSeries> {
     let label = s.label.as_str();
     let n = s.counts.len();
     if n == 0 {
-        return Err(Error::Empty {
-            op: FUNC,
-            what: format!("series '{label}'"),
-        });
+        return Err(Error::Empty { op: FUNC, what: format!("series '{label}'") });
     }
     if s.edges.len() != n + 1 {
         return Err(Error::Shape {
             op: FUNC,
-            expected: format!(
-                "{} bin edges (one more than counts) in series '{label}'",
-                n + 1
-            ),
+            expected: format!("{} bin edges (one more than counts) in series '{label}'", n + 1),
             got: s.edges.len().to_string(),
         });
     }
@@ -142,10 +116,7 @@ fn checked(s: &HistSeries, opts: &PlotOptions) -> Result<HistSeries> {
         if let Some(i) = e.iter().position(|v| *v < 0.0) {
             return Err(Error::arg(
                 FUNC,
-                format!(
-                    "series '{label}': errors must not be negative, found {} at index {i}",
-                    e[i]
-                ),
+                format!("series '{label}': errors must not be negative, found {} at index {i}", e[i]),
             ));
         }
     }
@@ -165,12 +136,7 @@ fn checked(s: &HistSeries, opts: &PlotOptions) -> Result<HistSeries> {
     }
     let mut out = s.clone();
     if opts.density {
-        let area: f64 = s
-            .counts
-            .iter()
-            .zip(s.edges.windows(2))
-            .map(|(c, w)| c * (w[1] - w[0]))
-            .sum();
+        let area: f64 = s.counts.iter().zip(s.edges.windows(2)).map(|(c, w)| c * (w[1] - w[0])).sum();
         if !(area.is_finite() && area > 0.0) {
             return Err(Error::arg(
                 FUNC,
@@ -220,17 +186,11 @@ impl Figure for HistFigure {
             pts.push((s.edges[n], base));
             let anno = chart.draw_series(std::iter::once(PathElement::new(pts, style)))?;
             if !s.label.is_empty() {
-                anno.label(s.label.as_str())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + key, y)], style));
+                anno.label(s.label.as_str()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + key, y)], style));
             }
             if let Some(errors) = &s.errors {
                 let logx = self.x.is_log();
-                let bars = s
-                    .counts
-                    .iter()
-                    .zip(errors)
-                    .enumerate()
-                    .filter(|(_, (_, e))| **e > 0.0);
+                let bars = s.counts.iter().zip(errors).enumerate().filter(|(_, (_, e))| **e > 0.0);
                 chart.draw_series(bars.map(|(b, (c, e))| {
                     let (a, z) = (s.edges[b], s.edges[b + 1]);
                     let xc = if logx { (a * z).sqrt() } else { 0.5 * (a + z) };
@@ -247,12 +207,7 @@ mod tests {
     use super::*;
 
     fn series(label: &str, edges: &[f64], counts: &[f64]) -> HistSeries {
-        HistSeries {
-            label: label.into(),
-            edges: edges.to_vec(),
-            counts: counts.to_vec(),
-            errors: None,
-        }
+        HistSeries { label: label.into(), edges: edges.to_vec(), counts: counts.to_vec(), errors: None }
     }
 
     fn err_msg(series: &[HistSeries], opts: &PlotOptions) -> String {
@@ -280,56 +235,32 @@ mod tests {
         );
         let mut s = series("sig", &[0.0, 1.0, 2.0], &[1.0, 2.0]);
         s.errors = Some(vec![1.0]);
-        assert_eq!(
-            err_msg(&[s.clone()], &o),
-            "plot_hist: expected 2 errors (one per bin) in series 'sig', got 1"
-        );
+        assert_eq!(err_msg(&[s.clone()], &o), "plot_hist: expected 2 errors (one per bin) in series 'sig', got 1");
         s.errors = Some(vec![1.0, -1.0]);
-        assert_eq!(
-            err_msg(&[s], &o),
-            "plot_hist: series 'sig': errors must not be negative, found -1 at index 1"
-        );
-        assert_eq!(
-            err_msg(&[series("e", &[0.0], &[])], &o),
-            "plot_hist: series 'e' is empty"
-        );
+        assert_eq!(err_msg(&[s], &o), "plot_hist: series 'sig': errors must not be negative, found -1 at index 1");
+        assert_eq!(err_msg(&[series("e", &[0.0], &[])], &o), "plot_hist: series 'e' is empty");
     }
 
     #[test]
     fn log_axis_rules() {
-        let logy = PlotOptions {
-            logy: true,
-            ..PlotOptions::default()
-        };
+        let logy = PlotOptions { logy: true, ..PlotOptions::default() };
         // Empty bins are fine on a log axis (clipped), all-empty is not.
-        assert_eq!(
-            err_msg(&[series("a", &[0.0, 1.0, 2.0], &[0.0, 5.0])], &logy),
-            "no error"
-        );
+        assert_eq!(err_msg(&[series("a", &[0.0, 1.0, 2.0], &[0.0, 5.0])], &logy), "no error");
         assert_eq!(
             err_msg(&[series("a", &[0.0, 1.0, 2.0], &[0.0, -1.0])], &logy),
             "plot_hist: logy needs at least one positive bin content, but all are zero or negative"
         );
-        let logx = PlotOptions {
-            logx: true,
-            ..PlotOptions::default()
-        };
+        let logx = PlotOptions { logx: true, ..PlotOptions::default() };
         assert_eq!(
             err_msg(&[series("a", &[0.0, 1.0, 2.0], &[1.0, 5.0])], &logx),
             "plot_hist: series 'a': a log axis needs positive bin edges, found 0 at index 0"
         );
-        assert_eq!(
-            err_msg(&[series("a", &[1.0, 10.0, 100.0], &[1.0, 5.0])], &logx),
-            "no error"
-        );
+        assert_eq!(err_msg(&[series("a", &[1.0, 10.0, 100.0], &[1.0, 5.0])], &logx), "no error");
     }
 
     #[test]
     fn density_scales_counts_and_errors() {
-        let opts = PlotOptions {
-            density: true,
-            ..PlotOptions::default()
-        };
+        let opts = PlotOptions { density: true, ..PlotOptions::default() };
         let mut s = series("a", &[0.0, 2.0, 3.0], &[1.0, 2.0]);
         s.errors = Some(vec![0.5, 1.0]);
         // Area = 1·2 + 2·1 = 4.
@@ -344,21 +275,11 @@ mod tests {
 
     #[test]
     fn png_has_signature_and_size() {
-        let opts = PlotOptions {
-            width: 320,
-            height: 240,
-            ..PlotOptions::default()
-        };
-        let png = render_hist(
-            &[series("a", &[0.0, 1.0, 2.0], &[3.0, 4.0])],
-            &opts,
-            Format::Png,
-        );
+        let opts = PlotOptions { width: 320, height: 240, ..PlotOptions::default() };
+        let png = render_hist(&[series("a", &[0.0, 1.0, 2.0], &[3.0, 4.0])], &opts, Format::Png);
         let png = png.unwrap_or_default();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-        let img = image::load_from_memory(&png)
-            .map(|i| (i.width(), i.height()))
-            .ok();
+        let img = image::load_from_memory(&png).map(|i| (i.width(), i.height())).ok();
         assert_eq!(img, Some((320, 240)));
     }
 
@@ -368,47 +289,29 @@ mod tests {
         let b = series("b", &[0.0, 1.0, 2.0], &[1.0, 2.0]);
         let png = render_hist(&[a, b], &PlotOptions::default(), Format::Png).unwrap_or_default();
         let img = image::load_from_memory(&png).map(|i| i.to_rgb8()).ok();
-        let count = |c: RGBColor| {
-            img.as_ref()
-                .map_or(0, |i| i.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count())
-        };
+        let count = |c: RGBColor| img.as_ref().map_or(0, |i| i.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count());
         // Both outlines are drawn, at least a few hundred pixels each.
         assert!(count(colour(0)) > 300, "first colour: {}", count(colour(0)));
-        assert!(
-            count(colour(1)) > 300,
-            "second colour: {}",
-            count(colour(1))
-        );
+        assert!(count(colour(1)) > 300, "second colour: {}", count(colour(1)));
         assert_eq!(count(colour(2)), 0);
     }
 
     #[test]
     fn svg_has_title_and_legend_text() {
-        let opts = PlotOptions {
-            title: "Scores & <cuts>".into(),
-            xlabel: "score".into(),
-            ..PlotOptions::default()
-        };
+        let opts = PlotOptions { title: "Scores & <cuts>".into(), xlabel: "score".into(), ..PlotOptions::default() };
         let a = series("signal", &[0.0, 0.5, 1.0], &[3.0, 4.0]);
         let b = series("background", &[0.0, 0.5, 1.0], &[5.0, 1.0]);
         let svg = render_hist(&[a, b], &opts, Format::Svg).unwrap_or_default();
         let svg = String::from_utf8(svg).unwrap_or_default();
         assert!(svg.starts_with("<svg"));
         for text in ["signal", "background", "score", "Scores &amp; &lt;cuts&gt;"] {
-            assert!(
-                svg.contains(&format!(">\n{text}\n</text>")),
-                "missing <text>{text}</text>"
-            );
+            assert!(svg.contains(&format!(">\n{text}\n</text>")), "missing <text>{text}</text>");
         }
     }
 
     #[test]
     fn extreme_sizes_still_render() {
-        let s = series(
-            "a long legend label that does not fit",
-            &[0.0, 1.0, 2.0],
-            &[3.0, 4.0],
-        );
+        let s = series("a long legend label that does not fit", &[0.0, 1.0, 2.0], &[3.0, 4.0]);
         for (width, height) in [(100, 100), (8000, 100), (100, 8000)] {
             let opts = PlotOptions {
                 title: "a title much wider than the tiny image it is drawn on".into(),
@@ -429,19 +332,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("nuisance-plot-hist-{}", std::process::id()));
         let path = dir.join("new").join("h.svg");
         let _ = std::fs::remove_dir_all(&dir);
-        let r = plot_hist(
-            &path,
-            &[series("a", &[0.0, 1.0], &[1.0])],
-            &PlotOptions::default(),
-        );
+        let r = plot_hist(&path, &[series("a", &[0.0, 1.0], &[1.0])], &PlotOptions::default());
         assert!(r.is_ok(), "{r:?}");
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(text.contains("</svg>"));
-        let e = plot_hist(
-            &dir.join("h.jpg"),
-            &[series("a", &[0.0, 1.0], &[1.0])],
-            &PlotOptions::default(),
-        );
+        let e = plot_hist(&dir.join("h.jpg"), &[series("a", &[0.0, 1.0], &[1.0])], &PlotOptions::default());
         assert!(e.is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -60,10 +60,7 @@ impl<'s> LinesFigure<'s> {
     fn new(series: &'s [LineSeries], opts: &PlotOptions) -> Result<Self> {
         opts.validate(FUNC)?;
         if series.is_empty() {
-            return Err(Error::Empty {
-                op: FUNC,
-                what: "the list of series".into(),
-            });
+            return Err(Error::Empty { op: FUNC, what: "the list of series".into() });
         }
         for s in series {
             check(s, opts)?;
@@ -76,29 +73,19 @@ impl<'s> LinesFigure<'s> {
         });
         let (y_lo, y_hi) = min_max(all_y.filter(|v| !opts.logy || *v > 0.0));
         if y_lo > y_hi {
-            return Err(Error::arg(
-                FUNC,
-                "logy needs at least one positive y value, but all are zero or negative",
-            ));
+            return Err(Error::arg(FUNC, "logy needs at least one positive y value, but all are zero or negative"));
         }
         let layout = Layout::new(opts);
         let entries = series.iter().filter(|s| !s.label.is_empty()).count();
         let x = super::x_axis(x_lo, x_hi, opts.logx, &layout);
         let y = super::y_axis(y_lo, y_hi, opts.logy, false, entries, &layout);
-        Ok(LinesFigure {
-            series,
-            x,
-            y,
-            entries,
-        })
+        Ok(LinesFigure { series, x, y, entries })
     }
 }
 
 /// Smallest and largest value (`(inf, -inf)` for none).
 fn min_max(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-        (a.min(v), b.max(v))
-    })
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)))
 }
 
 /// Check one series.
@@ -106,24 +93,15 @@ fn check(s: &LineSeries, opts: &PlotOptions) -> Result<()> {
     let label = s.label.as_str();
     let n = s.x.len();
     if n == 0 {
-        return Err(Error::Empty {
-            op: FUNC,
-            what: format!("series '{label}'"),
-        });
+        return Err(Error::Empty { op: FUNC, what: format!("series '{label}'") });
     }
-    let parts = [
-        ("y", Some(&s.y)),
-        ("lo", s.lo.as_ref()),
-        ("hi", s.hi.as_ref()),
-    ];
+    let parts = [("y", Some(&s.y)), ("lo", s.lo.as_ref()), ("hi", s.hi.as_ref())];
     for (name, values) in parts {
         if let Some(v) = values {
             if v.len() != n {
                 return Err(Error::Shape {
                     op: FUNC,
-                    expected: format!(
-                        "as many {name} values as x values ({n}) in series '{label}'"
-                    ),
+                    expected: format!("as many {name} values as x values ({n}) in series '{label}'"),
                     got: v.len().to_string(),
                 });
             }
@@ -185,16 +163,9 @@ impl Figure for LinesFigure<'_> {
             let pts: Vec<(f64, f64)> = s.x.iter().zip(&s.y).map(|(x, y)| (*x, clip(*y))).collect();
             let anno = chart.draw_series(std::iter::once(PathElement::new(pts.clone(), style)))?;
             if !s.label.is_empty() {
-                let band = if s.lo.is_some() || s.hi.is_some() {
-                    c.mix(BAND_ALPHA).filled()
-                } else {
-                    TRANSPARENT.filled()
-                };
-                let dot = if s.markers {
-                    c.filled()
-                } else {
-                    TRANSPARENT.filled()
-                };
+                let band =
+                    if s.lo.is_some() || s.hi.is_some() { c.mix(BAND_ALPHA).filled() } else { TRANSPARENT.filled() };
+                let dot = if s.markers { c.filled() } else { TRANSPARENT.filled() };
                 anno.label(s.label.as_str()).legend(move |(x, y)| {
                     EmptyElement::at((x, y))
                         + Rectangle::new([(0, -half), (key, half)], band)
@@ -215,14 +186,7 @@ mod tests {
     use super::*;
 
     fn line(label: &str, x: &[f64], y: &[f64]) -> LineSeries {
-        LineSeries {
-            label: label.into(),
-            x: x.to_vec(),
-            y: y.to_vec(),
-            lo: None,
-            hi: None,
-            markers: false,
-        }
+        LineSeries { label: label.into(), x: x.to_vec(), y: y.to_vec(), lo: None, hi: None, markers: false }
     }
 
     fn err_msg(series: &[LineSeries], opts: &PlotOptions) -> String {
@@ -256,14 +220,8 @@ mod tests {
             err_msg(&[line("b", &[f64::NAN], &[1.0])], &o),
             "plot_lines: series 'b': 1 non-finite value(s) (NaN or Inf) in x, first at index 0"
         );
-        assert_eq!(
-            err_msg(&[line("e", &[], &[])], &o),
-            "plot_lines: series 'e' is empty"
-        );
-        let tiny = PlotOptions {
-            height: 99,
-            ..PlotOptions::default()
-        };
+        assert_eq!(err_msg(&[line("e", &[], &[])], &o), "plot_lines: series 'e' is empty");
+        let tiny = PlotOptions { height: 99, ..PlotOptions::default() };
         assert_eq!(
             err_msg(&[line("a", &[0.0], &[1.0])], &tiny),
             "plot_lines: option 'height' must be between 100 and 8000 pixels, got 99"
@@ -272,10 +230,7 @@ mod tests {
 
     #[test]
     fn log_axis_rules() {
-        let logy = PlotOptions {
-            logy: true,
-            ..PlotOptions::default()
-        };
+        let logy = PlotOptions { logy: true, ..PlotOptions::default() };
         let mut s = line("a", &[0.0, 1.0, 2.0], &[1.0, 0.5, 0.1]);
         s.lo = Some(vec![-1.0, 0.0, 0.05]);
         assert_eq!(err_msg(&[s], &logy), "no error");
@@ -283,10 +238,7 @@ mod tests {
             err_msg(&[line("a", &[0.0, 1.0], &[0.0, -2.0])], &logy),
             "plot_lines: logy needs at least one positive y value, but all are zero or negative"
         );
-        let logx = PlotOptions {
-            logx: true,
-            ..PlotOptions::default()
-        };
+        let logx = PlotOptions { logx: true, ..PlotOptions::default() };
         assert_eq!(
             err_msg(&[line("a", &[-1.0, 1.0], &[1.0, 2.0])], &logx),
             "plot_lines: series 'a': a log axis needs positive x values, found -1 at index 0"
@@ -299,16 +251,10 @@ mod tests {
         s.lo = Some(vec![0.0, 0.7, 1.0]);
         s.hi = Some(vec![0.0, 0.9, 1.0]);
         s.markers = true;
-        let opts = PlotOptions {
-            width: 640,
-            height: 480,
-            ..PlotOptions::default()
-        };
+        let opts = PlotOptions { width: 640, height: 480, ..PlotOptions::default() };
         let png = render_lines(&[s], &opts, Format::Png).unwrap_or_default();
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-        let size = image::load_from_memory(&png)
-            .map(|i| (i.width(), i.height()))
-            .ok();
+        let size = image::load_from_memory(&png).map(|i| (i.width(), i.height())).ok();
         assert_eq!(size, Some((640, 480)));
     }
 
@@ -317,19 +263,12 @@ mod tests {
         let mut s = line("nominal", &[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]);
         s.lo = Some(vec![0.5, 1.5, 2.5]);
         s.hi = Some(vec![1.5, 2.5, 3.5]);
-        let opts = PlotOptions {
-            title: "AUC vs ε".into(),
-            ylabel: "AUC".into(),
-            ..PlotOptions::default()
-        };
+        let opts = PlotOptions { title: "AUC vs ε".into(), ylabel: "AUC".into(), ..PlotOptions::default() };
         let t = line("shifted", &[1.0, 3.0], &[2.0, 2.0]);
         let svg = render_lines(&[s, t], &opts, Format::Svg).unwrap_or_default();
         let svg = String::from_utf8(svg).unwrap_or_default();
         for text in ["nominal", "shifted", "AUC", "AUC vs ε"] {
-            assert!(
-                svg.contains(&format!(">\n{text}\n</text>")),
-                "missing <text>{text}</text>"
-            );
+            assert!(svg.contains(&format!(">\n{text}\n</text>")), "missing <text>{text}</text>");
         }
         assert!(svg.contains("<polygon") && svg.contains("opacity=\"0.25\""));
     }
@@ -338,11 +277,7 @@ mod tests {
     fn writes_png_file() {
         let dir = std::env::temp_dir().join(format!("nuisance-plot-lines-{}", std::process::id()));
         let path = dir.join("l.PNG");
-        let r = plot_lines(
-            &path,
-            &[line("a", &[0.0, 1.0], &[1.0, 3.0])],
-            &PlotOptions::default(),
-        );
+        let r = plot_lines(&path, &[line("a", &[0.0, 1.0], &[1.0, 3.0])], &PlotOptions::default());
         assert!(r.is_ok(), "{r:?}");
         let bytes = std::fs::read(&path).unwrap_or_default();
         assert!(bytes.starts_with(b"\x89PNG"));

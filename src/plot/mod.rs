@@ -52,10 +52,7 @@ impl Format {
 
     /// Like [`Format::from_path`], naming `func` in the error.
     pub(crate) fn detect(func: &str, path: &Path) -> Result<Format> {
-        let ext = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .map(str::to_ascii_lowercase);
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("png") => Ok(Format::Png),
             Some("svg") => Ok(Format::Svg),
@@ -142,15 +139,11 @@ static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 /// Register the bundled font as plotters' "sans-serif", once per process.
 fn ensure_font(func: &str) -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED
-        .get_or_init(|| register_font("sans-serif", FontStyle::Normal, DEJAVU_SANS).is_ok());
+    let ok = *REGISTERED.get_or_init(|| register_font("sans-serif", FontStyle::Normal, DEJAVU_SANS).is_ok());
     if ok {
         Ok(())
     } else {
-        Err(Error::arg(
-            func,
-            "the bundled DejaVu Sans font could not be loaded",
-        ))
+        Err(Error::arg(func, "the bundled DejaVu Sans font could not be loaded"))
     }
 }
 
@@ -197,10 +190,7 @@ impl Layout {
     pub(crate) fn new(opts: &PlotOptions) -> Self {
         let (w, h) = (f64::from(opts.width), f64::from(opts.height));
         // Text follows the image area, but never outgrows the shorter side.
-        let s = (w * h / 480_000.0)
-            .sqrt()
-            .min(1.25 * (w / 800.0).min(h / 600.0))
-            .clamp(0.5, 4.0);
+        let s = (w * h / 480_000.0).sqrt().min(1.25 * (w / 800.0).min(h / 600.0)).clamp(0.5, 4.0);
         Layout {
             width: w,
             height: h,
@@ -220,21 +210,12 @@ impl Layout {
     }
 
     fn y_area(&self, y: &Axis) -> f64 {
-        let chars = y
-            .major()
-            .iter()
-            .map(|v| y.label(*v).chars().count())
-            .max()
-            .unwrap_or(1);
+        let chars = y.major().iter().map(|v| y.label(*v).chars().count()).max().unwrap_or(1);
         chars as f64 * self.tick_px * 0.62 + self.tick_px * 0.8 + self.desc_px * 1.6
     }
 
     fn plot_height(&self) -> f64 {
-        let title = if self.has_title {
-            self.title_px * 1.5
-        } else {
-            0.0
-        };
+        let title = if self.has_title { self.title_px * 1.5 } else { 0.0 };
         (self.height - 2.0 * self.margin - title - self.x_area()).max(10.0)
     }
 
@@ -292,26 +273,18 @@ pub(crate) fn render(
 ) -> Result<Vec<u8>> {
     ensure_font(func)?;
     let layout = Layout::new(opts);
-    let fail = |e: &dyn fmt::Display| {
-        Error::format(
-            target,
-            format!("{func}: could not draw the {format} plot: {e}"),
-        )
-    };
+    let fail = |e: &dyn fmt::Display| Error::format(target, format!("{func}: could not draw the {format} plot: {e}"));
     let (w, h) = (opts.width, opts.height);
     match format {
         Format::Png => {
             let mut pixels = vec![0u8; w as usize * h as usize * 3];
             {
                 let backend =
-                    BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut pixels, (w, h))
-                        .map_err(|e| fail(&e))?;
+                    BitMapBackend::<RGBPixel>::with_buffer_and_format(&mut pixels, (w, h)).map_err(|e| fail(&e))?;
                 draw(backend.into_drawing_area(), fig, opts, &layout).map_err(|e| fail(&e))?;
             }
             let mut png = Vec::new();
-            PngEncoder::new(&mut png)
-                .write_image(&pixels, w, h, ColorType::Rgb8)
-                .map_err(|e| fail(&e))?;
+            PngEncoder::new(&mut png).write_image(&pixels, w, h, ColorType::Rgb8).map_err(|e| fail(&e))?;
             Ok(png)
         }
         Format::Svg => {
@@ -372,10 +345,7 @@ fn draw<DB: DrawingBackend>(
     // Frame the whole plot area, as HEP plots usually are.
     let frame = chart.plotting_area().strip_coord_spec();
     let (pw, ph) = frame.dim_in_pixel();
-    frame.draw(&Rectangle::new(
-        [(0, 0), (pw as i32 - 1, ph as i32 - 1)],
-        BLACK.stroke_width(1),
-    ))?;
+    frame.draw(&Rectangle::new([(0, 0), (pw as i32 - 1, ph as i32 - 1)], BLACK.stroke_width(1)))?;
 
     if fig.legend_entries() > 0 {
         chart
@@ -401,9 +371,7 @@ pub(crate) fn check_finite(func: &str, label: &str, what: &str, values: &[f64]) 
         None => Ok(()),
         Some(first) => Err(Error::arg(
             func,
-            format!(
-                "series '{label}': {bad} non-finite value(s) (NaN or Inf) in {what}, first at index {first}"
-            ),
+            format!("series '{label}': {bad} non-finite value(s) (NaN or Inf) in {what}, first at index {first}"),
         )),
     }
 }
@@ -414,33 +382,19 @@ pub(crate) fn check_positive(func: &str, label: &str, what: &str, values: &[f64]
         None => Ok(()),
         Some(i) => Err(Error::arg(
             func,
-            format!(
-                "series '{label}': a log axis needs positive {what}, found {} at index {i}",
-                values[i]
-            ),
+            format!("series '{label}': a log axis needs positive {what}, found {} at index {i}", values[i]),
         )),
     }
 }
 
 /// A linear x axis over the data, or a logarithmic one.
 pub(crate) fn x_axis(lo: f64, hi: f64, log: bool, layout: &Layout) -> Axis {
-    let (lo, hi) = if hi > lo {
-        (lo, hi)
-    } else {
-        axis::fit(lo, hi, log, 0.0, 0.0, false)
-    };
+    let (lo, hi) = if hi > lo { (lo, hi) } else { axis::fit(lo, hi, log, 0.0, 0.0, false) };
     Axis::new(lo, hi, log, layout.x_ticks())
 }
 
 /// A y axis over data spanning `[lo, hi]`, with head-room for `legend_entries` legend lines.
-pub(crate) fn y_axis(
-    lo: f64,
-    hi: f64,
-    log: bool,
-    from_zero: bool,
-    legend_entries: usize,
-    layout: &Layout,
-) -> Axis {
+pub(crate) fn y_axis(lo: f64, hi: f64, log: bool, from_zero: bool, legend_entries: usize, layout: &Layout) -> Axis {
     let top = layout.legend_fraction(legend_entries) + if legend_entries > 0 { 0.03 } else { 0.0 };
     let (lo, hi) = axis::fit(lo, hi, log, 0.05, top, from_zero);
     Axis::new(lo, hi, log, layout.y_ticks())
@@ -452,17 +406,9 @@ mod tests {
 
     #[test]
     fn format_from_extension() {
-        assert_eq!(
-            Format::from_path(Path::new("a/b.png")).ok(),
-            Some(Format::Png)
-        );
-        assert_eq!(
-            Format::from_path(Path::new("B.SVG")).ok(),
-            Some(Format::Svg)
-        );
-        let e = Format::from_path(Path::new("out.jpg"))
-            .err()
-            .map(|e| e.to_string());
+        assert_eq!(Format::from_path(Path::new("a/b.png")).ok(), Some(Format::Png));
+        assert_eq!(Format::from_path(Path::new("B.SVG")).ok(), Some(Format::Svg));
+        let e = Format::from_path(Path::new("out.jpg")).err().map(|e| e.to_string());
         assert_eq!(
             e.as_deref(),
             Some("plot: cannot tell the image format of 'out.jpg'; expected a file name ending in .png or .svg")
@@ -472,19 +418,10 @@ mod tests {
 
     #[test]
     fn size_limits() {
-        let opts = PlotOptions {
-            width: 50,
-            ..PlotOptions::default()
-        };
+        let opts = PlotOptions { width: 50, ..PlotOptions::default() };
         let e = opts.validate("plot_hist").err().map(|e| e.to_string());
-        assert_eq!(
-            e.as_deref(),
-            Some("plot_hist: option 'width' must be between 100 and 8000 pixels, got 50")
-        );
-        let opts = PlotOptions {
-            height: 9000,
-            ..PlotOptions::default()
-        };
+        assert_eq!(e.as_deref(), Some("plot_hist: option 'width' must be between 100 and 8000 pixels, got 50"));
+        let opts = PlotOptions { height: 9000, ..PlotOptions::default() };
         assert!(opts.validate("plot_hist").is_err());
         assert!(PlotOptions::default().validate("plot_hist").is_ok());
     }
@@ -500,9 +437,7 @@ mod tests {
         let e = check_finite("plot_lines", "a", "y", &[1.0, f64::NAN, f64::INFINITY]);
         assert_eq!(
             e.err().map(|e| e.to_string()).as_deref(),
-            Some(
-                "plot_lines: series 'a': 2 non-finite value(s) (NaN or Inf) in y, first at index 1"
-            )
+            Some("plot_lines: series 'a': 2 non-finite value(s) (NaN or Inf) in y, first at index 1")
         );
         let e = check_positive("plot_lines", "a", "x values", &[1.0, 0.0]);
         assert_eq!(

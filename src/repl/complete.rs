@@ -29,7 +29,8 @@ impl Completions {
     /// Candidates for the word ending at `pos` in `line`: (start of the word, candidates).
     pub fn complete(&self, line: &str, pos: usize) -> (usize, Vec<String>) {
         let head = &line[..pos.min(line.len())];
-        let start = head.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '/')).map_or(0, |i| i + 1);
+        let start =
+            head.rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':' || c == '/')).map_or(0, |i| i + 1);
         let word = &head[start..];
         if word.starts_with(':') && start == 0 {
             let cmds = super::COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c).to_string());

@@ -72,14 +72,19 @@ fn command(session: &mut Session, cmd: &str) -> Output {
         }
         _ => {
             let names = COMMANDS.iter().map(|(c, _)| c.split(' ').next().unwrap_or(c));
-            return Output { text: format!("unknown command ':{name}'; commands: {}\n", names.collect::<Vec<_>>().join(" ")), error: true, quit: false };
+            return Output {
+                text: format!("unknown command ':{name}'; commands: {}\n", names.collect::<Vec<_>>().join(" ")),
+                error: true,
+                quit: false,
+            };
         }
     };
     Output { text, ..Output::default() }
 }
 
 fn general_help() -> String {
-    let mut s = String::from("Enter Rhai code to run it; an open brace or a trailing operator continues on the next line.\n");
+    let mut s =
+        String::from("Enter Rhai code to run it; an open brace or a trailing operator continues on the next line.\n");
     for (c, what) in COMMANDS {
         s.push_str(&format!("  {c:<12} {what}\n"));
     }
@@ -125,9 +130,9 @@ pub fn is_incomplete(parser: &rhai::Engine, text: &str) -> bool {
     use rhai::{LexError, ParseErrorType as P};
     match parser.compile(text) {
         Ok(_) => false,
-        Err(e) => matches!(
-            e.err_type(),
-            P::UnexpectedEOF | P::MissingToken(..) | P::BadInput(LexError::UnterminatedString)
-        ) && e.position().line().is_none_or(|l| l >= text.lines().count()),
+        Err(e) => {
+            matches!(e.err_type(), P::UnexpectedEOF | P::MissingToken(..) | P::BadInput(LexError::UnterminatedString))
+                && e.position().line().is_none_or(|l| l >= text.lines().count())
+        }
     }
 }

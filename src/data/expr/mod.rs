@@ -61,10 +61,7 @@ impl Expr {
     /// ```
     pub fn parse(src: &str) -> Result<Expr> {
         let root = parse::parse(src)?;
-        Ok(Expr {
-            src: src.to_string(),
-            root,
-        })
+        Ok(Expr { src: src.to_string(), root })
     }
 
     /// The source text the expression was parsed from.
@@ -99,21 +96,14 @@ impl Expr {
         let cols = self.resolve(ds)?;
         let n = ds.len();
         let mut out = vec![0.0; n];
-        out.par_chunks_mut(BLOCK)
-            .enumerate()
-            .for_each(|(b, chunk)| {
-                let start = b * BLOCK;
-                let src = Source {
-                    ds,
-                    cols: &cols,
-                    start,
-                    len: chunk.len(),
-                };
-                match eval_node(&self.root, &src) {
-                    Val::S(v) => chunk.fill(v),
-                    Val::V(v) => chunk.copy_from_slice(&v),
-                }
-            });
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+            let start = b * BLOCK;
+            let src = Source { ds, cols: &cols, start, len: chunk.len() };
+            match eval_node(&self.root, &src) {
+                Val::S(v) => chunk.fill(v),
+                Val::V(v) => chunk.copy_from_slice(&v),
+            }
+        });
         Ok(out)
     }
 
@@ -137,11 +127,7 @@ impl Expr {
                     let mut avail = ds.names().to_vec();
                     avail.extend(ds.label().map(|_| "label".to_string()));
                     avail.extend(ds.weight().map(|_| "weight".to_string()));
-                    return Err(Error::UnknownColumn {
-                        op: "filter",
-                        name: c,
-                        available: avail.join(", "),
-                    });
+                    return Err(Error::UnknownColumn { op: "filter", name: c, available: avail.join(", ") });
                 };
                 Ok((c, r))
             })
@@ -177,21 +163,11 @@ impl Source<'_> {
         let r = self.start..self.start + self.len;
         // Every name was resolved by `Expr::resolve`, so the lookup cannot miss.
         match self.cols.iter().find(|(c, _)| c == name).map(|(_, r)| *r) {
-            Some(ColRef::Feature(j)) => self
-                .ds
-                .x()
-                .slice(ndarray::s![r, j])
-                .iter()
-                .map(|&v| f64::from(v))
-                .collect(),
-            Some(ColRef::Label) => self
-                .ds
-                .label()
-                .map_or_else(Vec::new, |l| l[r].iter().map(|&v| v as f64).collect()),
-            Some(ColRef::Weight) => self
-                .ds
-                .weight()
-                .map_or_else(Vec::new, |w| w[r].iter().map(|&v| f64::from(v)).collect()),
+            Some(ColRef::Feature(j)) => self.ds.x().slice(ndarray::s![r, j]).iter().map(|&v| f64::from(v)).collect(),
+            Some(ColRef::Label) => self.ds.label().map_or_else(Vec::new, |l| l[r].iter().map(|&v| v as f64).collect()),
+            Some(ColRef::Weight) => {
+                self.ds.weight().map_or_else(Vec::new, |w| w[r].iter().map(|&v| f64::from(v)).collect())
+            }
             None => vec![f64::NAN; self.len],
         }
     }
@@ -296,13 +272,8 @@ mod tests {
     fn ds() -> Dataset {
         // Columns a, b, `p t` (a name needing backquotes); labels and weights.
         let x = array![[1.0f32, 4.0, 0.1], [-2.0, 9.0, 0.2], [3.0, 16.0, 0.3]];
-        Dataset::new(
-            vec!["a".into(), "b".into(), "p t".into()],
-            x,
-            Some(vec![0, 1, 1]),
-            Some(vec![0.5, 1.0, 2.0]),
-        )
-        .unwrap()
+        Dataset::new(vec!["a".into(), "b".into(), "p t".into()], x, Some(vec![0, 1, 1]), Some(vec![0.5, 1.0, 2.0]))
+            .unwrap()
     }
 
     fn eval(src: &str) -> Vec<f64> {
@@ -359,19 +330,13 @@ mod tests {
     fn feature_shadows_label() {
         let x = array![[7.0f32], [8.0]];
         let d = Dataset::new(vec!["label".into()], x, Some(vec![0, 1]), None).unwrap();
-        assert_eq!(
-            Expr::parse("label").unwrap().eval(&d).unwrap(),
-            vec![7.0, 8.0]
-        );
+        assert_eq!(Expr::parse("label").unwrap().eval(&d).unwrap(), vec![7.0, 8.0]);
     }
 
     #[test]
     fn unknown_column_lists_available_with_hint() {
         let e = Expr::parse("bb > 1").unwrap().eval(&ds()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "filter: unknown column 'bb'; available: a, b, p t, label, weight"
-        );
+        assert_eq!(e.to_string(), "filter: unknown column 'bb'; available: a, b, p t, label, weight");
         assert_eq!(e.hint(), "did you mean 'b'?");
     }
 

@@ -8,20 +8,11 @@ use crate::error::{Error, Result};
 /// Parses a whole expression; everything after a complete expression is an error.
 pub(super) fn parse(src: &str) -> Result<Node> {
     let tokens = lex(src)?;
-    let mut p = Parser {
-        src,
-        tokens,
-        pos: 0,
-    };
+    let mut p = Parser { src, tokens, pos: 0 };
     let root = p.or()?;
     let (tok, col) = p.peek();
     if *tok != Tok::End {
-        return Err(syntax(
-            src,
-            col,
-            "an operator or the end of the expression",
-            tok,
-        ));
+        return Err(syntax(src, col, "an operator or the end of the expression", tok));
     }
     Ok(root)
 }
@@ -98,15 +89,10 @@ impl std::fmt::Display for Tok {
     }
 }
 
-const OPS: [&str; 16] = [
-    "<=", ">=", "==", "!=", "&&", "||", "<", ">", "+", "-", "*", "/", "!", "=", "&", "|",
-];
+const OPS: [&str; 16] = ["<=", ">=", "==", "!=", "&&", "||", "<", ">", "+", "-", "*", "/", "!", "=", "&", "|"];
 
 fn syntax(src: &str, col: usize, expected: &str, found: impl std::fmt::Display) -> Error {
-    Error::arg(
-        "expr",
-        format!("syntax error in '{src}' at column {col}: expected {expected}, found {found}"),
-    )
+    Error::arg("expr", format!("syntax error in '{src}' at column {col}: expected {expected}, found {found}"))
 }
 
 /// Splits `src` into tokens, each with its 1-based character column.
@@ -119,9 +105,7 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
         let col = i + 1;
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit()
-            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit)) {
             let (v, next) = lex_number(src, &chars, i)?;
             out.push((Tok::Num(v), col));
             i = next;
@@ -151,14 +135,10 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
             i += 1;
         } else {
             let rest: String = chars[i..chars.len().min(i + 2)].iter().collect();
-            let op = OPS.iter().find(|o| rest.starts_with(**o)).ok_or_else(|| {
-                syntax(
-                    src,
-                    col,
-                    "a number, a name, an operator or a parenthesis",
-                    format!("'{c}'"),
-                )
-            })?;
+            let op = OPS
+                .iter()
+                .find(|o| rest.starts_with(**o))
+                .ok_or_else(|| syntax(src, col, "a number, a name, an operator or a parenthesis", format!("'{c}'")))?;
             match *op {
                 "=" => return Err(syntax(src, col, "'==' (comparison)", "'='")),
                 "&" => return Err(syntax(src, col, "'&&'", "'&'")),
@@ -194,16 +174,12 @@ fn lex_number(src: &str, chars: &[char], mut i: usize) -> Result<(f64, usize)> {
         let exp_start = i;
         digits(&mut i);
         if i == exp_start {
-            let found = chars
-                .get(i)
-                .map_or("end of expression".to_string(), |c| format!("'{c}'"));
+            let found = chars.get(i).map_or("end of expression".to_string(), |c| format!("'{c}'"));
             return Err(syntax(src, i + 1, "digits of the exponent", found));
         }
     }
     let text: String = chars[start..i].iter().collect();
-    let v = text
-        .parse::<f64>()
-        .map_err(|_| syntax(src, start + 1, "a number", format!("'{text}'")))?;
+    let v = text.parse::<f64>().map_err(|_| syntax(src, start + 1, "a number", format!("'{text}'")))?;
     Ok((v, i))
 }
 
@@ -311,12 +287,9 @@ impl Parser<'_> {
                 self.expect(Tok::RParen, "')'")?;
                 Ok(e)
             }
-            Tok::Ident(name) if matches!(name.as_str(), "and" | "or" | "not") => Err(syntax(
-                self.src,
-                col,
-                "a number, a name or '('",
-                format!("keyword '{name}'"),
-            )),
+            Tok::Ident(name) if matches!(name.as_str(), "and" | "or" | "not") => {
+                Err(syntax(self.src, col, "a number, a name or '('", format!("keyword '{name}'")))
+            }
             Tok::Ident(name) if *self.peek().0 == Tok::LParen => self.call(&name, col),
             Tok::Ident(name) => Ok(Node::Col(name)),
             other => Err(syntax(self.src, col, "a number, a name or '('", other)),
@@ -362,11 +335,7 @@ impl Parser<'_> {
         let arity_err = |k: usize| {
             Error::arg(
                 "expr",
-                format!(
-                    "in '{}' at column {col}: {name}() takes {k} argument(s), got {}",
-                    self.src,
-                    args.len()
-                ),
+                format!("in '{}' at column {col}: {name}() takes {k} argument(s), got {}", self.src, args.len()),
             )
         };
         match (un, bin) {
@@ -402,11 +371,7 @@ mod tests {
             Bin::Or,
             Box::new(Node::Binary(
                 Bin::Gt,
-                Box::new(Node::Binary(
-                    Bin::Add,
-                    n(1.0),
-                    Box::new(Node::Binary(Bin::Mul, n(2.0), c("x"))),
-                )),
+                Box::new(Node::Binary(Bin::Add, n(1.0), Box::new(Node::Binary(Bin::Mul, n(2.0), c("x"))))),
                 n(3.0),
             )),
             Box::new(Node::Unary(Un::Not, c("y"))),
@@ -419,17 +384,20 @@ mod tests {
     #[test]
     fn syntax_errors_name_column_and_expectation() {
         let msg = |s: &str| parse(s).unwrap_err().to_string();
+        assert_eq!(msg("a > (b"), "expr: syntax error in 'a > (b' at column 7: expected ')', found end of expression");
+        assert_eq!(msg("a = 1"), "expr: syntax error in 'a = 1' at column 3: expected '==' (comparison), found '='");
         assert_eq!(
-            msg("a > (b"),
-            "expr: syntax error in 'a > (b' at column 7: expected ')', found end of expression"
+            msg("a b"),
+            "expr: syntax error in 'a b' at column 3: expected an operator or the end of the expression, found 'b'"
         );
         assert_eq!(
-            msg("a = 1"),
-            "expr: syntax error in 'a = 1' at column 3: expected '==' (comparison), found '='"
+            msg("1e+"),
+            "expr: syntax error in '1e+' at column 4: expected digits of the exponent, found end of expression"
         );
-        assert_eq!(msg("a b"), "expr: syntax error in 'a b' at column 3: expected an operator or the end of the expression, found 'b'");
-        assert_eq!(msg("1e+"), "expr: syntax error in '1e+' at column 4: expected digits of the exponent, found end of expression");
-        assert_eq!(msg("a > "), "expr: syntax error in 'a > ' at column 5: expected a number, a name or '(', found end of expression");
+        assert_eq!(
+            msg("a > "),
+            "expr: syntax error in 'a > ' at column 5: expected a number, a name or '(', found end of expression"
+        );
         assert!(msg("sqrt(a, b)").contains("sqrt() takes 1 argument(s), got 2"));
         assert!(msg("sqr(a)").contains("unknown function 'sqr'"));
         assert!(msg("a # b").contains("column 3"));

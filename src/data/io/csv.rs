@@ -21,9 +21,7 @@ use crate::fsutil::atomic_write;
 
 /// The field separator for `path`: tab for `.tsv`, comma otherwise.
 fn delimiter(path: &Path) -> u8 {
-    let tsv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
+    let tsv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("tsv"));
     if tsv {
         b'\t'
     } else {
@@ -33,16 +31,10 @@ fn delimiter(path: &Path) -> u8 {
 
 /// Reads a CSV/TSV file with a header row into a dataset (see the [module rules](super)).
 pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
-    let src = Source {
-        func: "read_csv",
-        path,
-        noun: "column",
-    };
+    let src = Source { func: "read_csv", path, noun: "column" };
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut rdr = ::csv::ReaderBuilder::new()
-        .delimiter(delimiter(path))
-        .has_headers(true)
-        .from_reader(BufReader::new(file));
+    let mut rdr =
+        ::csv::ReaderBuilder::new().delimiter(delimiter(path)).has_headers(true).from_reader(BufReader::new(file));
     let header: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::format(path, format!("reading the CSV header: {e}")))?
@@ -50,21 +42,12 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)
         .map(|h| h.trim().to_string())
         .collect();
     if header.iter().all(String::is_empty) {
-        return Err(Error::format(
-            path,
-            "expected a header row of column names, found none",
-        ));
+        return Err(Error::format(path, "expected a header row of column names, found none"));
     }
     let mut records = rdr.into_records();
-    let first = records
-        .next()
-        .transpose()
-        .map_err(|e| csv_error(path, &e))?;
-    let cols: Vec<(String, Kind)> = header
-        .iter()
-        .enumerate()
-        .map(|(j, h)| (h.clone(), infer(first.as_ref(), j)))
-        .collect();
+    let first = records.next().transpose().map_err(|e| csv_error(path, &e))?;
+    let cols: Vec<(String, Kind)> =
+        header.iter().enumerate().map(|(j, h)| (h.clone(), infer(first.as_ref(), j))).collect();
     let sel = select(src, &cols, opts)?;
     let used = used_columns(&sel);
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); used.len()];
@@ -72,12 +55,7 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)
         let rec = rec.map_err(|e| csv_error(path, &e))?;
         let line = rec.position().map_or(0, |p| p.line());
         for (k, &j) in used.iter().enumerate() {
-            values[k].push(parse_cell(
-                path,
-                line,
-                &header[j],
-                rec.get(j).unwrap_or(""),
-            )?);
+            values[k].push(parse_cell(path, line, &header[j], rec.get(j).unwrap_or(""))?);
         }
     }
     let raw = raw_table(&cols, &sel, &used, values);
@@ -90,9 +68,7 @@ fn infer(first: Option<&::csv::StringRecord>, j: usize) -> Kind {
     if cell.is_empty() || cell.parse::<f64>().is_ok() {
         Kind::Float
     } else {
-        Kind::Unusable(format!(
-            "is not numeric (text such as '{cell}' on the first data row)"
-        ))
+        Kind::Unusable(format!("is not numeric (text such as '{cell}' on the first data row)"))
     }
 }
 
@@ -111,12 +87,8 @@ fn parse_cell(path: &Path, line: u64, column: &str, cell: &str) -> Result<f64> {
     if cell.is_empty() {
         return Ok(f64::NAN);
     }
-    cell.parse::<f64>().map_err(|_| {
-        Error::format(
-            path,
-            format!("line {line}, column '{column}': expected a number, found '{cell}'"),
-        )
-    })
+    cell.parse::<f64>()
+        .map_err(|_| Error::format(path, format!("line {line}, column '{column}': expected a number, found '{cell}'")))
 }
 
 fn csv_error(path: &Path, e: &::csv::Error) -> Error {
@@ -124,12 +96,7 @@ fn csv_error(path: &Path, e: &::csv::Error) -> Error {
 }
 
 /// Assembles parsed columns (`values[k]` for file column `used[k]`) into a raw table.
-fn raw_table(
-    cols: &[(String, Kind)],
-    sel: &Selection,
-    used: &[usize],
-    values: Vec<Vec<f64>>,
-) -> RawTable {
+fn raw_table(cols: &[(String, Kind)], sel: &Selection, used: &[usize], values: Vec<Vec<f64>>) -> RawTable {
     let col = |i: usize| &values[used.iter().position(|&u| u == i).unwrap_or(0)];
     let n = values.first().map_or(0, Vec::len);
     let d = sel.features.len();
@@ -140,21 +107,9 @@ fn raw_table(
         }
     }
     let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
-    let label = sel
-        .label
-        .map(|i| (cols[i].0.clone(), RawLabel::Float(col(i).clone())));
-    let weight = sel.weight.map(|i| {
-        (
-            cols[i].0.clone(),
-            col(i).iter().map(|&v| v as f32).collect(),
-        )
-    });
-    RawTable {
-        names,
-        x,
-        label,
-        weight,
-    }
+    let label = sel.label.map(|i| (cols[i].0.clone(), RawLabel::Float(col(i).clone())));
+    let weight = sel.weight.map(|i| (cols[i].0.clone(), col(i).iter().map(|&v| v as f32).collect()));
+    RawTable { names, x, label, weight }
 }
 
 /// Writes named columns as CSV (TSV for a `.tsv` path), atomically. Floats are written in
@@ -195,20 +150,14 @@ mod tests {
 
     fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
         let p = dir.join(name);
-        std::fs::File::create(&p)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .unwrap();
+        std::fs::File::create(&p).and_then(|mut f| f.write_all(text.as_bytes())).unwrap();
         p
     }
 
     #[test]
     fn reads_features_label_weight_and_ignores_text() {
         let dir = tmpdir("csv_basic");
-        let p = write(
-            &dir,
-            "t.csv",
-            "a,name,b,label,weight\n1.5,x,2,0,0.5\n-3,y,4e1,1,2\n",
-        );
+        let p = write(&dir, "t.csv", "a,name,b,label,weight\n1.5,x,2,0,0.5\n-3,y,4e1,1,2\n");
         let (ds, rep) = read_csv(&p, &ReadOptions::default()).unwrap();
         assert_eq!(ds.names(), &["a", "b"]);
         // the cells as written: rows [1.5, 2] and [-3, 40]
@@ -216,15 +165,9 @@ mod tests {
         assert_eq!(ds.label().unwrap(), &[0, 1]);
         assert_eq!(ds.weight().unwrap(), &[0.5, 2.0]);
         assert_eq!(rep.ignored_columns, vec!["name"]);
-        let opts = ReadOptions {
-            features: Some(vec!["name".into()]),
-            ..Default::default()
-        };
+        let opts = ReadOptions { features: Some(vec!["name".into()]), ..Default::default() };
         let e = read_csv(&p, &opts).unwrap_err().to_string();
-        assert!(
-            e.starts_with("read_csv: column 'name' is not numeric"),
-            "{e}"
-        );
+        assert!(e.starts_with("read_csv: column 'name' is not numeric"), "{e}");
     }
 
     #[test]
@@ -234,10 +177,7 @@ mod tests {
         let e = read_csv(&p, &ReadOptions::default()).unwrap_err();
         assert_eq!(e.kind(), "format");
         // header is line 1, so "5,x7" is line 4
-        let want = format!(
-            "{}: line 4, column 'b': expected a number, found 'x7'",
-            p.display()
-        );
+        let want = format!("{}: line 4, column 'b': expected a number, found 'x7'", p.display());
         assert_eq!(e.to_string(), want);
     }
 
@@ -246,15 +186,9 @@ mod tests {
         let dir = tmpdir("csv_empty");
         let p = write(&dir, "t.tsv", "a\tb\n1\t2\n3\t\n5\t6\n");
         let e = read_csv(&p, &ReadOptions::default()).unwrap_err();
-        let want = format!(
-            "{}: 1 non-finite value(s) (NaN or Inf) in column 'b', first at row 1",
-            p.display()
-        );
+        let want = format!("{}: 1 non-finite value(s) (NaN or Inf) in column 'b', first at row 1", p.display());
         assert_eq!(e.to_string(), want);
-        let opts = ReadOptions {
-            drop_nonfinite: true,
-            ..Default::default()
-        };
+        let opts = ReadOptions { drop_nonfinite: true, ..Default::default() };
         let (ds, rep) = read_csv(&p, &opts).unwrap();
         assert_eq!(ds.x().as_slice().unwrap(), &[1.0, 2.0, 5.0, 6.0]);
         assert_eq!(rep.dropped_nonfinite, 1);
@@ -267,25 +201,14 @@ mod tests {
         // 0.1f32 and 1/3 are not short decimals; shortest round-trip printing must restore them.
         let cols = vec![
             ("a".to_string(), Column::F32(vec![0.1, 1.0 / 3.0, -2.5e-8])),
-            (
-                "s".to_string(),
-                Column::Str(vec!["x,y".into(), "q\"".into(), "".into()]),
-            ),
+            ("s".to_string(), Column::Str(vec!["x,y".into(), "q\"".into(), "".into()])),
             ("flag".to_string(), Column::Bool(vec![true, false, true])),
             ("label".to_string(), Column::I64(vec![2, 0, 1])),
         ];
         write_csv_table(&p, &cols).unwrap();
         let (ds, rep) = read_csv(&p, &ReadOptions::default()).unwrap();
-        let got: Vec<u32> = ds
-            .column("a")
-            .unwrap()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
-        let want: Vec<u32> = [0.1f32, 1.0 / 3.0, -2.5e-8]
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let got: Vec<u32> = ds.column("a").unwrap().iter().map(|v| v.to_bits()).collect();
+        let want: Vec<u32> = [0.1f32, 1.0 / 3.0, -2.5e-8].iter().map(|v| v.to_bits()).collect();
         assert_eq!(got, want);
         assert_eq!(ds.label().unwrap(), &[2, 0, 1]);
         // "flag" is numeric in CSV (1/0), so it is a float feature too; only "s" is text.

@@ -107,10 +107,7 @@ impl Column {
 /// Reads a dataset, choosing the format by extension: `.parquet`/`.pq`, `.csv`/`.tsv`
 /// (tab-separated) or `.root` (case-insensitive).
 pub fn read_any(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_lowercase())
-        .unwrap_or_default();
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     match ext.as_str() {
         "parquet" | "pq" => read_parquet(path, opts),
         "csv" | "tsv" => read_csv(path, opts),
@@ -137,10 +134,7 @@ pub(crate) fn check_table(func: &str, columns: &[(String, Column)]) -> Result<us
         if col.len() != n {
             return Err(Error::arg(
                 func,
-                format!(
-                    "column '{name}' has {} values, expected {n} like the first",
-                    col.len()
-                ),
+                format!("column '{name}' has {} values, expected {n} like the first", col.len()),
             ));
         }
         if !seen.insert(name.as_str()) {
@@ -180,23 +174,11 @@ mod tests {
 
     #[test]
     fn check_table_rejects_ragged_and_duplicate_columns() {
-        let ragged = vec![
-            ("a".to_string(), Column::F32(vec![1.0, 2.0])),
-            ("b".to_string(), Column::I64(vec![1])),
-        ];
+        let ragged = vec![("a".to_string(), Column::F32(vec![1.0, 2.0])), ("b".to_string(), Column::I64(vec![1]))];
         let e = check_table("write_table", &ragged).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "write_table: column 'b' has 1 values, expected 2 like the first"
-        );
-        let dup = vec![
-            ("a".to_string(), Column::F32(vec![1.0])),
-            ("a".to_string(), Column::Bool(vec![true])),
-        ];
-        assert!(check_table("write_table", &dup)
-            .unwrap_err()
-            .to_string()
-            .contains("duplicate"));
+        assert_eq!(e.to_string(), "write_table: column 'b' has 1 values, expected 2 like the first");
+        let dup = vec![("a".to_string(), Column::F32(vec![1.0])), ("a".to_string(), Column::Bool(vec![true]))];
+        assert!(check_table("write_table", &dup).unwrap_err().to_string().contains("duplicate"));
         assert!(check_table("write_table", &[]).is_err());
     }
 }

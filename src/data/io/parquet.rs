@@ -44,43 +44,27 @@ const BATCH_ROWS: usize = 8192;
 
 /// Reads a Parquet file into a dataset (see the [module rules](super)).
 pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
-    let src = Source {
-        func: "read_parquet",
-        path,
-        noun: "column",
-    };
+    let src = Source { func: "read_parquet", path, noun: "column" };
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let meta = ArrowReaderMetadata::load(&file, Default::default())
         .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
-    let cols: Vec<(String, Kind)> = meta
-        .schema()
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), kind_of(f.data_type())))
-        .collect();
+    let cols: Vec<(String, Kind)> =
+        meta.schema().fields().iter().map(|f| (f.name().clone(), kind_of(f.data_type()))).collect();
     let sel = select(src, &cols, opts)?;
     let plan = Plan::new(&sel, &cols);
-    let groups: Vec<usize> = meta
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows().max(0) as usize)
-        .collect();
+    let groups: Vec<usize> = meta.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as usize).collect();
     let n: usize = groups.iter().sum();
     let mut out = Buffers::new(n, plan.features.len(), &plan);
     let parts = out.split(&groups);
     let mask = ProjectionMask::roots(meta.parquet_schema(), plan.used.iter().copied());
-    parts
-        .into_par_iter()
-        .enumerate()
-        .try_for_each(|(g, part)| {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                .with_row_groups(vec![g])
-                .with_projection(mask.clone())
-                .with_batch_size(BATCH_ROWS);
-            fill_group(src, builder, &plan, part)
-        })?;
+    parts.into_par_iter().enumerate().try_for_each(|(g, part)| {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+            .with_row_groups(vec![g])
+            .with_projection(mask.clone())
+            .with_batch_size(BATCH_ROWS);
+        fill_group(src, builder, &plan, part)
+    })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
     finish(src, raw, opts, sel.ignored)
@@ -166,14 +150,7 @@ impl Buffers {
             let (lia, lib) = take_front(&mut li, m);
             let (loa, lob) = take_front(&mut lo, m);
             let (wa, wb) = take_front(&mut w, m);
-            parts.push(Part {
-                rows: m,
-                x: xa,
-                label_f: lfa,
-                label_i: lia,
-                label_ok: loa,
-                weight: wa,
-            });
+            parts.push(Part { rows: m, x: xa, label_f: lfa, label_i: lia, label_ok: loa, weight: wa });
             (x, lf, li, lo, w) = (xb, lfb, lib, lob, wb);
         }
         parts
@@ -184,20 +161,12 @@ impl Buffers {
             let raw = if is_float {
                 RawLabel::Float(self.label_f)
             } else {
-                RawLabel::Int {
-                    values: self.label_i,
-                    valid: Some(self.label_ok),
-                }
+                RawLabel::Int { values: self.label_i, valid: Some(self.label_ok) }
             };
             (cols[i].0.clone(), raw)
         });
         let weight = plan.weight.map(|(i, _)| (cols[i].0.clone(), self.weight));
-        RawTable {
-            names,
-            x: self.x,
-            label,
-            weight,
-        }
+        RawTable { names, x: self.x, label, weight }
     }
 }
 
@@ -215,8 +184,7 @@ fn fill_group(
     plan: &Plan,
     part: Part<'_>,
 ) -> Result<()> {
-    let bad =
-        |e: &dyn std::fmt::Display| Error::format(src.path, format!("reading Parquet data: {e}"));
+    let bad = |e: &dyn std::fmt::Display| Error::format(src.path, format!("reading Parquet data: {e}"));
     let reader = builder.build().map_err(|e| bad(&e))?;
     let d = plan.features.len();
     let rows = part.rows;
@@ -234,10 +202,7 @@ fn fill_group(
         if let Some((_, p, is_float)) = plan.label {
             if is_float {
                 let a = cast(src, batch.column(p), &DataType::Float64)?;
-                copy_f64(
-                    a.as_primitive::<Float64Type>(),
-                    &mut part.label_f[r0..r0 + m],
-                );
+                copy_f64(a.as_primitive::<Float64Type>(), &mut part.label_f[r0..r0 + m]);
             } else {
                 let a = cast(src, batch.column(p), &DataType::Int64)?;
                 let a = a.as_primitive::<Int64Type>();
@@ -254,30 +219,19 @@ fn fill_group(
         r0 += m;
     }
     if r0 != rows {
-        return Err(bad(&format!(
-            "row group holds {r0} rows, its metadata says {rows}"
-        )));
+        return Err(bad(&format!("row group holds {r0} rows, its metadata says {rows}")));
     }
     Ok(())
 }
 
 fn cast(src: Source<'_>, a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
-    let opts = CastOptions {
-        safe: false,
-        ..Default::default()
-    };
-    cast_with_options(a, to, &opts).map_err(|e| {
-        Error::format(
-            src.path,
-            format!("cannot convert {} to {to}: {e}", a.data_type()),
-        )
-    })
+    let opts = CastOptions { safe: false, ..Default::default() };
+    cast_with_options(a, to, &opts)
+        .map_err(|e| Error::format(src.path, format!("cannot convert {} to {to}: {e}", a.data_type())))
 }
 
 fn to_f32(src: Source<'_>, a: &ArrayRef) -> Result<Float32Array> {
-    Ok(cast(src, a, &DataType::Float32)?
-        .as_primitive::<Float32Type>()
-        .clone())
+    Ok(cast(src, a, &DataType::Float32)?.as_primitive::<Float32Type>().clone())
 }
 
 /// Writes column `a` into column `j` of the row-major block `out` (`d` columns), NaN for null.
@@ -312,9 +266,7 @@ fn kind_of(t: &DataType) -> Kind {
         DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => Kind::Int,
         DataType::Boolean => Kind::Bool,
         DataType::Dictionary(_, v) => kind_of(v),
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
-            Kind::Unusable("is not numeric (utf8)".into())
-        }
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Unusable("is not numeric (utf8)".into()),
         other => Kind::Unusable(format!("is not numeric ({other})")),
     }
 }
@@ -336,15 +288,10 @@ fn write_owned(path: &Path, columns: Vec<(String, Column)>) -> Result<()> {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
         }
     }
-    let (names, arrays): (Vec<String>, Vec<ArrayRef>) = columns
-        .into_iter()
-        .map(|(name, c)| (name, to_array(c)))
-        .unzip();
-    let fields: Vec<Field> = names
-        .iter()
-        .zip(&arrays)
-        .map(|(name, a)| Field::new(name, a.data_type().clone(), false))
-        .collect();
+    let (names, arrays): (Vec<String>, Vec<ArrayRef>) =
+        columns.into_iter().map(|(name, c)| (name, to_array(c))).unzip();
+    let fields: Vec<Field> =
+        names.iter().zip(&arrays).map(|(name, a)| Field::new(name, a.data_type().clone(), false)).collect();
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| Error::arg("write_table", format!("cannot build the table: {e}")))?;
     let props = props.build();
@@ -361,9 +308,7 @@ fn encode_parallel<W: std::io::Write + Send>(
     let schema = batch.schema();
     add_encoded_arrow_schema_to_metadata(&schema, &mut props);
     let props = Arc::new(props);
-    let descr = ArrowSchemaConverter::new()
-        .with_coerce_types(props.coerce_types())
-        .convert(&schema)?;
+    let descr = ArrowSchemaConverter::new().with_coerce_types(props.coerce_types()).convert(&schema)?;
     let mut writer = SerializedFileWriter::new(w, descr.root_schema_ptr(), props)?;
     let factory = ArrowRowGroupWriterFactory::new(&writer, schema.clone());
     let n = batch.num_rows();
@@ -404,13 +349,8 @@ fn to_array(c: Column) -> ArrayRef {
 /// The dataset as columns: the features (f32, by name), then `label` (i64) and `weight`
 /// (f32) when present. Append per-event result columns and pass it to [`write_table`].
 pub fn dataset_columns(ds: &Dataset) -> Vec<(String, Column)> {
-    let mut cols: Vec<(String, Column)> = ds
-        .names()
-        .iter()
-        .cloned()
-        .zip(transpose(ds))
-        .map(|(name, v)| (name, Column::F32(v)))
-        .collect();
+    let mut cols: Vec<(String, Column)> =
+        ds.names().iter().cloned().zip(transpose(ds)).map(|(name, v)| (name, Column::F32(v))).collect();
     if let Some(l) = ds.label() {
         cols.push(("label".into(), Column::I64(l.to_vec())));
     }
@@ -451,14 +391,9 @@ mod tests {
 
     /// Writes `cols` with a chosen codec and row-group size, as other tools might.
     fn write_custom(path: &Path, cols: Vec<(&str, ArrayRef)>, codec: Compression, rg: usize) {
-        let batch =
-            RecordBatch::try_from_iter(cols.into_iter().map(|(n, a)| (n.to_string(), a))).unwrap();
-        let props = WriterProperties::builder()
-            .set_compression(codec)
-            .set_max_row_group_row_count(Some(rg))
-            .build();
-        let mut w =
-            ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+        let batch = RecordBatch::try_from_iter(cols.into_iter().map(|(n, a)| (n.to_string(), a))).unwrap();
+        let props = WriterProperties::builder().set_compression(codec).set_max_row_group_row_count(Some(rg)).build();
+        let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
         w.write(&batch).unwrap();
         w.close().unwrap();
     }
@@ -480,9 +415,7 @@ mod tests {
         assert_eq!(w.iter().cloned().fold(f32::MAX, f32::min), 0.0);
         // README: muon multiplicity 0:59, 1:949, 2:1371, 3:34, 4:8
         let nm = ds.column("n_muon").unwrap();
-        let counts: Vec<usize> = (0..5)
-            .map(|k| nm.iter().filter(|&&v| v == k as f32).count())
-            .collect();
+        let counts: Vec<usize> = (0..5).map(|k| nm.iter().filter(|&&v| v == k as f32).count()).collect();
         assert_eq!(counts, vec![59, 949, 1371, 34, 8]);
         // numpy: pq.read_table(...)["met"].to_numpy().astype(float64).mean() = 31.8328124
         assert!((mean(ds.column("met").unwrap().iter().copied()) - 31.8328124).abs() < 1e-6);
@@ -495,13 +428,8 @@ mod tests {
         assert_eq!((ds.len(), ds.n_features()), (1797, 64));
         let l = ds.label().unwrap();
         // numpy.unique(label, return_counts=True) on the same file
-        let counts: Vec<usize> = (0..10)
-            .map(|k| l.iter().filter(|&&v| v == k).count())
-            .collect();
-        assert_eq!(
-            counts,
-            vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
-        );
+        let counts: Vec<usize> = (0..10).map(|k| l.iter().filter(|&&v| v == k).count()).collect();
+        assert_eq!(counts, vec![178, 182, 177, 183, 181, 182, 181, 179, 174, 180]);
         // numpy: pix20 mean 7.09794101
         assert!((mean(ds.column("pix20").unwrap().iter().copied()) - 7.09794101).abs() < 1e-6);
     }
@@ -512,43 +440,21 @@ mod tests {
         let p = fixture("pyarrow_mixed.parquet");
         let (ds, rep) = read_parquet(&p, &opts()).unwrap();
         assert_eq!(ds.names(), &["a", "b", "dfl"]);
-        assert_eq!(
-            ds.column("a").unwrap().to_vec(),
-            vec![0.5, 1.5, 2.5, 3.5, 4.5, 5.5]
-        );
-        assert_eq!(
-            ds.column("b").unwrap().to_vec(),
-            vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
-        );
-        assert_eq!(
-            ds.column("dfl").unwrap().to_vec(),
-            vec![10.0, 20.0, 10.0, 20.0, 10.0, 20.0]
-        );
+        assert_eq!(ds.column("a").unwrap().to_vec(), vec![0.5, 1.5, 2.5, 3.5, 4.5, 5.5]);
+        assert_eq!(ds.column("b").unwrap().to_vec(), vec![0.0, 0.25, 0.5, 0.75, 1.0, 1.25]);
+        assert_eq!(ds.column("dfl").unwrap().to_vec(), vec![10.0, 20.0, 10.0, 20.0, 10.0, 20.0]);
         assert_eq!(ds.label().unwrap(), &[0, 1, 0, 1, 0, 1]);
         assert_eq!(ds.weight().unwrap(), &[1.0, 1.125, 1.25, 1.375, 1.5, 1.625]);
-        assert_eq!(
-            rep.ignored_columns,
-            vec!["small", "big", "cat", "flag", "__index_level_0__"]
-        );
+        assert_eq!(rep.ignored_columns, vec!["small", "big", "cat", "flag", "__index_level_0__"]);
         let cols = ["small", "big", "flag"].map(String::from).to_vec();
-        let o = ReadOptions {
-            features: Some(cols),
-            no_weight: true,
-            ..opts()
-        };
+        let o = ReadOptions { features: Some(cols), no_weight: true, ..opts() };
         let (ds, _) = read_parquet(&p, &o).unwrap();
         // row 5: small = 2, big = 2^40 + 5 (rounds to 2^40 in f32), flag = (5 % 3 == 0) = 0
         assert_eq!(ds.x().row(5).to_vec(), vec![2.0, 1_099_511_627_776.0, 0.0]);
         assert_eq!(ds.x().row(0).to_vec(), vec![-3.0, 1_099_511_627_776.0, 1.0]);
-        let o = ReadOptions {
-            features: Some(vec!["cat".into()]),
-            ..opts()
-        };
+        let o = ReadOptions { features: Some(vec!["cat".into()]), ..opts() };
         let e = read_parquet(&p, &o).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "read_parquet: column 'cat' is not numeric (utf8)"
-        );
+        assert_eq!(e.to_string(), "read_parquet: column 'cat' is not numeric (utf8)");
     }
 
     #[test]
@@ -583,19 +489,10 @@ mod tests {
             Some(6.5),
         ]));
         let cols = vec![
-            (
-                "x",
-                Arc::new(Float32Array::from(vec![1.0f32, 2., 3., 4., 5., 6., 7.])) as ArrayRef,
-            ),
+            ("x", Arc::new(Float32Array::from(vec![1.0f32, 2., 3., 4., 5., 6., 7.])) as ArrayRef),
             ("y", f64s),
-            (
-                "i",
-                Arc::new(Int32Array::from(vec![7, 6, 5, 4, 3, 2, 1])) as ArrayRef,
-            ),
-            (
-                "k",
-                Arc::new(Int8Array::from(vec![1i8, 0, 1, 0, 1, 0, 1])) as ArrayRef,
-            ),
+            ("i", Arc::new(Int32Array::from(vec![7, 6, 5, 4, 3, 2, 1])) as ArrayRef),
+            ("k", Arc::new(Int8Array::from(vec![1i8, 0, 1, 0, 1, 0, 1])) as ArrayRef),
             ("s", Arc::new(StringArray::from(vec!["a"; 7])) as ArrayRef),
             ("f", Arc::new(BooleanArray::from(vec![true; 7])) as ArrayRef),
         ];
@@ -617,27 +514,14 @@ mod tests {
             let p = mixed_file(&dir, codec);
             let e = read_parquet(&p, &opts()).unwrap_err();
             // y has a null at row 1 and NaN at row 3: count 2, first row 1
-            let want = format!(
-                "{}: 2 non-finite value(s) (NaN or Inf) in column 'y', first at row 1",
-                p.display()
-            );
+            let want = format!("{}: 2 non-finite value(s) (NaN or Inf) in column 'y', first at row 1", p.display());
             assert_eq!(e.to_string(), want);
-            let o = ReadOptions {
-                drop_nonfinite: true,
-                label: Some("k".into()),
-                ..opts()
-            };
+            let o = ReadOptions { drop_nonfinite: true, label: Some("k".into()), ..opts() };
             let (ds, rep) = read_parquet(&p, &o).unwrap();
             assert_eq!((rep.rows_read, rep.dropped_nonfinite, ds.len()), (7, 2, 5));
             // kept rows 0, 2, 4, 5, 6 (3 row groups of 3, 3, 1 rows)
-            assert_eq!(
-                ds.column("x").unwrap().to_vec(),
-                vec![1.0, 3.0, 5.0, 6.0, 7.0]
-            );
-            assert_eq!(
-                ds.column("y").unwrap().to_vec(),
-                vec![0.5, 2.5, 4.5, 5.5, 6.5]
-            );
+            assert_eq!(ds.column("x").unwrap().to_vec(), vec![1.0, 3.0, 5.0, 6.0, 7.0]);
+            assert_eq!(ds.column("y").unwrap().to_vec(), vec![0.5, 2.5, 4.5, 5.5, 6.5]);
             assert_eq!(ds.label().unwrap(), &[1, 1, 1, 0, 1]);
             assert_eq!(rep.ignored_columns, vec!["i", "s", "f"]);
         }
@@ -650,27 +534,12 @@ mod tests {
         let x: ArrayRef = Arc::new(Float32Array::from(vec![1.0f32, 2.0, 3.0]));
         let ok: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 0.0, 2.0]));
         let bad: ArrayRef = Arc::new(Float32Array::from(vec![1.0f32, 0.0, 0.25]));
-        write_custom(
-            &p,
-            vec![("x", x), ("label", ok), ("y", bad)],
-            Compression::SNAPPY,
-            10,
-        );
+        write_custom(&p, vec![("x", x), ("label", ok), ("y", bad)], Compression::SNAPPY, 10);
         let (ds, _) = read_parquet(&p, &opts()).unwrap();
         assert_eq!(ds.label().unwrap(), &[1, 0, 2]);
         assert_eq!(ds.names(), &["x", "y"]);
-        let e = read_parquet(
-            &p,
-            &ReadOptions {
-                label: Some("y".into()),
-                ..opts()
-            },
-        )
-        .unwrap_err();
-        let want = format!(
-            "{}: label column 'y' must hold whole numbers; found 0.25 at row 2",
-            p.display()
-        );
+        let e = read_parquet(&p, &ReadOptions { label: Some("y".into()), ..opts() }).unwrap_err();
+        let want = format!("{}: label column 'y' must hold whole numbers; found 0.25 at row 2", p.display());
         assert_eq!(e.to_string(), want);
     }
 
@@ -684,13 +553,8 @@ mod tests {
         std::fs::write(&p, b"this is not parquet at all, just text").unwrap();
         let e = read_parquet(&p, &opts()).unwrap_err();
         assert_eq!(e.kind(), "format");
-        assert!(e
-            .to_string()
-            .starts_with(&format!("{}: not a readable Parquet file", p.display())));
-        let o = ReadOptions {
-            features: Some(vec!["pix99".into()]),
-            ..opts()
-        };
+        assert!(e.to_string().starts_with(&format!("{}: not a readable Parquet file", p.display())));
+        let o = ReadOptions { features: Some(vec!["pix99".into()]), ..opts() };
         let e = read_parquet(&fixture("sklearn_digits.parquet"), &o).unwrap_err();
         assert_eq!(e.kind(), "unknown_column");
         let msg = e.to_string();
@@ -714,10 +578,7 @@ mod tests {
         let (back, rep) = read_parquet(&p, &opts()).unwrap();
         assert_eq!(rep.rows_read, n);
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-        assert_eq!(
-            bits(back.x().as_slice().unwrap()),
-            bits(ds.x().as_slice().unwrap())
-        );
+        assert_eq!(bits(back.x().as_slice().unwrap()), bits(ds.x().as_slice().unwrap()));
         assert_eq!(back.label(), ds.label());
         assert_eq!(bits(back.weight().unwrap()), bits(ds.weight().unwrap()));
         assert_eq!(back.names(), ds.names());
@@ -734,17 +595,9 @@ mod tests {
         ];
         write_table(&p, &cols).unwrap();
         let meta = ArrowReaderMetadata::load(&File::open(&p).unwrap(), Default::default()).unwrap();
-        let types: Vec<String> = meta
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.data_type().to_string())
-            .collect();
+        let types: Vec<String> = meta.schema().fields().iter().map(|f| f.data_type().to_string()).collect();
         assert_eq!(types, vec!["Float64", "Int64", "Boolean", "Utf8"]);
-        let o = ReadOptions {
-            features: Some(vec!["f".into(), "n".into(), "b".into()]),
-            ..opts()
-        };
+        let o = ReadOptions { features: Some(vec!["f".into(), "n".into(), "b".into()]), ..opts() };
         let (ds, rep) = read_parquet(&p, &o).unwrap();
         // 0.1f64 as f32 is 0.1f32; -1, 5; true = 1, false = 0
         assert_eq!(ds.x().as_slice().unwrap(), &[0.1, -1.0, 1.0, 0.2, 5.0, 0.0]);

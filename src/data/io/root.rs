@@ -27,25 +27,16 @@ use crate::error::{Error, Result};
 
 /// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
 pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
-    let src = Source {
-        func: "read_root",
-        path,
-        noun: "branch",
-    };
+    let src = Source { func: "read_root", path, noun: "branch" };
     std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let mut file = guarded(path, "opening the file", || RootFile::open(path))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
-    let tree = guarded(path, &format!("reading TTree '{name}'"), || {
-        file.get_tree(&name)
-    })?
-    .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
+    let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
+        .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
     let n = usize::try_from(tree.entries()).unwrap_or(0);
     let branches = guarded(path, "listing branches", || list_branches(&tree))?;
-    let cols: Vec<(String, Kind)> = branches
-        .iter()
-        .map(|(n, k, _)| (n.clone(), k.clone()))
-        .collect();
+    let cols: Vec<(String, Kind)> = branches.iter().map(|(n, k, _)| (n.clone(), k.clone())).collect();
     let sel = select(src, &cols, opts)?;
     let mut x = Array2::<f32>::zeros((n, sel.features.len()));
     for (j, &i) in sel.features.iter().enumerate() {
@@ -55,10 +46,7 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
         }
     }
     let label = match sel.label {
-        Some(i) => Some((
-            cols[i].0.clone(),
-            read_branch(path, &tree, &branches[i], n)?.into_label(),
-        )),
+        Some(i) => Some((cols[i].0.clone(), read_branch(path, &tree, &branches[i], n)?.into_label())),
         None => None,
     };
     let weight = match sel.weight {
@@ -69,35 +57,18 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
         None => None,
     };
     let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
-    finish(
-        src,
-        RawTable {
-            names,
-            x,
-            label,
-            weight,
-        },
-        opts,
-        sel.ignored,
-    )
+    finish(src, RawTable { names, x, label, weight }, opts, sel.ignored)
 }
 
 /// The TTree to read: the one named, or the only one in the file.
 fn choose_tree(path: &Path, file: &RootFile, wanted: Option<&str>) -> Result<String> {
-    let mut trees: Vec<String> = file
-        .keys()
-        .iter()
-        .filter(|k| k.class_name() == "TTree")
-        .map(|k| k.name().to_string())
-        .collect();
+    let mut trees: Vec<String> =
+        file.keys().iter().filter(|k| k.class_name() == "TTree").map(|k| k.name().to_string()).collect();
     trees.dedup();
     let list = trees.join(", ");
     match wanted {
         Some(t) if trees.iter().any(|n| n == t) => Ok(t.to_string()),
-        Some(t) => Err(Error::format(
-            path,
-            format!("no TTree named '{t}'; the file has: {list}"),
-        )),
+        Some(t) => Err(Error::format(path, format!("no TTree named '{t}'; the file has: {list}"))),
         None if trees.len() == 1 => Ok(trees[0].clone()),
         None if trees.is_empty() => Err(Error::format(path, "expected a TTree, found none")),
         None => Err(Error::BadOption {
@@ -188,68 +159,51 @@ impl Values {
     fn into_label(self) -> RawLabel {
         match self {
             Values::Float(v) => RawLabel::Float(v),
-            Values::Int(values) => RawLabel::Int {
-                values,
-                valid: None,
-            },
+            Values::Int(values) => RawLabel::Int { values, valid: None },
         }
     }
 }
 
 /// Reads all `n` entries of a flat branch.
-fn read_branch(
-    path: &Path,
-    tree: &ReaderTree,
-    col: &(String, Kind, Option<Leaf>),
-    n: usize,
-) -> Result<Values> {
+fn read_branch(path: &Path, tree: &ReaderTree, col: &(String, Kind, Option<Leaf>), n: usize) -> Result<Values> {
     let (name, _, leaf) = col;
-    let fail =
-        |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
+    let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
     let leaf = leaf.ok_or_else(|| fail(&"not a flat branch"))?;
-    let vals = guarded(
-        path,
-        &format!("reading branch '{name}'"),
-        || -> Result<Values> {
-            let b = tree
-                .branch(name)
-                .ok_or_else(|| fail(&"branch disappeared"))?;
-            let float = |v: Vec<f64>| Ok(Values::Float(v));
-            let int = |v: Vec<i64>| Ok(Values::Int(v));
-            macro_rules! it {
-                ($t:ty) => {
-                    b.as_iter::<$t>().map_err(|e| fail(&e))?
-                };
-            }
-            match leaf {
-                Leaf::F32 => float(it!(f32).map(f64::from).collect()),
-                Leaf::F64 => float(it!(f64).collect()),
-                Leaf::I8 => int(it!(i8).map(i64::from).collect()),
-                Leaf::U8 => int(it!(u8).map(i64::from).collect()),
-                Leaf::I16 => int(it!(i16).map(i64::from).collect()),
-                Leaf::U16 => int(it!(u16).map(i64::from).collect()),
-                Leaf::I32 => int(it!(i32).map(i64::from).collect()),
-                Leaf::U32 => int(it!(u32).map(i64::from).collect()),
-                Leaf::I64 => int(it!(i64).collect()),
-                Leaf::U64 => {
-                    let v: Vec<u64> = it!(u64).collect();
-                    match v.iter().map(|&u| i64::try_from(u)).collect() {
-                        Ok(signed) => int(signed),
-                        Err(_) => float(v.iter().map(|&u| u as f64).collect()),
-                    }
+    let vals = guarded(path, &format!("reading branch '{name}'"), || -> Result<Values> {
+        let b = tree.branch(name).ok_or_else(|| fail(&"branch disappeared"))?;
+        let float = |v: Vec<f64>| Ok(Values::Float(v));
+        let int = |v: Vec<i64>| Ok(Values::Int(v));
+        macro_rules! it {
+            ($t:ty) => {
+                b.as_iter::<$t>().map_err(|e| fail(&e))?
+            };
+        }
+        match leaf {
+            Leaf::F32 => float(it!(f32).map(f64::from).collect()),
+            Leaf::F64 => float(it!(f64).collect()),
+            Leaf::I8 => int(it!(i8).map(i64::from).collect()),
+            Leaf::U8 => int(it!(u8).map(i64::from).collect()),
+            Leaf::I16 => int(it!(i16).map(i64::from).collect()),
+            Leaf::U16 => int(it!(u16).map(i64::from).collect()),
+            Leaf::I32 => int(it!(i32).map(i64::from).collect()),
+            Leaf::U32 => int(it!(u32).map(i64::from).collect()),
+            Leaf::I64 => int(it!(i64).collect()),
+            Leaf::U64 => {
+                let v: Vec<u64> = it!(u64).collect();
+                match v.iter().map(|&u| i64::try_from(u)).collect() {
+                    Ok(signed) => int(signed),
+                    Err(_) => float(v.iter().map(|&u| u as f64).collect()),
                 }
-                Leaf::Bool => int(it!(bool).map(i64::from).collect()),
             }
-        },
-    )??;
+            Leaf::Bool => int(it!(bool).map(i64::from).collect()),
+        }
+    })??;
     let got = match &vals {
         Values::Float(v) => v.len(),
         Values::Int(v) => v.len(),
     };
     if got != n {
-        return Err(fail(&format!(
-            "expected {n} entries (the tree's count), got {got}"
-        )));
+        return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
     }
     Ok(vals)
 }
@@ -290,37 +244,25 @@ mod tests {
     use crate::data::io::testutil::{fixture, shared, tmpdir};
 
     fn opts(features: &[&str]) -> ReadOptions {
-        ReadOptions {
-            features: Some(features.iter().map(|s| s.to_string()).collect()),
-            ..Default::default()
-        }
+        ReadOptions { features: Some(features.iter().map(|s| s.to_string()).collect()), ..Default::default() }
     }
 
     #[test]
     fn hzz_flat_branches_agree_with_parquet_table() {
         let p = fixture("uproot-HZZ.root");
-        let o = ReadOptions {
-            weight: Some("EventWeight".into()),
-            ..opts(&["NMuon", "MET_px", "MET_py"])
-        };
+        let o = ReadOptions { weight: Some("EventWeight".into()), ..opts(&["NMuon", "MET_px", "MET_py"]) };
         let (ds, rep) = read_root(&p, &o).unwrap();
         // data/README.md: tree `events`, 2,421 entries, muon counts 0:59 1:949 2:1371 3:34 4:8
         assert_eq!(ds.len(), 2421);
         let nm = ds.column("NMuon").unwrap();
-        let counts: Vec<usize> = (0..5)
-            .map(|k| nm.iter().filter(|&&v| v == k as f32).count())
-            .collect();
+        let counts: Vec<usize> = (0..5).map(|k| nm.iter().filter(|&&v| v == k as f32).count()).collect();
         assert_eq!(counts, vec![59, 949, 1371, 34, 8]);
         // jagged branches and the bool trigger flag are skipped and listed
         assert!(rep.ignored_columns.iter().any(|c| c == "Muon_Px"));
         assert!(rep.ignored_columns.iter().any(|c| c == "triggerIsoMu24"));
         // The parquet table was converted from this tree: weight = EventWeight (bit-equal),
         // met = hypot(MET_px, MET_py) in float32 (agrees to rounding).
-        let (pq, _) = read_parquet(
-            &fixture("cms_tutorial_hzz_events.parquet"),
-            &Default::default(),
-        )
-        .unwrap();
+        let (pq, _) = read_parquet(&fixture("cms_tutorial_hzz_events.parquet"), &Default::default()).unwrap();
         assert_eq!(ds.weight().unwrap(), pq.weight().unwrap());
         let (px, py) = (ds.column("MET_px").unwrap(), ds.column("MET_py").unwrap());
         for ((x, y), m) in px.iter().zip(py).zip(pq.column("met").unwrap()) {
@@ -353,21 +295,11 @@ mod tests {
         let (ds, rep) = read_root(&p, &Default::default()).unwrap();
         assert_eq!(ds.names(), &["f", "d"]);
         assert_eq!(ds.label().unwrap(), &[0, 1, 0, 1, 0]);
-        assert_eq!(
-            rep.ignored_columns,
-            vec!["i8", "u16", "i64", "u64", "b", "njag", "jag"]
-        );
+        assert_eq!(rep.ignored_columns, vec!["i8", "u16", "i64", "u64", "b", "njag", "jag"]);
         let (ds, _) = read_root(&p, &opts(&["i8", "u16", "i64", "u64", "b", "d"])).unwrap();
         // row 3: i8 = 1, u16 = 3000, i64 = -2^40 + 3 (f32: -2^40), u64 = 2^62 + 3 (f32: 2^62),
         // b = true, d = 0.75
-        let want = [
-            1.0,
-            3000.0,
-            -1_099_511_627_776.0,
-            4_611_686_018_427_387_904.0,
-            1.0,
-            0.75,
-        ];
+        let want = [1.0, 3000.0, -1_099_511_627_776.0, 4_611_686_018_427_387_904.0, 1.0, 0.75];
         assert_eq!(ds.x().row(3).to_vec(), want.to_vec());
         let e = read_root(&p, &opts(&["jag"])).unwrap_err().to_string();
         assert!(e.contains("'jag' is jagged"), "{e}");
@@ -380,10 +312,7 @@ mod tests {
         let e = read_root(&p, &opts(&["f"])).unwrap_err();
         assert_eq!(e.kind(), "format");
         let msg = e.to_string();
-        assert!(
-            msg.starts_with(&format!("{}: ", p.display())) && msg.contains("branch 'f'"),
-            "{msg}"
-        );
+        assert!(msg.starts_with(&format!("{}: ", p.display())) && msg.contains("branch 'f'"), "{msg}");
         assert!(msg.contains("the ROOT reader failed"), "{msg}");
     }
 
@@ -394,18 +323,12 @@ mod tests {
         let dir = tmpdir("root_bad");
         let junk = dir.join("junk.root");
         std::fs::write(&junk, vec![7u8; 4096]).unwrap();
-        assert_eq!(
-            read_root(&junk, &Default::default()).unwrap_err().kind(),
-            "format"
-        );
+        assert_eq!(read_root(&junk, &Default::default()).unwrap_err().kind(), "format");
         // the first 100 kB of a 213 kB file: the header points past the end
         let bytes = std::fs::read(fixture("uproot-HZZ.root")).unwrap();
         let cut = dir.join("cut.root");
         std::fs::write(&cut, &bytes[..100_000]).unwrap();
-        assert_eq!(
-            read_root(&cut, &Default::default()).unwrap_err().kind(),
-            "format"
-        );
+        assert_eq!(read_root(&cut, &Default::default()).unwrap_err().kind(), "format");
     }
 
     #[test]
@@ -416,17 +339,8 @@ mod tests {
         let e = read_root(&p, &Default::default()).unwrap_err();
         assert_eq!(e.kind(), "bad_option");
         let msg = e.to_string();
-        assert!(
-            msg.contains("WtLoop_nominal, WtLoop_Fake_nominal, WtLoop_meta"),
-            "{msg}"
-        );
-        let e = read_root(
-            &p,
-            &ReadOptions {
-                tree: Some("nope".into()),
-                ..Default::default()
-            },
-        );
+        assert!(msg.contains("WtLoop_nominal, WtLoop_Fake_nominal, WtLoop_meta"), "{msg}");
+        let e = read_root(&p, &ReadOptions { tree: Some("nope".into()), ..Default::default() });
         assert!(e.unwrap_err().to_string().contains("no TTree named 'nope'"));
         let o = ReadOptions {
             tree: Some("WtLoop_nominal".into()),
@@ -436,11 +350,7 @@ mod tests {
         };
         let (ds, _) = read_root(&p, &o).unwrap();
         // data/README.md: the parquet table is this tree; label = elmu, weight = weight_nominal.
-        let (pq, _) = read_parquet(
-            &shared("atlas_wt_dilepton_mc16a.parquet").unwrap(),
-            &Default::default(),
-        )
-        .unwrap();
+        let (pq, _) = read_parquet(&shared("atlas_wt_dilepton_mc16a.parquet").unwrap(), &Default::default()).unwrap();
         assert_eq!(ds.len(), 9812);
         assert_eq!(ds.column("met").unwrap(), pq.column("met").unwrap());
         assert_eq!(ds.column("njets").unwrap(), pq.column("njets").unwrap());
@@ -448,10 +358,7 @@ mod tests {
         assert_eq!(ds.weight(), pq.weight());
         // uproot: eventNumber[:3] = 3562236, 3564512, 3563085 (below 2^24, exact in f32)
         assert_eq!(
-            ds.column("eventNumber")
-                .unwrap()
-                .slice(ndarray::s![..3])
-                .to_vec(),
+            ds.column("eventNumber").unwrap().slice(ndarray::s![..3]).to_vec(),
             vec![3562236.0, 3564512.0, 3563085.0]
         );
     }

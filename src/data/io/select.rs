@@ -44,29 +44,18 @@ pub(crate) struct Selection {
 }
 
 /// Applies the rules of the module documentation to the file's `(name, kind)` list.
-pub(crate) fn select(
-    src: Source<'_>,
-    cols: &[(String, Kind)],
-    opts: &ReadOptions,
-) -> Result<Selection> {
+pub(crate) fn select(src: Source<'_>, cols: &[(String, Kind)], opts: &ReadOptions) -> Result<Selection> {
     let label = role(src, cols, opts.label.as_deref(), "label", opts.no_label)?;
     let weight = role(src, cols, opts.weight.as_deref(), "weight", opts.no_weight)?;
     let features = match &opts.features {
-        Some(list) => list
-            .iter()
-            .map(|n| usable(src, cols, n))
-            .collect::<Result<Vec<_>>>()?,
+        Some(list) => list.iter().map(|n| usable(src, cols, n)).collect::<Result<Vec<_>>>()?,
         None => (0..cols.len())
             .filter(|&i| cols[i].1 == Kind::Float && Some(i) != label && Some(i) != weight)
             .filter(|&i| !is_pandas_index(&cols[i].0))
             .collect(),
     };
     if features.is_empty() {
-        let why = if opts.features.is_some() {
-            "the list is empty"
-        } else {
-            "no float columns"
-        };
+        let why = if opts.features.is_some() { "the list is empty" } else { "no float columns" };
         return Err(Error::Empty {
             op: src.func,
             what: format!("the feature selection of {} ({why})", src.path.display()),
@@ -76,12 +65,7 @@ pub(crate) fn select(
         .filter(|i| !features.contains(i) && Some(*i) != label && Some(*i) != weight)
         .map(|i| cols[i].0.clone())
         .collect();
-    Ok(Selection {
-        features,
-        label,
-        weight,
-        ignored,
-    })
+    Ok(Selection { features, label, weight, ignored })
 }
 
 /// The label or weight column: named explicitly, or picked up by its default name.
@@ -108,11 +92,7 @@ fn usable(src: Source<'_>, cols: &[(String, Kind)], name: &str) -> Result<usize>
         return Err(Error::UnknownColumn {
             op: src.func,
             name: name.to_string(),
-            available: cols
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            available: cols.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
         });
     };
     match &cols[i].1 {
@@ -129,10 +109,7 @@ fn is_pandas_index(name: &str) -> bool {
 #[derive(Clone, Debug)]
 pub(crate) enum RawLabel {
     /// Integers; `valid[i] == false` marks a null.
-    Int {
-        values: Vec<i64>,
-        valid: Option<Vec<bool>>,
-    },
+    Int { values: Vec<i64>, valid: Option<Vec<bool>> },
     /// Floats; NaN marks a null.
     Float(Vec<f64>),
 }
@@ -158,29 +135,13 @@ pub(crate) fn finish(
     ignored: Vec<String>,
 ) -> Result<(Dataset, ReadReport)> {
     let n = raw.x.nrows();
-    let label = raw
-        .label
-        .map(|(name, l)| integral_label(src, &name, l).map(|v| (name, v)));
+    let label = raw.label.map(|(name, l)| integral_label(src, &name, l).map(|v| (name, v)));
     let label = label.transpose()?;
-    let bad = bad_rows(
-        &raw.x,
-        raw.weight.as_ref().map(|w| &w.1[..]),
-        label.as_ref().map(|l| &l.1),
-    );
-    let mut report = ReadReport {
-        rows_read: n,
-        dropped_nonfinite: 0,
-        ignored_columns: ignored,
-    };
+    let bad = bad_rows(&raw.x, raw.weight.as_ref().map(|w| &w.1[..]), label.as_ref().map(|l| &l.1));
+    let mut report = ReadReport { rows_read: n, dropped_nonfinite: 0, ignored_columns: ignored };
     let (x, label, weight) = if bad.iter().any(|&b| b) {
         if !opts.drop_nonfinite {
-            return Err(first_bad_column(
-                src,
-                &raw.names,
-                &raw.x,
-                &raw.weight,
-                &label,
-            ));
+            return Err(first_bad_column(src, &raw.names, &raw.x, &raw.weight, &label));
         }
         let keep: Vec<usize> = (0..n).filter(|&i| !bad[i]).collect();
         report.dropped_nonfinite = n - keep.len();
@@ -189,19 +150,12 @@ pub(crate) fn finish(
         let label = label.map(|(_, (v, _))| keep.iter().map(|&i| v[i]).collect::<Vec<_>>());
         (x, label, raw.weight.map(|(_, w)| pick(&w)))
     } else {
-        (
-            raw.x,
-            label.map(|(_, (v, _))| v),
-            raw.weight.map(|(_, w)| w),
-        )
+        (raw.x, label.map(|(_, (v, _))| v), raw.weight.map(|(_, w)| w))
     };
     if x.nrows() == 0 {
         let what = match report.dropped_nonfinite {
             0 => format!("{}", src.path.display()),
-            k => format!(
-                "{} after dropping {k} non-finite row(s)",
-                src.path.display()
-            ),
+            k => format!("{} after dropping {k} non-finite row(s)", src.path.display()),
         };
         return Err(Error::Empty { op: src.func, what });
     }
@@ -225,16 +179,10 @@ fn integral_label(src: Source<'_>, name: &str, raw: RawLabel) -> Result<Label> {
             if let Some(i) = v.iter().position(|x| x.is_finite() && x.fract() != 0.0) {
                 return Err(Error::format(
                     src.path,
-                    format!(
-                        "label {} '{name}' must hold whole numbers; found {} at row {i}",
-                        src.noun, v[i]
-                    ),
+                    format!("label {} '{name}' must hold whole numbers; found {} at row {i}", src.noun, v[i]),
                 ));
             }
-            Ok((
-                v.iter().map(|&x| x as i64).collect(),
-                v.iter().map(|x| !x.is_finite()).collect(),
-            ))
+            Ok((v.iter().map(|&x| x as i64).collect(), v.iter().map(|x| !x.is_finite()).collect()))
         }
     }
 }
@@ -243,20 +191,11 @@ fn integral_label(src: Source<'_>, name: &str, raw: RawLabel) -> Result<Label> {
 fn bad_rows(x: &Array2<f32>, weight: Option<&[f32]>, label: Option<&Label>) -> Vec<bool> {
     let d = x.ncols().max(1);
     let mut bad: Vec<bool> = match x.as_slice() {
-        Some(s) => s
-            .par_chunks(d)
-            .map(|r| r.iter().any(|v| !v.is_finite()))
-            .collect(),
-        None => x
-            .rows()
-            .into_iter()
-            .map(|r| r.iter().any(|v| !v.is_finite()))
-            .collect(),
+        Some(s) => s.par_chunks(d).map(|r| r.iter().any(|v| !v.is_finite())).collect(),
+        None => x.rows().into_iter().map(|r| r.iter().any(|v| !v.is_finite())).collect(),
     };
     if let Some(w) = weight {
-        bad.iter_mut()
-            .zip(w)
-            .for_each(|(b, v)| *b |= !v.is_finite());
+        bad.iter_mut().zip(w).for_each(|(b, v)| *b |= !v.is_finite());
     }
     if let Some((_, missing)) = label {
         bad.iter_mut().zip(missing).for_each(|(b, m)| *b |= *m);
@@ -274,10 +213,7 @@ fn first_bad_column(
 ) -> Error {
     let mut masks: Vec<(String, Vec<bool>)> = Vec::new();
     for (j, name) in names.iter().enumerate() {
-        masks.push((
-            name.clone(),
-            x.column(j).iter().map(|v| !v.is_finite()).collect(),
-        ));
+        masks.push((name.clone(), x.column(j).iter().map(|v| !v.is_finite()).collect()));
     }
     if let Some((name, w)) = weight {
         masks.push((name.clone(), w.iter().map(|v| !v.is_finite()).collect()));
@@ -288,18 +224,10 @@ fn first_bad_column(
     for (column, mask) in masks {
         if let Some(row) = mask.iter().position(|&b| b) {
             let count = mask.iter().filter(|&&b| b).count();
-            return Error::NonFinite {
-                op: src.path.display().to_string(),
-                column,
-                count,
-                row,
-            };
+            return Error::NonFinite { op: src.path.display().to_string(), column, count, row };
         }
     }
-    Error::format(
-        src.path,
-        "internal: a non-finite row was flagged but not found",
-    )
+    Error::format(src.path, "internal: a non-finite row was flagged but not found")
 }
 
 #[cfg(test)]
@@ -308,11 +236,7 @@ mod tests {
     use ndarray::array;
 
     fn src() -> Source<'static> {
-        Source {
-            func: "read_test",
-            path: Path::new("t.parquet"),
-            noun: "column",
-        }
+        Source { func: "read_test", path: Path::new("t.parquet"), noun: "column" }
     }
 
     fn cols() -> Vec<(String, Kind)> {
@@ -341,11 +265,7 @@ mod tests {
 
     #[test]
     fn no_label_no_weight_turn_float_weight_into_feature() {
-        let opts = ReadOptions {
-            no_label: true,
-            no_weight: true,
-            ..Default::default()
-        };
+        let opts = ReadOptions { no_label: true, no_weight: true, ..Default::default() };
         let s = select(src(), &cols(), &opts).unwrap();
         assert_eq!(s.features, vec![0, 3, 5]);
         assert_eq!((s.label, s.weight), (None, None));
@@ -353,21 +273,12 @@ mod tests {
 
     #[test]
     fn explicit_lists_keep_order_and_check_columns() {
-        let opts = ReadOptions {
-            features: Some(vec!["n".into(), "a".into()]),
-            ..Default::default()
-        };
+        let opts = ReadOptions { features: Some(vec!["n".into(), "a".into()]), ..Default::default() };
         assert_eq!(select(src(), &cols(), &opts).unwrap().features, vec![1, 0]);
-        let bad = ReadOptions {
-            features: Some(vec!["s".into()]),
-            ..Default::default()
-        };
+        let bad = ReadOptions { features: Some(vec!["s".into()]), ..Default::default() };
         let e = select(src(), &cols(), &bad).unwrap_err();
         assert_eq!(e.to_string(), "read_test: column 's' is not numeric (utf8)");
-        let missing = ReadOptions {
-            label: Some("y".into()),
-            ..Default::default()
-        };
+        let missing = ReadOptions { label: Some("y".into()), ..Default::default() };
         let e = select(src(), &cols(), &missing).unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -376,49 +287,27 @@ mod tests {
     }
 
     fn raw(x: Array2<f32>, label: RawLabel) -> RawTable {
-        RawTable {
-            names: vec!["a".into(), "b".into()],
-            x,
-            label: Some(("y".into(), label)),
-            weight: None,
-        }
+        RawTable { names: vec!["a".into(), "b".into()], x, label: Some(("y".into(), label)), weight: None }
     }
 
     #[test]
     fn non_integral_label_names_value_and_row() {
-        let r = raw(
-            array![[1.0, 2.0], [3.0, 4.0]],
-            RawLabel::Float(vec![1.0, 0.5]),
-        );
+        let r = raw(array![[1.0, 2.0], [3.0, 4.0]], RawLabel::Float(vec![1.0, 0.5]));
         let e = finish(src(), r, &ReadOptions::default(), vec![]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "t.parquet: label column 'y' must hold whole numbers; found 0.5 at row 1"
-        );
+        assert_eq!(e.to_string(), "t.parquet: label column 'y' must hold whole numbers; found 0.5 at row 1");
     }
 
     #[test]
     fn nonfinite_is_error_or_dropped() {
         let x = array![[1.0, f32::NAN], [3.0, 4.0], [f32::INFINITY, f32::NAN]];
-        let label = RawLabel::Int {
-            values: vec![0, 1, 1],
-            valid: None,
-        };
-        let e = finish(
-            src(),
-            raw(x.clone(), label.clone()),
-            &ReadOptions::default(),
-            vec![],
-        );
+        let label = RawLabel::Int { values: vec![0, 1, 1], valid: None };
+        let e = finish(src(), raw(x.clone(), label.clone()), &ReadOptions::default(), vec![]);
         // column a has 1 bad value (row 2), b has 2 (rows 0, 2); a comes first.
         assert_eq!(
             e.unwrap_err().to_string(),
             "t.parquet: 1 non-finite value(s) (NaN or Inf) in column 'a', first at row 2"
         );
-        let opts = ReadOptions {
-            drop_nonfinite: true,
-            ..Default::default()
-        };
+        let opts = ReadOptions { drop_nonfinite: true, ..Default::default() };
         let (ds, rep) = finish(src(), raw(x, label), &opts, vec![]).unwrap();
         // rows 0 and 2 dropped; row 1 = [3, 4] with label 1 remains.
         assert_eq!((rep.rows_read, rep.dropped_nonfinite), (3, 2));
@@ -428,19 +317,10 @@ mod tests {
 
     #[test]
     fn null_label_counts_and_all_dropped_is_empty() {
-        let label = RawLabel::Int {
-            values: vec![0, 0],
-            valid: Some(vec![false, false]),
-        };
+        let label = RawLabel::Int { values: vec![0, 0], valid: Some(vec![false, false]) };
         let r = raw(array![[1.0, 2.0], [3.0, 4.0]], label);
-        let opts = ReadOptions {
-            drop_nonfinite: true,
-            ..Default::default()
-        };
+        let opts = ReadOptions { drop_nonfinite: true, ..Default::default() };
         let e = finish(src(), r, &opts, vec![]).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "read_test: t.parquet after dropping 2 non-finite row(s) is empty"
-        );
+        assert_eq!(e.to_string(), "read_test: t.parquet after dropping 2 non-finite row(s) is empty");
     }
 }

@@ -4,9 +4,7 @@ use std::path::PathBuf;
 
 /// A file committed under `tests/data/`.
 pub(crate) fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 /// A file of the shared data folder `../shared/data/`, or `None` (with a note) when that
@@ -14,10 +12,7 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 pub(crate) fn shared(name: &str) -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     if !dir.is_dir() {
-        eprintln!(
-            "skipping: {} not found (shared data folder absent)",
-            dir.display()
-        );
+        eprintln!("skipping: {} not found (shared data folder absent)", dir.display());
         return None;
     }
     Some(dir.join(name))

@@ -55,9 +55,8 @@ use crate::error::{Error, Result};
 use crate::rng::{self, Rng};
 
 /// Feature names of the collider sample, in column order.
-pub const COLLIDER_FEATURES: [&str; 11] = [
-    "pt1", "eta1", "phi1", "pt2", "eta2", "phi2", "m12", "dr12", "met", "njets", "ht",
-];
+pub const COLLIDER_FEATURES: [&str; 11] =
+    ["pt1", "eta1", "phi1", "pt2", "eta2", "phi2", "m12", "dr12", "met", "njets", "ht"];
 
 /// Events per independently seeded chunk. Changing it changes the generated numbers.
 const CHUNK: usize = 4096;
@@ -82,46 +81,26 @@ pub struct ColliderConfig {
 impl Default for ColliderConfig {
     /// n = 10 000, seed 0, signal fraction 0.5, mass 125 GeV, width 2.5 GeV.
     fn default() -> Self {
-        ColliderConfig {
-            n: 10_000,
-            seed: 0,
-            signal_fraction: 0.5,
-            mass: 125.0,
-            width: 2.5,
-        }
+        ColliderConfig { n: 10_000, seed: 0, signal_fraction: 0.5, mass: 125.0, width: 2.5 }
     }
 }
 
 impl ColliderConfig {
     /// The default sample with `n` events and `seed`.
     pub fn new(n: usize, seed: u64) -> Self {
-        ColliderConfig {
-            n,
-            seed,
-            ..Default::default()
-        }
+        ColliderConfig { n, seed, ..Default::default() }
     }
 
     fn check(&self) -> Result<()> {
         let bad = |what: String| Err(Error::arg("collider", what));
         if !(0.0..=1.0).contains(&self.signal_fraction) {
-            return bad(format!(
-                "signal_fraction must be in [0, 1], got {}",
-                self.signal_fraction
-            ));
+            return bad(format!("signal_fraction must be in [0, 1], got {}", self.signal_fraction));
         }
         if !(self.mass.is_finite() && self.mass >= 1.0) {
-            return bad(format!(
-                "mass must be a finite number ≥ 1 GeV, got {}",
-                self.mass
-            ));
+            return bad(format!("mass must be a finite number ≥ 1 GeV, got {}", self.mass));
         }
         if !(self.width > 0.0 && self.width <= 0.2 * self.mass) {
-            return bad(format!(
-                "width must be in (0, 0.2·mass] = (0, {}] GeV, got {}",
-                0.2 * self.mass,
-                self.width
-            ));
+            return bad(format!("width must be in (0, 0.2·mass] = (0, {}] GeV, got {}", 0.2 * self.mass, self.width));
         }
         Ok(())
     }
@@ -196,10 +175,7 @@ pub fn collider(cfg: &ColliderConfig) -> Result<Dataset> {
         .map(|k| {
             let rows = CHUNK.min(cfg.n - k * CHUNK);
             let mut r = rng::rng(rng::substream(cfg.seed, k as u64));
-            let (mut x, mut l) = (
-                Vec::with_capacity(rows * COLLIDER_FEATURES.len()),
-                Vec::with_capacity(rows),
-            );
+            let (mut x, mut l) = (Vec::with_capacity(rows * COLLIDER_FEATURES.len()), Vec::with_capacity(rows));
             for _ in 0..rows {
                 let signal = r.random_bool(cfg.signal_fraction);
                 x.extend_from_slice(&gen.event(&mut r, signal)?);
@@ -284,10 +260,7 @@ impl Gen {
         }
         Err(Error::arg(
             "collider",
-            format!(
-                "no event passed the selection in {MAX_TRIES} attempts (mass {} GeV)",
-                self.mass
-            ),
+            format!("no event passed the selection in {MAX_TRIES} attempts (mass {} GeV)", self.mass),
         ))
     }
 
@@ -333,19 +306,11 @@ impl Gen {
             mey -= (o.pt - true_pt) * o.phi.sin();
         }
         let (lead, sub) = if a.pt >= b.pt { (a, b) } else { (b, a) };
-        if lead.pt < self.pt1_min
-            || sub.pt < self.pt2_min
-            || lead.eta.abs() > 2.5
-            || sub.eta.abs() > 2.5
-        {
+        if lead.pt < self.pt1_min || sub.pt < self.pt2_min || lead.eta.abs() > 2.5 || sub.eta.abs() > 2.5 {
             return None;
         }
         // Recoil jets, HT and the soft term of the missing momentum.
-        let lambda = if signal {
-            0.5 + pt_sys / 40.0
-        } else {
-            0.8 + pt_sys / 30.0
-        };
+        let lambda = if signal { 0.5 + pt_sys / 40.0 } else { 0.8 + pt_sys / 30.0 };
         let njets = poisson(r, lambda, 15);
         let jets_ht: f64 = (0..njets).map(|_| 30.0 + expo(r, 25.0)).sum();
         let ht = lead.pt + sub.pt + jets_ht;
@@ -359,26 +324,12 @@ impl Gen {
         }
         let deta = lead.eta - sub.eta;
         let dphi = wrap_phi(lead.phi - sub.phi);
-        let m12 = (2.0 * lead.pt * sub.pt * (deta.cosh() - dphi.cos()))
-            .max(0.0)
-            .sqrt();
+        let m12 = (2.0 * lead.pt * sub.pt * (deta.cosh() - dphi.cos())).max(0.0).sqrt();
         let dr12 = deta.hypot(dphi);
         let met = mex.hypot(mey);
         Some(
-            [
-                lead.pt,
-                lead.eta,
-                lead.phi,
-                sub.pt,
-                sub.eta,
-                sub.phi,
-                m12,
-                dr12,
-                met,
-                f64::from(njets),
-                ht,
-            ]
-            .map(|v| v as f32),
+            [lead.pt, lead.eta, lead.phi, sub.pt, sub.eta, sub.phi, m12, dr12, met, f64::from(njets), ht]
+                .map(|v| v as f32),
         )
     }
 }
@@ -391,11 +342,7 @@ fn decay(m: f64, pt: f64, y: f64, phi: f64, cos_t: f64, phi_star: f64) -> ([f64;
     let p_sys = [mt * y.cosh(), pt * phi.cos(), pt * phi.sin(), mt * y.sinh()];
     let half = m / 2.0;
     let sin_t = (1.0 - cos_t * cos_t).max(0.0).sqrt();
-    let d = [
-        half * sin_t * phi_star.cos(),
-        half * sin_t * phi_star.sin(),
-        half * cos_t,
-    ];
+    let d = [half * sin_t * phi_star.cos(), half * sin_t * phi_star.sin(), half * cos_t];
     let boost = |s: f64| {
         let p = [s * d[0], s * d[1], s * d[2]];
         boost_to(p_sys, m, half, p)
@@ -407,29 +354,16 @@ fn decay(m: f64, pt: f64, y: f64, phi: f64, cos_t: f64, phi_star: f64) -> ([f64;
 /// 4-momentum `parent`: p' = p + [γ²/(γ+1)·(β·p) + γe]·β, e' = γ(e + β·p).
 fn boost_to(parent: [f64; 4], m: f64, e: f64, p: [f64; 3]) -> [f64; 4] {
     let gamma = parent[0] / m;
-    let beta = [
-        parent[1] / parent[0],
-        parent[2] / parent[0],
-        parent[3] / parent[0],
-    ];
+    let beta = [parent[1] / parent[0], parent[2] / parent[0], parent[3] / parent[0]];
     let bp = beta[0] * p[0] + beta[1] * p[1] + beta[2] * p[2];
     let k = gamma * gamma / (gamma + 1.0) * bp + gamma * e;
-    [
-        gamma * (e + bp),
-        p[0] + k * beta[0],
-        p[1] + k * beta[1],
-        p[2] + k * beta[2],
-    ]
+    [gamma * (e + bp), p[0] + k * beta[0], p[1] + k * beta[1], p[2] + k * beta[2]]
 }
 
 /// (pT, η, φ) of a massless 4-vector; `None` for a vector along the beam.
 fn to_obj(v: [f64; 4]) -> Option<Obj> {
     let pt = v[1].hypot(v[2]);
-    (pt > 1e-9).then(|| Obj {
-        pt,
-        eta: (v[3] / pt).asinh(),
-        phi: v[2].atan2(v[1]),
-    })
+    (pt > 1e-9).then(|| Obj { pt, eta: (v[3] / pt).asinh(), phi: v[2].atan2(v[1]) })
 }
 
 #[cfg(test)]
@@ -441,11 +375,7 @@ mod tests {
     }
 
     fn col(ds: &Dataset, name: &str) -> Vec<f64> {
-        ds.column(name)
-            .unwrap()
-            .iter()
-            .map(|&v| f64::from(v))
-            .collect()
+        ds.column(name).unwrap().iter().map(|&v| f64::from(v)).collect()
     }
 
     #[test]
@@ -455,10 +385,7 @@ mod tests {
         assert_eq!(a.label(), b.label());
         assert_ne!(a.x(), c.x());
         // Independent of the thread count: 2 chunks of 4096 events on one thread vs the pool.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let one = pool.install(|| sample(5000, 1));
         assert_eq!(one.x(), a.x());
     }
@@ -478,15 +405,10 @@ mod tests {
         }
         assert!(col(&ds, "dr12").iter().all(|&r| r >= 0.0));
         assert!(col(&ds, "met").iter().all(|&m| m >= 0.0));
-        assert!(col(&ds, "njets")
-            .iter()
-            .all(|&n| n.fract() == 0.0 && (0.0..=15.0).contains(&n)));
+        assert!(col(&ds, "njets").iter().all(|&n| n.fract() == 0.0 && (0.0..=15.0).contains(&n)));
         // HT ≥ pt1 + pt2 (jets only add); f32 rounding allowed.
         let ht = col(&ds, "ht");
-        assert!(ht
-            .iter()
-            .zip(pt1.iter().zip(&pt2))
-            .all(|(h, (a, b))| *h >= (a + b) * (1.0 - 1e-6)));
+        assert!(ht.iter().zip(pt1.iter().zip(&pt2)).all(|(h, (a, b))| *h >= (a + b) * (1.0 - 1e-6)));
     }
 
     #[test]
@@ -494,23 +416,12 @@ mod tests {
         // Recompute m² = 2 pT1 pT2 (cosh Δη − cos Δφ) and ΔR from the stored columns (f32 inputs).
         let ds = sample(2000, 8);
         let c = |n| col(&ds, n);
-        let (pt1, eta1, phi1, pt2, eta2, phi2) = (
-            c("pt1"),
-            c("eta1"),
-            c("phi1"),
-            c("pt2"),
-            c("eta2"),
-            c("phi2"),
-        );
+        let (pt1, eta1, phi1, pt2, eta2, phi2) = (c("pt1"), c("eta1"), c("phi1"), c("pt2"), c("eta2"), c("phi2"));
         for (i, (m, dr)) in c("m12").iter().zip(c("dr12")).enumerate() {
             let deta = eta1[i] - eta2[i];
             let dphi = wrap_phi(phi1[i] - phi2[i]);
             let m2 = 2.0 * pt1[i] * pt2[i] * (deta.cosh() - dphi.cos());
-            assert!(
-                (m2.sqrt() - m).abs() < 1e-3 * m,
-                "row {i}: m12 {m} vs {}",
-                m2.sqrt()
-            );
+            assert!((m2.sqrt() - m).abs() < 1e-3 * m, "row {i}: m12 {m} vs {}", m2.sqrt());
             assert!((deta.hypot(dphi) - dr).abs() < 1e-4, "row {i}: dr12");
         }
     }
@@ -526,11 +437,7 @@ mod tests {
         // The median of the smeared peak (tail on the low side) lies within one width of 125.
         assert!((med - 125.0).abs() < 2.5, "signal median m12 {med}");
         // Background: more events in [100, 120) than in [130, 150) (falling spectrum).
-        let bkg = |lo: f64, hi: f64| {
-            (0..m.len())
-                .filter(|&i| l[i] == 0 && m[i] >= lo && m[i] < hi)
-                .count()
-        };
+        let bkg = |lo: f64, hi: f64| (0..m.len()).filter(|&i| l[i] == 0 && m[i] >= lo && m[i] < hi).count();
         assert!(bkg(100.0, 120.0) > bkg(130.0, 150.0));
         // Signal fraction 0.5: 4σ of a binomial fraction at n = 2e4 is 4·0.0035 = 0.014.
         let frac = sig.len() as f64 / m.len() as f64;
@@ -540,12 +447,7 @@ mod tests {
     #[test]
     fn classes_overlap_but_separate() {
         let ds = sample(20_000, 6);
-        let score: Vec<f32> = ds
-            .column("m12")
-            .unwrap()
-            .iter()
-            .map(|&m| -(m - 125.0).abs())
-            .collect();
+        let score: Vec<f32> = ds.column("m12").unwrap().iter().map(|&m| -(m - 125.0).abs()).collect();
         let auc = crate::metrics::roc_auc(&score, ds.label().unwrap(), None).unwrap();
         assert!(auc > 0.7 && auc < 0.99, "m12-closeness AUC {auc}");
     }
@@ -564,28 +466,10 @@ mod tests {
     #[test]
     fn config_is_checked() {
         let bad = |c: ColliderConfig| collider(&c).unwrap_err().to_string();
-        assert!(bad(ColliderConfig {
-            signal_fraction: 1.5,
-            ..Default::default()
-        })
-        .contains("signal_fraction"));
-        assert!(bad(ColliderConfig {
-            width: 0.0,
-            ..Default::default()
-        })
-        .contains("width"));
-        assert!(bad(ColliderConfig {
-            mass: f64::NAN,
-            ..Default::default()
-        })
-        .contains("mass"));
-        let other = collider(&ColliderConfig {
-            n: 3000,
-            mass: 500.0,
-            width: 10.0,
-            ..Default::default()
-        })
-        .unwrap();
+        assert!(bad(ColliderConfig { signal_fraction: 1.5, ..Default::default() }).contains("signal_fraction"));
+        assert!(bad(ColliderConfig { width: 0.0, ..Default::default() }).contains("width"));
+        assert!(bad(ColliderConfig { mass: f64::NAN, ..Default::default() }).contains("mass"));
+        let other = collider(&ColliderConfig { n: 3000, mass: 500.0, width: 10.0, ..Default::default() }).unwrap();
         assert_eq!(other.len(), 3000);
     }
 

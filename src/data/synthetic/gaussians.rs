@@ -39,24 +39,14 @@ pub struct GaussiansConfig {
 impl Default for GaussiansConfig {
     /// The reference task: d = 20, shift = 0.5, ρ = 0.5, n = 10 000, seed 0.
     fn default() -> Self {
-        GaussiansConfig {
-            n: 10_000,
-            d: 20,
-            shift: 0.5,
-            rho: 0.5,
-            seed: 0,
-        }
+        GaussiansConfig { n: 10_000, d: 20, shift: 0.5, rho: 0.5, seed: 0 }
     }
 }
 
 impl GaussiansConfig {
     /// The reference task with `n` events and `seed`.
     pub fn new(n: usize, seed: u64) -> Self {
-        GaussiansConfig {
-            n,
-            seed,
-            ..Default::default()
-        }
+        GaussiansConfig { n, seed, ..Default::default() }
     }
 
     fn check(&self) -> Result<()> {
@@ -64,16 +54,10 @@ impl GaussiansConfig {
             return Err(Error::arg("gaussians", "d must be at least 1, got 0"));
         }
         if self.rho.is_nan() || self.rho.abs() >= 1.0 {
-            return Err(Error::arg(
-                "gaussians",
-                format!("rho must be in (-1, 1), got {}", self.rho),
-            ));
+            return Err(Error::arg("gaussians", format!("rho must be in (-1, 1), got {}", self.rho)));
         }
         if !self.shift.is_finite() {
-            return Err(Error::arg(
-                "gaussians",
-                format!("shift must be finite, got {}", self.shift),
-            ));
+            return Err(Error::arg("gaussians", format!("shift must be finite, got {}", self.shift)));
         }
         Ok(())
     }
@@ -86,15 +70,7 @@ impl GaussiansConfig {
         if d == 1 {
             return vec![1.0];
         }
-        (0..d)
-            .map(|i| {
-                if i == 0 || i == d - 1 {
-                    1.0 / (1.0 + r)
-                } else {
-                    (1.0 - r) / (1.0 + r)
-                }
-            })
-            .collect()
+        (0..d).map(|i| if i == 0 || i == d - 1 { 1.0 / (1.0 + r) } else { (1.0 - r) / (1.0 + r) }).collect()
     }
 }
 
@@ -110,8 +86,7 @@ pub fn gaussians(n: usize, seed: u64) -> Dataset {
     let names = feature_names(cfg.d);
     let (x, label) = sample(&cfg);
     // The names and shapes are built here to agree, so construction cannot fail.
-    Dataset::new_unchecked_finite(names, x, Some(label), None)
-        .expect("gaussians: 20 names for 20 columns")
+    Dataset::new_unchecked_finite(names, x, Some(label), None).expect("gaussians: 20 names for 20 columns")
 }
 
 /// The two-Gaussian task with any size, dimension, shift and correlation.
@@ -128,26 +103,14 @@ pub fn gaussians_with(cfg: &GaussiansConfig) -> Result<Dataset> {
 /// columns `x0 … x{d−1}` by name.
 pub fn gaussians_discriminant(ds: &Dataset, cfg: &GaussiansConfig) -> Result<Vec<f64>> {
     cfg.check()?;
-    let cols = feature_names(cfg.d)
-        .iter()
-        .map(|c| ds.index_of("gaussians_discriminant", c))
-        .collect::<Result<Vec<_>>>()?;
-    let a: Vec<f64> = cfg
-        .precision_times_ones()
-        .iter()
-        .map(|v| cfg.shift * v)
-        .collect();
+    let cols =
+        feature_names(cfg.d).iter().map(|c| ds.index_of("gaussians_discriminant", c)).collect::<Result<Vec<_>>>()?;
+    let a: Vec<f64> = cfg.precision_times_ones().iter().map(|v| cfg.shift * v).collect();
     let offset = 0.5 * cfg.shift * a.iter().sum::<f64>();
     let x = ds.x();
     Ok(x.rows()
         .into_iter()
-        .map(|row| {
-            cols.iter()
-                .zip(&a)
-                .map(|(&j, ai)| ai * f64::from(row[j]))
-                .sum::<f64>()
-                - offset
-        })
+        .map(|row| cols.iter().zip(&a).map(|(&j, ai)| ai * f64::from(row[j])).sum::<f64>() - offset)
         .collect())
 }
 
@@ -160,11 +123,8 @@ fn sample(cfg: &GaussiansConfig) -> (Array2<f32>, Vec<i64>) {
     let mut x = Array2::<f32>::zeros((cfg.n, cfg.d));
     let mut label = vec![0i64; cfg.n];
     let c = (1.0 - cfg.rho * cfg.rho).sqrt();
-    x.axis_chunks_iter_mut(Axis(0), CHUNK)
-        .into_par_iter()
-        .zip(label.par_chunks_mut(CHUNK))
-        .enumerate()
-        .for_each(|(k, (mut xs, ls))| {
+    x.axis_chunks_iter_mut(Axis(0), CHUNK).into_par_iter().zip(label.par_chunks_mut(CHUNK)).enumerate().for_each(
+        |(k, (mut xs, ls))| {
             let mut r = rng::rng(rng::substream(cfg.seed, k as u64));
             for (mut row, l) in xs.axis_iter_mut(Axis(0)).zip(ls.iter_mut()) {
                 *l = i64::from(r.random_bool(0.5));
@@ -176,7 +136,8 @@ fn sample(cfg: &GaussiansConfig) -> (Array2<f32>, Vec<i64>) {
                     *v = (prev + mu) as f32;
                 }
             }
-        });
+        },
+    );
     (x, label)
 }
 
@@ -188,19 +149,12 @@ mod tests {
 
     #[test]
     fn same_seed_same_events() {
-        let (a, b, c) = (
-            gaussians(20_000, 5),
-            gaussians(20_000, 5),
-            gaussians(20_000, 6),
-        );
+        let (a, b, c) = (gaussians(20_000, 5), gaussians(20_000, 5), gaussians(20_000, 6));
         assert_eq!(a.x(), b.x());
         assert_eq!(a.label(), b.label());
         assert_ne!(a.x(), c.x());
         // Independent of the thread count: 3 chunks of 8192 rows on one thread vs the pool.
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let one = pool.install(|| gaussians(20_000, 5));
         assert_eq!(one.x(), a.x());
     }
@@ -211,31 +165,20 @@ mod tests {
         let l = ds.label().unwrap();
         let ones = l.iter().filter(|&&v| v == 1).count() as f64;
         // Bernoulli(0.5) on 1e5 events: sd of the fraction is 0.5/√1e5 = 0.0016; 4σ = 0.0063.
-        assert!(
-            (ones / 1e5 - 0.5).abs() < 0.0064,
-            "class-1 fraction {}",
-            ones / 1e5
-        );
+        assert!((ones / 1e5 - 0.5).abs() < 0.0064, "class-1 fraction {}", ones / 1e5);
         // Class means: 0 and 0.5; each mean has sd 1/√(5e4) = 0.0045, 5σ ≈ 0.023.
         for cls in [0i64, 1] {
             let idx: Vec<usize> = (0..ds.len()).filter(|&i| l[i] == cls).collect();
             let sub = ds.take_rows(&idx);
             let m = sub.column_means();
             let want = 0.5 * cls as f64;
-            assert!(
-                m.iter().all(|v| (v - want).abs() < 0.023),
-                "class {cls} means {m}"
-            );
+            assert!(m.iter().all(|v| (v - want).abs() < 0.023), "class {cls} means {m}");
             // Within-class covariance = Σ: Σ_ij = 0.5^|i−j|. The sd of a sample covariance
             // entry is ≤ √((1+ρ²)/n) ≈ √(2/5e4) = 0.0063; allow 5σ ≈ 0.032.
             let cov = sub.covariance(false);
             for (i, j) in [(0, 0), (3, 4), (7, 9), (10, 13), (19, 19)] {
                 let want = 0.5f64.powi((i as i32 - j as i32).abs());
-                assert!(
-                    (cov[[i, j]] - want).abs() < 0.032,
-                    "cov[{i},{j}] = {}",
-                    cov[[i, j]]
-                );
+                assert!((cov[[i, j]] - want).abs() < 0.032, "cov[{i},{j}] = {}", cov[[i, j]]);
             }
         }
     }
@@ -253,63 +196,35 @@ mod tests {
         let auc_exact = Normal::standard().cdf((dm2 / 2.0).sqrt());
         // Δ_M² = 0.25·(2/1.5 + 18·0.5/1.5) = 1.8333 (tridiagonal row sums), Φ(0.95743) = 0.83082.
         // (guide/benchmarks.md quotes 0.8306, within 3e-4 of the exact value.)
-        assert!(
-            (auc_exact - 0.83082).abs() < 1e-5,
-            "closed form {auc_exact}"
-        );
+        assert!((auc_exact - 0.83082).abs() < 1e-5, "closed form {auc_exact}");
         let cfg = GaussiansConfig::new(200_000, 3);
         let ds = gaussians_with(&cfg).unwrap();
-        let s: Vec<f32> = gaussians_discriminant(&ds, &cfg)
-            .unwrap()
-            .iter()
-            .map(|&v| v as f32)
-            .collect();
+        let s: Vec<f32> = gaussians_discriminant(&ds, &cfg).unwrap().iter().map(|&v| v as f32).collect();
         let auc = crate::metrics::roc_auc(&s, ds.label().unwrap(), None).unwrap();
         // Hanley–McNeil SE at A = 0.83 with 1e5 per class: Q1 = A/(2−A) = 0.709,
         // Q2 = 2A²/(1+A) = 0.753, SE = √((A(1−A) + (n−1)(Q1−A²) + (n−1)(Q2−A²))/n²) ≈ 0.0009;
         // tolerance 0.003 ≈ 3.3 SE.
-        assert!(
-            (auc - auc_exact).abs() < 0.003,
-            "auc {auc} vs exact {auc_exact}"
-        );
+        assert!((auc - auc_exact).abs() < 0.003, "auc {auc} vs exact {auc_exact}");
     }
 
     #[test]
     fn discriminant_is_the_log_likelihood_ratio() {
         // d = 2, ρ = 0.5, shift 1: Σ⁻¹ = (1/0.75)[[1, −.5], [−.5, 1]], Σ⁻¹1 = [2/3, 2/3];
         // at x = (1, 2): Δᵀ Σ⁻¹ x = 2/3 + 4/3 = 2, ½ Δᵀ Σ⁻¹ Δ = ½·4/3 = 2/3 → 4/3.
-        let cfg = GaussiansConfig {
-            n: 1,
-            d: 2,
-            shift: 1.0,
-            rho: 0.5,
-            seed: 0,
-        };
+        let cfg = GaussiansConfig { n: 1, d: 2, shift: 1.0, rho: 0.5, seed: 0 };
         let x = ndarray::array![[1.0f32, 2.0]];
         let ds = Dataset::new(vec!["x0".into(), "x1".into()], x, None, None).unwrap();
         let s = gaussians_discriminant(&ds, &cfg).unwrap();
         assert!((s[0] - 4.0 / 3.0).abs() < 1e-12);
         let bad = ds.rename("x1", "y").unwrap();
-        assert_eq!(
-            gaussians_discriminant(&bad, &cfg).unwrap_err().kind(),
-            "unknown_column"
-        );
+        assert_eq!(gaussians_discriminant(&bad, &cfg).unwrap_err().kind(), "unknown_column");
     }
 
     #[test]
     fn config_is_checked() {
-        let bad = GaussiansConfig {
-            rho: 1.0,
-            ..Default::default()
-        };
-        assert!(gaussians_with(&bad)
-            .unwrap_err()
-            .to_string()
-            .contains("rho must be in (-1, 1)"));
-        let bad = GaussiansConfig {
-            d: 0,
-            ..Default::default()
-        };
+        let bad = GaussiansConfig { rho: 1.0, ..Default::default() };
+        assert!(gaussians_with(&bad).unwrap_err().to_string().contains("rho must be in (-1, 1)"));
+        let bad = GaussiansConfig { d: 0, ..Default::default() };
         assert!(gaussians_with(&bad).is_err());
         assert_eq!(gaussians(0, 1).len(), 0);
     }

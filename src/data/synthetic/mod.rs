@@ -12,9 +12,7 @@
 pub mod collider;
 pub mod gaussians;
 
-pub use collider::{
-    collider, collider_uncertainties, ColliderConfig, FeatureUncertainty, COLLIDER_FEATURES,
-};
+pub use collider::{collider, collider_uncertainties, ColliderConfig, FeatureUncertainty, COLLIDER_FEATURES};
 pub use gaussians::{gaussians, gaussians_discriminant, gaussians_with, GaussiansConfig};
 
 use crate::data::Dataset;
@@ -29,15 +27,8 @@ pub fn generate(name: &str, n: usize, seed: u64) -> Result<Dataset> {
         "gaussians" => Ok(gaussians(n, seed)),
         "collider" => collider(&ColliderConfig::new(n, seed)),
         _ => {
-            let hint = nearest(name, GENERATORS)
-                .map_or(String::new(), |c| format!(" (did you mean '{c}'?)"));
-            Err(Error::arg(
-                "generate",
-                format!(
-                    "unknown generator '{name}'{hint}; valid: {}",
-                    GENERATORS.join(", ")
-                ),
-            ))
+            let hint = nearest(name, GENERATORS).map_or(String::new(), |c| format!(" (did you mean '{c}'?)"));
+            Err(Error::arg("generate", format!("unknown generator '{name}'{hint}; valid: {}", GENERATORS.join(", "))))
         }
     }
 }
@@ -48,10 +39,7 @@ mod tests {
 
     #[test]
     fn generate_dispatches_and_lists_valid_names() {
-        assert_eq!(
-            generate("gaussians", 10, 1).unwrap().x(),
-            gaussians(10, 1).x()
-        );
+        assert_eq!(generate("gaussians", 10, 1).unwrap().x(), gaussians(10, 1).x());
         assert_eq!(generate("collider", 10, 1).unwrap().names()[0], "pt1");
         let e = generate("gausians", 10, 1).unwrap_err();
         assert_eq!(
