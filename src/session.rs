@@ -183,6 +183,19 @@ impl Session {
         errors
     }
 
+    /// How a value reads for people: the registered `to_string` of custom types (so a Dataset
+    /// shows as `Dataset(n=…, features=…)`), strings quoted, everything else as Rhai prints it.
+    pub fn display(&self, v: &Dynamic) -> String {
+        if v.is_string() {
+            return format!("{:?}", v.to_string());
+        }
+        let mut scope = Scope::new();
+        scope.push("__value", v.clone());
+        self.engine
+            .eval_expression_with_scope::<String>(&mut scope, "to_string(__value)")
+            .unwrap_or_else(|_| v.to_string())
+    }
+
     /// Sets the name shown for the main source in error messages.
     pub fn set_main_name(&mut self, name: &str) {
         self.main_name = name.to_string();

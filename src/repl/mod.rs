@@ -43,7 +43,7 @@ pub fn handle_line(session: &mut Session, line: &str) -> Output {
         Ok(value) => {
             let mut text = session.take_output();
             if !value.is_unit() {
-                text.push_str(&display_value(&value));
+                text.push_str(&session.display(&value));
                 text.push('\n');
             }
             Output { text, ..Output::default() }
@@ -96,7 +96,7 @@ fn vars(session: &Session) -> String {
     let mut out = String::new();
     for (name, constant, value) in session.scope().iter() {
         let kind = if constant { "const" } else { "let" };
-        out.push_str(&format!("{kind} {name} = {}\n", display_value(&value)));
+        out.push_str(&format!("{kind} {name} = {}\n", session.display(&value)));
     }
     if out.is_empty() {
         out.push_str("no variables yet\n");
@@ -113,15 +113,6 @@ fn funcs(session: &Session) -> String {
         out.push_str(&format!("{}({})  (defined in this session)\n", f.name, f.params.join(", ")));
     }
     out
-}
-
-/// How the REPL shows a value: custom types by their summary, strings quoted.
-pub fn display_value(v: &rhai::Dynamic) -> String {
-    if v.is_string() {
-        format!("{:?}", v.to_string())
-    } else {
-        v.to_string()
-    }
 }
 
 /// True when `text` is an unfinished entry (open brace, trailing operator, open string), so
