@@ -30,11 +30,14 @@ pub struct Bench {
 
 /// Every benchmark, in the order `nuisance bench` runs them.
 pub fn all() -> Vec<Bench> {
-    vec![Bench {
-        name: "script_call",
-        about: "cost of calling a registered Rust function from a script loop",
-        run: script_call,
-    }]
+    vec![
+        Bench {
+            name: "script_call",
+            about: "cost of calling a registered Rust function from a script loop",
+            run: script_call,
+        },
+        Bench { name: "parquet", about: "write and read 1,000,000 x 20 float32 events as Parquet", run: parquet },
+    ]
 }
 
 /// Runs the named benchmarks (all when `names` is empty), calling `emit` with each JSON line.
@@ -85,5 +88,21 @@ fn script_call(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let per_call = ((t_call - t_loop) / calls as f64).max(0.0);
     Ok(vec![
         json!({ "bench": "script_call", "us_per_call": per_call * 1e6, "us_per_iteration": t_call / calls as f64 * 1e6, "calls": calls }),
+    ])
+}
+
+/// Writes and reads a 1,000,000 × 20 float32 dataset (targets: read < 0.3 s, write < 1 s).
+fn parquet(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let n = 1_000_000;
+    let ds = crate::data::synthetic::gaussians(n, 1);
+    let dir = std::env::temp_dir().join(format!("nuisance_bench_{}", std::process::id()));
+    let path = dir.join("bench.parquet");
+    let write = median_seconds(cfg.repeats.max(3), || crate::data::io::write_parquet(&path, &ds))?;
+    let opts = crate::data::io::ReadOptions::default();
+    let read = median_seconds(cfg.repeats.max(3), || crate::data::io::read_parquet(&path, &opts).map(|_| ()))?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(vec![
+        json!({ "bench": "parquet_write", "seconds": write, "n": n, "features": 20 }),
+        json!({ "bench": "parquet_read", "seconds": read, "n": n, "features": 20 }),
     ])
 }
