@@ -206,10 +206,44 @@ impl Session {
         self.render(report)
     }
 
-    fn render(&self, report: Report) -> ScriptError {
+    fn render(&self, mut report: Report) -> ScriptError {
+        if report.kind == "function_not_found" {
+            self.explain_missing_function(&mut report);
+        }
         let sources = SessionSources { main_name: &self.main_name, main_text: &self.main_text.borrow() };
         let rendered = report.render(&sources);
         ScriptError { report: Box::new(report), rendered }
+    }
+}
+
+impl Session {
+    /// Rewrites "function not found" in script terms and suggests the nearest function, or
+    /// lists the forms that exist when only the argument types are wrong.
+    fn explain_missing_function(&self, report: &mut Report) {
+        report.message = report
+            .message
+            .replace("&str | ImmutableString | String", "string")
+            .replace("i64", "int")
+            .replace("f64", "float");
+        let called = report
+            .message
+            .trim_start_matches("function not found: ")
+            .split([' ', '('])
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let docs = crate::docs::collect(&self.engine);
+        let forms: Vec<&str> = docs.iter().filter(|d| d.name == called).map(|d| d.signature.as_str()).collect();
+        report.hint = if !forms.is_empty() {
+            format!("{called} takes: {}", forms.join("; "))
+        } else {
+            let mut names: Vec<&str> = docs.iter().map(|d| d.name.as_str()).collect();
+            names.extend(self.functions.iter_functions().map(|f| f.name));
+            match crate::error::nearest(&called, names) {
+                Some(n) => format!("did you mean '{n}'?"),
+                None => "`nuisance doc` lists every function".to_string(),
+            }
+        };
     }
 }
 

@@ -91,6 +91,13 @@ fn stdlib_module_typo_lists_modules() {
 #[test]
 fn wrong_argument_type_gives_function_not_found_with_hint() {
     let e = err("let d = dataset(\"gaussians\", #{ n: 5, seed: 1 }); d.select(3);");
-    assert!(e.starts_with("error: function not found: select (Dataset, i64)"), "{e}");
-    assert!(e.contains("nuisance doc"), "{e}");
+    assert!(e.starts_with("error: function not found: select (Dataset, int)"), "{e}");
+    assert!(e.contains("= hint: select takes: select(d: Dataset, columns: array) -> Dataset"), "{e}");
+}
+
+#[test]
+fn misspelt_function_suggests_the_nearest() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 5, seed: 1 }); d.colum(\"x0\");");
+    assert!(e.starts_with("error: function not found: colum (Dataset, string)"), "{e}");
+    assert!(e.contains("= hint: did you mean 'column'?"), "{e}");
 }
