@@ -5,6 +5,7 @@ pub mod data;
 pub mod error;
 pub mod fsutil;
 pub mod metrics;
+pub mod model;
 pub mod optim;
 pub mod rng;
 
