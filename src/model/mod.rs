@@ -14,12 +14,16 @@
 
 mod activation;
 mod backward;
+mod eval;
 mod gemm;
 mod loss;
 mod mlp;
+mod train;
 mod workspace;
 
 pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use backward::{GradTarget, InputGrad};
+pub use eval::Evaluation;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
+pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
