@@ -5,12 +5,12 @@
 //! `∂W = Aᵀ·G` (in × out, the parameter layout) and `G_prev = (G·Wᵀ) ⊙ f'(z_prev)`, with f'
 //! (times the dropout mask in training) stored by the forward pass.
 
-use ndarray::{s, Array2, ArrayView2, Axis};
+use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
 use super::loss::{loss_grad_row, Output, Targets};
 use super::mlp::{Mlp, INFER_CHUNK};
-use super::workspace::{Pass, Workspace};
+use super::workspace::{with_workspace, Pass, Workspace};
 use crate::error::{Error, Result};
 
 /// Events per block for weight gradients: keeps matrixmultiply single-threaded inside rayon
@@ -96,44 +96,56 @@ impl Mlp {
             .zip(scores.axis_chunks_iter_mut(Axis(0), INFER_CHUNK))
             .zip(value.par_chunks_mut(INFER_CHUNK))
             .enumerate()
-            .for_each_init(
-                || Workspace::new(self, INFER_CHUNK),
-                |ws, (c, ((mut gc, mut sc), vc))| {
-                    let row0 = c * INFER_CHUNK;
-                    let xc = x.slice(s![row0..row0 + vc.len(), ..]);
-                    let r = self.load_rows(ws, xc, None);
-                    self.forward_ws(ws, r, Pass::Grad);
-                    let logits = &ws.h[self.n_layers() - 1][..r * k];
-                    let g0 = &mut ws.g[0][..r * k];
-                    for (i, ((z, g), v)) in logits
-                        .chunks_exact(k)
-                        .zip(g0.chunks_exact_mut(k))
-                        .zip(vc.iter_mut())
-                        .enumerate()
-                    {
-                        *v = objective_row(self.output(), z, &target, row0 + i, g);
-                    }
-                    for (dst, z) in sc.iter_mut().zip(logits) {
-                        *dst = *z;
-                    }
-                    sc.rows_mut().into_iter().for_each(|mut row| {
-                        if let Some(s) = row.as_slice_mut() {
-                            self.output().scores_row(s)
-                        }
-                    });
-                    let gi = self.backward_ws(ws, r, None, true);
-                    for (mut grow, gx) in gc.rows_mut().into_iter().zip(ws.g[gi].chunks_exact(d)) {
-                        for ((dst, g), sd) in grow.iter_mut().zip(gx).zip(self.std()) {
-                            *dst = g / sd;
-                        }
-                    }
-                },
-            );
+            .for_each(|(c, ((gc, sc), vc))| {
+                let row0 = c * INFER_CHUNK;
+                let xc = x.slice(s![row0..row0 + vc.len(), ..]);
+                with_workspace(self, INFER_CHUNK, |ws| {
+                    self.input_grad_chunk(ws, xc, row0, &target, gc, sc, vc)
+                })
+            });
         Ok(InputGrad {
             grad,
             scores,
             value,
         })
+    }
+
+    /// One chunk of [`Mlp::input_grad_and_scores`]: rows `row0..` of the full set.
+    #[allow(clippy::too_many_arguments)]
+    fn input_grad_chunk(
+        &self,
+        ws: &mut Workspace,
+        xc: ArrayView2<'_, f32>,
+        row0: usize,
+        target: &GradTarget<'_>,
+        mut gc: ArrayViewMut2<'_, f32>,
+        mut sc: ArrayViewMut2<'_, f32>,
+        vc: &mut [f32],
+    ) {
+        let (d, k) = (self.n_inputs(), self.n_outputs());
+        let r = self.load_rows(ws, xc, None);
+        self.forward_ws(ws, r, Pass::Grad);
+        let logits = &ws.h[self.n_layers() - 1][..r * k];
+        let g0 = &mut ws.g[0][..r * k];
+        let rows = logits
+            .chunks_exact(k)
+            .zip(g0.chunks_exact_mut(k))
+            .zip(vc.iter_mut());
+        for (i, ((z, g), v)) in rows.enumerate() {
+            *v = objective_row(self.output(), z, target, row0 + i, g);
+        }
+        for (mut row, z) in sc.rows_mut().into_iter().zip(logits.chunks_exact(k)) {
+            row.iter_mut().zip(z).for_each(|(dst, v)| *dst = *v);
+            if let Some(s) = row.as_slice_mut() {
+                self.output().scores_row(s)
+            }
+        }
+        let gi = self.backward_ws(ws, r, None, true);
+        for (mut grow, gx) in gc.rows_mut().into_iter().zip(ws.g[gi].chunks_exact(d)) {
+            for ((dst, g), sd) in grow.iter_mut().zip(gx).zip(self.std()) {
+                *dst = g / sd;
+            }
+        }
     }
 
     /// The event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ and its gradient with respect to every
@@ -176,25 +188,26 @@ impl Mlp {
         let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(part))
             .into_par_iter()
             .map(|p| {
-                let mut ws = Workspace::new(self, GRAD_CHUNK);
-                let mut grad = vec![0.0f32; self.n_params()];
-                let mut loss = 0.0;
-                for start in (p * part..((p + 1) * part).min(n)).step_by(GRAD_CHUNK) {
-                    let end = (start + GRAD_CHUNK).min(n);
-                    let idx: Vec<usize> = (start..end).collect();
-                    loss += self.batch_grad(
-                        &mut ws,
-                        x,
-                        &idx,
-                        targets,
-                        weights,
-                        1.0 / wsum,
-                        &mut grad,
-                        start > p * part,
-                        None,
-                    );
-                }
-                (loss, grad)
+                with_workspace(self, GRAD_CHUNK, |ws| {
+                    let mut grad = vec![0.0f32; self.n_params()];
+                    let mut loss = 0.0;
+                    for start in (p * part..((p + 1) * part).min(n)).step_by(GRAD_CHUNK) {
+                        let end = (start + GRAD_CHUNK).min(n);
+                        let idx: Vec<usize> = (start..end).collect();
+                        loss += self.batch_grad(
+                            ws,
+                            x,
+                            &idx,
+                            targets,
+                            weights,
+                            1.0 / wsum,
+                            &mut grad,
+                            start > p * part,
+                            None,
+                        );
+                    }
+                    (loss, grad)
+                })
             })
             .collect();
         let mut total = vec![0.0f32; self.n_params()];

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use super::activation::Activation;
 use super::loss::Output;
-use super::workspace::{Pass, Workspace};
+use super::workspace::{with_workspace, Pass, Workspace};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng;
@@ -442,16 +442,15 @@ impl Mlp {
         out.axis_chunks_iter_mut(Axis(0), INFER_CHUNK)
             .into_par_iter()
             .zip(x.axis_chunks_iter(Axis(0), INFER_CHUNK))
-            .for_each_init(
-                || Workspace::new(self, INFER_CHUNK),
-                |ws, (mut o, xc)| {
+            .for_each(|(mut o, xc)| {
+                with_workspace(self, INFER_CHUNK, |ws| {
                     let r = self.load_rows(ws, xc, None);
                     self.forward_ws(ws, r, Pass::Infer);
                     for (dst, src) in o.iter_mut().zip(ws.logits(self, r)) {
                         *dst = *src;
                     }
-                },
-            );
+                })
+            });
         Ok(out)
     }
 
@@ -466,10 +465,21 @@ impl Mlp {
         let d = self.n_inputs();
         let r = idx.map_or(x.nrows(), <[usize]>::len);
         ws.ensure_rows(self, r);
+        let (mean, std) = (&self.mean[..d], &self.std[..d]);
         for (i, dst) in ws.x[..r * d].chunks_exact_mut(d).enumerate() {
-            let src = x.row(idx.map_or(i, |ix| ix[i]));
-            for (((v, s), m), sd) in dst.iter_mut().zip(src).zip(&self.mean).zip(&self.std) {
-                *v = (s - m) / sd;
+            let row = x.row(idx.map_or(i, |ix| ix[i]));
+            match row.as_slice() {
+                // Contiguous rows (the usual case): plain slices, which vectorise.
+                Some(src) => {
+                    for j in 0..d {
+                        dst[j] = (src[j] - mean[j]) / std[j];
+                    }
+                }
+                None => {
+                    for (((v, s), m), sd) in dst.iter_mut().zip(row).zip(mean).zip(std) {
+                        *v = (s - m) / sd;
+                    }
+                }
             }
         }
         r

@@ -14,6 +14,8 @@
 
 mod activation;
 mod backward;
+pub mod bench;
+mod candle_mlp;
 mod eval;
 mod gemm;
 mod loss;
@@ -23,6 +25,7 @@ mod workspace;
 
 pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use backward::{GradTarget, InputGrad};
+pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};

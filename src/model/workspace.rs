@@ -1,8 +1,32 @@
 //! Preallocated buffers for one batch of events, reused across batches so that the hot loops
 //! of inference, gradients and training never allocate.
 
+use std::cell::RefCell;
+
 use super::mlp::Mlp;
 use crate::rng::Rng;
+
+thread_local! {
+    /// Workspaces kept per thread between calls: fresh buffers would cost an allocation and,
+    /// worse, page faults on first touch for every chunk.
+    static CACHE: RefCell<Vec<Workspace>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a workspace for `rows` events of `mlp`, reusing this thread's cached one.
+pub(crate) fn with_workspace<R>(mlp: &Mlp, rows: usize, f: impl FnOnce(&mut Workspace) -> R) -> R {
+    let mut ws = CACHE
+        .with(|c| c.borrow_mut().pop())
+        .unwrap_or_else(|| Workspace::new(mlp, rows));
+    ws.ensure_rows(mlp, rows);
+    let r = f(&mut ws);
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() < 2 {
+            c.push(ws);
+        }
+    });
+    r
+}
 
 /// What a forward pass must keep for later.
 pub(crate) enum Pass<'a> {
@@ -17,6 +41,7 @@ pub(crate) enum Pass<'a> {
 /// Buffers for up to `rows` events of one model: all row-major.
 pub(crate) struct Workspace {
     rows: usize,
+    layers: Vec<usize>,
     /// Standardised inputs, rows × d.
     pub x: Vec<f32>,
     /// Per layer: activations (hidden layers) or logits (last layer), rows × width.
@@ -32,6 +57,7 @@ impl Workspace {
     pub fn new(mlp: &Mlp, rows: usize) -> Self {
         let mut ws = Workspace {
             rows: 0,
+            layers: Vec::new(),
             x: Vec::new(),
             h: Vec::new(),
             d: Vec::new(),
@@ -43,10 +69,12 @@ impl Workspace {
 
     /// Grows the buffers to hold `rows` events (never shrinks).
     pub fn ensure_rows(&mut self, mlp: &Mlp, rows: usize) {
-        if rows <= self.rows && self.h.len() == mlp.n_layers() {
+        let same = self.layers == mlp.layers();
+        if rows <= self.rows && same {
             return;
         }
-        let rows = rows.max(self.rows);
+        let rows = if same { rows.max(self.rows) } else { rows };
+        self.layers = mlp.layers().to_vec();
         let layers = mlp.layers();
         let widest = layers.iter().copied().max().unwrap_or(1);
         self.x = vec![0.0; rows * layers[0]];
