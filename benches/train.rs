@@ -11,6 +11,9 @@ fn main() -> nuisance::Result<()> {
     let train = bench::reference_gaussians(n_train, 20, 1)?;
     let test = bench::reference_gaussians(100_000, 20, 2)?;
     println!("{}", bench::train_fused(&train, Some(&test), 5, 256)?);
+    if std::env::args().any(|a| a == "--train-only") {
+        return Ok(());
+    }
     if !fused_only {
         println!("{}", bench::train_candle(&train, 1, 256)?);
     }

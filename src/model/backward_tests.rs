@@ -257,11 +257,11 @@ fn weight_gradients_match_f64_finite_differences_for_every_activation_and_output
         let mean_loss = |th: &[f64]| -> (f64, Vec<bool>) {
             let mut tot = 0.0;
             let mut signs = Vec::new();
-            for i in 0..n {
+            for (i, wi) in w.iter().enumerate() {
                 let x: Vec<f64> = c.x.row(i).iter().map(|&v| f64::from(v)).collect();
                 let (z, s) = ref_forward(&c.m, th, &x);
                 signs.extend(s);
-                tot += f64::from(w[i]) * ref_loss(out, &z, &c.dense.row(i).to_vec());
+                tot += f64::from(*wi) * ref_loss(out, &z, &c.dense.row(i).to_vec());
             }
             (tot / wsum, signs)
         };

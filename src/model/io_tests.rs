@@ -138,24 +138,28 @@ fn load_errors_name_the_problem() {
     std::fs::remove_file(&garbage).unwrap();
 }
 
-/// The first 2,000 reference test events: features, label, PyTorch logit, score, FGSM flip
-/// (written by scripts/make_reference_subset.py).
-fn reference_subset() -> (Array2<f32>, Vec<i64>, Vec<f32>, Vec<f32>, Vec<bool>) {
+/// The first 2,000 reference test events with PyTorch's logit, score and FGSM flip
+/// (written by scripts/make_reference_subset.py; column 20, the label, is not needed).
+struct Subset {
+    x: Array2<f32>,
+    logit: Vec<f32>,
+    score: Vec<f32>,
+    fgsm_flipped: Vec<bool>,
+}
+
+fn reference_subset() -> Subset {
     let bytes = std::fs::read(data_path("reference_subset.f32")).unwrap();
     let v: Vec<f32> = bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
     let t = Array2::from_shape_vec((2000, 24), v).unwrap();
-    let x = t.slice(ndarray::s![.., ..20]).to_owned();
-    let label = t.column(20).iter().map(|&v| v as i64).collect();
-    (
-        x,
-        label,
-        t.column(21).to_vec(),
-        t.column(22).to_vec(),
-        t.column(23).iter().map(|&v| v == 1.0).collect(),
-    )
+    Subset {
+        x: t.slice(ndarray::s![.., ..20]).to_owned(),
+        logit: t.column(21).to_vec(),
+        score: t.column(22).to_vec(),
+        fgsm_flipped: t.column(23).iter().map(|&v| v == 1.0).collect(),
+    }
 }
 
 #[test]
@@ -167,7 +171,12 @@ fn imported_reference_model_reproduces_pytorch_outputs() {
     .unwrap();
     assert_eq!(m.layers(), &[20, 64, 64, 64, 1]);
     assert_eq!(m.n_params(), 9729);
-    let (x, label, logit, score, fgsm_flipped) = reference_subset();
+    let Subset {
+        x,
+        logit,
+        score,
+        fgsm_flipped,
+    } = reference_subset();
     let z = m.forward_logits(x.view()).unwrap();
     let s = m.scores(x.view()).unwrap();
     // Same f32 network, different summation order: logits agree to ~1e-6; 1e-5 is the brief.
@@ -189,5 +198,4 @@ fn imported_reference_model_reproduces_pytorch_outputs() {
     let y2 = m.predict_class(adv.view()).unwrap();
     let ours: Vec<bool> = y.iter().zip(&y2).map(|(a, b)| a != b).collect();
     assert_eq!(ours, fgsm_flipped);
-    let _ = label;
 }

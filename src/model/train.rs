@@ -422,6 +422,15 @@ impl Solver for Trainer {
             total += self.minibatch(batch, lr, rng::substream(epoch_seed, b as u64 + 1));
         }
         let loss = total / self.data.len() as f64;
+        if !loss.is_finite() {
+            return Err(Error::arg(
+                "train",
+                format!(
+                    "the training loss became {loss} in epoch {}; lower the learning rate",
+                    iter + 1
+                ),
+            ));
+        }
         let val = self.validate()?;
         let rec = EpochRecord {
             epoch: iter + 1,

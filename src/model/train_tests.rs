@@ -92,7 +92,7 @@ fn reference_task_reaches_near_bayes_auc() {
     let r = train(&m, &train_ds, &cfg, &Control::quiet()).unwrap();
     let e = r.model.evaluate(&test_ds, false).unwrap();
     let auc = e.auc.unwrap();
-    assert!(auc >= 0.825 && auc < 0.835, "test AUC {auc}");
+    assert!((0.825..0.835).contains(&auc), "test AUC {auc}");
     // The standardisation was fitted: feature means near ½·P(y=1) = 0.25, stds near
     // √(1 + 0.25·0.25) = 1.031 (mixture variance).
     assert!(r.model.mean().iter().all(|m| (m - 0.25).abs() < 0.02));
