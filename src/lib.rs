@@ -15,6 +15,7 @@ pub mod docs;
 pub mod error;
 pub mod fsutil;
 pub mod metrics;
+pub mod model;
 pub mod optim;
 pub mod plot;
 pub mod render;

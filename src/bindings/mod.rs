@@ -9,6 +9,7 @@
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod model;
 pub mod options;
 pub mod plot;
 
@@ -81,5 +82,6 @@ pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
 pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
+    model::register(engine);
     plot::register(engine);
 }

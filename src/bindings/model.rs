@@ -137,7 +137,7 @@ pub mod model_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::{import_torch, GradTarget, Mlp, MlpConfig, Targets, TorchImport};
+    use crate::model::{GradTarget, Mlp, MlpConfig, Targets, TorchImport};
 
     /// Builds a fully connected network with the given layer widths (inputs first).
     ///
@@ -459,7 +459,7 @@ pub mod model_api {
         };
         o.finish()?;
         let file = ctx(&c)?.sandbox.check_read(path)?;
-        Ok(import_torch(&file, &spec)?)
+        Ok(crate::model::import_torch(&file, &spec)?)
     }
 
     /// `Classifier(20→64→1, relu, sigmoid, 1409 params)`.

@@ -1,0 +1,529 @@
+//! The multilayer perceptron: architecture, parameters, input standardisation, forward pass.
+//!
+//! **Parameter layout.** All weights and biases live in one flat `f32` vector so that an
+//! optimizer step is a single fused loop. Layer `l` (fan-in `a`, fan-out `b`) occupies
+//! `a·b + b` consecutive values: its weight as an **`a × b` row-major matrix (in × out, the
+//! transpose of PyTorch's out × in)**, then its bias. With events as rows of a row-major
+//! `n × a` matrix `X`, a layer is the GEMM `X · W + b` with unit-stride inner loops and no
+//! transposition. [`Mlp::params_flat`] and [`Mlp::set_params_flat`] convert to and from
+//! PyTorch's order (`parameters_to_vector`: per layer, weight out × in row-major, then bias).
+//!
+//! **Standardisation is part of the model.** Forward passes compute `(x − mean) / std` per
+//! feature first, so callers and attacks work in physical units, and input gradients are
+//! chained through it (they are ∂/∂x in physical units).
+
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
+use rand::Rng as _;
+use rayon::prelude::*;
+
+use super::activation::Activation;
+use super::loss::Output;
+use super::workspace::{with_workspace, Pass, Workspace};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::rng;
+
+/// Events per chunk for parallel inference: big enough to amortise GEMM packing, small
+/// enough that matrixmultiply does not start its own threads inside a rayon task
+/// (it splits when m·k + k·n ≥ 32768; 256·64 + 64·64 = 20480 for 64-wide layers).
+pub(crate) const INFER_CHUNK: usize = 256;
+
+/// How to build an [`Mlp`].
+#[derive(Clone, Debug)]
+pub struct MlpConfig {
+    /// Hidden-layer nonlinearity.
+    pub activation: Activation,
+    /// Output layer and its loss.
+    pub output: Output,
+    /// Dropout probability after every hidden activation, applied in training only.
+    pub dropout: f32,
+    /// Seed of the weight initialisation.
+    pub seed: u64,
+    /// Names of the input features (checked against datasets); `None` checks only the count
+    /// until the model is fitted to a dataset.
+    pub feature_names: Option<Vec<String>>,
+}
+
+impl Default for MlpConfig {
+    /// ReLU, sigmoid output, no dropout, seed 0, unnamed features.
+    fn default() -> Self {
+        MlpConfig {
+            activation: Activation::Relu,
+            output: Output::Sigmoid,
+            dropout: 0.0,
+            seed: 0,
+            feature_names: None,
+        }
+    }
+}
+
+/// A fully connected network `d → h₁ → … → k` with one activation between layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mlp {
+    layers: Vec<usize>,
+    activation: Activation,
+    output: Output,
+    dropout: f32,
+    params: Vec<f32>,
+    offsets: Vec<usize>,
+    feature_names: Option<Vec<String>>,
+    mean: Vec<f32>,
+    std: Vec<f32>,
+}
+
+impl Mlp {
+    /// A new network with widths `layers` (inputs first, outputs last), initialised like
+    /// `torch.nn.Linear`: every weight and bias of a layer with fan-in `a` uniform in
+    /// (−1/√a, 1/√a) (Kaiming-uniform with a = √5), drawn from `cfg.seed` in PyTorch parameter
+    /// order. Standardisation starts as the identity (mean 0, std 1).
+    pub fn new(layers: &[usize], cfg: MlpConfig) -> Result<Mlp> {
+        if layers.len() < 2 {
+            return Err(Error::arg(
+                "mlp",
+                format!("needs at least an input and an output width, got {layers:?}"),
+            ));
+        }
+        if let Some(i) = layers.iter().position(|&w| w == 0) {
+            return Err(Error::arg(
+                "mlp",
+                format!("layer {i} has width 0 in {layers:?}"),
+            ));
+        }
+        cfg.output.check_width(layers[layers.len() - 1])?;
+        if !(0.0..1.0).contains(&cfg.dropout) {
+            return Err(Error::arg(
+                "mlp",
+                format!("dropout must be in [0, 1), got {}", cfg.dropout),
+            ));
+        }
+        if let Some(names) = &cfg.feature_names {
+            if names.len() != layers[0] {
+                return Err(Error::Shape {
+                    op: "mlp",
+                    expected: format!("{} feature names for {} inputs", layers[0], layers[0]),
+                    got: format!("{}", names.len()),
+                });
+            }
+        }
+        let mut offsets = Vec::with_capacity(layers.len());
+        let mut total = 0;
+        for w in layers.windows(2) {
+            offsets.push(total);
+            total += w[0] * w[1] + w[1];
+        }
+        offsets.push(total);
+        let d = layers[0];
+        let mut mlp = Mlp {
+            layers: layers.to_vec(),
+            activation: cfg.activation,
+            output: cfg.output,
+            dropout: cfg.dropout,
+            params: vec![0.0; total],
+            offsets,
+            feature_names: cfg.feature_names,
+            mean: vec![0.0; d],
+            std: vec![1.0; d],
+        };
+        mlp.init_params(cfg.seed);
+        Ok(mlp)
+    }
+
+    fn init_params(&mut self, seed: u64) {
+        let mut r = rng::rng(seed);
+        let mut torch = Vec::with_capacity(self.params.len());
+        for w in self.layers.windows(2) {
+            let bound = 1.0 / (w[0] as f32).sqrt();
+            torch.extend((0..w[0] * w[1] + w[1]).map(|_| r.random_range(-bound..bound)));
+        }
+        self.load_torch_order(&torch);
+    }
+
+    // === Architecture ===
+
+    /// Layer widths, inputs first.
+    pub fn layers(&self) -> &[usize] {
+        &self.layers
+    }
+
+    /// Number of input features.
+    pub fn n_inputs(&self) -> usize {
+        self.layers[0]
+    }
+
+    /// Number of outputs (logits).
+    pub fn n_outputs(&self) -> usize {
+        self.layers[self.layers.len() - 1]
+    }
+
+    /// Number of linear layers.
+    pub fn n_layers(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    /// Hidden-layer activation.
+    pub fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    /// Output layer type.
+    pub fn output(&self) -> Output {
+        self.output
+    }
+
+    /// Training-time dropout probability.
+    pub fn dropout(&self) -> f32 {
+        self.dropout
+    }
+
+    /// Sets the training-time dropout probability (in [0, 1)).
+    pub fn set_dropout(&mut self, p: f32) -> Result<()> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::arg(
+                "mlp",
+                format!("dropout must be in [0, 1), got {p}"),
+            ));
+        }
+        self.dropout = p;
+        Ok(())
+    }
+
+    // === Parameters ===
+
+    /// Total number of weights and biases.
+    pub fn n_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Weight shapes in PyTorch's convention, `(out, in)` per layer (`weight.shape`).
+    pub fn layer_shapes(&self) -> Vec<(usize, usize)> {
+        self.layers.windows(2).map(|w| (w[1], w[0])).collect()
+    }
+
+    /// All parameters in PyTorch order: per layer the weight (out × in, row-major), then the
+    /// bias — comparable with `torch.nn.utils.parameters_to_vector(model.parameters())`.
+    pub fn params_flat(&self) -> Vec<f32> {
+        self.to_torch_order(&self.params)
+    }
+
+    /// Replaces all parameters from a vector in PyTorch order (see [`Mlp::params_flat`]).
+    pub fn set_params_flat(&mut self, flat: &[f32]) -> Result<()> {
+        if flat.len() != self.params.len() {
+            return Err(Error::Shape {
+                op: "set_params",
+                expected: format!("{} parameters", self.params.len()),
+                got: format!("{}", flat.len()),
+            });
+        }
+        if let Some(i) = flat.iter().position(|v| !v.is_finite()) {
+            return Err(Error::arg(
+                "set_params",
+                format!("parameter {i} is {}", flat[i]),
+            ));
+        }
+        self.load_torch_order(flat);
+        Ok(())
+    }
+
+    /// Splits a PyTorch-order flat vector (parameters or gradients) into per-layer
+    /// `(weight out × in, bias)` views.
+    pub fn split_layers<'a>(
+        &self,
+        flat: &'a [f32],
+    ) -> Result<Vec<(ArrayView2<'a, f32>, ArrayView1<'a, f32>)>> {
+        if flat.len() != self.params.len() {
+            return Err(Error::Shape {
+                op: "split_layers",
+                expected: format!("{} values", self.params.len()),
+                got: format!("{}", flat.len()),
+            });
+        }
+        let mut out = Vec::with_capacity(self.n_layers());
+        for (l, w) in self.layers.windows(2).enumerate() {
+            let (a, b) = (w[0], w[1]);
+            let o = self.offsets[l];
+            let wv = ArrayView2::from_shape((b, a), &flat[o..o + a * b])
+                .map_err(|e| Error::Tensor(e.to_string()))?;
+            let bv = ArrayView1::from(&flat[o + a * b..o + a * b + b]);
+            out.push((wv, bv));
+        }
+        Ok(out)
+    }
+
+    /// The internal flat parameters (per layer: weight in × out row-major, then bias).
+    pub(crate) fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// Mutable internal flat parameters.
+    pub(crate) fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// Offset of layer `l` in the flat vector (the same in both orders).
+    pub(crate) fn offset(&self, l: usize) -> usize {
+        self.offsets[l]
+    }
+
+    /// Layer `l`'s weight, in × out row-major.
+    pub(crate) fn weight(&self, l: usize) -> &[f32] {
+        let o = self.offsets[l];
+        &self.params[o..o + self.layers[l] * self.layers[l + 1]]
+    }
+
+    /// Layer `l`'s bias.
+    pub(crate) fn bias(&self, l: usize) -> &[f32] {
+        let o = self.offsets[l] + self.layers[l] * self.layers[l + 1];
+        &self.params[o..self.offsets[l + 1]]
+    }
+
+    /// Converts an internal-layout vector (parameters or gradients) to PyTorch order.
+    pub(crate) fn to_torch_order(&self, internal: &[f32]) -> Vec<f32> {
+        let mut out = vec![0.0; internal.len()];
+        for (l, w) in self.layers.windows(2).enumerate() {
+            let (a, b, o) = (w[0], w[1], self.offsets[l]);
+            for i in 0..a {
+                for j in 0..b {
+                    out[o + j * a + i] = internal[o + i * b + j];
+                }
+            }
+            out[o + a * b..o + a * b + b].copy_from_slice(&internal[o + a * b..o + a * b + b]);
+        }
+        out
+    }
+
+    fn load_torch_order(&mut self, torch: &[f32]) {
+        for (l, w) in self.layers.windows(2).enumerate() {
+            let (a, b, o) = (w[0], w[1], self.offsets[l]);
+            for i in 0..a {
+                for j in 0..b {
+                    self.params[o + i * b + j] = torch[o + j * a + i];
+                }
+            }
+            self.params[o + a * b..o + a * b + b].copy_from_slice(&torch[o + a * b..o + a * b + b]);
+        }
+    }
+
+    // === Standardisation and features ===
+
+    /// Feature names the model expects, if known.
+    pub fn feature_names(&self) -> Option<&[String]> {
+        self.feature_names.as_deref()
+    }
+
+    /// Sets (or clears) the expected feature names.
+    pub fn set_feature_names(&mut self, names: Option<Vec<String>>) -> Result<()> {
+        if let Some(n) = &names {
+            if n.len() != self.n_inputs() {
+                return Err(Error::Shape {
+                    op: "set_feature_names",
+                    expected: format!("{} names", self.n_inputs()),
+                    got: format!("{}", n.len()),
+                });
+            }
+        }
+        self.feature_names = names;
+        Ok(())
+    }
+
+    /// Per-feature mean subtracted before the first layer.
+    pub fn mean(&self) -> &[f32] {
+        &self.mean
+    }
+
+    /// Per-feature scale divided by before the first layer.
+    pub fn std(&self) -> &[f32] {
+        &self.std
+    }
+
+    /// Sets the standardisation; every std must be finite and > 0.
+    pub fn set_standardization(&mut self, mean: Vec<f32>, std: Vec<f32>) -> Result<()> {
+        let d = self.n_inputs();
+        if mean.len() != d || std.len() != d {
+            return Err(Error::Shape {
+                op: "set_standardization",
+                expected: format!("{d} means and {d} stds"),
+                got: format!("{} and {}", mean.len(), std.len()),
+            });
+        }
+        if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
+            return Err(Error::arg(
+                "set_standardization",
+                format!("mean of feature {i} is {}", mean[i]),
+            ));
+        }
+        if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::arg(
+                "set_standardization",
+                format!("std of feature {i} is {}, must be > 0", std[i]),
+            ));
+        }
+        self.mean = mean;
+        self.std = std;
+        Ok(())
+    }
+
+    /// Fits mean and std (population, ÷n, computed in f64) to the dataset's features and takes
+    /// its feature names. A constant feature gets std 1 (it is only centred).
+    pub fn fit_standardization(&mut self, ds: &Dataset) -> Result<()> {
+        if ds.n_features() != self.n_inputs() {
+            return Err(self.feature_error("fit_standardization", ds.names()));
+        }
+        if ds.is_empty() {
+            return Err(Error::Empty {
+                op: "fit_standardization",
+                what: "dataset".into(),
+            });
+        }
+        ds.check_finite("fit_standardization")?;
+        let x = ds.x();
+        let n = x.nrows() as f64;
+        let mut mean = Vec::with_capacity(x.ncols());
+        let mut std = Vec::with_capacity(x.ncols());
+        for col in x.axis_iter(Axis(1)) {
+            let m = col.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+            let var = col.iter().map(|&v| (f64::from(v) - m).powi(2)).sum::<f64>() / n;
+            let s = var.sqrt() as f32;
+            mean.push(m as f32);
+            std.push(if s > 0.0 && s.is_finite() { s } else { 1.0 });
+        }
+        self.mean = mean;
+        self.std = std;
+        self.feature_names = Some(ds.names().to_vec());
+        Ok(())
+    }
+
+    /// Errors unless the dataset has the model's feature count and (if the model knows them)
+    /// the same feature names in the same order; the message lists both.
+    pub fn check_features(&self, ds: &Dataset) -> Result<()> {
+        let same = match &self.feature_names {
+            Some(names) => names.as_slice() == ds.names(),
+            None => ds.n_features() == self.n_inputs(),
+        };
+        if same {
+            Ok(())
+        } else {
+            Err(self.feature_error("check_features", ds.names()))
+        }
+    }
+
+    fn feature_error(&self, op: &'static str, got: &[String]) -> Error {
+        let expected = match &self.feature_names {
+            Some(n) => format!("{} features [{}]", n.len(), n.join(", ")),
+            None => format!("{} features", self.n_inputs()),
+        };
+        Error::Shape {
+            op,
+            expected,
+            got: format!("{} features [{}]", got.len(), got.join(", ")),
+        }
+    }
+
+    /// Errors unless `x` has one column per model input.
+    pub(crate) fn check_input(&self, op: &'static str, x: ArrayView2<'_, f32>) -> Result<()> {
+        if x.ncols() != self.n_inputs() {
+            return Err(Error::Shape {
+                op,
+                expected: format!("{} feature columns", self.n_inputs()),
+                got: format!("{}", x.ncols()),
+            });
+        }
+        Ok(())
+    }
+
+    // === Forward ===
+
+    /// Logits (last-layer values before sigmoid/softmax), `n × k`, for events in physical
+    /// units. Batched in chunks of 256 events across the rayon pool; one GEMM per layer per
+    /// chunk with the bias and the activation fused into the same buffer.
+    pub fn forward_logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.check_input("forward", x)?;
+        let k = self.n_outputs();
+        let mut out = Array2::<f32>::zeros((x.nrows(), k));
+        out.axis_chunks_iter_mut(Axis(0), INFER_CHUNK)
+            .into_par_iter()
+            .zip(x.axis_chunks_iter(Axis(0), INFER_CHUNK))
+            .for_each(|(mut o, xc)| {
+                with_workspace(self, INFER_CHUNK, |ws| {
+                    let r = self.load_rows(ws, xc, None);
+                    self.forward_ws(ws, r, Pass::Infer);
+                    for (dst, src) in o.iter_mut().zip(ws.logits(self, r)) {
+                        *dst = *src;
+                    }
+                })
+            });
+        Ok(out)
+    }
+
+    /// Copies rows (all, or those at `idx`) of `x` into the workspace, standardised.
+    /// Returns the number of rows loaded.
+    pub(crate) fn load_rows(
+        &self,
+        ws: &mut Workspace,
+        x: ArrayView2<'_, f32>,
+        idx: Option<&[usize]>,
+    ) -> usize {
+        let d = self.n_inputs();
+        let r = idx.map_or(x.nrows(), <[usize]>::len);
+        ws.ensure_rows(self, r);
+        let (mean, std) = (&self.mean[..d], &self.std[..d]);
+        for (i, dst) in ws.x[..r * d].chunks_exact_mut(d).enumerate() {
+            let row = x.row(idx.map_or(i, |ix| ix[i]));
+            match row.as_slice() {
+                // Contiguous rows (the usual case): plain slices, which vectorise.
+                Some(src) => {
+                    for j in 0..d {
+                        dst[j] = (src[j] - mean[j]) / std[j];
+                    }
+                }
+                None => {
+                    for (((v, s), m), sd) in dst.iter_mut().zip(row).zip(mean).zip(std) {
+                        *v = (s - m) / sd;
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// Runs the first `r` loaded rows through every layer. With [`Pass::Grad`] or
+    /// [`Pass::Train`] each hidden layer also stores f'(z) (times the dropout mask in training)
+    /// for the backward pass.
+    pub(crate) fn forward_ws(&self, ws: &mut Workspace, r: usize, mut pass: Pass<'_>) {
+        let nl = self.n_layers();
+        for l in 0..nl {
+            let (a, b) = (self.layers[l], self.layers[l + 1]);
+            let (before, rest) = ws.h.split_at_mut(l);
+            let prev: &[f32] = if l == 0 { &ws.x } else { &before[l - 1] };
+            let cur = &mut rest[0][..r * b];
+            let bias = self.bias(l);
+            cur.chunks_exact_mut(b)
+                .for_each(|row| row.copy_from_slice(bias));
+            super::gemm::gemm(r, a, b, prev, false, self.weight(l), false, 1.0, cur);
+            if l + 1 == nl {
+                break;
+            }
+            match &mut pass {
+                Pass::Infer => self.activation.apply(cur),
+                Pass::Grad => self.activation.apply_with_grad(cur, &mut ws.d[l][..r * b]),
+                Pass::Train(rng) => {
+                    let d = &mut ws.d[l][..r * b];
+                    self.activation.apply_with_grad(cur, d);
+                    if self.dropout > 0.0 {
+                        apply_dropout(self.dropout, cur, d, rng);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Zeroes each unit with probability `p` and scales survivors by 1/(1 − p) (inverted
+/// dropout, as PyTorch), in both the activations and the stored derivatives.
+fn apply_dropout(p: f32, h: &mut [f32], d: &mut [f32], rng: &mut rng::Rng) {
+    let keep = 1.0 / (1.0 - p);
+    for (v, dv) in h.iter_mut().zip(d.iter_mut()) {
+        let f = if rng.random::<f32>() < p { 0.0 } else { keep };
+        *v *= f;
+        *dv *= f;
+    }
+}

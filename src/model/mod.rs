@@ -1,0 +1,34 @@
+//! The MLP classifier every attack differentiates through.
+//!
+//! - [`Mlp`]: architecture, parameters (flat, GEMM-friendly layout; PyTorch order on the
+//!   outside), input standardisation stored in the model, batched fused forward pass.
+//! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
+//!   ([`Mlp::weight_grad`]), batched over events.
+//! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
+//! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
+//!   [`import_torch`] for `nn.Sequential` state dicts.
+//! - [`CandleMlp`]: the same network on candle-core autograd, the general (slower) path and
+//!   an independent cross-check.
+//!
+//! Architecture invariant: nothing here imports rhai.
+
+mod activation;
+mod backward;
+pub mod bench;
+mod candle_mlp;
+mod eval;
+mod gemm;
+mod io;
+mod loss;
+mod mlp;
+mod train;
+mod workspace;
+
+pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
+pub use backward::{GradTarget, InputGrad};
+pub use candle_mlp::{CandleAdam, CandleMlp};
+pub use eval::Evaluation;
+pub use io::{import_torch, TorchImport, FORMAT_VERSION};
+pub use loss::{Output, Targets};
+pub use mlp::{Mlp, MlpConfig};
+pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};

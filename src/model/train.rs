@@ -1,0 +1,638 @@
+//! Training as an [`optim::Solver`](crate::optim::Solver): one step is one epoch.
+//!
+//! Per minibatch: gather and standardise the rows, a fused forward/backward pass into
+//! preallocated buffers, and one fused optimizer loop over the flat parameter vector. Each
+//! minibatch is split in two halves processed with `rayon::join` (one per core) whose
+//! gradients are summed; the split is fixed, so results are bit-identical for a given seed
+//! whatever the thread count.
+
+use rand::seq::SliceRandom;
+
+use super::eval::Evaluation;
+use super::loss::check_labels;
+use super::mlp::Mlp;
+use super::workspace::Workspace;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::optim::{Control, Kv, Solver, Stop};
+use crate::rng;
+
+/// A minibatch is split into two halves for the two cores from this size on.
+const SPLIT_MIN: usize = 64;
+
+/// Check the interrupt flag every this many minibatches.
+const POLL_EVERY: usize = 16;
+
+/// The update rule. Formulas follow PyTorch's `torch.optim` implementations.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Optimizer {
+    /// Adam: m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², θ ← θ − lr·m̂/(√v̂ + ε).
+    Adam {
+        /// Learning rate.
+        lr: f64,
+        /// First-moment decay.
+        beta1: f64,
+        /// Second-moment decay.
+        beta2: f64,
+        /// Denominator offset.
+        eps: f64,
+    },
+    /// AdamW: Adam with decoupled weight decay θ ← θ(1 − lr·λ) before the step.
+    AdamW {
+        /// Learning rate.
+        lr: f64,
+        /// First-moment decay.
+        beta1: f64,
+        /// Second-moment decay.
+        beta2: f64,
+        /// Denominator offset.
+        eps: f64,
+        /// Decoupled weight decay λ.
+        weight_decay: f64,
+    },
+    /// SGD with (heavy-ball) momentum: b ← μb + g, θ ← θ − lr·b.
+    Sgd {
+        /// Learning rate.
+        lr: f64,
+        /// Momentum μ (0 for plain SGD).
+        momentum: f64,
+    },
+}
+
+impl Optimizer {
+    /// Adam with PyTorch's defaults (β₁ 0.9, β₂ 0.999, ε 1e-8) and learning rate `lr`.
+    pub fn adam(lr: f64) -> Self {
+        Optimizer::Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// The base learning rate.
+    pub fn lr(&self) -> f64 {
+        match self {
+            Optimizer::Adam { lr, .. }
+            | Optimizer::AdamW { lr, .. }
+            | Optimizer::Sgd { lr, .. } => *lr,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |k: &str, v: f64| Error::BadOption {
+            func: "train".into(),
+            key: k.into(),
+            problem: format!("is out of range: {v}"),
+        };
+        let lr = self.lr();
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(bad("lr", lr));
+        }
+        match *self {
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            }
+            | Optimizer::AdamW {
+                beta1, beta2, eps, ..
+            } => {
+                for (k, v) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&v) {
+                        return Err(bad(k, v));
+                    }
+                }
+                if !(eps.is_finite() && eps > 0.0) {
+                    return Err(bad("eps", eps));
+                }
+            }
+            Optimizer::Sgd { momentum, .. } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(bad("momentum", momentum));
+                }
+            }
+        }
+        if let Optimizer::AdamW { weight_decay, .. } = *self {
+            if !(weight_decay.is_finite() && weight_decay >= 0.0) {
+                return Err(bad("weight_decay", weight_decay));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Learning rate per epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// The base rate throughout.
+    Constant,
+    /// Multiply by `gamma` every `every` epochs (torch `StepLR`).
+    Step {
+        /// Epochs between decays.
+        every: usize,
+        /// Factor per decay.
+        gamma: f64,
+    },
+    /// Cosine from the base rate down to `min_lr` over all epochs (torch `CosineAnnealingLR`
+    /// with `T_max` = epochs).
+    Cosine {
+        /// Rate at the end.
+        min_lr: f64,
+    },
+}
+
+impl Schedule {
+    /// The rate for epoch `epoch` (0-based) of `epochs`, from base rate `base`.
+    pub fn lr(&self, base: f64, epoch: usize, epochs: usize) -> f64 {
+        match *self {
+            Schedule::Constant => base,
+            Schedule::Step { every, gamma } => base * gamma.powi((epoch / every.max(1)) as i32),
+            Schedule::Cosine { min_lr } => {
+                let t = epoch as f64 / epochs.max(1) as f64;
+                min_lr + (base - min_lr) * (1.0 + (std::f64::consts::PI * t).cos()) / 2.0
+            }
+        }
+    }
+}
+
+/// Everything about a training run. The loss follows from the model's output layer
+/// (sigmoid → BCE, softmax → CE, linear → MSE).
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Number of passes over the training events.
+    pub epochs: usize,
+    /// Events per minibatch.
+    pub batch_size: usize,
+    /// Update rule.
+    pub optimizer: Optimizer,
+    /// Learning-rate schedule over epochs.
+    pub schedule: Schedule,
+    /// Weight per class (indexed by label), multiplied into the event weight.
+    pub class_weights: Option<Vec<f32>>,
+    /// Weight each event's loss by the dataset's event weight (if it has one).
+    pub use_event_weights: bool,
+    /// A separate validation set (takes precedence over `validation_fraction`).
+    pub validation: Option<Dataset>,
+    /// Fraction of the training events held out (seeded) for validation; 0 for none.
+    pub validation_fraction: f32,
+    /// Stop after this many epochs without a lower validation loss and restore the best
+    /// weights; `None` trains all epochs.
+    pub patience: Option<usize>,
+    /// Fit the model's standardisation to the training events before training.
+    pub standardize: bool,
+    /// Seed of shuffling, the validation split and dropout.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// 10 epochs, batch 256, Adam 1e-3, constant rate, event weights on, no validation,
+    /// standardisation fitted, seed 0.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 256,
+            optimizer: Optimizer::adam(1e-3),
+            schedule: Schedule::Constant,
+            class_weights: None,
+            use_event_weights: true,
+            validation: None,
+            validation_fraction: 0.0,
+            patience: None,
+            standardize: true,
+            seed: 0,
+        }
+    }
+}
+
+/// Numbers of one epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Event-weighted mean training loss over the epoch (with dropout, while training).
+    pub loss: f64,
+    /// Validation loss after the epoch.
+    pub val_loss: Option<f64>,
+    /// Validation ROC AUC (binary classifiers).
+    pub val_auc: Option<f64>,
+    /// Validation accuracy (classifiers).
+    pub val_accuracy: Option<f64>,
+    /// Learning rate used in the epoch.
+    pub lr: f64,
+}
+
+/// The outcome of [`train`].
+#[derive(Clone, Debug)]
+pub struct TrainResult {
+    /// The trained model (the best one by validation loss when `patience` was set).
+    pub model: Mlp,
+    /// One record per epoch run.
+    pub history: Vec<EpochRecord>,
+    /// Why training ended.
+    pub stop: Stop,
+    /// The epoch whose weights were restored (early stopping), if any.
+    pub best_epoch: Option<usize>,
+}
+
+/// Trains a copy of `model` on `train` and returns it with its history.
+///
+/// Errors: no label, labels invalid for the output (not 0/1 for sigmoid, outside 0..k for
+/// softmax), non-finite features, feature names or count different from the model's, an
+/// empty set, bad options. Ctrl-C ends the run early with `stop = Interrupted` and the
+/// weights reached so far.
+pub fn train(
+    model: &Mlp,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    control: &Control,
+) -> Result<TrainResult> {
+    let mut t = Trainer::new(model, train, cfg, control)?;
+    let run = control.executor(cfg.epochs).run(&mut t)?;
+    Ok(t.finish(run.stop))
+}
+
+/// The training solver; use [`train`] unless you run it through your own executor.
+pub struct Trainer {
+    model: Mlp,
+    data: Dataset,
+    val: Option<Dataset>,
+    cfg: TrainConfig,
+    control: Control,
+    weights: Option<Vec<f32>>,
+    mean_weight: f64,
+    state: OptState,
+    ws: [Workspace; 2],
+    grads: [Vec<f32>; 2],
+    history: Vec<EpochRecord>,
+    best: Option<(f64, usize, Vec<f32>)>,
+    since_best: usize,
+}
+
+impl Trainer {
+    /// Validates everything and prepares buffers; no training happens yet.
+    pub fn new(model: &Mlp, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<Self> {
+        check_config(cfg)?;
+        let mut model = model.clone();
+        let (data, val) = split_validation(train, cfg)?;
+        if data.is_empty() {
+            return Err(Error::Empty {
+                op: "train",
+                what: "the training set".into(),
+            });
+        }
+        if cfg.standardize {
+            model.fit_standardization(&data)?;
+        } else {
+            model.check_features(&data)?;
+        }
+        data.check_finite("train")?;
+        let labels = data
+            .label()
+            .ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
+        check_labels("train", model.output(), model.n_outputs(), labels)?;
+        if let Some(v) = &val {
+            model.check_features(v).map_err(|_| {
+                Error::arg(
+                    "train",
+                    "the validation set's features differ from the training set's",
+                )
+            })?;
+            let vl = v
+                .label()
+                .ok_or_else(|| Error::arg("train", "the validation set has no label column"))?;
+            check_labels("train (validation)", model.output(), model.n_outputs(), vl)?;
+        }
+        let weights = event_weights(&data, cfg, labels)?;
+        let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())?
+            / data.len() as f64;
+        let half = cfg.batch_size.div_ceil(2);
+        let ws = [Workspace::new(&model, half), Workspace::new(&model, half)];
+        let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
+        let state = OptState::new(model.n_params());
+        Ok(Trainer {
+            model,
+            data,
+            val,
+            cfg: cfg.clone(),
+            control: control.clone(),
+            weights,
+            mean_weight,
+            state,
+            ws,
+            grads,
+            history: Vec::new(),
+            best: None,
+            since_best: 0,
+        })
+    }
+
+    /// The model as trained so far.
+    pub fn model(&self) -> &Mlp {
+        &self.model
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.history
+    }
+
+    /// Ends training: restores the best weights when early stopping is on.
+    pub fn finish(mut self, stop: Stop) -> TrainResult {
+        let mut best_epoch = None;
+        if self.cfg.patience.is_some() {
+            if let Some((_, epoch, params)) = self.best.take() {
+                self.model.params_mut().copy_from_slice(&params);
+                best_epoch = Some(epoch);
+            }
+        }
+        TrainResult {
+            model: self.model,
+            history: self.history,
+            stop,
+            best_epoch,
+        }
+    }
+
+    /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
+    /// Returns Σ wᵢℓᵢ / w̄ over the batch.
+    fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> f64 {
+        let labels = self.data.label().unwrap_or(&[]);
+        let targets = super::loss::Targets::Labels(labels);
+        let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
+        let (model, x, w) = (&self.model, self.data.x(), self.weights.as_deref());
+        let dropout = model.dropout() > 0.0;
+        let [ws0, ws1] = &mut self.ws;
+        let [g0, g1] = &mut self.grads;
+        let run = |ws: &mut Workspace, g: &mut Vec<f32>, idx: &[usize], stream: u64| {
+            let mut r = rng::rng(rng::substream(seed, stream));
+            model.batch_grad(
+                ws,
+                x,
+                idx,
+                targets,
+                w,
+                norm,
+                g,
+                false,
+                dropout.then_some(&mut r),
+            )
+        };
+        let loss = if batch.len() >= SPLIT_MIN {
+            let (a, b) = batch.split_at(batch.len() / 2);
+            let (la, lb) = rayon::join(|| run(ws0, g0, a, 0), || run(ws1, g1, b, 1));
+            g0.iter_mut().zip(g1.iter()).for_each(|(s, v)| *s += v);
+            la + lb
+        } else {
+            run(ws0, g0, batch, 0)
+        };
+        self.state.step(
+            &self.cfg.optimizer,
+            lr,
+            self.model.params_mut(),
+            &self.grads[0],
+        );
+        loss / norm
+    }
+
+    fn validate(&self) -> Result<Option<Evaluation>> {
+        match &self.val {
+            Some(v) => Ok(Some(self.model.evaluate(v, self.cfg.use_event_weights)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Solver for Trainer {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+
+    fn step(&mut self, iter: usize) -> Result<Kv> {
+        let lr = self
+            .cfg
+            .schedule
+            .lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
+        let epoch_seed = rng::substream(self.cfg.seed, iter as u64);
+        let mut order: Vec<usize> = (0..self.data.len()).collect();
+        order.shuffle(&mut rng::rng(epoch_seed));
+        let mut total = 0.0;
+        for (b, batch) in order.chunks(self.cfg.batch_size).enumerate() {
+            if b % POLL_EVERY == 0 {
+                self.control.check()?;
+            }
+            total += self.minibatch(batch, lr, rng::substream(epoch_seed, b as u64 + 1));
+        }
+        let loss = total / self.data.len() as f64;
+        if !loss.is_finite() {
+            return Err(Error::arg(
+                "train",
+                format!(
+                    "the training loss became {loss} in epoch {}; lower the learning rate",
+                    iter + 1
+                ),
+            ));
+        }
+        let val = self.validate()?;
+        let rec = EpochRecord {
+            epoch: iter + 1,
+            loss,
+            val_loss: val.as_ref().map(|e| e.loss),
+            val_auc: val.as_ref().and_then(|e| e.auc),
+            val_accuracy: val.as_ref().and_then(|e| e.accuracy),
+            lr,
+        };
+        if let Some(vl) = rec.val_loss {
+            if self.best.as_ref().is_none_or(|(b, _, _)| vl < *b) {
+                self.best = Some((vl, rec.epoch, self.model.params().to_vec()));
+                self.since_best = 0;
+            } else {
+                self.since_best += 1;
+            }
+        }
+        let mut kv: Kv = vec![("loss", rec.loss), ("lr", lr)];
+        for (k, v) in [
+            ("val_loss", rec.val_loss),
+            ("val_auc", rec.val_auc),
+            ("val_accuracy", rec.val_accuracy),
+        ] {
+            if let Some(v) = v {
+                kv.push((k, v));
+            }
+        }
+        self.history.push(rec);
+        Ok(kv)
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        let p = self.cfg.patience?;
+        (self.best.is_some() && self.since_best >= p).then_some(Stop::EarlyStopped)
+    }
+}
+
+/// Optimizer state over the flat parameter vector.
+struct OptState {
+    m: Vec<f32>,
+    v: Vec<f32>,
+    t: i32,
+}
+
+impl OptState {
+    fn new(n: usize) -> Self {
+        OptState {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
+    }
+
+    /// One fused pass over all parameters.
+    fn step(&mut self, opt: &Optimizer, lr: f64, p: &mut [f32], g: &[f32]) {
+        self.t += 1;
+        match *opt {
+            Optimizer::Adam {
+                beta1, beta2, eps, ..
+            } => self.adam(lr, beta1, beta2, eps, 0.0, p, g),
+            Optimizer::AdamW {
+                beta1,
+                beta2,
+                eps,
+                weight_decay,
+                ..
+            } => self.adam(lr, beta1, beta2, eps, weight_decay, p, g),
+            Optimizer::Sgd { momentum, .. } => {
+                let (lr, mu) = (lr as f32, momentum as f32);
+                if mu == 0.0 {
+                    p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+                    return;
+                }
+                // PyTorch: the buffer starts as the first gradient.
+                let first = self.t == 1;
+                for ((p, g), b) in p.iter_mut().zip(g).zip(self.m.iter_mut()) {
+                    *b = if first { *g } else { mu * *b + g };
+                    *p -= lr * *b;
+                }
+            }
+        }
+    }
+
+    /// PyTorch's Adam/AdamW: step = lr/(1−β₁ᵗ), denominator √v/√(1−β₂ᵗ) + ε.
+    #[allow(clippy::too_many_arguments)]
+    fn adam(&mut self, lr: f64, b1: f64, b2: f64, eps: f64, wd: f64, p: &mut [f32], g: &[f32]) {
+        let bc1 = 1.0 - b1.powi(self.t);
+        let bc2 = 1.0 - b2.powi(self.t);
+        let step = (lr / bc1) as f32;
+        let inv_bc2 = (1.0 / bc2.sqrt()) as f32;
+        let decay = (1.0 - lr * wd) as f32;
+        // 1 − β in f64 first (as PyTorch, whose scalars are Python doubles): in f32,
+        // 1 − 0.999f32 would be off by 1.3e-5 relative.
+        let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);
+        let (b1, b2, eps) = (b1 as f32, b2 as f32, eps as f32);
+        for (((p, g), m), v) in p
+            .iter_mut()
+            .zip(g)
+            .zip(self.m.iter_mut())
+            .zip(self.v.iter_mut())
+        {
+            *m = b1 * *m + c1 * g;
+            *v = b2 * *v + c2 * g * g;
+            *p = *p * decay - step * *m / (v.sqrt() * inv_bc2 + eps);
+        }
+    }
+}
+
+fn check_config(cfg: &TrainConfig) -> Result<()> {
+    let bad = |k: &str, p: String| Error::BadOption {
+        func: "train".into(),
+        key: k.into(),
+        problem: p,
+    };
+    if cfg.batch_size == 0 {
+        return Err(bad("batch_size", "must be at least 1".into()));
+    }
+    if !(0.0..1.0).contains(&cfg.validation_fraction) {
+        return Err(bad(
+            "validation_fraction",
+            format!("must be in [0, 1), got {}", cfg.validation_fraction),
+        ));
+    }
+    if cfg.patience == Some(0) {
+        return Err(bad("patience", "must be at least 1".into()));
+    }
+    if cfg.patience.is_some() && cfg.validation.is_none() && cfg.validation_fraction == 0.0 {
+        return Err(bad(
+            "patience",
+            "needs a validation set or a validation_fraction".into(),
+        ));
+    }
+    if let Schedule::Step { every: 0, .. } = cfg.schedule {
+        return Err(bad("schedule", "step every must be at least 1".into()));
+    }
+    cfg.optimizer.check()
+}
+
+/// The training and validation sets: the given validation set, or a seeded random split.
+fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Option<Dataset>)> {
+    if let Some(v) = &cfg.validation {
+        if v.is_empty() {
+            return Err(Error::Empty {
+                op: "train",
+                what: "the validation set".into(),
+            });
+        }
+        return Ok((train.clone(), Some(v.clone())));
+    }
+    if cfg.validation_fraction == 0.0 {
+        return Ok((train.clone(), None));
+    }
+    let n = train.len();
+    let n_val = ((n as f64) * f64::from(cfg.validation_fraction)).round() as usize;
+    if n_val == 0 || n_val >= n {
+        return Err(Error::arg(
+            "train",
+            format!(
+                "validation_fraction {} of {n} events leaves no validation or no training events",
+                cfg.validation_fraction
+            ),
+        ));
+    }
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut rng::rng(rng::substream(cfg.seed, u64::MAX)));
+    let (v, t) = idx.split_at(n_val);
+    Ok((train.take_rows(t), Some(train.take_rows(v))))
+}
+
+/// Per-event weight: event weight (if used) × class weight (if given); `None` for all ones.
+fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
+    let ev = if cfg.use_event_weights {
+        data.weight()
+    } else {
+        None
+    };
+    let Some(cw) = &cfg.class_weights else {
+        return Ok(ev.map(<[f32]>::to_vec));
+    };
+    if let Some(i) = cw.iter().position(|w| !(w.is_finite() && *w >= 0.0)) {
+        return Err(Error::BadOption {
+            func: "train".into(),
+            key: "class_weights".into(),
+            problem: format!("entry {i} is {}, must be finite and ≥ 0", cw[i]),
+        });
+    }
+    if let Some(&l) = labels.iter().find(|&&l| l < 0 || l as usize >= cw.len()) {
+        return Err(Error::BadOption {
+            func: "train".into(),
+            key: "class_weights".into(),
+            problem: format!("has {} entries, no entry for label {l}", cw.len()),
+        });
+    }
+    Ok(Some(
+        labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| cw[l as usize] * ev.map_or(1.0, |w| w[i]))
+            .collect(),
+    ))
+}
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;
