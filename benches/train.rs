@@ -19,13 +19,8 @@ fn main() -> nuisance::Result<()> {
     }
     let mut model = bench::reference_model(3)?;
     model.fit_standardization(&train)?;
-    let trained = nuisance::model::train(
-        &model,
-        &train,
-        &Default::default(),
-        &nuisance::optim::Control::quiet(),
-    )?
-    .model;
+    let trained =
+        nuisance::model::train(&model, &train, &Default::default(), &nuisance::optim::Control::quiet())?.model;
     println!("{}", bench::forward_fused(&trained, &test, 4096)?);
     println!("{}", bench::fgsm_fused(&trained, &test, 4096, 0.1)?);
     if !fused_only {

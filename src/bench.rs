@@ -37,6 +37,17 @@ pub fn all() -> Vec<Bench> {
             run: script_call,
         },
         Bench { name: "parquet", about: "write and read 1,000,000 x 20 float32 events as Parquet", run: parquet },
+        Bench {
+            name: "train",
+            about: "reference MLP, Adam, batch 256, 5 epochs over 200k gaussians events",
+            run: train,
+        },
+        Bench { name: "train_candle", about: "the same training step on the candle path (1 epoch)", run: train_candle },
+        Bench {
+            name: "inference",
+            about: "forward and FGSM (forward + input gradient) at batch 4096 on 100k events",
+            run: inference,
+        },
     ]
 }
 
@@ -104,5 +115,59 @@ fn parquet(cfg: &BenchConfig) -> Result<Vec<Value>> {
     Ok(vec![
         json!({ "bench": "parquet_write", "seconds": write, "n": n, "features": 20 }),
         json!({ "bench": "parquet_read", "seconds": read, "n": n, "features": 20 }),
+    ])
+}
+
+/// The reference task's events: the fixtures' exact events with `--fixtures`, else generated.
+fn gaussians_pair(cfg: &BenchConfig) -> Result<(crate::Dataset, crate::Dataset)> {
+    match &cfg.fixtures {
+        Some(dir) => {
+            let opts = crate::data::io::ReadOptions::default();
+            let train = crate::data::io::read_parquet(&dir.join("gaussians_train.parquet"), &opts)?.0;
+            let test = crate::data::io::read_parquet(&dir.join("gaussians_test.parquet"), &opts)?.0;
+            Ok((train, test))
+        }
+        None => Ok((crate::data::synthetic::gaussians(200_000, 1), crate::data::synthetic::gaussians(100_000, 2))),
+    }
+}
+
+fn parse(line: String) -> Result<Value> {
+    serde_json::from_str(&line).map_err(|e| Error::arg("bench", format!("internal: bad JSON line {line}: {e}")))
+}
+
+/// Training speed of the fused path on the reference task (PyTorch: 134k–155k events/s).
+fn train(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let (tr, te) = gaussians_pair(cfg)?;
+    (0..cfg.repeats.max(1)).map(|_| parse(crate::model::bench::train_fused(&tr, Some(&te), 5, 256)?)).collect()
+}
+
+/// Training speed of the candle path (one epoch; it is the slower, general path).
+fn train_candle(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let (tr, _) = gaussians_pair(cfg)?;
+    Ok(vec![parse(crate::model::bench::train_candle(&tr, 1, 256)?)?])
+}
+
+/// Inference and FGSM speed at batch 4096. With `--fixtures`, the PyTorch-trained reference
+/// model is imported so the flip rate compares with PyTorch's 0.17641 one to one.
+fn inference(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let (tr, te) = gaussians_pair(cfg)?;
+    let model = match &cfg.fixtures {
+        Some(dir) => {
+            let spec = crate::model::TorchImport {
+                layers: Some(vec![20, 64, 64, 64, 1]),
+                feature_names: Some(te.names().to_vec()),
+                ..Default::default()
+            };
+            crate::model::import_torch(&dir.join("reference_mlp.safetensors"), &spec)?
+        }
+        None => {
+            let m = crate::model::bench::reference_model(3)?;
+            let cfg = crate::model::TrainConfig { epochs: 2, seed: 4, ..Default::default() };
+            crate::model::train(&m, &tr, &cfg, &crate::optim::Control::quiet())?.model
+        }
+    };
+    Ok(vec![
+        parse(crate::model::bench::forward_fused(&model, &te, 4096)?)?,
+        parse(crate::model::bench::fgsm_fused(&model, &te, 4096, 0.1)?)?,
     ])
 }

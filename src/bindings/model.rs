@@ -166,7 +166,13 @@ pub mod model_api {
         o.finish()?;
         let widths: Vec<usize> = floats("mlp", "layers", &layers)?
             .into_iter()
-            .map(|w| if w >= 1.0 && w.fract() == 0.0 { Ok(w as usize) } else { Err(Error::arg("mlp", format!("layer widths must be positive integers, got {w}"))) })
+            .map(|w| {
+                if w >= 1.0 && w.fract() == 0.0 {
+                    Ok(w as usize)
+                } else {
+                    Err(Error::arg("mlp", format!("layer widths must be positive integers, got {w}")))
+                }
+            })
             .collect::<Result<_, _>>()?;
         Ok(Mlp::new(&widths, cfg)?)
     }
@@ -273,7 +279,12 @@ pub mod model_api {
     pub fn evaluate(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
         let e = m.evaluate(&data, true)?;
         let opt = |v: Option<f64>| v.map_or(Dynamic::UNIT, Dynamic::from_float);
-        Ok(map([("n", (e.n as i64).into()), ("loss", e.loss.into()), ("auc", opt(e.auc)), ("accuracy", opt(e.accuracy))]))
+        Ok(map([
+            ("n", (e.n as i64).into()),
+            ("loss", e.loss.into()),
+            ("auc", opt(e.auc)),
+            ("accuracy", opt(e.accuracy)),
+        ]))
     }
 
     /// The ROC curve of a binary model: `#{ fpr, tpr, auc }` (plot it with `plot_lines`).
@@ -312,8 +323,14 @@ pub mod model_api {
             "score" => GradTarget::Score { class },
             "logit" => GradTarget::Logit { class },
             _ => {
-                let l = data.label().ok_or_else(|| Error::arg("input_grad", "target 'loss' needs a labelled dataset"))?;
-                return Ok(Dataset::new(data.names().to_vec(), m.input_grad(data.x(), GradTarget::Loss(Targets::Labels(l)))?, None, None)?);
+                let l =
+                    data.label().ok_or_else(|| Error::arg("input_grad", "target 'loss' needs a labelled dataset"))?;
+                return Ok(Dataset::new(
+                    data.names().to_vec(),
+                    m.input_grad(data.x(), GradTarget::Loss(Targets::Labels(l)))?,
+                    None,
+                    None,
+                )?);
             }
         };
         Ok(Dataset::new(data.names().to_vec(), m.input_grad(data.x(), t)?, None, None)?)
@@ -432,11 +449,16 @@ pub mod model_api {
         let tensors = match o.raw("tensors") {
             None => None,
             Some(v) => {
-                let outer = v.try_cast::<Array>().ok_or_else(|| Error::arg("import_torch", "tensors must be an array of [weight, bias] name pairs"))?;
+                let outer = v.try_cast::<Array>().ok_or_else(|| {
+                    Error::arg("import_torch", "tensors must be an array of [weight, bias] name pairs")
+                })?;
                 let pairs = outer
                     .iter()
                     .map(|p| {
-                        let a = p.clone().try_cast::<Array>().ok_or_else(|| Error::arg("import_torch", "each tensors entry must be [weight, bias]"))?;
+                        let a = p
+                            .clone()
+                            .try_cast::<Array>()
+                            .ok_or_else(|| Error::arg("import_torch", "each tensors entry must be [weight, bias]"))?;
                         let s = strings("import_torch", "tensors entry", &a)?;
                         match s.as_slice() {
                             [w, b] => Ok((w.clone(), b.clone())),

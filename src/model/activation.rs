@@ -43,13 +43,9 @@ impl Activation {
             "gelu" => Ok(Activation::Gelu),
             "silu" | "swish" => Ok(Activation::Silu),
             "leaky_relu" | "leakyrelu" => Ok(Activation::LeakyRelu),
-            _ => Err(Error::arg(
-                "activation",
-                format!(
-                    "unknown activation '{name}'; valid: {}",
-                    Self::NAMES.join(", ")
-                ),
-            )),
+            _ => {
+                Err(Error::arg("activation", format!("unknown activation '{name}'; valid: {}", Self::NAMES.join(", "))))
+            }
         }
     }
 
@@ -192,10 +188,7 @@ mod tests {
         }
         assert_eq!(Activation::parse("ReLU").unwrap(), Activation::Relu);
         let e = Activation::parse("sigmoidal").unwrap_err().to_string();
-        assert_eq!(
-            e,
-            "activation: unknown activation 'sigmoidal'; valid: relu, tanh, gelu, silu, leaky_relu"
-        );
+        assert_eq!(e, "activation: unknown activation 'sigmoidal'; valid: relu, tanh, gelu, silu, leaky_relu");
     }
 
     #[test]
@@ -238,14 +231,8 @@ mod tests {
                 let zf = f64::from(z);
                 let fd = (reference(a, zf + h) - reference(a, zf - h)) / (2.0 * h);
                 // f32 values: relative error a few 1e-7; 1e-5 leaves a wide margin.
-                assert!(
-                    (f64::from(v) - reference(a, zf)).abs() < 1e-5 * (1.0 + zf.abs()),
-                    "{a} f({z})"
-                );
-                assert!(
-                    (f64::from(d) - fd).abs() < 1e-5,
-                    "{a} f'({z}) = {d}, fd {fd}"
-                );
+                assert!((f64::from(v) - reference(a, zf)).abs() < 1e-5 * (1.0 + zf.abs()), "{a} f({z})");
+                assert!((f64::from(d) - fd).abs() < 1e-5, "{a} f'({z}) = {d}, fd {fd}");
                 assert_eq!(a.f(z), v, "{a}: f and f_df disagree at {z}");
             }
         }

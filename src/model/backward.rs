@@ -53,20 +53,12 @@ pub struct InputGrad {
 
 impl Mlp {
     /// ∂objective/∂x for every event, `n × d`, in physical units.
-    pub fn input_grad(
-        &self,
-        x: ArrayView2<'_, f32>,
-        target: GradTarget<'_>,
-    ) -> Result<Array2<f32>> {
+    pub fn input_grad(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<Array2<f32>> {
         Ok(self.input_grad_and_scores(x, target)?.grad)
     }
 
     /// The input gradient, the scores and the objective value in one forward/backward pass.
-    pub fn input_grad_and_scores(
-        &self,
-        x: ArrayView2<'_, f32>,
-        target: GradTarget<'_>,
-    ) -> Result<InputGrad> {
+    pub fn input_grad_and_scores(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<InputGrad> {
         self.check_input("input_grad", x)?;
         let (n, d, k) = (x.nrows(), self.n_inputs(), self.n_outputs());
         let owned;
@@ -99,15 +91,9 @@ impl Mlp {
             .for_each(|(c, ((gc, sc), vc))| {
                 let row0 = c * INFER_CHUNK;
                 let xc = x.slice(s![row0..row0 + vc.len(), ..]);
-                with_workspace(self, INFER_CHUNK, |ws| {
-                    self.input_grad_chunk(ws, xc, row0, &target, gc, sc, vc)
-                })
+                with_workspace(self, INFER_CHUNK, |ws| self.input_grad_chunk(ws, xc, row0, &target, gc, sc, vc))
             });
-        Ok(InputGrad {
-            grad,
-            scores,
-            value,
-        })
+        Ok(InputGrad { grad, scores, value })
     }
 
     /// One chunk of [`Mlp::input_grad_and_scores`]: rows `row0..` of the full set.
@@ -127,10 +113,7 @@ impl Mlp {
         self.forward_ws(ws, r, Pass::Grad);
         let logits = &ws.h[self.n_layers() - 1][..r * k];
         let g0 = &mut ws.g[0][..r * k];
-        let rows = logits
-            .chunks_exact(k)
-            .zip(g0.chunks_exact_mut(k))
-            .zip(vc.iter_mut());
+        let rows = logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(vc.iter_mut());
         for (i, ((z, g), v)) in rows.enumerate() {
             *v = objective_row(self.output(), z, target, row0 + i, g);
         }
@@ -172,10 +155,7 @@ impl Mlp {
         self.check_input("weight_grad", x)?;
         let n = x.nrows();
         if n == 0 {
-            return Err(Error::Empty {
-                op: "weight_grad",
-                what: "the event set".into(),
-            });
+            return Err(Error::Empty { op: "weight_grad", what: "the event set".into() });
         }
         targets.validate("weight_grad", self.output(), n, self.n_outputs())?;
         let owned = standard_targets(targets);
@@ -278,17 +258,7 @@ impl Mlp {
                 let o = self.offset(l);
                 let prev: &[f32] = if l == 0 { &ws.x } else { &ws.h[l - 1] };
                 let beta = if *acc { 1.0 } else { 0.0 };
-                super::gemm::gemm(
-                    a,
-                    r,
-                    b,
-                    prev,
-                    true,
-                    gcur,
-                    false,
-                    beta,
-                    &mut gr[o..o + a * b],
-                );
+                super::gemm::gemm(a, r, b, prev, true, gcur, false, beta, &mut gr[o..o + a * b]);
                 let db = &mut gr[o + a * b..o + a * b + b];
                 if !*acc {
                     db.fill(0.0);
@@ -301,10 +271,7 @@ impl Mlp {
                 let gnext = &mut gn[..r * a];
                 super::gemm::gemm(r, b, a, gcur, false, self.weight(l), true, 0.0, gnext);
                 if l > 0 {
-                    gnext
-                        .iter_mut()
-                        .zip(&ws.d[l - 1][..r * a])
-                        .for_each(|(g, d)| *g *= d);
+                    gnext.iter_mut().zip(&ws.d[l - 1][..r * a]).for_each(|(g, d)| *g *= d);
                 }
                 cur = 1 - cur;
             }
@@ -314,18 +281,11 @@ impl Mlp {
 
     /// Errors unless `class` names a score of this model.
     pub(crate) fn check_class(&self, op: &'static str, class: usize) -> Result<()> {
-        let limit = if self.output() == Output::Sigmoid {
-            2
-        } else {
-            self.n_outputs()
-        };
+        let limit = if self.output() == Output::Sigmoid { 2 } else { self.n_outputs() };
         if class >= limit {
             return Err(Error::arg(
                 op,
-                format!(
-                    "class {class} is out of range; the model has classes 0..{}",
-                    limit - 1
-                ),
+                format!("class {class} is out of range; the model has classes 0..{}", limit - 1),
             ));
         }
         Ok(())
@@ -338,21 +298,14 @@ pub(crate) fn check_weights(op: &'static str, weights: Option<&[f32]>, n: usize)
         return Ok(n as f64);
     };
     if w.len() != n {
-        return Err(Error::Shape {
-            op,
-            expected: format!("{n} event weights"),
-            got: format!("{}", w.len()),
-        });
+        return Err(Error::Shape { op, expected: format!("{n} event weights"), got: format!("{}", w.len()) });
     }
     if let Some(i) = w.iter().position(|v| !v.is_finite()) {
         return Err(Error::arg(op, format!("event weight {i} is {}", w[i])));
     }
     let sum: f64 = w.iter().map(|&v| f64::from(v)).sum();
     if sum <= 0.0 {
-        return Err(Error::arg(
-            op,
-            format!("event weights must have a positive sum, got {sum}"),
-        ));
+        return Err(Error::arg(op, format!("event weights must have a positive sum, got {sum}")));
     }
     Ok(sum)
 }

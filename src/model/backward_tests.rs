@@ -19,12 +19,8 @@ const TOL: f64 = 2e-5;
 
 /// Independent f64 forward of one event: logits and the signs of all hidden pre-activations.
 fn ref_forward(m: &Mlp, theta: &[f64], x: &[f64]) -> (Vec<f64>, Vec<bool>) {
-    let mut a: Vec<f64> = x
-        .iter()
-        .zip(m.mean())
-        .zip(m.std())
-        .map(|((v, mu), s)| (v - f64::from(*mu)) / f64::from(*s))
-        .collect();
+    let mut a: Vec<f64> =
+        x.iter().zip(m.mean()).zip(m.std()).map(|((v, mu), s)| (v - f64::from(*mu)) / f64::from(*s)).collect();
     let mut signs = Vec::new();
     let mut off = 0;
     let nl = m.n_layers();
@@ -32,9 +28,7 @@ fn ref_forward(m: &Mlp, theta: &[f64], x: &[f64]) -> (Vec<f64>, Vec<bool>) {
         let w = &theta[off..off + out * inp];
         let b = &theta[off + out * inp..off + out * inp + out];
         off += out * inp + out;
-        let mut z: Vec<f64> = (0..out)
-            .map(|j| b[j] + (0..inp).map(|i| w[j * inp + i] * a[i]).sum::<f64>())
-            .collect();
+        let mut z: Vec<f64> = (0..out).map(|j| b[j] + (0..inp).map(|i| w[j * inp + i] * a[i]).sum::<f64>()).collect();
         if l + 1 < nl {
             signs.extend(z.iter().map(|v| *v > 0.0));
             z.iter_mut().for_each(|v| *v = ref_act(m.activation(), *v));
@@ -73,14 +67,8 @@ fn ref_loss(out: Output, z: &[f64], t: &[f64]) -> f64 {
             let s = 1.0 / (1.0 + (-z[0]).exp());
             -t[0] * s.ln() - (1.0 - t[0]) * (1.0 - s).ln()
         }
-        Output::Softmax => -softmax(z)
-            .iter()
-            .zip(t)
-            .map(|(p, ti)| ti * p.ln())
-            .sum::<f64>(),
-        Output::Linear => {
-            z.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / z.len() as f64
-        }
+        Output::Softmax => -softmax(z).iter().zip(t).map(|(p, ti)| ti * p.ln()).sum::<f64>(),
+        Output::Linear => z.iter().zip(t).map(|(a, b)| (a - b).powi(2)).sum::<f64>() / z.len() as f64,
     }
 }
 
@@ -133,37 +121,21 @@ fn case(act: Activation, out: Output, seed: u64) -> Case {
         Output::Softmax => 3,
         Output::Linear => 2,
     };
-    let cfg = MlpConfig {
-        activation: act,
-        output: out,
-        seed,
-        ..MlpConfig::default()
-    };
+    let cfg = MlpConfig { activation: act, output: out, seed, ..MlpConfig::default() };
     let mut m = Mlp::new(&[3, 5, 4, k], cfg).unwrap();
-    m.set_standardization(vec![0.5, -1.0, 2.0], vec![1.5, 0.7, 2.5])
-        .unwrap();
+    m.set_standardization(vec![0.5, -1.0, 2.0], vec![1.5, 0.7, 2.5]).unwrap();
     let mut r = crate::rng::rng(seed + 100);
     let n = 7;
-    let x = Array2::from_shape_fn((n, 3), |(_, j)| {
-        m.mean()[j] + m.std()[j] * r.random_range(-2.0f32..2.0)
-    });
+    let x = Array2::from_shape_fn((n, 3), |(_, j)| m.mean()[j] + m.std()[j] * r.random_range(-2.0f32..2.0));
     let classes = if out == Output::Softmax { 3 } else { 2 };
     let labels: Vec<i64> = (0..n).map(|i| (i % classes) as i64).collect();
     let values = Array2::from_shape_fn((n, k), |_| r.random_range(-1.0f32..1.0));
     let dense = match out {
         Output::Linear => values.mapv(f64::from),
         Output::Sigmoid => Array2::from_shape_fn((n, 1), |(i, _)| labels[i] as f64),
-        Output::Softmax => {
-            Array2::from_shape_fn((n, 3), |(i, j)| f64::from(u8::from(labels[i] == j as i64)))
-        }
+        Output::Softmax => Array2::from_shape_fn((n, 3), |(i, j)| f64::from(u8::from(labels[i] == j as i64))),
     };
-    Case {
-        m,
-        x,
-        labels,
-        values,
-        dense,
-    }
+    Case { m, x, labels, values, dense }
 }
 
 fn targets(c: &Case) -> Targets<'_> {
@@ -208,10 +180,7 @@ fn input_gradients_match_f64_finite_differences_for_every_activation_and_output(
                 let (z0, _) = ref_forward(&c.m, &theta, &x0);
                 // The value returned with the gradient is the objective itself.
                 let v0 = ref_objective(out, &z0, &which, &t);
-                assert!(
-                    (f64::from(r.value[i]) - v0).abs() < 1e-5 * (1.0 + v0.abs()),
-                    "{act}/{out} value"
-                );
+                assert!((f64::from(r.value[i]) - v0).abs() < 1e-5 * (1.0 + v0.abs()), "{act}/{out} value");
                 assert_eq!(r.scores.ncols(), k);
                 for j in 0..3 {
                     let (mut xp, mut xm) = (x0.clone(), x0.clone());
@@ -223,14 +192,9 @@ fn input_gradients_match_f64_finite_differences_for_every_activation_and_output(
                         skipped += 1;
                         continue;
                     }
-                    let fd = (ref_objective(out, &zp, &which, &t)
-                        - ref_objective(out, &zm, &which, &t))
-                        / (2.0 * H);
+                    let fd = (ref_objective(out, &zp, &which, &t) - ref_objective(out, &zm, &which, &t)) / (2.0 * H);
                     let g = f64::from(r.grad[[i, j]]);
-                    assert!(
-                        close(g, fd),
-                        "{act}/{out}: event {i} feature {j}: analytic {g}, fd {fd}"
-                    );
+                    assert!(close(g, fd), "{act}/{out}: event {i} feature {j}: analytic {g}, fd {fd}");
                     checked += 1;
                 }
             }
@@ -248,9 +212,7 @@ fn weight_gradients_match_f64_finite_differences_for_every_activation_and_output
         let c = case(act, out, 50 + seed as u64);
         let n = c.x.nrows();
         // Unequal weights, one negative (NLO-style), positive sum.
-        let w: Vec<f32> = (0..n)
-            .map(|i| if i == 2 { -0.3 } else { 0.5 + i as f32 * 0.25 })
-            .collect();
+        let w: Vec<f32> = (0..n).map(|i| if i == 2 { -0.3 } else { 0.5 + i as f32 * 0.25 }).collect();
         let (loss, g) = c.m.weight_grad(c.x.view(), targets(&c), Some(&w)).unwrap();
         let theta: Vec<f64> = c.m.params_flat().iter().map(|&v| f64::from(v)).collect();
         let wsum: f64 = w.iter().map(|&v| f64::from(v)).sum();
@@ -266,10 +228,7 @@ fn weight_gradients_match_f64_finite_differences_for_every_activation_and_output
             (tot / wsum, signs)
         };
         let (l0, _) = mean_loss(&theta);
-        assert!(
-            (loss - l0).abs() < 1e-5 * (1.0 + l0.abs()),
-            "{act}/{out}: loss {loss} vs {l0}"
-        );
+        assert!((loss - l0).abs() < 1e-5 * (1.0 + l0.abs()), "{act}/{out}: loss {loss} vs {l0}");
         for p in 0..theta.len() {
             let (mut tp, mut tm) = (theta.clone(), theta.clone());
             tp[p] += H;
@@ -280,11 +239,7 @@ fn weight_gradients_match_f64_finite_differences_for_every_activation_and_output
                 continue;
             }
             let fd = (lp - lm) / (2.0 * H);
-            assert!(
-                close(f64::from(g[p]), fd),
-                "{act}/{out}: param {p}: analytic {}, fd {fd}",
-                g[p]
-            );
+            assert!(close(f64::from(g[p]), fd), "{act}/{out}: param {p}: analytic {}, fd {fd}", g[p]);
             checked += 1;
         }
     }
@@ -301,10 +256,7 @@ fn weight_gradient_is_independent_of_chunking_and_thread_count() {
     let x = Array2::from_shape_fn((1000, 4), |_| r.random_range(-1.0f32..1.0));
     let y: Vec<i64> = (0..1000).map(|i| (i % 2) as i64).collect();
     let a = m.weight_grad(x.view(), Targets::Labels(&y), None).unwrap();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let b = pool.install(|| m.weight_grad(x.view(), Targets::Labels(&y), None).unwrap());
     assert_eq!(a.0.to_bits(), b.0.to_bits());
     assert_eq!(a.1, b.1);
@@ -314,27 +266,12 @@ fn weight_gradient_is_independent_of_chunking_and_thread_count() {
 fn gradient_errors_are_clear() {
     let m = Mlp::new(&[3, 4, 1], MlpConfig::default()).unwrap();
     let x = Array2::<f32>::zeros((2, 3));
-    let e = m
-        .input_grad(x.view(), GradTarget::Score { class: 2 })
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "input_grad: class 2 is out of range; the model has classes 0..1"
-    );
-    let e = m
-        .weight_grad(x.view(), Targets::Labels(&[0]), None)
-        .unwrap_err()
-        .to_string();
+    let e = m.input_grad(x.view(), GradTarget::Score { class: 2 }).unwrap_err().to_string();
+    assert_eq!(e, "input_grad: class 2 is out of range; the model has classes 0..1");
+    let e = m.weight_grad(x.view(), Targets::Labels(&[0]), None).unwrap_err().to_string();
     assert_eq!(e, "weight_grad: expected 2 labels (one per event), got 1");
-    let e = m
-        .weight_grad(x.view(), Targets::Labels(&[0, 1]), Some(&[1.0, -1.0]))
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "weight_grad: event weights must have a positive sum, got 0"
-    );
+    let e = m.weight_grad(x.view(), Targets::Labels(&[0, 1]), Some(&[1.0, -1.0])).unwrap_err().to_string();
+    assert_eq!(e, "weight_grad: event weights must have a positive sum, got 0");
     let x4 = Array2::<f32>::zeros((2, 4));
     let e = m.forward_logits(x4.view()).unwrap_err().to_string();
     assert_eq!(e, "forward: expected 3 feature columns, got 4");

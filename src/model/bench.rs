@@ -5,8 +5,7 @@
 
 use std::time::Instant;
 
-use ndarray::{s, Array2, Axis};
-use rand_distr::{Distribution, StandardNormal};
+use ndarray::{s, Axis};
 
 use super::backward::GradTarget;
 use super::candle_mlp::{CandleAdam, CandleMlp};
@@ -20,57 +19,21 @@ use crate::optim::Control;
 /// The reference task's events: label ~ Bernoulli(½); class 0 ~ N(0, Σ), class 1 ~
 /// N(0.5·1, Σ), Σᵢⱼ = 0.5^|i−j| (AR(1) chain xᵢ = 0.5·xᵢ₋₁ + √0.75·zᵢ); features `x0…`.
 pub fn reference_gaussians(n: usize, d: usize, seed: u64) -> Result<Dataset> {
-    let mut r = crate::rng::rng(seed);
-    let mut x = Array2::<f32>::zeros((n, d));
-    let mut label = Vec::with_capacity(n);
-    for mut row in x.rows_mut() {
-        let y = rand::Rng::random_bool(&mut r, 0.5);
-        let mut prev = 0.0f64;
-        for (i, v) in row.iter_mut().enumerate() {
-            let z: f64 = StandardNormal.sample(&mut r);
-            prev = if i == 0 {
-                z
-            } else {
-                0.5 * prev + 0.75f64.sqrt() * z
-            };
-            *v = (prev + if y { 0.5 } else { 0.0 }) as f32;
-        }
-        label.push(i64::from(y));
-    }
-    Dataset::new(
-        (0..d).map(|i| format!("x{i}")).collect(),
-        x,
-        Some(label),
-        None,
-    )
+    let cfg =
+        crate::data::synthetic::GaussiansConfig { n, d, seed, ..crate::data::synthetic::GaussiansConfig::default() };
+    crate::data::synthetic::gaussians_with(&cfg)
 }
 
 /// The reference architecture 20→64→64→64→1, ReLU, sigmoid.
 pub fn reference_model(seed: u64) -> Result<Mlp> {
-    Mlp::new(
-        &[20, 64, 64, 64, 1],
-        MlpConfig {
-            seed,
-            ..MlpConfig::default()
-        },
-    )
+    Mlp::new(&[20, 64, 64, 64, 1], MlpConfig { seed, ..MlpConfig::default() })
 }
 
 /// Fused training: BCE, Adam 1e-3, `batch` events per step, `epochs` over `train`.
 /// Events/s = epochs·n / wall time of `train` (standardisation fit included).
-pub fn train_fused(
-    train_ds: &Dataset,
-    test: Option<&Dataset>,
-    epochs: usize,
-    batch: usize,
-) -> Result<String> {
+pub fn train_fused(train_ds: &Dataset, test: Option<&Dataset>, epochs: usize, batch: usize) -> Result<String> {
     let m = reference_model(1)?;
-    let cfg = TrainConfig {
-        epochs,
-        batch_size: batch,
-        seed: 2,
-        ..TrainConfig::default()
-    };
+    let cfg = TrainConfig { epochs, batch_size: batch, seed: 2, ..TrainConfig::default() };
     let t0 = Instant::now();
     let r = train(&m, train_ds, &cfg, &Control::quiet())?;
     let secs = t0.elapsed().as_secs_f64();
@@ -154,16 +117,10 @@ fn fgsm_one_pass(model: &Mlp, test: &Dataset, batch: usize, eps: f32) -> Result<
         let mut adv = xb.to_owned();
         for ((mut row, g), &yi) in adv.rows_mut().into_iter().zip(r.grad.rows()).zip(&y) {
             let s = if yi { -eps } else { eps };
-            row.iter_mut()
-                .zip(g)
-                .for_each(|(v, gv)| *v += s * sign(*gv));
+            row.iter_mut().zip(g).for_each(|(v, gv)| *v += s * sign(*gv));
         }
         let y2 = model.classes_from_logits(&model.forward_logits(adv.view())?);
-        flips += y
-            .iter()
-            .zip(&y2)
-            .filter(|(a, b)| i64::from(**a) != **b)
-            .count();
+        flips += y.iter().zip(&y2).filter(|(a, b)| i64::from(**a) != **b).count();
     }
     Ok((t0.elapsed().as_secs_f64(), flips))
 }

@@ -57,11 +57,7 @@ impl CandleMlp {
 
     /// The variables (weight, bias) of every layer, for optimizers.
     pub fn vars(&self) -> Vec<&Var> {
-        self.weights
-            .iter()
-            .zip(&self.biases)
-            .flat_map(|(w, b)| [w, b])
-            .collect()
+        self.weights.iter().zip(&self.biases).flat_map(|(w, b)| [w, b]).collect()
     }
 
     /// Logits of the standardised-on-the-fly events `x` (a tensor n × d, physical units).
@@ -91,11 +87,7 @@ impl CandleMlp {
 
     /// ∂objective/∂x per event by candle's autograd (the same objectives as
     /// [`Mlp::input_grad`]).
-    pub fn input_grad(
-        &self,
-        x: ArrayView2<'_, f32>,
-        target: GradTarget<'_>,
-    ) -> Result<Array2<f32>> {
+    pub fn input_grad(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<Array2<f32>> {
         let xv = Var::from_tensor(&self.input(x)?).map_err(ce)?;
         let z = self.forward_t(xv.as_tensor()).map_err(ce)?;
         let obj = match target {
@@ -107,9 +99,7 @@ impl CandleMlp {
             GradTarget::Logit { class } => self.logit(&z, class).map_err(ce)?,
         };
         let grads = obj.sum_all().and_then(|s| s.backward()).map_err(ce)?;
-        let g = grads
-            .get(xv.as_tensor())
-            .ok_or_else(|| Error::Tensor("no gradient for the input".into()))?;
+        let g = grads.get(xv.as_tensor()).ok_or_else(|| Error::Tensor("no gradient for the input".into()))?;
         to_array(g)
     }
 
@@ -124,38 +114,24 @@ impl CandleMlp {
         let loss = self.mean_loss(x, targets, weights)?;
         let grads = loss.backward().map_err(ce)?;
         let g = self.flatten(|v| {
-            grads
-                .get(v.as_tensor())
-                .cloned()
-                .ok_or_else(|| Error::Tensor("missing parameter gradient".into()))
+            grads.get(v.as_tensor()).cloned().ok_or_else(|| Error::Tensor("missing parameter gradient".into()))
         })?;
         let value = loss.to_scalar::<f32>().map_err(ce)?;
         Ok((f64::from(value), g))
     }
 
     /// The event-weighted mean loss as a scalar tensor, for autograd.
-    pub fn mean_loss(
-        &self,
-        x: ArrayView2<'_, f32>,
-        targets: Targets<'_>,
-        weights: Option<&[f32]>,
-    ) -> Result<Tensor> {
+    pub fn mean_loss(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<Tensor> {
         let n = x.nrows();
         targets.validate("weight_grad", self.output, n, self.k())?;
         let wsum = check_weights("weight_grad", weights, n)?;
         let z = self.forward_t(&self.input(x)?).map_err(ce)?;
-        let l = self
-            .event_loss(&z, &self.target_tensor(targets)?)
-            .map_err(ce)?;
+        let l = self.event_loss(&z, &self.target_tensor(targets)?).map_err(ce)?;
         let l = match weights {
-            Some(w) => l
-                .mul(&Tensor::from_slice(w, n, &Device::Cpu).map_err(ce)?)
-                .map_err(ce)?,
+            Some(w) => l.mul(&Tensor::from_slice(w, n, &Device::Cpu).map_err(ce)?).map_err(ce)?,
             None => l,
         };
-        l.sum_all()
-            .and_then(|s| s.affine(1.0 / wsum, 0.0))
-            .map_err(ce)
+        l.sum_all().and_then(|s| s.affine(1.0 / wsum, 0.0)).map_err(ce)
     }
 
     fn k(&self) -> usize {
@@ -240,18 +216,9 @@ impl CandleMlp {
     fn flatten(&self, f: impl Fn(&Var) -> Result<Tensor>) -> Result<Vec<f32>> {
         let mut out = Vec::new();
         for (w, b) in self.weights.iter().zip(&self.biases) {
-            let wt = f(w)?
-                .t()
-                .and_then(|t| t.flatten_all())
-                .and_then(|t| t.to_vec1::<f32>())
-                .map_err(ce)?;
+            let wt = f(w)?.t().and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()).map_err(ce)?;
             out.extend(wt);
-            out.extend(
-                f(b)?
-                    .flatten_all()
-                    .and_then(|t| t.to_vec1::<f32>())
-                    .map_err(ce)?,
-            );
+            out.extend(f(b)?.flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(ce)?);
         }
         Ok(out)
     }
@@ -260,11 +227,7 @@ impl CandleMlp {
 /// A candle n × k f32 tensor as an ndarray.
 fn to_array(t: &Tensor) -> Result<Array2<f32>> {
     let (n, k) = t.dims2().map_err(ce)?;
-    let v = t
-        .to_dtype(DType::F32)
-        .and_then(|t| t.flatten_all())
-        .and_then(|t| t.to_vec1::<f32>())
-        .map_err(ce)?;
+    let v = t.to_dtype(DType::F32).and_then(|t| t.flatten_all()).and_then(|t| t.to_vec1::<f32>()).map_err(ce)?;
     Array2::from_shape_vec((n, k), v).map_err(|e| Error::Tensor(e.to_string()))
 }
 
@@ -322,68 +285,37 @@ mod tests {
         assert_eq!(a.len(), b.len());
         let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-3);
         for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= 1e-5 * scale,
-                "{what}[{i}]: fused {x}, candle {y}"
-            );
+            assert!((x - y).abs() <= 1e-5 * scale, "{what}[{i}]: fused {x}, candle {y}");
         }
     }
 
     #[test]
     fn candle_path_agrees_with_fused_path() {
         for act in Activation::NAMES.map(|a| Activation::parse(a).unwrap()) {
-            for (out, k) in [
-                (Output::Sigmoid, 1),
-                (Output::Softmax, 3),
-                (Output::Linear, 2),
-            ] {
-                let cfg = MlpConfig {
-                    activation: act,
-                    output: out,
-                    seed: 7,
-                    ..MlpConfig::default()
-                };
+            for (out, k) in [(Output::Sigmoid, 1), (Output::Softmax, 3), (Output::Linear, 2)] {
+                let cfg = MlpConfig { activation: act, output: out, seed: 7, ..MlpConfig::default() };
                 let mut m = Mlp::new(&[6, 16, 16, k], cfg).unwrap();
                 m.set_standardization(vec![1.0; 6], vec![2.0; 6]).unwrap();
                 let mut r = crate::rng::rng(3);
                 let x = Array2::from_shape_fn((300, 6), |_| r.random_range(-3.0f32..5.0));
                 let labels: Vec<i64> = (0..300).map(|i| (i % 2) as i64).collect();
                 let vals = Array2::from_shape_fn((300, k), |_| r.random_range(-1.0f32..1.0));
-                let t = if out == Output::Linear {
-                    Targets::Values(vals.view())
-                } else {
-                    Targets::Labels(&labels)
-                };
+                let t = if out == Output::Linear { Targets::Values(vals.view()) } else { Targets::Labels(&labels) };
                 let c = CandleMlp::from_mlp(&m).unwrap();
                 assert_eq!(c.params_flat().unwrap(), m.params_flat());
                 let what = format!("{act}/{out}");
                 let zf = m.forward_logits(x.view()).unwrap();
                 let zc = c.forward_logits(x.view()).unwrap();
-                assert_close(
-                    zf.as_slice().unwrap(),
-                    zc.as_slice().unwrap(),
-                    &format!("{what} logits"),
-                );
-                for gt in [
-                    GradTarget::Loss(t),
-                    GradTarget::Score { class: 1 },
-                    GradTarget::Logit { class: 0 },
-                ] {
+                assert_close(zf.as_slice().unwrap(), zc.as_slice().unwrap(), &format!("{what} logits"));
+                for gt in [GradTarget::Loss(t), GradTarget::Score { class: 1 }, GradTarget::Logit { class: 0 }] {
                     let gf = m.input_grad(x.view(), gt).unwrap();
                     let gc = c.input_grad(x.view(), gt).unwrap();
-                    assert_close(
-                        gf.as_slice().unwrap(),
-                        gc.as_slice().unwrap(),
-                        &format!("{what} input grad {gt:?}"),
-                    );
+                    assert_close(gf.as_slice().unwrap(), gc.as_slice().unwrap(), &format!("{what} input grad {gt:?}"));
                 }
                 let w: Vec<f32> = (0..300).map(|i| 0.5 + (i % 3) as f32).collect();
                 let (lf, wf) = m.weight_grad(x.view(), t, Some(&w)).unwrap();
                 let (lc, wc) = c.weight_grad(x.view(), t, Some(&w)).unwrap();
-                assert!(
-                    (lf - lc).abs() < 1e-5 * lf.abs().max(1.0),
-                    "{what} loss {lf} vs {lc}"
-                );
+                assert!((lf - lc).abs() < 1e-5 * lf.abs().max(1.0), "{what} loss {lf} vs {lc}");
                 assert_close(&wf, &wc, &format!("{what} weight grad"));
             }
         }

@@ -43,11 +43,7 @@ impl Mlp {
 
     /// [`Mlp::predict_class`] on logits already computed.
     pub fn classes_from_logits(&self, z: &Array2<f32>) -> Vec<i64> {
-        let threshold = if self.output() == Output::Sigmoid {
-            0.0
-        } else {
-            0.5
-        };
+        let threshold = if self.output() == Output::Sigmoid { 0.0 } else { 0.5 };
         z.rows()
             .into_iter()
             .map(|row| {
@@ -67,18 +63,10 @@ impl Mlp {
     }
 
     /// Event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ (unit weights when `weights` is `None`).
-    pub fn loss(
-        &self,
-        x: ArrayView2<'_, f32>,
-        targets: Targets<'_>,
-        weights: Option<&[f32]>,
-    ) -> Result<f64> {
+    pub fn loss(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<f64> {
         let n = x.nrows();
         if n == 0 {
-            return Err(Error::Empty {
-                op: "loss",
-                what: "the event set".into(),
-            });
+            return Err(Error::Empty { op: "loss", what: "the event set".into() });
         }
         targets.validate("loss", self.output(), n, self.n_outputs())?;
         let wsum = super::backward::check_weights("loss", weights, n)?;
@@ -101,14 +89,9 @@ impl Mlp {
     /// `use_weights` the dataset's event weights (if any) weight every number.
     pub fn evaluate(&self, ds: &Dataset, use_weights: bool) -> Result<Evaluation> {
         self.check_features(ds)?;
-        let labels = ds
-            .label()
-            .ok_or_else(|| Error::arg("evaluate", "the dataset has no label"))?;
+        let labels = ds.label().ok_or_else(|| Error::arg("evaluate", "the dataset has no label"))?;
         if ds.is_empty() {
-            return Err(Error::Empty {
-                op: "evaluate",
-                what: "dataset".into(),
-            });
+            return Err(Error::Empty { op: "evaluate", what: "dataset".into() });
         }
         check_labels("evaluate", self.output(), self.n_outputs(), labels)?;
         let weights = if use_weights { ds.weight() } else { None };
@@ -121,15 +104,8 @@ impl Mlp {
             loss += w * loss_row(self.output(), &zrow, Targets::Labels(labels).row(i));
         }
         let classifier = self.output() != Output::Linear;
-        let accuracy = if classifier {
-            Some(metrics::accuracy(
-                &self.classes_from_logits(&z),
-                labels,
-                weights,
-            )?)
-        } else {
-            None
-        };
+        let accuracy =
+            if classifier { Some(metrics::accuracy(&self.classes_from_logits(&z), labels, weights)?) } else { None };
         let auc = match (self.output(), self.n_outputs()) {
             (Output::Sigmoid, _) | (Output::Softmax, 2) => {
                 let s: Vec<f32> = z
@@ -145,12 +121,7 @@ impl Mlp {
             }
             _ => None,
         };
-        Ok(Evaluation {
-            n: ds.len(),
-            loss: loss / wsum,
-            auc,
-            accuracy,
-        })
+        Ok(Evaluation { n: ds.len(), loss: loss / wsum, auc, accuracy })
     }
 }
 

@@ -9,34 +9,13 @@
 /// with `a_t`, the transpose of `A` (stored `k × m`); likewise `B'` is `B` (stored `k × n`)
 /// or, with `b_t`, the transpose of `B` (stored `n × k`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    a_t: bool,
-    b: &[f32],
-    b_t: bool,
-    beta: f32,
-    c: &mut [f32],
-) {
-    assert!(
-        a.len() >= m * k && b.len() >= k * n && c.len() >= m * n,
-        "gemm: buffer too small"
-    );
+pub(crate) fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool, beta: f32, c: &mut [f32]) {
+    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm: buffer too small");
     if m == 0 || n == 0 {
         return;
     }
-    let (rsa, csa) = if a_t {
-        (1, m as isize)
-    } else {
-        (k as isize, 1)
-    };
-    let (rsb, csb) = if b_t {
-        (1, k as isize)
-    } else {
-        (n as isize, 1)
-    };
+    let (rsa, csa) = if a_t { (1, m as isize) } else { (k as isize, 1) };
+    let (rsb, csb) = if b_t { (1, k as isize) } else { (n as isize, 1) };
     // SAFETY: the assert above guarantees that every index the strides can reach,
     // (m-1)·rs + (k-1)·cs etc., lies inside the slices; `c` is exclusively borrowed.
     unsafe {

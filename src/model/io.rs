@@ -64,8 +64,7 @@ impl Mlp {
                 Ok((n.clone(), v))
             })
             .collect::<Result<Vec<_>>>()?;
-        let data =
-            safetensors::serialize(views, Some(self.metadata())).map_err(|e| Error::io(path, e))?;
+        let data = safetensors::serialize(views, Some(self.metadata())).map_err(|e| Error::io(path, e))?;
         fsutil::atomic_write_bytes(path, &data)
     }
 
@@ -73,39 +72,34 @@ impl Mlp {
     pub fn load(path: &Path) -> Result<Mlp> {
         let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let st = parse(path, &data)?;
-        let (_, header) =
-            SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
+        let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |k: &str| {
-            meta.get(k).ok_or_else(|| Error::format(path, format!("metadata has no '{k}' (not a nuisance model? use import_torch for PyTorch files)")))
+            meta.get(k).ok_or_else(|| {
+                Error::format(
+                    path,
+                    format!("metadata has no '{k}' (not a nuisance model? use import_torch for PyTorch files)"),
+                )
+            })
         };
         if get("format")? != FORMAT_NAME {
             return Err(Error::format(
                 path,
-                format!(
-                    "metadata format is '{}', expected '{FORMAT_NAME}'",
-                    get("format")?
-                ),
+                format!("metadata format is '{}', expected '{FORMAT_NAME}'", get("format")?),
             ));
         }
-        let version: u32 = get("format_version")?
-            .parse()
-            .map_err(|_| Error::format(path, "format_version is not a number"))?;
+        let version: u32 =
+            get("format_version")?.parse().map_err(|_| Error::format(path, "format_version is not a number"))?;
         if version != FORMAT_VERSION {
             return Err(Error::format(
                 path,
-                format!(
-                    "format version {version} is not supported (this build reads {FORMAT_VERSION})"
-                ),
+                format!("format version {version} is not supported (this build reads {FORMAT_VERSION})"),
             ));
         }
-        let layers: Vec<usize> = serde_json::from_str(get("layers")?)
-            .map_err(|e| Error::format(path, format!("layers: {e}")))?;
+        let layers: Vec<usize> =
+            serde_json::from_str(get("layers")?).map_err(|e| Error::format(path, format!("layers: {e}")))?;
         let feature_names: Option<Vec<String>> = match meta.get("feature_names") {
-            Some(s) => Some(
-                serde_json::from_str(s)
-                    .map_err(|e| Error::format(path, format!("feature_names: {e}")))?,
-            ),
+            Some(s) => Some(serde_json::from_str(s).map_err(|e| Error::format(path, format!("feature_names: {e}")))?),
             None => None,
         };
         let cfg = MlpConfig {
@@ -116,47 +110,26 @@ impl Mlp {
             feature_names,
         };
         let mut m = Mlp::new(&layers, cfg)?;
-        let names: Vec<(String, String)> = (0..m.n_layers())
-            .map(|l| {
-                (
-                    format!("net.{}.weight", 2 * l),
-                    format!("net.{}.bias", 2 * l),
-                )
-            })
-            .collect();
+        let names: Vec<(String, String)> =
+            (0..m.n_layers()).map(|l| (format!("net.{}.weight", 2 * l), format!("net.{}.bias", 2 * l))).collect();
         m.set_params_flat(&read_params(path, &st, &names, &m.layer_shapes())?)?;
         let mean = parse_f32_list(path, "mean", get("mean")?)?;
         let std = parse_f32_list(path, "std", get("std")?)?;
-        m.set_standardization(mean, std)
-            .map_err(|e| Error::format(path, e.to_string()))?;
+        m.set_standardization(mean, std).map_err(|e| Error::format(path, e.to_string()))?;
         Ok(m)
     }
 
     fn metadata(&self) -> HashMap<String, String> {
-        let floats = |v: &[f32]| {
-            format!(
-                "[{}]",
-                v.iter()
-                    .map(|x| format!("{x:e}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
+        let floats = |v: &[f32]| format!("[{}]", v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", "));
         let mut m = HashMap::new();
         m.insert("format".into(), FORMAT_NAME.into());
         m.insert("format_version".into(), FORMAT_VERSION.to_string());
-        m.insert(
-            "layers".into(),
-            serde_json::to_string(self.layers()).unwrap_or_default(),
-        );
+        m.insert("layers".into(), serde_json::to_string(self.layers()).unwrap_or_default());
         m.insert("activation".into(), self.activation().name().into());
         m.insert("output".into(), self.output().name().into());
         m.insert("dropout".into(), format!("{:e}", self.dropout()));
         if let Some(n) = self.feature_names() {
-            m.insert(
-                "feature_names".into(),
-                serde_json::to_string(n).unwrap_or_default(),
-            );
+            m.insert("feature_names".into(), serde_json::to_string(n).unwrap_or_default());
         }
         m.insert("mean".into(), floats(self.mean()));
         m.insert("std".into(), floats(self.std()));
@@ -185,10 +158,7 @@ pub fn import_torch(path: &Path, spec: &TorchImport) -> Result<Mlp> {
         let &[out, inp] = t.shape() else {
             return Err(Error::format(
                 path,
-                format!(
-                    "tensor '{w}' has shape {:?}, expected a 2-D weight (out × in)",
-                    t.shape()
-                ),
+                format!("tensor '{w}' has shape {:?}, expected a 2-D weight (out × in)", t.shape()),
             ));
         };
         if i == 0 {
@@ -243,9 +213,7 @@ fn infer_names(path: &Path, st: &SafeTensors<'_>) -> Result<Vec<(String, String)
 
 /// Sort key treating digit runs as numbers: `net.10` after `net.2`.
 fn natural_key(s: &str) -> Vec<(u64, String)> {
-    s.split('.')
-        .map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string()))
-        .collect()
+    s.split('.').map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string())).collect()
 }
 
 /// All parameters in PyTorch order, checking each tensor's shape against `(out, in)`.
@@ -256,10 +224,7 @@ fn read_params(
     shapes: &[(usize, usize)],
 ) -> Result<Vec<f32>> {
     if names.len() != shapes.len() {
-        return Err(Error::format(
-            path,
-            format!("{} tensor pairs for {} layers", names.len(), shapes.len()),
-        ));
+        return Err(Error::format(path, format!("{} tensor pairs for {} layers", names.len(), shapes.len())));
     }
     let mut flat = Vec::new();
     for ((w, b), &(out, inp)) in names.iter().zip(shapes) {
@@ -272,29 +237,18 @@ fn read_params(
 fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| missing(path, name, st))?;
     if t.shape() != shape {
-        return Err(Error::format(
-            path,
-            format!(
-                "tensor '{name}' has shape {:?}, expected {shape:?}",
-                t.shape()
-            ),
-        ));
+        return Err(Error::format(path, format!("tensor '{name}' has shape {:?}, expected {shape:?}", t.shape())));
     }
     match t.dtype() {
-        Dtype::F32 => Ok(t
-            .data()
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect()),
+        Dtype::F32 => Ok(t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()),
         Dtype::F64 => Ok(t
             .data()
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]) as f32)
             .collect()),
-        other => Err(Error::format(
-            path,
-            format!("tensor '{name}' has dtype {other:?}; only F32 and F64 are supported"),
-        )),
+        other => {
+            Err(Error::format(path, format!("tensor '{name}' has dtype {other:?}; only F32 and F64 are supported")))
+        }
     }
 }
 
@@ -309,13 +263,7 @@ fn not_safetensors(path: &Path, e: impl std::fmt::Display) -> Error {
 fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
     let mut names = st.names();
     names.sort_by_key(|n| natural_key(n));
-    Error::format(
-        path,
-        format!(
-            "missing tensor '{name}'; the file has: {}",
-            names.join(", ")
-        ),
-    )
+    Error::format(path, format!("missing tensor '{name}'; the file has: {}", names.join(", ")))
 }
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {
@@ -323,9 +271,7 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn parse_f32(path: &Path, key: &str, s: &str) -> Result<f32> {
-    s.trim()
-        .parse::<f32>()
-        .map_err(|_| Error::format(path, format!("metadata '{key}': '{s}' is not a number")))
+    s.trim().parse::<f32>().map_err(|_| Error::format(path, format!("metadata '{key}': '{s}' is not a number")))
 }
 
 /// Parses "[a, b, …]" straight to f32 (no detour through f64, so no double rounding).

@@ -11,9 +11,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn data_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)
 }
 
 #[test]
@@ -27,19 +25,13 @@ fn save_then_load_is_bit_identical() {
     };
     let mut m = Mlp::new(&[3, 7, 3], cfg).unwrap();
     // Awkward f32 values: not exactly decimal, tiny, huge, subnormal.
-    m.set_standardization(vec![0.1, -1e-30, 3.0e38], vec![1.0 / 3.0, 1e-45, 7.7e-3])
-        .unwrap();
+    m.set_standardization(vec![0.1, -1e-30, 3.0e38], vec![1.0 / 3.0, 1e-45, 7.7e-3]).unwrap();
     let p = tmp("roundtrip.safetensors");
     m.save(&p).unwrap();
     let back = Mlp::load(&p).unwrap();
-    assert_eq!(
-        back, m,
-        "every field, including params, mean and std, round-trips exactly"
-    );
+    assert_eq!(back, m, "every field, including params, mean and std, round-trips exactly");
     let mut r = crate::rng::rng(1);
-    let x = Array2::from_shape_fn((50, 3), |(_, j)| {
-        m.mean()[j] + m.std()[j] * r.random_range(-2.0f32..2.0)
-    });
+    let x = Array2::from_shape_fn((50, 3), |(_, j)| m.mean()[j] + m.std()[j] * r.random_range(-2.0f32..2.0));
     let (a, b) = (m.scores(x.view()).unwrap(), back.scores(x.view()).unwrap());
     assert!(a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()));
     std::fs::remove_file(&p).unwrap();
@@ -69,13 +61,8 @@ fn load_errors_name_the_problem() {
     let e = Mlp::load(&garbage).unwrap_err().to_string();
     assert!(e.contains("not a safetensors file"), "{e}");
     // A PyTorch file has no nuisance metadata.
-    let e = Mlp::load(&data_path("reference_mlp.safetensors"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.ends_with("metadata format is 'pt', expected 'nuisance-mlp'"),
-        "{e}"
-    );
+    let e = Mlp::load(&data_path("reference_mlp.safetensors")).unwrap_err().to_string();
+    assert!(e.ends_with("metadata format is 'pt', expected 'nuisance-mlp'"), "{e}");
     // Missing tensor, named; wrong shape, both shapes named.
     let spec = TorchImport {
         tensor_names: Some(vec![
@@ -84,57 +71,27 @@ fn load_errors_name_the_problem() {
         ]),
         ..TorchImport::default()
     };
-    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.contains(
-            "missing tensor 'net.3.bias'; the file has: net.0.bias, net.0.weight, net.2.bias"
-        ),
-        "{e}"
-    );
+    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap_err().to_string();
+    assert!(e.contains("missing tensor 'net.3.bias'; the file has: net.0.bias, net.0.weight, net.2.bias"), "{e}");
     let pair = |w: &str, b: &str| (w.to_string(), b.to_string());
     let spec = TorchImport {
         tensor_names: Some(vec![pair("net.0.weight", "net.6.bias")]),
         output: Some(Output::Linear),
         ..TorchImport::default()
     };
-    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.ends_with("tensor 'net.6.bias' has shape [1], expected [64]"),
-        "{e}"
-    );
+    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap_err().to_string();
+    assert!(e.ends_with("tensor 'net.6.bias' has shape [1], expected [64]"), "{e}");
     // The second layer must take the first's 64 outputs, not 20 inputs.
     let spec = TorchImport {
-        tensor_names: Some(vec![
-            pair("net.0.weight", "net.0.bias"),
-            pair("net.0.weight", "net.0.bias"),
-        ]),
+        tensor_names: Some(vec![pair("net.0.weight", "net.0.bias"), pair("net.0.weight", "net.0.bias")]),
         output: Some(Output::Linear),
         ..TorchImport::default()
     };
-    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.ends_with("tensor 'net.0.weight' has shape [64, 20], expected [64, 64]"),
-        "{e}"
-    );
-    let spec = TorchImport {
-        layers: Some(vec![20, 32, 1]),
-        ..TorchImport::default()
-    };
-    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec)
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.ends_with(
-            "layers [20, 32, 1] were requested but the weights have widths [20, 64, 64, 64, 1]"
-        ),
-        "{e}"
-    );
+    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap_err().to_string();
+    assert!(e.ends_with("tensor 'net.0.weight' has shape [64, 20], expected [64, 64]"), "{e}");
+    let spec = TorchImport { layers: Some(vec![20, 32, 1]), ..TorchImport::default() };
+    let e = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap_err().to_string();
+    assert!(e.ends_with("layers [20, 32, 1] were requested but the weights have widths [20, 64, 64, 64, 1]"), "{e}");
     std::fs::remove_file(&garbage).unwrap();
 }
 
@@ -149,10 +106,7 @@ struct Subset {
 
 fn reference_subset() -> Subset {
     let bytes = std::fs::read(data_path("reference_subset.f32")).unwrap();
-    let v: Vec<f32> = bytes
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
+    let v: Vec<f32> = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
     let t = Array2::from_shape_vec((2000, 24), v).unwrap();
     Subset {
         x: t.slice(ndarray::s![.., ..20]).to_owned(),
@@ -164,19 +118,10 @@ fn reference_subset() -> Subset {
 
 #[test]
 fn imported_reference_model_reproduces_pytorch_outputs() {
-    let m = import_torch(
-        &data_path("reference_mlp.safetensors"),
-        &TorchImport::default(),
-    )
-    .unwrap();
+    let m = import_torch(&data_path("reference_mlp.safetensors"), &TorchImport::default()).unwrap();
     assert_eq!(m.layers(), &[20, 64, 64, 64, 1]);
     assert_eq!(m.n_params(), 9729);
-    let Subset {
-        x,
-        logit,
-        score,
-        fgsm_flipped,
-    } = reference_subset();
+    let Subset { x, logit, score, fgsm_flipped } = reference_subset();
     let z = m.forward_logits(x.view()).unwrap();
     let s = m.scores(x.view()).unwrap();
     // Same f32 network, different summation order: logits agree to ~1e-6; 1e-5 is the brief.
@@ -191,9 +136,7 @@ fn imported_reference_model_reproduces_pytorch_outputs() {
     }
     // FGSM (ε = 0.1, BCE against the clean predicted class) flips the same events as PyTorch.
     let y = m.predict_class(x.view()).unwrap();
-    let g = m
-        .input_grad(x.view(), GradTarget::Loss(Targets::Labels(&y)))
-        .unwrap();
+    let g = m.input_grad(x.view(), GradTarget::Loss(Targets::Labels(&y))).unwrap();
     let adv = &x + &g.mapv(|v| 0.1 * v.signum() * f32::from(u8::from(v != 0.0)));
     let y2 = m.predict_class(adv.view()).unwrap();
     let ours: Vec<bool> = y.iter().zip(&y2).map(|(a, b)| a != b).collect();

@@ -34,10 +34,7 @@ impl Output {
             "sigmoid" => Ok(Output::Sigmoid),
             "softmax" => Ok(Output::Softmax),
             "linear" | "identity" => Ok(Output::Linear),
-            _ => Err(Error::arg(
-                "output",
-                format!("unknown output '{name}'; valid: {}", Self::NAMES.join(", ")),
-            )),
+            _ => Err(Error::arg("output", format!("unknown output '{name}'; valid: {}", Self::NAMES.join(", ")))),
         }
     }
 
@@ -176,7 +173,9 @@ pub(crate) fn check_labels(op: &'static str, out: Output, k: usize, labels: &[i6
         Output::Linear if k != 1 => {
             return Err(Error::arg(
                 op,
-                format!("integer labels need a linear output of width 1, the model has {k}; pass target values instead"),
+                format!(
+                    "integer labels need a linear output of width 1, the model has {k}; pass target values instead"
+                ),
             ))
         }
         Output::Linear => None,
@@ -188,25 +187,13 @@ pub(crate) fn check_labels(op: &'static str, out: Output, k: usize, labels: &[i6
                 Output::Sigmoid => "0 or 1 for a sigmoid output".to_string(),
                 _ => format!("in 0..{} for a softmax output with {k} classes", k - 1),
             };
-            Err(Error::arg(
-                op,
-                format!(
-                    "label {} at event {i} is invalid; labels must be {valid}",
-                    labels[i]
-                ),
-            ))
+            Err(Error::arg(op, format!("label {} at event {i} is invalid; labels must be {valid}", labels[i])))
         }
     }
 }
 
 /// Loss of one event from its logits `z`; writes `scale · ∂loss/∂z` into `g`.
-pub(crate) fn loss_grad_row(
-    out: Output,
-    z: &[f32],
-    t: RowTarget<'_>,
-    scale: f32,
-    g: &mut [f32],
-) -> f64 {
+pub(crate) fn loss_grad_row(out: Output, z: &[f32], t: RowTarget<'_>, scale: f32, g: &mut [f32]) -> f64 {
     match out {
         Output::Sigmoid => {
             let y = match t {
@@ -308,13 +295,7 @@ mod tests {
     fn softmax_ce_of_uniform_logits_is_ln_k() {
         // Equal logits: p_j = 1/3, loss = ln 3, gradient p − e_c = (1/3, −2/3, 1/3).
         let mut g = [0.0f32; 3];
-        let l = loss_grad_row(
-            Output::Softmax,
-            &[0.5, 0.5, 0.5],
-            RowTarget::Class(1),
-            1.0,
-            &mut g,
-        );
+        let l = loss_grad_row(Output::Softmax, &[0.5, 0.5, 0.5], RowTarget::Class(1), 1.0, &mut g);
         assert!((l - 3f64.ln()).abs() < 1e-12);
         let want = [1.0 / 3.0, -2.0 / 3.0, 1.0 / 3.0];
         for (a, b) in g.iter().zip(want) {
@@ -324,17 +305,13 @@ mod tests {
 
     #[test]
     fn label_errors_name_the_event_and_the_valid_range() {
-        let e = check_labels("train", Output::Sigmoid, 1, &[0, 1, 2])
-            .unwrap_err()
-            .to_string();
+        let e = check_labels("train", Output::Sigmoid, 1, &[0, 1, 2]).unwrap_err().to_string();
+        assert_eq!(e, "train: label 2 at event 2 is invalid; labels must be 0 or 1 for a sigmoid output");
+        let e = check_labels("train", Output::Softmax, 3, &[0, -1]).unwrap_err().to_string();
         assert_eq!(
             e,
-            "train: label 2 at event 2 is invalid; labels must be 0 or 1 for a sigmoid output"
+            "train: label -1 at event 1 is invalid; labels must be in 0..2 for a softmax output with 3 classes"
         );
-        let e = check_labels("train", Output::Softmax, 3, &[0, -1])
-            .unwrap_err()
-            .to_string();
-        assert_eq!(e, "train: label -1 at event 1 is invalid; labels must be in 0..2 for a softmax output with 3 classes");
         assert!(check_labels("train", Output::Softmax, 3, &[0, 1, 2]).is_ok());
         assert!(Output::Sigmoid.check_width(2).is_err());
         assert!(Output::Softmax.check_width(1).is_err());

@@ -47,13 +47,7 @@ pub struct MlpConfig {
 impl Default for MlpConfig {
     /// ReLU, sigmoid output, no dropout, seed 0, unnamed features.
     fn default() -> Self {
-        MlpConfig {
-            activation: Activation::Relu,
-            output: Output::Sigmoid,
-            dropout: 0.0,
-            seed: 0,
-            feature_names: None,
-        }
+        MlpConfig { activation: Activation::Relu, output: Output::Sigmoid, dropout: 0.0, seed: 0, feature_names: None }
     }
 }
 
@@ -78,23 +72,14 @@ impl Mlp {
     /// order. Standardisation starts as the identity (mean 0, std 1).
     pub fn new(layers: &[usize], cfg: MlpConfig) -> Result<Mlp> {
         if layers.len() < 2 {
-            return Err(Error::arg(
-                "mlp",
-                format!("needs at least an input and an output width, got {layers:?}"),
-            ));
+            return Err(Error::arg("mlp", format!("needs at least an input and an output width, got {layers:?}")));
         }
         if let Some(i) = layers.iter().position(|&w| w == 0) {
-            return Err(Error::arg(
-                "mlp",
-                format!("layer {i} has width 0 in {layers:?}"),
-            ));
+            return Err(Error::arg("mlp", format!("layer {i} has width 0 in {layers:?}")));
         }
         cfg.output.check_width(layers[layers.len() - 1])?;
         if !(0.0..1.0).contains(&cfg.dropout) {
-            return Err(Error::arg(
-                "mlp",
-                format!("dropout must be in [0, 1), got {}", cfg.dropout),
-            ));
+            return Err(Error::arg("mlp", format!("dropout must be in [0, 1), got {}", cfg.dropout)));
         }
         if let Some(names) = &cfg.feature_names {
             if names.len() != layers[0] {
@@ -178,10 +163,7 @@ impl Mlp {
     /// Sets the training-time dropout probability (in [0, 1)).
     pub fn set_dropout(&mut self, p: f32) -> Result<()> {
         if !(0.0..1.0).contains(&p) {
-            return Err(Error::arg(
-                "mlp",
-                format!("dropout must be in [0, 1), got {p}"),
-            ));
+            return Err(Error::arg("mlp", format!("dropout must be in [0, 1), got {p}")));
         }
         self.dropout = p;
         Ok(())
@@ -215,10 +197,7 @@ impl Mlp {
             });
         }
         if let Some(i) = flat.iter().position(|v| !v.is_finite()) {
-            return Err(Error::arg(
-                "set_params",
-                format!("parameter {i} is {}", flat[i]),
-            ));
+            return Err(Error::arg("set_params", format!("parameter {i} is {}", flat[i])));
         }
         self.load_torch_order(flat);
         Ok(())
@@ -226,10 +205,7 @@ impl Mlp {
 
     /// Splits a PyTorch-order flat vector (parameters or gradients) into per-layer
     /// `(weight out × in, bias)` views.
-    pub fn split_layers<'a>(
-        &self,
-        flat: &'a [f32],
-    ) -> Result<Vec<(ArrayView2<'a, f32>, ArrayView1<'a, f32>)>> {
+    pub fn split_layers<'a>(&self, flat: &'a [f32]) -> Result<Vec<(ArrayView2<'a, f32>, ArrayView1<'a, f32>)>> {
         if flat.len() != self.params.len() {
             return Err(Error::Shape {
                 op: "split_layers",
@@ -241,8 +217,7 @@ impl Mlp {
         for (l, w) in self.layers.windows(2).enumerate() {
             let (a, b) = (w[0], w[1]);
             let o = self.offsets[l];
-            let wv = ArrayView2::from_shape((b, a), &flat[o..o + a * b])
-                .map_err(|e| Error::Tensor(e.to_string()))?;
+            let wv = ArrayView2::from_shape((b, a), &flat[o..o + a * b]).map_err(|e| Error::Tensor(e.to_string()))?;
             let bv = ArrayView1::from(&flat[o + a * b..o + a * b + b]);
             out.push((wv, bv));
         }
@@ -346,16 +321,10 @@ impl Mlp {
             });
         }
         if let Some(i) = mean.iter().position(|m| !m.is_finite()) {
-            return Err(Error::arg(
-                "set_standardization",
-                format!("mean of feature {i} is {}", mean[i]),
-            ));
+            return Err(Error::arg("set_standardization", format!("mean of feature {i} is {}", mean[i])));
         }
         if let Some(i) = std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(Error::arg(
-                "set_standardization",
-                format!("std of feature {i} is {}, must be > 0", std[i]),
-            ));
+            return Err(Error::arg("set_standardization", format!("std of feature {i} is {}, must be > 0", std[i])));
         }
         self.mean = mean;
         self.std = std;
@@ -369,10 +338,7 @@ impl Mlp {
             return Err(self.feature_error("fit_standardization", ds.names()));
         }
         if ds.is_empty() {
-            return Err(Error::Empty {
-                op: "fit_standardization",
-                what: "dataset".into(),
-            });
+            return Err(Error::Empty { op: "fit_standardization", what: "dataset".into() });
         }
         ds.check_finite("fit_standardization")?;
         let x = ds.x();
@@ -411,11 +377,7 @@ impl Mlp {
             Some(n) => format!("{} features [{}]", n.len(), n.join(", ")),
             None => format!("{} features", self.n_inputs()),
         };
-        Error::Shape {
-            op,
-            expected,
-            got: format!("{} features [{}]", got.len(), got.join(", ")),
-        }
+        Error::Shape { op, expected, got: format!("{} features [{}]", got.len(), got.join(", ")) }
     }
 
     /// Errors unless `x` has one column per model input.
@@ -456,12 +418,7 @@ impl Mlp {
 
     /// Copies rows (all, or those at `idx`) of `x` into the workspace, standardised.
     /// Returns the number of rows loaded.
-    pub(crate) fn load_rows(
-        &self,
-        ws: &mut Workspace,
-        x: ArrayView2<'_, f32>,
-        idx: Option<&[usize]>,
-    ) -> usize {
+    pub(crate) fn load_rows(&self, ws: &mut Workspace, x: ArrayView2<'_, f32>, idx: Option<&[usize]>) -> usize {
         let d = self.n_inputs();
         let r = idx.map_or(x.nrows(), <[usize]>::len);
         ws.ensure_rows(self, r);
@@ -496,8 +453,7 @@ impl Mlp {
             let prev: &[f32] = if l == 0 { &ws.x } else { &before[l - 1] };
             let cur = &mut rest[0][..r * b];
             let bias = self.bias(l);
-            cur.chunks_exact_mut(b)
-                .for_each(|row| row.copy_from_slice(bias));
+            cur.chunks_exact_mut(b).for_each(|row| row.copy_from_slice(bias));
             super::gemm::gemm(r, a, b, prev, false, self.weight(l), false, 1.0, cur);
             if l + 1 == nl {
                 break;

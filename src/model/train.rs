@@ -62,20 +62,13 @@ pub enum Optimizer {
 impl Optimizer {
     /// Adam with PyTorch's defaults (β₁ 0.9, β₂ 0.999, ε 1e-8) and learning rate `lr`.
     pub fn adam(lr: f64) -> Self {
-        Optimizer::Adam {
-            lr,
-            beta1: 0.9,
-            beta2: 0.999,
-            eps: 1e-8,
-        }
+        Optimizer::Adam { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 
     /// The base learning rate.
     pub fn lr(&self) -> f64 {
         match self {
-            Optimizer::Adam { lr, .. }
-            | Optimizer::AdamW { lr, .. }
-            | Optimizer::Sgd { lr, .. } => *lr,
+            Optimizer::Adam { lr, .. } | Optimizer::AdamW { lr, .. } | Optimizer::Sgd { lr, .. } => *lr,
         }
     }
 
@@ -90,12 +83,7 @@ impl Optimizer {
             return Err(bad("lr", lr));
         }
         match *self {
-            Optimizer::Adam {
-                beta1, beta2, eps, ..
-            }
-            | Optimizer::AdamW {
-                beta1, beta2, eps, ..
-            } => {
+            Optimizer::Adam { beta1, beta2, eps, .. } | Optimizer::AdamW { beta1, beta2, eps, .. } => {
                 for (k, v) in [("beta1", beta1), ("beta2", beta2)] {
                     if !(0.0..1.0).contains(&v) {
                         return Err(bad(k, v));
@@ -239,12 +227,7 @@ pub struct TrainResult {
 /// softmax), non-finite features, feature names or count different from the model's, an
 /// empty set, bad options. Ctrl-C ends the run early with `stop = Interrupted` and the
 /// weights reached so far.
-pub fn train(
-    model: &Mlp,
-    train: &Dataset,
-    cfg: &TrainConfig,
-    control: &Control,
-) -> Result<TrainResult> {
+pub fn train(model: &Mlp, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<TrainResult> {
     let mut t = Trainer::new(model, train, cfg, control)?;
     let run = control.executor(cfg.epochs).run(&mut t)?;
     Ok(t.finish(run.stop))
@@ -274,10 +257,7 @@ impl Trainer {
         let mut model = model.clone();
         let (data, val) = split_validation(train, cfg)?;
         if data.is_empty() {
-            return Err(Error::Empty {
-                op: "train",
-                what: "the training set".into(),
-            });
+            return Err(Error::Empty { op: "train", what: "the training set".into() });
         }
         if cfg.standardize {
             model.fit_standardization(&data)?;
@@ -285,25 +265,17 @@ impl Trainer {
             model.check_features(&data)?;
         }
         data.check_finite("train")?;
-        let labels = data
-            .label()
-            .ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
+        let labels = data.label().ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
         check_labels("train", model.output(), model.n_outputs(), labels)?;
         if let Some(v) = &val {
-            model.check_features(v).map_err(|_| {
-                Error::arg(
-                    "train",
-                    "the validation set's features differ from the training set's",
-                )
-            })?;
-            let vl = v
-                .label()
-                .ok_or_else(|| Error::arg("train", "the validation set has no label column"))?;
+            model
+                .check_features(v)
+                .map_err(|_| Error::arg("train", "the validation set's features differ from the training set's"))?;
+            let vl = v.label().ok_or_else(|| Error::arg("train", "the validation set has no label column"))?;
             check_labels("train (validation)", model.output(), model.n_outputs(), vl)?;
         }
         let weights = event_weights(&data, cfg, labels)?;
-        let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())?
-            / data.len() as f64;
+        let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())? / data.len() as f64;
         let half = cfg.batch_size.div_ceil(2);
         let ws = [Workspace::new(&model, half), Workspace::new(&model, half)];
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
@@ -344,12 +316,7 @@ impl Trainer {
                 best_epoch = Some(epoch);
             }
         }
-        TrainResult {
-            model: self.model,
-            history: self.history,
-            stop,
-            best_epoch,
-        }
+        TrainResult { model: self.model, history: self.history, stop, best_epoch }
     }
 
     /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
@@ -364,17 +331,7 @@ impl Trainer {
         let [g0, g1] = &mut self.grads;
         let run = |ws: &mut Workspace, g: &mut Vec<f32>, idx: &[usize], stream: u64| {
             let mut r = rng::rng(rng::substream(seed, stream));
-            model.batch_grad(
-                ws,
-                x,
-                idx,
-                targets,
-                w,
-                norm,
-                g,
-                false,
-                dropout.then_some(&mut r),
-            )
+            model.batch_grad(ws, x, idx, targets, w, norm, g, false, dropout.then_some(&mut r))
         };
         let loss = if batch.len() >= SPLIT_MIN {
             let (a, b) = batch.split_at(batch.len() / 2);
@@ -384,12 +341,7 @@ impl Trainer {
         } else {
             run(ws0, g0, batch, 0)
         };
-        self.state.step(
-            &self.cfg.optimizer,
-            lr,
-            self.model.params_mut(),
-            &self.grads[0],
-        );
+        self.state.step(&self.cfg.optimizer, lr, self.model.params_mut(), &self.grads[0]);
         loss / norm
     }
 
@@ -407,10 +359,7 @@ impl Solver for Trainer {
     }
 
     fn step(&mut self, iter: usize) -> Result<Kv> {
-        let lr = self
-            .cfg
-            .schedule
-            .lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
+        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
         let epoch_seed = rng::substream(self.cfg.seed, iter as u64);
         let mut order: Vec<usize> = (0..self.data.len()).collect();
         order.shuffle(&mut rng::rng(epoch_seed));
@@ -425,10 +374,7 @@ impl Solver for Trainer {
         if !loss.is_finite() {
             return Err(Error::arg(
                 "train",
-                format!(
-                    "the training loss became {loss} in epoch {}; lower the learning rate",
-                    iter + 1
-                ),
+                format!("the training loss became {loss} in epoch {}; lower the learning rate", iter + 1),
             ));
         }
         let val = self.validate()?;
@@ -449,11 +395,7 @@ impl Solver for Trainer {
             }
         }
         let mut kv: Kv = vec![("loss", rec.loss), ("lr", lr)];
-        for (k, v) in [
-            ("val_loss", rec.val_loss),
-            ("val_auc", rec.val_auc),
-            ("val_accuracy", rec.val_accuracy),
-        ] {
+        for (k, v) in [("val_loss", rec.val_loss), ("val_auc", rec.val_auc), ("val_accuracy", rec.val_accuracy)] {
             if let Some(v) = v {
                 kv.push((k, v));
             }
@@ -477,27 +419,17 @@ struct OptState {
 
 impl OptState {
     fn new(n: usize) -> Self {
-        OptState {
-            m: vec![0.0; n],
-            v: vec![0.0; n],
-            t: 0,
-        }
+        OptState { m: vec![0.0; n], v: vec![0.0; n], t: 0 }
     }
 
     /// One fused pass over all parameters.
     fn step(&mut self, opt: &Optimizer, lr: f64, p: &mut [f32], g: &[f32]) {
         self.t += 1;
         match *opt {
-            Optimizer::Adam {
-                beta1, beta2, eps, ..
-            } => self.adam(lr, beta1, beta2, eps, 0.0, p, g),
-            Optimizer::AdamW {
-                beta1,
-                beta2,
-                eps,
-                weight_decay,
-                ..
-            } => self.adam(lr, beta1, beta2, eps, weight_decay, p, g),
+            Optimizer::Adam { beta1, beta2, eps, .. } => self.adam(lr, beta1, beta2, eps, 0.0, p, g),
+            Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
+                self.adam(lr, beta1, beta2, eps, weight_decay, p, g)
+            }
             Optimizer::Sgd { momentum, .. } => {
                 let (lr, mu) = (lr as f32, momentum as f32);
                 if mu == 0.0 {
@@ -526,12 +458,7 @@ impl OptState {
         // 1 − 0.999f32 would be off by 1.3e-5 relative.
         let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);
         let (b1, b2, eps) = (b1 as f32, b2 as f32, eps as f32);
-        for (((p, g), m), v) in p
-            .iter_mut()
-            .zip(g)
-            .zip(self.m.iter_mut())
-            .zip(self.v.iter_mut())
-        {
+        for (((p, g), m), v) in p.iter_mut().zip(g).zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
             *m = b1 * *m + c1 * g;
             *v = b2 * *v + c2 * g * g;
             *p = *p * decay - step * *m / (v.sqrt() * inv_bc2 + eps);
@@ -540,28 +467,18 @@ impl OptState {
 }
 
 fn check_config(cfg: &TrainConfig) -> Result<()> {
-    let bad = |k: &str, p: String| Error::BadOption {
-        func: "train".into(),
-        key: k.into(),
-        problem: p,
-    };
+    let bad = |k: &str, p: String| Error::BadOption { func: "train".into(), key: k.into(), problem: p };
     if cfg.batch_size == 0 {
         return Err(bad("batch_size", "must be at least 1".into()));
     }
     if !(0.0..1.0).contains(&cfg.validation_fraction) {
-        return Err(bad(
-            "validation_fraction",
-            format!("must be in [0, 1), got {}", cfg.validation_fraction),
-        ));
+        return Err(bad("validation_fraction", format!("must be in [0, 1), got {}", cfg.validation_fraction)));
     }
     if cfg.patience == Some(0) {
         return Err(bad("patience", "must be at least 1".into()));
     }
     if cfg.patience.is_some() && cfg.validation.is_none() && cfg.validation_fraction == 0.0 {
-        return Err(bad(
-            "patience",
-            "needs a validation set or a validation_fraction".into(),
-        ));
+        return Err(bad("patience", "needs a validation set or a validation_fraction".into()));
     }
     if let Schedule::Step { every: 0, .. } = cfg.schedule {
         return Err(bad("schedule", "step every must be at least 1".into()));
@@ -573,10 +490,7 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
 fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Option<Dataset>)> {
     if let Some(v) = &cfg.validation {
         if v.is_empty() {
-            return Err(Error::Empty {
-                op: "train",
-                what: "the validation set".into(),
-            });
+            return Err(Error::Empty { op: "train", what: "the validation set".into() });
         }
         return Ok((train.clone(), Some(v.clone())));
     }
@@ -602,11 +516,7 @@ fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Opti
 
 /// Per-event weight: event weight (if used) × class weight (if given); `None` for all ones.
 fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
-    let ev = if cfg.use_event_weights {
-        data.weight()
-    } else {
-        None
-    };
+    let ev = if cfg.use_event_weights { data.weight() } else { None };
     let Some(cw) = &cfg.class_weights else {
         return Ok(ev.map(<[f32]>::to_vec));
     };
@@ -624,13 +534,7 @@ fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Op
             problem: format!("has {} entries, no entry for label {l}", cw.len()),
         });
     }
-    Ok(Some(
-        labels
-            .iter()
-            .enumerate()
-            .map(|(i, &l)| cw[l as usize] * ev.map_or(1.0, |w| w[i]))
-            .collect(),
-    ))
+    Ok(Some(labels.iter().enumerate().map(|(i, &l)| cw[l as usize] * ev.map_or(1.0, |w| w[i])).collect()))
 }
 
 #[cfg(test)]

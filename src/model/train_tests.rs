@@ -16,11 +16,7 @@ fn gaussians(n: usize, d: usize, seed: u64) -> Dataset {
         let mut prev = 0.0f64;
         for (i, v) in row.iter_mut().enumerate() {
             let z: f64 = StandardNormal.sample(&mut r);
-            prev = if i == 0 {
-                z
-            } else {
-                0.5 * prev + 0.75f64.sqrt() * z
-            };
+            prev = if i == 0 { z } else { 0.5 * prev + 0.75f64.sqrt() * z };
             *v = (prev + if y { 0.5 } else { 0.0 }) as f32;
         }
         label.push(i64::from(y));
@@ -30,33 +26,19 @@ fn gaussians(n: usize, d: usize, seed: u64) -> Dataset {
 }
 
 fn small_cfg(epochs: usize) -> TrainConfig {
-    TrainConfig {
-        epochs,
-        batch_size: 64,
-        ..TrainConfig::default()
-    }
+    TrainConfig { epochs, batch_size: 64, ..TrainConfig::default() }
 }
 
 #[test]
 fn same_seed_gives_identical_weights_and_other_seeds_differ() {
     let ds = gaussians(2000, 5, 1);
-    let cfg = MlpConfig {
-        dropout: 0.2,
-        seed: 3,
-        ..MlpConfig::default()
-    };
+    let cfg = MlpConfig { dropout: 0.2, seed: 3, ..MlpConfig::default() };
     let m = Mlp::new(&[5, 16, 1], cfg).unwrap();
-    let c = TrainConfig {
-        seed: 11,
-        ..small_cfg(3)
-    };
+    let c = TrainConfig { seed: 11, ..small_cfg(3) };
     let a = train(&m, &ds, &c, &Control::quiet()).unwrap();
     let b = train(&m, &ds, &c, &Control::quiet()).unwrap();
     // Bit-identical, also inside a one-thread pool (the half-batch split is fixed).
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let one = pool.install(|| train(&m, &ds, &c, &Control::quiet()).unwrap());
     assert_eq!(a.model.params_flat(), b.model.params_flat());
     assert_eq!(a.model.params_flat(), one.model.params_flat());
@@ -75,20 +57,8 @@ fn reference_task_reaches_near_bayes_auc() {
     // sampling plus a little model suboptimality.
     let train_ds = gaussians(200_000, 20, 2024);
     let test_ds = gaussians(100_000, 20, 2025);
-    let m = Mlp::new(
-        &[20, 64, 64, 64, 1],
-        MlpConfig {
-            seed: 1,
-            ..MlpConfig::default()
-        },
-    )
-    .unwrap();
-    let cfg = TrainConfig {
-        epochs: 3,
-        batch_size: 256,
-        seed: 5,
-        ..TrainConfig::default()
-    };
+    let m = Mlp::new(&[20, 64, 64, 64, 1], MlpConfig { seed: 1, ..MlpConfig::default() }).unwrap();
+    let cfg = TrainConfig { epochs: 3, batch_size: 256, seed: 5, ..TrainConfig::default() };
     let r = train(&m, &train_ds, &cfg, &Control::quiet()).unwrap();
     let e = r.model.evaluate(&test_ds, false).unwrap();
     let auc = e.auc.unwrap();
@@ -110,36 +80,14 @@ fn softmax_multiclass_learns_separated_blobs() {
         let z: f32 = StandardNormal.sample(&mut r);
         z + if labels[i] == j as i64 { 6.0 } else { 0.0 }
     });
-    let ds = Dataset::new(
-        vec!["a".into(), "b".into(), "c".into()],
-        x,
-        Some(labels),
-        None,
-    )
-    .unwrap();
-    let cfg = MlpConfig {
-        activation: Activation::Tanh,
-        output: Output::Softmax,
-        ..MlpConfig::default()
-    };
+    let ds = Dataset::new(vec!["a".into(), "b".into(), "c".into()], x, Some(labels), None).unwrap();
+    let cfg = MlpConfig { activation: Activation::Tanh, output: Output::Softmax, ..MlpConfig::default() };
     let m = Mlp::new(&[3, 8, 3], cfg).unwrap();
-    let r = train(
-        &m,
-        &ds,
-        &TrainConfig {
-            validation_fraction: 0.2,
-            ..small_cfg(5)
-        },
-        &Control::quiet(),
-    )
-    .unwrap();
+    let r = train(&m, &ds, &TrainConfig { validation_fraction: 0.2, ..small_cfg(5) }, &Control::quiet()).unwrap();
     let last = r.history.last().unwrap();
     assert!(last.val_accuracy.unwrap() > 0.95, "{last:?}");
     assert!(last.val_auc.is_none(), "no AUC for 3 classes");
-    assert!(
-        r.history[0].loss > last.loss,
-        "training loss did not decrease"
-    );
+    assert!(r.history[0].loss > last.loss, "training loss did not decrease");
 }
 
 #[test]
@@ -157,19 +105,11 @@ fn early_stopping_restores_the_best_weights() {
     };
     let r = train(&m, &ds, &cfg, &Control::quiet()).unwrap();
     let best = r.best_epoch.unwrap();
-    let min = r
-        .history
-        .iter()
-        .map(|h| h.val_loss.unwrap())
-        .fold(f64::INFINITY, f64::min);
+    let min = r.history.iter().map(|h| h.val_loss.unwrap()).fold(f64::INFINITY, f64::min);
     assert_eq!(r.history[best - 1].val_loss, Some(min));
     assert_eq!(r.model.evaluate(&val, true).unwrap().loss, min);
     if r.stop == Stop::EarlyStopped {
-        assert_eq!(
-            r.history.len(),
-            best + 2,
-            "stops `patience` epochs after the best"
-        );
+        assert_eq!(r.history.len(), best + 2, "stops `patience` epochs after the best");
     }
 }
 
@@ -197,45 +137,22 @@ fn optimizer_steps_match_hand_computation() {
     // SGD with momentum 0.9, gradient 1: buffers 1 then 1.9 → moves 0.1 + 0.19 = 0.29.
     let mut s = OptState::new(1);
     let mut p = [1.0f32];
-    let sgd = Optimizer::Sgd {
-        lr: 0.1,
-        momentum: 0.9,
-    };
+    let sgd = Optimizer::Sgd { lr: 0.1, momentum: 0.9 };
     s.step(&sgd, 0.1, &mut p, &[1.0]);
     s.step(&sgd, 0.1, &mut p, &[1.0]);
     assert!((p[0] - 0.71).abs() < 1e-6, "{}", p[0]);
     // AdamW with g = 0: only the decay acts, p·(1 − lr·λ) = 1·(1 − 0.1·0.5) = 0.95.
     let mut s = OptState::new(1);
     let mut p = [1.0f32];
-    let aw = Optimizer::AdamW {
-        lr: 0.1,
-        beta1: 0.9,
-        beta2: 0.999,
-        eps: 1e-8,
-        weight_decay: 0.5,
-    };
+    let aw = Optimizer::AdamW { lr: 0.1, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.5 };
     s.step(&aw, 0.1, &mut p, &[0.0]);
     assert!((p[0] - 0.95).abs() < 1e-7, "{}", p[0]);
 }
 
 #[test]
 fn schedules_follow_their_formulas() {
-    assert_eq!(
-        Schedule::Step {
-            every: 2,
-            gamma: 0.5
-        }
-        .lr(1.0, 3, 10),
-        0.5
-    );
-    assert_eq!(
-        Schedule::Step {
-            every: 2,
-            gamma: 0.5
-        }
-        .lr(1.0, 4, 10),
-        0.25
-    );
+    assert_eq!(Schedule::Step { every: 2, gamma: 0.5 }.lr(1.0, 3, 10), 0.5);
+    assert_eq!(Schedule::Step { every: 2, gamma: 0.5 }.lr(1.0, 4, 10), 0.25);
     let c = Schedule::Cosine { min_lr: 0.1 };
     assert_eq!(c.lr(1.0, 0, 10), 1.0);
     // Half way: cos(π/2) = 0 → (1 + 0.1)/2 = 0.55.
@@ -248,9 +165,7 @@ fn interrupt_is_polled_inside_an_epoch() {
     let m = Mlp::new(&[4, 8, 1], MlpConfig::default()).unwrap();
     let control = Control::quiet();
     let mut t = Trainer::new(&m, &ds, &small_cfg(3), &control).unwrap();
-    control
-        .interrupt
-        .store(true, std::sync::atomic::Ordering::Relaxed);
+    control.interrupt.store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(matches!(t.step(0), Err(Error::Interrupted)));
 }
 
@@ -262,60 +177,27 @@ fn bad_inputs_give_clear_errors() {
     let names = vec!["a".to_string(), "b".to_string()];
     let bad = Dataset::new(names.clone(), x.clone(), Some(vec![0, 1, 2]), None).unwrap();
     let e = train(&m, &bad, &small_cfg(1), &q).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "train: label 2 at event 2 is invalid; labels must be 0 or 1 for a sigmoid output"
-    );
+    assert_eq!(e, "train: label 2 at event 2 is invalid; labels must be 0 or 1 for a sigmoid output");
     let nolabel = Dataset::new(names.clone(), x.clone(), None, None).unwrap();
-    let e = train(&m, &nolabel, &small_cfg(1), &q)
-        .unwrap_err()
-        .to_string();
+    let e = train(&m, &nolabel, &small_cfg(1), &q).unwrap_err().to_string();
     assert_eq!(e, "train: the training set has no label column");
     let empty = Dataset::new(names.clone(), Array2::zeros((0, 2)), Some(vec![]), None).unwrap();
-    let e = train(&m, &empty, &small_cfg(1), &q)
-        .unwrap_err()
-        .to_string();
+    let e = train(&m, &empty, &small_cfg(1), &q).unwrap_err().to_string();
     assert_eq!(e, "train: the training set is empty");
-    let three = Dataset::new(
-        vec!["a".into(), "b".into(), "c".into()],
-        Array2::zeros((3, 3)),
-        Some(vec![0, 1, 0]),
-        None,
-    )
-    .unwrap();
-    let e = train(&m, &three, &small_cfg(1), &q)
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        e,
-        "fit_standardization: expected 2 features, got 3 features [a, b, c]"
-    );
+    let three =
+        Dataset::new(vec!["a".into(), "b".into(), "c".into()], Array2::zeros((3, 3)), Some(vec![0, 1, 0]), None)
+            .unwrap();
+    let e = train(&m, &three, &small_cfg(1), &q).unwrap_err().to_string();
+    assert_eq!(e, "fit_standardization: expected 2 features, got 3 features [a, b, c]");
     let mut named = m.clone();
-    named
-        .set_feature_names(Some(vec!["a".into(), "z".into()]))
-        .unwrap();
+    named.set_feature_names(Some(vec!["a".into(), "z".into()])).unwrap();
     let ok = Dataset::new(names, x, Some(vec![0, 1, 0]), None).unwrap();
     let e = named.check_features(&ok).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "check_features: expected 2 features [a, z], got 2 features [a, b]"
-    );
-    let cfg = TrainConfig {
-        class_weights: Some(vec![1.0]),
-        ..small_cfg(1)
-    };
+    assert_eq!(e, "check_features: expected 2 features [a, z], got 2 features [a, b]");
+    let cfg = TrainConfig { class_weights: Some(vec![1.0]), ..small_cfg(1) };
     let e = train(&m, &ok, &cfg, &q).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "train: option 'class_weights' has 1 entries, no entry for label 1"
-    );
-    let cfg = TrainConfig {
-        patience: Some(3),
-        ..small_cfg(1)
-    };
+    assert_eq!(e, "train: option 'class_weights' has 1 entries, no entry for label 1");
+    let cfg = TrainConfig { patience: Some(3), ..small_cfg(1) };
     let e = train(&m, &ok, &cfg, &q).unwrap_err().to_string();
-    assert_eq!(
-        e,
-        "train: option 'patience' needs a validation set or a validation_fraction"
-    );
+    assert_eq!(e, "train: option 'patience' needs a validation set or a validation_fraction");
 }

@@ -14,9 +14,7 @@ thread_local! {
 
 /// Runs `f` with a workspace for `rows` events of `mlp`, reusing this thread's cached one.
 pub(crate) fn with_workspace<R>(mlp: &Mlp, rows: usize, f: impl FnOnce(&mut Workspace) -> R) -> R {
-    let mut ws = CACHE
-        .with(|c| c.borrow_mut().pop())
-        .unwrap_or_else(|| Workspace::new(mlp, rows));
+    let mut ws = CACHE.with(|c| c.borrow_mut().pop()).unwrap_or_else(|| Workspace::new(mlp, rows));
     ws.ensure_rows(mlp, rows);
     let r = f(&mut ws);
     CACHE.with(|c| {
@@ -79,10 +77,7 @@ impl Workspace {
         let widest = layers.iter().copied().max().unwrap_or(1);
         self.x = vec![0.0; rows * layers[0]];
         self.h = layers[1..].iter().map(|&w| vec![0.0; rows * w]).collect();
-        self.d = layers[1..layers.len() - 1]
-            .iter()
-            .map(|&w| vec![0.0; rows * w])
-            .collect();
+        self.d = layers[1..layers.len() - 1].iter().map(|&w| vec![0.0; rows * w]).collect();
         self.g = [vec![0.0; rows * widest], vec![0.0; rows * widest]];
         self.rows = rows;
     }
