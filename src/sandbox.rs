@@ -109,13 +109,18 @@ pub fn resolve(cwd: &Path, p: &Path) -> Result<PathBuf> {
                 }
                 return Ok(out);
             }
-            Err(_) => match (existing.file_name().map(|s| s.to_os_string()), existing.parent()) {
-                (Some(name), Some(parent)) => {
-                    rest.push(name);
-                    existing = parent.to_path_buf();
+            // Only a component that truly does not exist (and is not a dangling or looping
+            // link) may be appended unresolved; any other failure is refused.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && existing.symlink_metadata().is_err() => {
+                match (existing.file_name().map(|s| s.to_os_string()), existing.parent()) {
+                    (Some(name), Some(parent)) => {
+                        rest.push(name);
+                        existing = parent.to_path_buf();
+                    }
+                    _ => return Ok(lexical),
                 }
-                _ => return Ok(lexical),
-            },
+            }
+            Err(e) => return Err(Error::io(&existing, format!("cannot resolve the path: {e}"))),
         }
     }
 }
@@ -180,6 +185,16 @@ mod tests {
         assert!(sb.check_write("out/sneaky/key.txt").is_err());
         assert!(sb.check_read("out/sneaky/key.txt").is_err());
         assert!(sb.check_write("out/fine.txt").is_ok());
+    }
+
+    #[test]
+    fn dangling_symlink_is_refused() {
+        let d = tmp("dangling");
+        let cwd = d.join("work");
+        fs::create_dir_all(cwd.join("out")).unwrap();
+        std::os::unix::fs::symlink(d.join("secret/not_yet.txt"), cwd.join("out/later.txt")).unwrap();
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        assert!(sb.check_write("out/later.txt").is_err());
     }
 
     #[test]

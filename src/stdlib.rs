@@ -74,19 +74,25 @@ impl ModuleResolver for Resolver {
         path: &str,
         pos: Position,
     ) -> Result<SharedModule, Box<EvalAltResult>> {
-        if let Some(m) = self.cache.borrow().get(path) {
+        // Cached by what the import resolves to, so the same relative name imported from two
+        // folders gives two modules.
+        let key = if path.starts_with("std/") {
+            path.to_string()
+        } else {
+            self.file_path(source, path)?.to_string_lossy().into_owned()
+        };
+        if let Some(m) = self.cache.borrow().get(&key) {
             return Ok(m.clone());
         }
         let module = if path.starts_with("std/") {
             let text = source_or_not_found(path, pos)?;
             self.compile(engine, path, text, pos)?
         } else {
-            let file = self.file_path(source, path)?;
-            let text = std::fs::read_to_string(&file)
+            let text = std::fs::read_to_string(&key)
                 .map_err(|_| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
-            self.compile(engine, &file.to_string_lossy(), &text, pos)?
+            self.compile(engine, &key, &text, pos)?
         };
-        self.cache.borrow_mut().insert(path.to_string(), module.clone());
+        self.cache.borrow_mut().insert(key, module.clone());
         Ok(module)
     }
 }

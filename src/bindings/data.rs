@@ -195,6 +195,20 @@ pub mod data_api {
     /// | `n` | int | 10000 | number of events |
     /// | `seed` | int | from the session seed | random seed |
     ///
+    /// The collider's features and their default experimental uncertainties (σ = √(abs² +
+    /// (rel·x)²)):
+    ///
+    /// | feature | unit | meaning | absolute σ | relative σ | frozen |
+    /// | --- | --- | --- | --- | --- | --- |
+    /// | pt1, pt2 | GeV | transverse momenta, pt1 ≥ pt2 | 0 | 2 % | no |
+    /// | eta1, eta2 | – | pseudorapidities | 0.01 | 0 | no |
+    /// | phi1, phi2 | rad | azimuths in [−π, π) | 0.01 | 0 | no |
+    /// | m12 | GeV | invariant mass of the pair | 0 | 2 % | no |
+    /// | dr12 | – | ΔR between the objects | 0.014 | 0 | no |
+    /// | met | GeV | missing transverse momentum | 2 | 5 % | no |
+    /// | njets | – | number of extra jets (integer) | 0 | 0 | yes |
+    /// | ht | GeV | pt1 + pt2 + Σ jet pT | 0 | 3 % | no |
+    ///
     /// ```rhai
     /// let d = dataset("collider", #{ n: 200, seed: 1 });
     /// assert_eq(d.len, 200);
@@ -207,6 +221,14 @@ pub mod data_api {
         let n = o.usize("n", 10_000)?;
         let seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
+        if n > 200_000_000 {
+            return Err(Error::BadOption {
+                func: "dataset".into(),
+                key: "n".into(),
+                problem: format!("must be at most 200000000, got {n}"),
+            }
+            .into());
+        }
         Ok(synthetic::generate(name, n, seed)?)
     }
 
@@ -555,6 +577,14 @@ pub mod data_api {
     pub fn histogram_opts(d: &mut Dataset, column: &str, options: Map) -> RhaiResult<Map> {
         let mut o = Opts::new("histogram", &options);
         let bins = o.usize("bins", 50)?;
+        if bins > 10_000_000 {
+            return Err(Error::BadOption {
+                func: "histogram".into(),
+                key: "bins".into(),
+                problem: format!("must be at most 10000000, got {bins}"),
+            }
+            .into());
+        }
         let range = o.range_opt("range")?;
         let weighted = o.bool("weighted", true)?;
         o.finish()?;

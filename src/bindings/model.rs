@@ -52,6 +52,31 @@ mod helpers {
         })
     }
 
+    /// Largest parameter count a script may ask for (≈ 4 GB of f32 weights).
+    pub const MAX_PARAMS: usize = 1_000_000_000;
+
+    /// Layer widths from script numbers: positive integers, with a bounded parameter count.
+    pub fn widths(func: &str, v: Vec<f64>) -> RhaiResult<Vec<usize>> {
+        let w: Vec<usize> = v
+            .into_iter()
+            .map(|w| {
+                if w >= 1.0 && w.fract() == 0.0 && w <= 1e8 {
+                    Ok(w as usize)
+                } else {
+                    Err(crate::Error::arg(func, format!("layer widths must be positive integers up to 1e8, got {w}")))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let params: usize =
+            w.windows(2).map(|p| p[0].saturating_mul(p[1]).saturating_add(p[1])).fold(0, usize::saturating_add);
+        if params > MAX_PARAMS {
+            return Err(
+                crate::Error::arg(func, format!("{params} parameters is more than the {MAX_PARAMS} allowed")).into()
+            );
+        }
+        Ok(w)
+    }
+
     pub fn train_config(cx: &Ctx, options: &Map) -> RhaiResult<TrainConfig> {
         let mut o = Opts::new("train", options);
         let d = TrainConfig::default();
@@ -152,6 +177,7 @@ pub mod model_api {
     /// ```rhai
     /// let m = mlp([20, 64, 64, 64, 1], #{ activation: "relu", seed: 1 });
     /// assert_eq(m.n_params, 9729);
+    /// assert_eq(m.layer_shapes[0], [64, 20]);
     /// ```
     #[rhai_fn(return_raw, name = "mlp")]
     pub fn mlp_opts(c: NativeCallContext, layers: Array, options: Map) -> RhaiResult<Mlp> {
@@ -336,21 +362,34 @@ pub mod model_api {
         Ok(Dataset::new(data.names().to_vec(), m.input_grad(data.x(), t)?, None, None)?)
     }
 
-    /// Mean training loss and its gradient with respect to every weight (flat, PyTorch
-    /// order): `#{ loss, grad }`.
+    /// Mean training loss and its gradient with respect to every weight: `#{ loss, grad,
+    /// layers }` — `grad` flat in PyTorch order, `layers` the same numbers per layer as
+    /// `#{ weight, bias }` (weight flattened out × in, row-major).
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 50, seed: 1 });
     /// let m = mlp([20, 4, 1], #{ features: d.features, seed: 1 });
     /// let g = m.weight_grad(d);
     /// assert_eq(g.grad.len(), m.n_params);
+    /// assert_eq(g.layers[0].weight.len(), 80);
+    /// assert_eq(g.layers[1].bias.len(), 1);
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn weight_grad(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
         m.check_features(&data)?;
         let l = data.label().ok_or_else(|| Error::arg("weight_grad", "needs a labelled dataset"))?;
         let (loss, grad) = m.weight_grad(data.x(), Targets::Labels(l), data.weight())?;
-        Ok(map([("loss", loss.into()), ("grad", f32_array(grad).into())]))
+        let layers: Array = m
+            .split_layers(&grad)?
+            .into_iter()
+            .map(|(w, b)| {
+                Dynamic::from_map(map([
+                    ("weight", f32_array(w.iter().copied()).into()),
+                    ("bias", f32_array(b.iter().copied()).into()),
+                ]))
+            })
+            .collect();
+        Ok(map([("loss", loss.into()), ("grad", f32_array(grad).into()), ("layers", layers.into())]))
     }
 
     /// Number of trainable parameters.
@@ -363,6 +402,12 @@ pub mod model_api {
     #[rhai_fn(get = "layers", pure)]
     pub fn layers(m: &mut Mlp) -> Array {
         int_array(m.layers().iter().map(|&w| w as i64))
+    }
+
+    /// Per-layer weight shapes `[out, in]`.
+    #[rhai_fn(get = "layer_shapes", pure)]
+    pub fn layer_shapes(m: &mut Mlp) -> Array {
+        m.layer_shapes().into_iter().map(|(o, i)| Dynamic::from_array(int_array([o as i64, i as i64]))).collect()
     }
 
     /// Input feature names (empty until set or trained).
@@ -443,7 +488,10 @@ pub mod model_api {
     #[rhai_fn(return_raw)]
     pub fn import_torch(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Mlp> {
         let mut o = Opts::new("import_torch", &options);
-        let layers = o.floats_opt("layers")?.map(|v| v.into_iter().map(|w| w as usize).collect());
+        let layers = match o.floats_opt("layers")? {
+            None => None,
+            Some(v) => Some(widths("import_torch", v)?),
+        };
         let activation = Some(activation(&mut o)?);
         let output = Some(output(&mut o)?);
         let tensors = match o.raw("tensors") {

@@ -94,7 +94,11 @@ pub fn run(session: &mut Session) -> i32 {
         }
     }
     if let Some(h) = &history {
-        let _ = editor.save_history(h);
+        // Written to a temporary name and renamed, like every file nuisance writes.
+        let tmp = h.with_extension(format!("tmp-{}", std::process::id()));
+        if editor.save_history(&tmp).is_ok() && std::fs::rename(&tmp, h).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
     }
     0
 }

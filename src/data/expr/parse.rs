@@ -6,9 +6,18 @@
 use crate::error::{Error, Result};
 
 /// Parses a whole expression; everything after a complete expression is an error.
+/// Longest expression accepted, in tokens: far beyond any real cut string, and small enough
+/// that parsing and evaluating (both recursive) stay well inside a thread's stack.
+pub(super) const MAX_TOKENS: usize = 2000;
+/// Deepest nesting of parentheses, unary operators and calls.
+pub(super) const MAX_DEPTH: usize = 100;
+
 pub(super) fn parse(src: &str) -> Result<Node> {
     let tokens = lex(src)?;
-    let mut p = Parser { src, tokens, pos: 0 };
+    if tokens.len() > MAX_TOKENS {
+        return Err(Error::arg("expr", format!("expression too long: {} tokens (at most {MAX_TOKENS})", tokens.len())));
+    }
+    let mut p = Parser { src, tokens, pos: 0, depth: 0 };
     let root = p.or()?;
     let (tok, col) = p.peek();
     if *tok != Tok::End {
@@ -189,6 +198,7 @@ struct Parser<'a> {
     src: &'a str,
     tokens: Vec<(Tok, usize)>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -269,6 +279,16 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Node> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(Error::arg("expr", format!("expression nested too deeply (at most {MAX_DEPTH} levels)")));
+        }
+        let node = self.unary_inner();
+        self.depth -= 1;
+        node
+    }
+
+    fn unary_inner(&mut self) -> Result<Node> {
         match self.eat(&["-", "!", "+"]) {
             Some("-") => Ok(Node::Unary(Un::Neg, Box::new(self.unary()?))),
             Some("!") => Ok(Node::Unary(Un::Not, Box::new(self.unary()?))),
@@ -379,6 +399,20 @@ mod tests {
         assert_eq!(parse("1 + 2 * x > 3 || !y").unwrap(), want);
         assert_eq!(parse("1+2*x>3 or not y").unwrap(), want);
         assert_eq!(parse("`1 + 2`").unwrap(), Node::Col("1 + 2".into()));
+    }
+
+    #[test]
+    fn absurd_nesting_and_length_are_errors_not_crashes() {
+        // 500 levels: within the token cap (1001 tokens), beyond the depth cap.
+        let deep = format!("{}x{}", "(".repeat(500), ")".repeat(500));
+        assert!(parse(&deep).unwrap_err().to_string().contains("nested too deeply"));
+        let nots = format!("{}x", "!".repeat(500));
+        assert!(parse(&nots).unwrap_err().to_string().contains("nested too deeply"));
+        let long = vec!["x"; 3000].join(" + ");
+        assert!(parse(&long).unwrap_err().to_string().contains("expression too long"));
+        // Within the limits everything still parses.
+        assert!(parse(&format!("{}x{}", "(".repeat(50), ")".repeat(50))).is_ok());
+        assert!(parse(&vec!["x"; 900].join(" + ")).is_ok());
     }
 
     #[test]
