@@ -4,25 +4,11 @@ use rand_distr::{Distribution, StandardNormal};
 use super::*;
 use crate::model::{Activation, MlpConfig, Output};
 
-/// The reference task: label ~ Bernoulli(½); class 0 ~ N(0, Σ), class 1 ~ N(0.5·1, Σ) with
-/// Σᵢⱼ = 0.5^|i−j|, generated as the AR(1) chain x₀ = z₀, xᵢ = 0.5·xᵢ₋₁ + √0.75·zᵢ (unit
-/// variance, lag-k correlation 0.5^k).
+/// The reference task (class 0 ~ N(0, Σ), class 1 ~ N(0.5·1, Σ), Σᵢⱼ = 0.5^|i−j|) from the
+/// shared generator, with `d` features.
 fn gaussians(n: usize, d: usize, seed: u64) -> Dataset {
-    let mut r = crate::rng::rng(seed);
-    let mut x = Array2::<f32>::zeros((n, d));
-    let mut label = Vec::with_capacity(n);
-    for mut row in x.rows_mut() {
-        let y = rand::Rng::random_bool(&mut r, 0.5);
-        let mut prev = 0.0f64;
-        for (i, v) in row.iter_mut().enumerate() {
-            let z: f64 = StandardNormal.sample(&mut r);
-            prev = if i == 0 { z } else { 0.5 * prev + 0.75f64.sqrt() * z };
-            *v = (prev + if y { 0.5 } else { 0.0 }) as f32;
-        }
-        label.push(i64::from(y));
-    }
-    let names = (0..d).map(|i| format!("x{i}")).collect();
-    Dataset::new(names, x, Some(label), None).unwrap()
+    let cfg = crate::data::synthetic::GaussiansConfig { n, d, seed, ..Default::default() };
+    crate::data::synthetic::gaussians_with(&cfg).unwrap()
 }
 
 fn small_cfg(epochs: usize) -> TrainConfig {
