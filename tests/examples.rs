@@ -23,7 +23,24 @@ fn check_folder(folder: &str) {
     assert!(failures.is_empty(), "{} of {} scripts failed:\n{}", failures.len(), scripts.len(), failures.join("\n"));
 }
 
+/// Paths a script declares with `// requires: PATH` (relative to the crate root) that are
+/// missing: such a script is skipped with a note (only the shared data beside the repository
+/// is declared this way).
+fn missing_requirements(script: &Path) -> Vec<String> {
+    let text = fs::read_to_string(script).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("// requires:"))
+        .map(|p| p.trim().to_string())
+        .filter(|p| !common::root().join(p).exists())
+        .collect()
+}
+
 fn check_one(script: &Path) -> Result<(), String> {
+    let missing = missing_requirements(script);
+    if !missing.is_empty() {
+        eprintln!("skipping {}: missing {}", script.display(), missing.join(", "));
+        return Ok(());
+    }
     let extra = common::shared_data().into_iter().collect();
     let mut s = common::session_with(script.parent(), extra);
     let name = script.strip_prefix(common::root()).unwrap_or(script).display().to_string();
