@@ -142,6 +142,7 @@ pub fn script_signature(sig: &str) -> String {
         ("Array", "array"),
         ("Map", "map"),
         ("FnPtr", "fn"),
+        ("Mlp", "Classifier"),
     ] {
         out = out.replace(from, to);
     }

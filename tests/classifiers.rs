@@ -60,3 +60,36 @@ fn unknown_training_option_is_caught() {
     let e = err(r#"train(mlp([20, 4, 1]), dataset("gaussians", #{ n: 20 }), #{ epoch: 1 });"#);
     assert!(e.contains("train: unknown option 'epoch'") && e.contains("did you mean 'epochs'"), "{e}");
 }
+
+#[test]
+fn regression_on_a_target_column_learns_a_linear_function() {
+    // y = 2·x0 − x1 on the gaussians task: Var(y) = 4 + 1 − 2·2·0.5·1 = 3 (Σ01 = 0.5), so a
+    // model that ignores the inputs has resolution √3 ≈ 1.73; a fitted one must do far better.
+    let out = common::run(
+        r#"
+        let d = dataset("gaussians", #{ n: 20000, seed: 1 }).derive("y", "2 * x0 - x1");
+        let p = d.split(0.8, #{ seed: 2 });
+        let r = train(mlp([20, 32, 1], #{ output: "linear", seed: 1 }), p.train,
+                      #{ target: "y", epochs: 10, seed: 1 });
+        assert_eq(r.model.features.len(), 20);
+        assert(!r.model.features.contains("y"));
+        let e = r.model.evaluate(p.test, #{ target: "y" });
+        print(e.resolution);
+        print(e.bias);
+        "#,
+    )
+    .expect("script runs");
+    let v: Vec<f64> = out.lines().map(|l| l.parse().expect("number")).collect();
+    assert!(v[0] < 0.2, "resolution {}", v[0]);
+    assert!(v[1].abs() < 0.1, "bias {}", v[1]);
+}
+
+#[test]
+fn regression_target_needs_a_linear_output_and_an_existing_column() {
+    let e = err(r#"let d = dataset("gaussians", #{ n: 100, seed: 1 });
+                   train(mlp([19, 4, 1], #{ seed: 1 }), d, #{ target: "x0", epochs: 1 });"#);
+    assert!(e.contains("train: option 'target' needs a linear output of width 1"), "{e}");
+    let e = err(r#"let d = dataset("gaussians", #{ n: 100, seed: 1 });
+                   train(mlp([19, 4, 1], #{ output: "linear" }), d, #{ target: "y0", epochs: 1 });"#);
+    assert!(e.contains("unknown column 'y0'"), "{e}");
+}

@@ -92,6 +92,7 @@ mod helpers {
             patience: o.usize_opt("patience")?,
             standardize: o.bool("standardize", d.standardize)?,
             seed: cx.seed_or_next(o.seed()?),
+            target: o.string_opt("target")?,
         };
         o.finish()?;
         Ok(cfg)
@@ -240,6 +241,7 @@ pub mod model_api {
     /// | `patience` | int | none | early stopping on the validation loss (best weights kept) |
     /// | `standardize` | bool | true | fit the input standardization on the training data |
     /// | `seed` | int | from the session seed | shuffling and dropout |
+    /// | `target` | string | the label | regression: a column to fit with a linear output (removed from the inputs) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -301,7 +303,7 @@ pub mod model_api {
     /// let e = m.evaluate(dataset("gaussians", #{ n: 2000, seed: 2 }));
     /// assert(e.auc > 0.7);
     /// ```
-    #[rhai_fn(return_raw, pure)]
+    #[rhai_fn(return_raw, pure, name = "evaluate")]
     pub fn evaluate(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
         let e = m.evaluate(&data, true)?;
         let opt = |v: Option<f64>| v.map_or(Dynamic::UNIT, Dynamic::from_float);
@@ -310,6 +312,51 @@ pub mod model_api {
             ("loss", e.loss.into()),
             ("auc", opt(e.auc)),
             ("accuracy", opt(e.accuracy)),
+        ]))
+    }
+
+    /// Evaluates a regression model against a target column (as trained with
+    /// `#{ target: … }`): `#{ n, mse, rmse, bias, resolution }` where bias is the weighted mean
+    /// and resolution the weighted standard deviation of (prediction − target).
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `target` | string | required | the target column |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 10000, seed: 1 }).derive("y", "2 * x0 - x1");
+    /// let m = train(mlp([20, 16, 1], #{ output: "linear", seed: 1 }), d, #{ target: "y", epochs: 10, seed: 1 }).model;
+    /// let e = m.evaluate(d, #{ target: "y" });
+    /// assert(e.resolution < 0.5); // std of y is √3 ≈ 1.73 before fitting
+    /// ```
+    #[rhai_fn(return_raw, pure, name = "evaluate")]
+    pub fn evaluate_target(m: &mut Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+        let mut o = Opts::new("evaluate", &options);
+        let target = o.string_opt("target")?;
+        o.finish()?;
+        let Some(target) = target else { return evaluate(m, data) };
+        let truth: Vec<f32> = data.column(&target)?.to_vec();
+        let inputs = data.drop_columns(std::slice::from_ref(&target))?;
+        m.check_features(&inputs)?;
+        let pred = m.scores(inputs.x())?;
+        if pred.ncols() != 1 {
+            return Err(Error::arg("evaluate", "a regression target needs a model with one output").into());
+        }
+        let w = inputs.weights_or_ones();
+        let wsum: f64 = w.iter().map(|&v| f64::from(v)).sum();
+        if inputs.is_empty() || wsum <= 0.0 {
+            return Err(Error::Empty { op: "evaluate", what: "the dataset (or its total weight)".into() }.into());
+        }
+        let r: Vec<f64> = pred.column(0).iter().zip(&truth).map(|(p, t)| f64::from(*p) - f64::from(*t)).collect();
+        let mean = r.iter().zip(&w).map(|(d, &v)| d * f64::from(v)).sum::<f64>() / wsum;
+        let mse = r.iter().zip(&w).map(|(d, &v)| d * d * f64::from(v)).sum::<f64>() / wsum;
+        let resolution = (mse - mean * mean).max(0.0).sqrt();
+        Ok(map([
+            ("n", (inputs.len() as i64).into()),
+            ("mse", mse.into()),
+            ("rmse", mse.sqrt().into()),
+            ("bias", mean.into()),
+            ("resolution", resolution.into()),
         ]))
     }
 

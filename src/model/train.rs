@@ -6,6 +6,7 @@
 //! gradients are summed; the split is fixed, so results are bit-identical for a given seed
 //! whatever the thread count.
 
+use ndarray::Array2;
 use rand::seq::SliceRandom;
 
 use super::eval::Evaluation;
@@ -169,6 +170,10 @@ pub struct TrainConfig {
     pub standardize: bool,
     /// Seed of shuffling, the validation split and dropout.
     pub seed: u64,
+    /// Regression: the name of a column of the training (and validation) data to fit as the
+    /// target of a linear output of width 1; it is removed from the inputs. `None` trains on
+    /// the integer label.
+    pub target: Option<String>,
 }
 
 impl Default for TrainConfig {
@@ -187,6 +192,7 @@ impl Default for TrainConfig {
             patience: None,
             standardize: true,
             seed: 0,
+            target: None,
         }
     }
 }
@@ -238,6 +244,9 @@ pub struct Trainer {
     model: Mlp,
     data: Dataset,
     val: Option<Dataset>,
+    /// Regression targets (`n × 1`) of the training and validation data.
+    values: Option<Array2<f32>>,
+    val_values: Option<Array2<f32>>,
     cfg: TrainConfig,
     control: Control,
     weights: Option<Vec<f32>>,
@@ -259,22 +268,47 @@ impl Trainer {
         if data.is_empty() {
             return Err(Error::Empty { op: "train", what: "the training set".into() });
         }
+        let (data, values) = take_target(data, cfg, &model)?;
+        let (val, val_values) = match val {
+            Some(v) => {
+                let (v, vv) = take_target(v, cfg, &model)?;
+                (Some(v), vv)
+            }
+            None => (None, None),
+        };
         if cfg.standardize {
             model.fit_standardization(&data)?;
         } else {
             model.check_features(&data)?;
         }
         data.check_finite("train")?;
-        let labels = data.label().ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
-        check_labels("train", model.output(), model.n_outputs(), labels)?;
         if let Some(v) = &val {
             model
                 .check_features(v)
                 .map_err(|_| Error::arg("train", "the validation set's features differ from the training set's"))?;
-            let vl = v.label().ok_or_else(|| Error::arg("train", "the validation set has no label column"))?;
-            check_labels("train (validation)", model.output(), model.n_outputs(), vl)?;
         }
-        let weights = event_weights(&data, cfg, labels)?;
+        let weights = if values.is_some() {
+            if cfg.class_weights.is_some() {
+                return Err(Error::BadOption {
+                    func: "train".into(),
+                    key: "class_weights".into(),
+                    problem: "has no meaning for a regression target".into(),
+                });
+            }
+            if cfg.use_event_weights {
+                data.weight().map(<[f32]>::to_vec)
+            } else {
+                None
+            }
+        } else {
+            let labels = data.label().ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
+            check_labels("train", model.output(), model.n_outputs(), labels)?;
+            if let Some(v) = &val {
+                let vl = v.label().ok_or_else(|| Error::arg("train", "the validation set has no label column"))?;
+                check_labels("train (validation)", model.output(), model.n_outputs(), vl)?;
+            }
+            event_weights(&data, cfg, labels)?
+        };
         let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())? / data.len() as f64;
         let half = cfg.batch_size.div_ceil(2);
         let ws = [Workspace::new(&model, half), Workspace::new(&model, half)];
@@ -284,6 +318,8 @@ impl Trainer {
             model,
             data,
             val,
+            values,
+            val_values,
             cfg: cfg.clone(),
             control: control.clone(),
             weights,
@@ -322,8 +358,10 @@ impl Trainer {
     /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
     /// Returns Σ wᵢℓᵢ / w̄ over the batch.
     fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> f64 {
-        let labels = self.data.label().unwrap_or(&[]);
-        let targets = super::loss::Targets::Labels(labels);
+        let targets = match &self.values {
+            Some(v) => super::loss::Targets::Values(v.view()),
+            None => super::loss::Targets::Labels(self.data.label().unwrap_or(&[])),
+        };
         let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
         let (model, x, w) = (&self.model, self.data.x(), self.weights.as_deref());
         let dropout = model.dropout() > 0.0;
@@ -346,9 +384,14 @@ impl Trainer {
     }
 
     fn validate(&self) -> Result<Option<Evaluation>> {
-        match &self.val {
-            Some(v) => Ok(Some(self.model.evaluate(v, self.cfg.use_event_weights)?)),
-            None => Ok(None),
+        match (&self.val, &self.val_values) {
+            (Some(v), Some(t)) => {
+                let w = if self.cfg.use_event_weights { v.weight() } else { None };
+                let loss = self.model.loss(v.x(), super::loss::Targets::Values(t.view()), w)?;
+                Ok(Some(Evaluation { n: v.len(), loss, auc: None, accuracy: None }))
+            }
+            (Some(v), None) => Ok(Some(self.model.evaluate(v, self.cfg.use_event_weights)?)),
+            _ => Ok(None),
         }
     }
 }
@@ -515,6 +558,26 @@ fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Opti
 }
 
 /// Per-event weight: event weight (if used) × class weight (if given); `None` for all ones.
+/// For regression (`cfg.target`), the target column as an `n × 1` matrix and the data without
+/// it; otherwise the data unchanged.
+fn take_target(data: Dataset, cfg: &TrainConfig, model: &Mlp) -> Result<(Dataset, Option<Array2<f32>>)> {
+    let Some(name) = &cfg.target else { return Ok((data, None)) };
+    if model.output() != super::loss::Output::Linear || model.n_outputs() != 1 {
+        return Err(Error::BadOption {
+            func: "train".into(),
+            key: "target".into(),
+            problem: format!(
+                "needs a linear output of width 1, the model has {} with {}",
+                model.output(),
+                model.n_outputs()
+            ),
+        });
+    }
+    let values: Vec<f32> = data.column(name)?.to_vec();
+    let x = Array2::from_shape_vec((values.len(), 1), values).map_err(|e| Error::Tensor(e.to_string()))?;
+    Ok((data.drop_columns(std::slice::from_ref(name))?, Some(x)))
+}
+
 fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
     let ev = if cfg.use_event_weights { data.weight() } else { None };
     let Some(cw) = &cfg.class_weights else {
