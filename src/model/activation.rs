@@ -138,6 +138,27 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// The activation in f64 from its textbook closed form (exact erf for GELU): the
+    /// independent reference the gradient tests difference.
+    #[cfg(test)]
+    pub(crate) fn reference_f64(self, z: f64) -> f64 {
+        match self {
+            Activation::Relu => z.max(0.0),
+            Activation::Tanh => z.tanh(),
+            Activation::Gelu => 0.5 * z * (1.0 + statrs::function::erf::erf(z / 2f64.sqrt())),
+            Activation::Silu => z / (1.0 + (-z).exp()),
+            Activation::LeakyRelu => {
+                if z > 0.0 {
+                    z
+                } else {
+                    0.01 * z
+                }
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Activation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
@@ -208,21 +229,7 @@ mod tests {
     fn derivatives_match_central_differences() {
         // f64 central differences of the f32 function with h = 1e-2 would be too coarse; instead
         // difference f at ±h in f64 arithmetic on the closed forms below (independent of f_df).
-        let reference = |a: Activation, z: f64| -> f64 {
-            match a {
-                Activation::Relu => z.max(0.0),
-                Activation::Tanh => z.tanh(),
-                Activation::Gelu => 0.5 * z * (1.0 + statrs::function::erf::erf(z / 2f64.sqrt())),
-                Activation::Silu => z / (1.0 + (-z).exp()),
-                Activation::LeakyRelu => {
-                    if z > 0.0 {
-                        z
-                    } else {
-                        0.01 * z
-                    }
-                }
-            }
-        };
+        let reference = |a: Activation, z: f64| a.reference_f64(z);
         let h = 1e-6;
         for a in Activation::NAMES.map(|n| Activation::parse(n).unwrap()) {
             // Points away from the kink at 0 (FD across a kink is meaningless).

@@ -31,27 +31,11 @@ fn ref_forward(m: &Mlp, theta: &[f64], x: &[f64]) -> (Vec<f64>, Vec<bool>) {
         let mut z: Vec<f64> = (0..out).map(|j| b[j] + (0..inp).map(|i| w[j * inp + i] * a[i]).sum::<f64>()).collect();
         if l + 1 < nl {
             signs.extend(z.iter().map(|v| *v > 0.0));
-            z.iter_mut().for_each(|v| *v = ref_act(m.activation(), *v));
+            z.iter_mut().for_each(|v| *v = m.activation().reference_f64(*v));
         }
         a = z;
     }
     (a, signs)
-}
-
-fn ref_act(a: Activation, z: f64) -> f64 {
-    match a {
-        Activation::Relu => z.max(0.0),
-        Activation::Tanh => z.tanh(),
-        Activation::Gelu => 0.5 * z * (1.0 + statrs::function::erf::erf(z / 2f64.sqrt())),
-        Activation::Silu => z / (1.0 + (-z).exp()),
-        Activation::LeakyRelu => {
-            if z > 0.0 {
-                z
-            } else {
-                0.01 * z
-            }
-        }
-    }
 }
 
 fn softmax(z: &[f64]) -> Vec<f64> {
