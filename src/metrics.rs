@@ -12,9 +12,13 @@ use crate::error::{Error, Result};
 /// assert!((auc - 0.75).abs() < 1e-12); // 3 of the 4 (pos, neg) pairs are ordered right
 /// ```
 pub fn roc_auc(scores: &[f32], labels: &[i64], weights: Option<&[f32]>) -> Result<f64> {
-    let curve = roc_curve(scores, labels, weights)?;
-    // Trapezoids over the (fpr, tpr) points; a tied group is one diagonal step = half credit.
-    Ok(curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum())
+    Ok(auc_of_curve(&roc_curve(scores, labels, weights)?))
+}
+
+/// Area under ROC points from [`roc_curve`], by trapezoids (a tied group is one diagonal
+/// step, so ties get half credit).
+pub fn auc_of_curve(curve: &[(f64, f64, f64)]) -> f64 {
+    curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum()
 }
 
 /// ROC curve points `(fpr, tpr, threshold)` from the highest threshold down, starting at (0, 0).

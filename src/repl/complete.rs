@@ -6,8 +6,12 @@ use crate::session::Session;
 /// The words completion can offer, gathered from a session.
 #[derive(Clone, Debug, Default)]
 pub struct Completions {
+    /// Registered (Rust and stdlib) function names: fixed for the binary's lifetime.
     functions: Vec<String>,
+    /// Option keys from the documented options tables: fixed too.
     options: Vec<String>,
+    /// Functions defined in this session.
+    script_functions: Vec<String>,
     variables: Vec<String>,
 }
 
@@ -16,14 +20,21 @@ impl Completions {
     pub fn from_session(s: &Session) -> Self {
         let docs = docs::collect(s.engine());
         let mut functions: Vec<String> = docs.iter().map(|d| d.name.clone()).collect();
-        functions.extend(s.functions().iter_functions().map(|f| f.name.to_string()));
         let mut options: Vec<String> = docs.iter().flat_map(|d| d.option_keys()).collect();
-        let variables = s.scope().iter().map(|(n, _, _)| n.to_string()).collect();
         for v in [&mut functions, &mut options] {
             v.sort();
             v.dedup();
         }
-        Completions { functions, options, variables }
+        let mut c = Completions { functions, options, ..Completions::default() };
+        c.refresh(s);
+        c
+    }
+
+    /// Re-reads what an entry can change (variables and script functions) without
+    /// regenerating the registered functions' metadata.
+    pub fn refresh(&mut self, s: &Session) {
+        self.script_functions = s.functions().iter_functions().map(|f| f.name.to_string()).collect();
+        self.variables = s.scope().iter().map(|(n, _, _)| n.to_string()).collect();
     }
 
     /// Candidates for the word ending at `pos` in `line`: (start of the word, candidates).
@@ -42,7 +53,7 @@ impl Completions {
         let pool: Vec<&String> = if in_open_map(head) {
             self.options.iter().chain(&self.variables).collect()
         } else {
-            self.variables.iter().chain(&self.functions).collect()
+            self.variables.iter().chain(&self.functions).chain(&self.script_functions).collect()
         };
         let mut out: Vec<String> = pool.into_iter().filter(|c| c.starts_with(word)).cloned().collect();
         out.sort();
@@ -66,6 +77,7 @@ mod tests {
         Completions {
             functions: vec!["read_parquet".into(), "read_csv".into(), "histogram".into()],
             options: vec!["bins".into(), "range".into(), "features".into()],
+            script_functions: vec!["read_all".into()],
             variables: vec!["data".into()],
         }
     }
@@ -74,7 +86,7 @@ mod tests {
     fn completes_function_names() {
         let (s, c) = comp().complete("let d = read_", 13);
         assert_eq!(s, 8);
-        assert_eq!(c, vec!["read_csv", "read_parquet"]);
+        assert_eq!(c, vec!["read_all", "read_csv", "read_parquet"]);
     }
 
     #[test]

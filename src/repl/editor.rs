@@ -82,7 +82,7 @@ pub fn run(session: &mut Session) -> i32 {
                     break;
                 }
                 if let Some(h) = editor.helper_mut() {
-                    h.completions = Completions::from_session(session);
+                    h.completions.refresh(session);
                 }
             }
             Err(ReadlineError::Interrupted) => println!("(Ctrl-C: input cleared; Ctrl-D or :quit leaves)"),
