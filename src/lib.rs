@@ -8,6 +8,7 @@
 //! assert_eq!(s.take_output(), "0.333\n");
 //! ```
 
+pub mod attack;
 pub mod bench;
 pub mod bindings;
 pub mod data;

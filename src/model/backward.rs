@@ -21,8 +21,12 @@ pub(crate) const GRAD_CHUNK: usize = 128;
 /// order (and hence every bit of the result) does not depend on the thread count.
 const GRAD_PARTS: usize = 16;
 
+/// A per-event objective of the raw outputs `z` (logits, or the linear outputs): called with the
+/// event's index in the batch, `z` and a buffer for `∂objective/∂z`; returns the objective.
+pub type RowObjective<'a> = &'a (dyn Fn(usize, &[f32], &mut [f32]) -> f32 + Sync);
+
 /// What an input gradient differentiates, separately for each event.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub enum GradTarget<'a> {
     /// The event's own loss (BCE for sigmoid, CE for softmax, MSE for linear) — not averaged.
     Loss(Targets<'a>),
@@ -38,6 +42,19 @@ pub enum GradTarget<'a> {
         /// Class (or output index).
         class: usize,
     },
+    /// Any objective of the outputs, given per event (attacks build theirs from the scores).
+    Custom(RowObjective<'a>),
+}
+
+impl std::fmt::Debug for GradTarget<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GradTarget::Loss(t) => f.debug_tuple("Loss").field(t).finish(),
+            GradTarget::Score { class } => f.debug_struct("Score").field("class", class).finish(),
+            GradTarget::Logit { class } => f.debug_struct("Logit").field("class", class).finish(),
+            GradTarget::Custom(_) => f.write_str("Custom"),
+        }
+    }
 }
 
 /// An input gradient together with the forward values it was computed at.
@@ -79,6 +96,7 @@ impl Mlp {
                 self.check_class("input_grad", class)?;
                 GradTarget::Logit { class }
             }
+            GradTarget::Custom(f) => GradTarget::Custom(f),
         };
         let mut grad = Array2::<f32>::zeros((n, d));
         let mut scores = Array2::<f32>::zeros((n, k));
@@ -321,6 +339,7 @@ pub(crate) fn standard_targets(t: Targets<'_>) -> Option<Array2<f32>> {
 /// One event's objective value; writes ∂objective/∂logits into `g`.
 fn objective_row(out: Output, z: &[f32], target: &GradTarget<'_>, i: usize, g: &mut [f32]) -> f32 {
     match *target {
+        GradTarget::Custom(f) => f(i, z, g),
         GradTarget::Loss(t) => loss_grad_row(out, z, t.row(i), 1.0, g) as f32,
         GradTarget::Logit { class } => {
             g.fill(0.0);

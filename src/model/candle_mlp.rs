@@ -97,6 +97,12 @@ impl CandleMlp {
             }
             GradTarget::Score { class } => self.score(&z, class).map_err(ce)?,
             GradTarget::Logit { class } => self.logit(&z, class).map_err(ce)?,
+            GradTarget::Custom(_) => {
+                return Err(Error::BadArgument {
+                    func: "input_grad".into(),
+                    problem: "custom per-event objectives run on the fused MLP path only".into(),
+                })
+            }
         };
         let grads = obj.sum_all().and_then(|s| s.backward()).map_err(ce)?;
         let g = grads.get(xv.as_tensor()).ok_or_else(|| Error::Tensor("no gradient for the input".into()))?;

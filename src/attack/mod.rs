@@ -1,0 +1,20 @@
+//! Attacks whose budget is the experiment's own uncertainty model.
+//!
+//! - [`uncertainty`]: per-feature σ (absolute, relative, frozen), correlations, the scale s,
+//!   χ² and p-values, Gaussian variations.
+//! - [`project`]: feasibility rules every attack applies (clip, integer, sentinel, frozen).
+//! - [`gradient`]: FGSM and PGD in σ units (L∞ box, χ²/Mahalanobis ball).
+//! - [`result`]: the per-event outcome every attack returns.
+
+pub mod gradient;
+pub mod project;
+pub mod result;
+pub mod uncertainty;
+
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub use gradient::{pgd, Goal, Norm, PgdConfig};
+pub use project::{Projection, Rule};
+pub use result::{outputs, AttackResult};
+pub use uncertainty::{p_values, Chi2, FeatureSigma, UncertaintyModel};

@@ -1,0 +1,223 @@
+//! Feasibility projections shared by every attack: what a perturbed event may look like.
+//!
+//! Rules are applied in order, per event, comparing the perturbed event with its original:
+//! clip a feature to a range, keep a feature integral, keep sentinel values (e.g. −999 or 0
+//! meaning "object absent") untouched, keep a feature fixed.
+//!
+//! ```
+//! use nuisance::attack::{Projection, Rule};
+//! use ndarray::array;
+//! let p = Projection::new(vec!["pt".into(), "njets".into()], vec![
+//!     Rule::Clip { feature: 0, lo: 0.0, hi: f32::INFINITY },
+//!     Rule::Integer { feature: 1 },
+//! ]).unwrap();
+//! let x0 = array![[10.0f32, 2.0]];
+//! let mut x = array![[-1.0f32, 2.7]];
+//! p.apply(x0.view(), x.view_mut());
+//! assert_eq!(x, array![[0.0f32, 3.0]]);
+//! ```
+
+use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+
+use crate::error::{Error, Result};
+
+/// One feasibility rule on one feature (by column index).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rule {
+    /// Clamp to `[lo, hi]` (either may be infinite).
+    Clip {
+        /// Column.
+        feature: usize,
+        /// Lower bound.
+        lo: f32,
+        /// Upper bound.
+        hi: f32,
+    },
+    /// Round to the nearest integer.
+    Integer {
+        /// Column.
+        feature: usize,
+    },
+    /// Events whose original value equals `value` keep it.
+    Sentinel {
+        /// Column.
+        feature: usize,
+        /// The sentinel value.
+        value: f32,
+    },
+    /// The feature never changes.
+    Frozen {
+        /// Column.
+        feature: usize,
+    },
+}
+
+impl Rule {
+    fn feature(&self) -> usize {
+        match *self {
+            Rule::Clip { feature, .. }
+            | Rule::Integer { feature }
+            | Rule::Sentinel { feature, .. }
+            | Rule::Frozen { feature } => feature,
+        }
+    }
+
+    /// Applies the rule to one event.
+    #[inline]
+    fn apply_row(&self, x0: &[f32], x: &mut [f32]) {
+        match *self {
+            Rule::Clip { feature, lo, hi } => x[feature] = x[feature].clamp(lo, hi),
+            Rule::Integer { feature } => x[feature] = x[feature].round(),
+            Rule::Sentinel { feature, value } => {
+                if x0[feature] == value {
+                    x[feature] = value
+                }
+            }
+            Rule::Frozen { feature } => x[feature] = x0[feature],
+        }
+    }
+}
+
+/// An ordered list of [`Rule`]s over named features.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Projection {
+    names: Vec<String>,
+    rules: Vec<Rule>,
+}
+
+impl Projection {
+    /// Rules over the features `names` (checked: columns in range, `lo ≤ hi`, no NaN).
+    pub fn new(names: Vec<String>, rules: Vec<Rule>) -> Result<Self> {
+        for r in &rules {
+            if r.feature() >= names.len() {
+                return Err(Error::BadArgument {
+                    func: "projection".into(),
+                    problem: format!("rule {r:?} names column {} of {}", r.feature(), names.len()),
+                });
+            }
+            match *r {
+                Rule::Clip { feature, lo, hi } if lo.is_nan() || hi.is_nan() || lo > hi => {
+                    return Err(Error::BadArgument {
+                        func: "projection".into(),
+                        problem: format!("clip range of '{}' must have min ≤ max, got [{lo}, {hi}]", names[feature]),
+                    })
+                }
+                Rule::Sentinel { feature, value } if value.is_nan() => {
+                    return Err(Error::BadArgument {
+                        func: "projection".into(),
+                        problem: format!("sentinel of '{}' must be a number, got NaN", names[feature]),
+                    })
+                }
+                _ => {}
+            }
+        }
+        Ok(Projection { names, rules })
+    }
+
+    /// Feature names the rules refer to.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// The same projection followed by `more` rules.
+    pub fn then(&self, more: &[Rule]) -> Result<Self> {
+        let mut rules = self.rules.clone();
+        rules.extend_from_slice(more);
+        Projection::new(self.names.clone(), rules)
+    }
+
+    /// A human-readable list of the rules.
+    pub fn describe(&self) -> Vec<String> {
+        self.rules
+            .iter()
+            .map(|r| match *r {
+                Rule::Clip { feature, lo, hi } => format!("clip {} to [{lo}, {hi}]", self.names[feature]),
+                Rule::Integer { feature } => format!("{} integral", self.names[feature]),
+                Rule::Sentinel { feature, value } => format!("{} keeps sentinel {value}", self.names[feature]),
+                Rule::Frozen { feature } => format!("{} frozen", self.names[feature]),
+            })
+            .collect()
+    }
+
+    /// Projects every perturbed event `x` (in place) given its original `x0`.
+    pub fn apply(&self, x0: ArrayView2<'_, f32>, mut x: ArrayViewMut2<'_, f32>) {
+        if self.rules.is_empty() {
+            return;
+        }
+        Zip::from(x.rows_mut()).and(x0.rows()).par_for_each(|mut row, r0| {
+            if let (Some(xs), Some(x0s)) = (row.as_slice_mut(), r0.as_slice()) {
+                for rule in &self.rules {
+                    rule.apply_row(x0s, xs);
+                }
+            } else {
+                let (x0v, mut xv) = (r0.to_vec(), row.to_vec());
+                for rule in &self.rules {
+                    rule.apply_row(&x0v, &mut xv);
+                }
+                row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
+            }
+        });
+    }
+
+    /// Events (row indices) that violate a rule — for tests and checks.
+    pub fn violations(&self, x0: ArrayView2<'_, f32>, x: ArrayView2<'_, f32>) -> Vec<usize> {
+        let mut bad = Vec::new();
+        for (i, (r0, r)) in x0.rows().into_iter().zip(x.rows()).enumerate() {
+            let ok = self.rules.iter().all(|rule| match *rule {
+                Rule::Clip { feature, lo, hi } => r[feature] >= lo && r[feature] <= hi,
+                Rule::Integer { feature } => r[feature].fract() == 0.0,
+                Rule::Sentinel { feature, value } => r0[feature] != value || r[feature] == value,
+                Rule::Frozen { feature } => r[feature] == r0[feature],
+            });
+            if !ok {
+                bad.push(i);
+            }
+        }
+        bad
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn rules_apply_in_order_and_leave_no_violation() {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let p = Projection::new(
+            names,
+            vec![
+                Rule::Clip { feature: 0, lo: -1.0, hi: 1.0 },
+                Rule::Integer { feature: 1 },
+                Rule::Sentinel { feature: 2, value: -999.0 },
+                Rule::Frozen { feature: 3 },
+            ],
+        )
+        .unwrap();
+        let x0 = array![[0.0f32, 1.0, -999.0, 5.0], [0.0, 1.0, 3.0, 5.0]];
+        let mut x = array![[2.5f32, 1.4, -998.0, 6.0], [-3.0, 1.6, 3.5, 4.0]];
+        assert_eq!(p.violations(x0.view(), x.view()), vec![0, 1]);
+        p.apply(x0.view(), x.view_mut());
+        assert_eq!(x, array![[1.0f32, 1.0, -999.0, 5.0], [-1.0, 2.0, 3.5, 5.0]]);
+        assert!(p.violations(x0.view(), x.view()).is_empty());
+    }
+
+    #[test]
+    fn bad_rules_are_errors() {
+        let names = vec!["a".to_string()];
+        assert!(Projection::new(names.clone(), vec![Rule::Integer { feature: 1 }]).is_err());
+        let e = Projection::new(names, vec![Rule::Clip { feature: 0, lo: 2.0, hi: 1.0 }]).unwrap_err();
+        assert!(e.to_string().contains("'a'"), "{e}");
+    }
+}

@@ -1,0 +1,104 @@
+//! What every attack returns: the perturbed events and, per event, what changed.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::uncertainty::UncertaintyModel;
+use crate::error::Result;
+use crate::model::{Mlp, Output};
+use crate::optim::Stop;
+
+/// Per-event outcome of an attack.
+#[derive(Clone, Debug)]
+pub struct AttackResult {
+    /// The perturbed events, `n × d`, in physical units.
+    pub x: Array2<f32>,
+    /// Scores before the attack, `n × k`.
+    pub score_before: Array2<f32>,
+    /// Scores after the attack, `n × k`.
+    pub score_after: Array2<f32>,
+    /// Predicted class before.
+    pub class_before: Vec<i64>,
+    /// Predicted class after.
+    pub class_after: Vec<i64>,
+    /// χ² of the perturbation under the uncertainty model (at its scale s).
+    pub chi2: Vec<f64>,
+    /// p-value of that χ².
+    pub p_value: Vec<f64>,
+    /// Degrees of freedom of the χ².
+    pub dof: usize,
+    /// Iterations each event took.
+    pub iters: Vec<u32>,
+    /// Why each event stopped.
+    pub reason: Vec<&'static str>,
+    /// Why the whole run stopped.
+    pub stop: Stop,
+}
+
+impl AttackResult {
+    /// Evaluates the model on the original and perturbed events and the χ² between them.
+    pub fn finish(
+        model: &Mlp,
+        unc: &UncertaintyModel,
+        x0: ArrayView2<'_, f32>,
+        x: Array2<f32>,
+        iters: Vec<u32>,
+        reason: Vec<&'static str>,
+        stop: Stop,
+    ) -> Result<Self> {
+        let (score_before, class_before) = outputs(model, x0)?;
+        let (score_after, class_after) = outputs(model, x.view())?;
+        let c = unc.chi2(x0, x.view(), true)?;
+        Ok(AttackResult {
+            x,
+            score_before,
+            score_after,
+            class_before,
+            class_after,
+            chi2: c.chi2,
+            p_value: c.p_value,
+            dof: c.dof,
+            iters,
+            reason,
+            stop,
+        })
+    }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.class_before.len()
+    }
+
+    /// True when there are no events.
+    pub fn is_empty(&self) -> bool {
+        self.class_before.is_empty()
+    }
+
+    /// Whether each event's predicted class changed.
+    pub fn flipped(&self) -> Vec<bool> {
+        self.class_before.iter().zip(&self.class_after).map(|(a, b)| a != b).collect()
+    }
+
+    /// Fraction of events whose predicted class changed.
+    pub fn flip_fraction(&self) -> f64 {
+        let f = self.flipped();
+        if f.is_empty() {
+            0.0
+        } else {
+            f.iter().filter(|v| **v).count() as f64 / f.len() as f64
+        }
+    }
+}
+
+/// Scores (`n × k`) and predicted classes of `x`, from one forward pass.
+pub fn outputs(model: &Mlp, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Vec<i64>)> {
+    let z = model.forward_logits(x)?;
+    let classes = model.classes_from_logits(&z);
+    let mut s = z;
+    let out: Output = model.output();
+    for mut row in s.rows_mut() {
+        if let Some(r) = row.as_slice_mut() {
+            out.scores_row(r);
+        }
+    }
+    Ok((s, classes))
+}

@@ -1,0 +1,462 @@
+//! The experiment's uncertainty model: the budget every attack is measured in.
+//!
+//! Per feature `i`: an absolute σ `aᵢ`, a relative σ `rᵢ` (so σ varies per event) and a floor,
+//! combined as `σᵢ(x) = max(√(aᵢ² + (rᵢ·xᵢ)²), floorᵢ)`; or the feature is *frozen* (σ = 0,
+//! never perturbed: multiplicities, flags). A scale `s` multiplies every σ. Correlations enter
+//! as a correlation matrix `ρ` (from a full covariance or from named groups), so the per-event
+//! covariance is `Σ(x) = s²·D(x) ρ D(x)` with `D = diag(σ(x))`, factorised once as `ρ = L Lᵀ`.
+//!
+//! Attacks work in *whitened* coordinates `u`: `δ = s·σ(x⁰) ⊙ (L u)`, so that
+//! `χ² = δᵀ Σ⁻¹ δ = ‖u‖²` and `∂/∂u = Lᵀ (s·σ ⊙ ∂/∂x)`.
+//!
+//! ```
+//! use nuisance::attack::{FeatureSigma, UncertaintyModel};
+//! use ndarray::array;
+//! let m = UncertaintyModel::new(
+//!     vec!["pt".into(), "eta".into()],
+//!     vec![FeatureSigma::relative(0.1), FeatureSigma::absolute(0.05)],
+//! ).unwrap();
+//! let x0 = array![[50.0f32, 1.0]];
+//! let xa = array![[55.0f32, 1.0]];
+//! let c = m.chi2(x0.view(), xa.view(), true).unwrap();
+//! // δ/σ = 5 / (0.1·50) = 1 on pt, 0 on eta.
+//! assert!((c.chi2[0] - 1.0).abs() < 1e-9);
+//! assert_eq!(c.dof, 2);
+//! ```
+
+use ndarray::{Array2, ArrayView2, Axis, Zip};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::rng::{rng, substream};
+
+/// Events per parallel chunk when drawing variations.
+const SMEAR_CHUNK: usize = 4096;
+
+/// The uncertainty of one feature.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureSigma {
+    /// Absolute σ in the feature's unit.
+    pub absolute: f32,
+    /// Relative σ (0.05 = 5 % of |x|).
+    pub relative: f32,
+    /// Smallest σ an event gets (matters for relative σ on values near 0).
+    pub floor: f32,
+    /// Never perturbed.
+    pub frozen: bool,
+}
+
+impl FeatureSigma {
+    /// An absolute σ.
+    pub fn absolute(a: f32) -> Self {
+        FeatureSigma { absolute: a, relative: 0.0, floor: 0.0, frozen: false }
+    }
+    /// A relative σ.
+    pub fn relative(r: f32) -> Self {
+        FeatureSigma { absolute: 0.0, relative: r, floor: 0.0, frozen: false }
+    }
+    /// A frozen feature.
+    pub fn frozen() -> Self {
+        FeatureSigma { absolute: 0.0, relative: 0.0, floor: 0.0, frozen: true }
+    }
+
+    /// σ at value `x` (before the scale s).
+    #[inline]
+    pub fn at(&self, x: f32) -> f32 {
+        if self.frozen {
+            return 0.0;
+        }
+        let rx = self.relative * x;
+        (self.absolute * self.absolute + rx * rx).sqrt().max(self.floor)
+    }
+}
+
+/// A correlation matrix and its Cholesky factor, over all features (frozen features have an
+/// identity row and column).
+#[derive(Clone, Debug, PartialEq)]
+struct Correlation {
+    rho: Array2<f64>,
+    /// Lower-triangular `L` with `ρ = L Lᵀ`.
+    l: Array2<f32>,
+    /// `L⁻¹`.
+    l_inv: Array2<f32>,
+}
+
+/// Per-event χ² of perturbations under an [`UncertaintyModel`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chi2 {
+    /// χ² per event.
+    pub chi2: Vec<f64>,
+    /// Degrees of freedom: the number of features that are not frozen.
+    pub dof: usize,
+    /// p-value per event, `1 − CDF_χ²(χ²; dof)`.
+    pub p_value: Vec<f64>,
+}
+
+/// Per-feature uncertainties, optional correlations, and the scale `s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UncertaintyModel {
+    names: Vec<String>,
+    specs: Vec<FeatureSigma>,
+    scale: f32,
+    corr: Option<Correlation>,
+}
+
+impl UncertaintyModel {
+    /// A diagonal model with scale 1. Every σ must be finite and ≥ 0, and every feature that is
+    /// not frozen needs an absolute or relative σ > 0.
+    pub fn new(names: Vec<String>, specs: Vec<FeatureSigma>) -> Result<Self> {
+        if names.len() != specs.len() {
+            return Err(Error::Shape {
+                op: "uncertainty",
+                expected: format!("{} feature uncertainties (one per name)", names.len()),
+                got: format!("{}", specs.len()),
+            });
+        }
+        if names.is_empty() {
+            return Err(Error::Empty { op: "uncertainty", what: "the feature list".into() });
+        }
+        for (name, s) in names.iter().zip(&specs) {
+            check_spec(name, s)?;
+        }
+        Ok(UncertaintyModel { names, specs, scale: 1.0, corr: None })
+    }
+
+    /// The same model with scale `s` (every σ multiplied by `s`; `s > 0`).
+    pub fn with_scale(&self, s: f64) -> Result<Self> {
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::BadArgument {
+                func: "uncertainty".into(),
+                problem: format!("the scale s must be a finite number > 0, got {s}"),
+            });
+        }
+        Ok(UncertaintyModel { scale: s as f32, ..self.clone() })
+    }
+
+    /// The same model with correlation matrix `rho` (d × d over all features, symmetric, unit
+    /// diagonal, positive definite on the features that are not frozen).
+    pub fn with_correlation(&self, rho: Array2<f64>) -> Result<Self> {
+        let d = self.names.len();
+        if rho.dim() != (d, d) {
+            return Err(Error::Shape {
+                op: "uncertainty correlation",
+                expected: format!("a {d} × {d} matrix (one row per feature)"),
+                got: format!("{} × {}", rho.nrows(), rho.ncols()),
+            });
+        }
+        for i in 0..d {
+            if (rho[[i, i]] - 1.0).abs() > 1e-9 {
+                return Err(Error::BadArgument {
+                    func: "uncertainty".into(),
+                    problem: format!(
+                        "correlation of feature '{}' with itself must be 1, got {}",
+                        self.names[i],
+                        rho[[i, i]]
+                    ),
+                });
+            }
+            for j in 0..i {
+                let (a, b) = (rho[[i, j]], rho[[j, i]]);
+                if !a.is_finite() || (a - b).abs() > 1e-9 || a.abs() > 1.0 {
+                    return Err(Error::BadArgument {
+                        func: "uncertainty".into(),
+                        problem: format!(
+                            "correlation between '{}' and '{}' must be symmetric and in [-1, 1], got {a} and {b}",
+                            self.names[i], self.names[j]
+                        ),
+                    });
+                }
+            }
+        }
+        let mut active = rho.clone();
+        for (i, s) in self.specs.iter().enumerate() {
+            if s.frozen {
+                active.row_mut(i).fill(0.0);
+                active.column_mut(i).fill(0.0);
+                active[[i, i]] = 1.0;
+            }
+        }
+        let l = cholesky(&active, &self.names)?;
+        let l_inv = lower_inverse(&l);
+        let corr = Correlation { rho: active, l: l.mapv(|v| v as f32), l_inv: l_inv.mapv(|v| v as f32) };
+        Ok(UncertaintyModel { corr: Some(corr), ..self.clone() })
+    }
+
+    /// A model from a covariance matrix in the features' units: σᵢ = √Σᵢᵢ (absolute) and the
+    /// correlation Σᵢⱼ/(σᵢσⱼ). Frozen features are given by name.
+    pub fn from_covariance(names: Vec<String>, cov: Array2<f64>, frozen: &[bool]) -> Result<Self> {
+        let d = names.len();
+        if cov.dim() != (d, d) || frozen.len() != d {
+            return Err(Error::Shape {
+                op: "uncertainty covariance",
+                expected: format!("a {d} × {d} matrix (one row per feature)"),
+                got: format!("{} × {}", cov.nrows(), cov.ncols()),
+            });
+        }
+        let mut specs = Vec::with_capacity(d);
+        for i in 0..d {
+            let v = cov[[i, i]];
+            if frozen[i] {
+                specs.push(FeatureSigma::frozen());
+            } else if !(v.is_finite() && v > 0.0) {
+                return Err(Error::BadArgument {
+                    func: "uncertainty".into(),
+                    problem: format!("variance of feature '{}' must be > 0, got {v}", names[i]),
+                });
+            } else {
+                specs.push(FeatureSigma::absolute(v.sqrt() as f32));
+            }
+        }
+        let sd: Vec<f64> = (0..d).map(|i| cov[[i, i]].max(0.0).sqrt()).collect();
+        let rho = Array2::from_shape_fn((d, d), |(i, j)| {
+            if i == j {
+                1.0
+            } else if sd[i] > 0.0 && sd[j] > 0.0 {
+                (cov[[i, j]] / (sd[i] * sd[j])).clamp(-1.0, 1.0)
+            } else {
+                0.0
+            }
+        });
+        for i in 0..d {
+            for j in 0..i {
+                if (cov[[i, j]] - cov[[j, i]]).abs() > 1e-9 * (1.0 + cov[[i, j]].abs()) {
+                    return Err(Error::BadArgument {
+                        func: "uncertainty".into(),
+                        problem: format!(
+                            "covariance must be symmetric: entries ('{}', '{}') differ ({} vs {})",
+                            names[i],
+                            names[j],
+                            cov[[i, j]],
+                            cov[[j, i]]
+                        ),
+                    });
+                }
+            }
+        }
+        UncertaintyModel::new(names, specs)?.with_correlation(rho)
+    }
+
+    /// Feature names, in column order.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+    /// Per-feature specifications.
+    pub fn specs(&self) -> &[FeatureSigma] {
+        &self.specs
+    }
+    /// The scale `s`.
+    pub fn scale(&self) -> f64 {
+        self.scale as f64
+    }
+    /// True when the model has correlations.
+    pub fn is_correlated(&self) -> bool {
+        self.corr.is_some()
+    }
+    /// The correlation matrix (identity when uncorrelated).
+    pub fn correlation(&self) -> Array2<f64> {
+        match &self.corr {
+            Some(c) => c.rho.clone(),
+            None => Array2::eye(self.names.len()),
+        }
+    }
+    /// Which features are frozen.
+    pub fn frozen(&self) -> Vec<bool> {
+        self.specs.iter().map(|s| s.frozen).collect()
+    }
+    /// Number of features that can move (the χ² degrees of freedom).
+    pub fn dof(&self) -> usize {
+        self.specs.iter().filter(|s| !s.frozen).count()
+    }
+
+    /// Checks that `ds` has exactly the model's features, in the same order.
+    pub fn check_dataset(&self, op: &'static str, ds: &Dataset) -> Result<()> {
+        if ds.names() != self.names.as_slice() {
+            return Err(Error::BadArgument {
+                func: op.into(),
+                problem: format!(
+                    "the uncertainty model's features [{}] do not match the dataset's [{}]",
+                    self.names.join(", "),
+                    ds.names().join(", ")
+                ),
+            });
+        }
+        if ds.is_empty() {
+            return Err(Error::Empty { op, what: "the dataset".into() });
+        }
+        Ok(())
+    }
+
+    /// s·σ(x) per event and feature, `n × d` (0 for frozen features).
+    pub fn sigma(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        let mut out = Array2::<f32>::zeros(x.raw_dim());
+        Zip::from(out.rows_mut()).and(x.rows()).par_for_each(|mut o, xr| {
+            for ((o, &v), s) in o.iter_mut().zip(xr).zip(&self.specs) {
+                *o = self.scale * s.at(v);
+            }
+        });
+        out
+    }
+
+    /// δ = s·σ ⊙ (L u) per event, from whitened coordinates `u` (`n × d`) and `sigma` from
+    /// [`UncertaintyModel::sigma`].
+    pub fn delta_from_whitened(&self, sigma: ArrayView2<'_, f32>, u: ArrayView2<'_, f32>) -> Array2<f32> {
+        let mut z = match &self.corr {
+            Some(c) => u.dot(&c.l.t()),
+            None => u.to_owned(),
+        };
+        z *= &sigma;
+        z
+    }
+
+    /// Maps a gradient with respect to x (`n × d`) to the gradient with respect to u:
+    /// `Lᵀ (s·σ ⊙ g)` per event.
+    pub fn grad_to_whitened(&self, sigma: ArrayView2<'_, f32>, g: ArrayView2<'_, f32>) -> Array2<f32> {
+        let sg = &g * &sigma;
+        match &self.corr {
+            Some(c) => sg.dot(&c.l),
+            None => sg,
+        }
+    }
+
+    /// Whitened coordinates of perturbations δ (`n × d`): `u = L⁻¹ (δ / (s·σ))`, with 0/0
+    /// (frozen, or σ = 0 on that event) taken as 0. With `mahalanobis = false` the correlation
+    /// is ignored (the diagonal χ²).
+    pub fn whiten(&self, sigma: ArrayView2<'_, f32>, delta: ArrayView2<'_, f32>, mahalanobis: bool) -> Array2<f32> {
+        let mut z = delta.to_owned();
+        Zip::from(&mut z).and(&sigma).for_each(|d, &s| *d = if s > 0.0 { *d / s } else { 0.0 });
+        match (&self.corr, mahalanobis) {
+            (Some(c), true) => z.dot(&c.l_inv.t()),
+            _ => z,
+        }
+    }
+
+    /// χ² of `perturbed` relative to `original` (σ evaluated at the original), its degrees of
+    /// freedom and p-value. `mahalanobis = false` ignores correlations (diagonal form).
+    pub fn chi2(
+        &self,
+        original: ArrayView2<'_, f32>,
+        perturbed: ArrayView2<'_, f32>,
+        mahalanobis: bool,
+    ) -> Result<Chi2> {
+        if original.dim() != perturbed.dim() || original.ncols() != self.names.len() {
+            return Err(Error::Shape {
+                op: "chi2",
+                expected: format!("original and perturbed events with {} features each", self.names.len()),
+                got: format!(
+                    "{} × {} and {} × {}",
+                    original.nrows(),
+                    original.ncols(),
+                    perturbed.nrows(),
+                    perturbed.ncols()
+                ),
+            });
+        }
+        let sigma = self.sigma(original);
+        let delta = &perturbed - &original;
+        let u = self.whiten(sigma.view(), delta.view(), mahalanobis);
+        let chi2: Vec<f64> = u.axis_iter(Axis(0)).map(|r| r.iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
+        let dof = self.dof();
+        let p_value = p_values(&chi2, dof);
+        Ok(Chi2 { chi2, dof, p_value })
+    }
+
+    /// The dataset with every event varied by a Gaussian draw from the model (the "nominal ± σ"
+    /// variations): `x + s·σ(x) ⊙ (L ξ)`, ξ ~ N(0, I), deterministic for `seed`.
+    pub fn smear(&self, ds: &Dataset, seed: u64) -> Result<Dataset> {
+        self.check_dataset("smear", ds)?;
+        let (n, d) = (ds.len(), ds.n_features());
+        let mut xi = Array2::<f32>::zeros((n, d));
+        xi.axis_chunks_iter_mut(Axis(0), SMEAR_CHUNK).into_par_iter().enumerate().for_each(|(c, mut chunk)| {
+            let mut r = rng(substream(seed, c as u64));
+            chunk.iter_mut().for_each(|v| *v = StandardNormal.sample(&mut r));
+        });
+        let sigma = self.sigma(ds.x());
+        let delta = self.delta_from_whitened(sigma.view(), xi.view());
+        ds.with_x(&ds.x() + &delta)
+    }
+}
+
+/// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0).
+pub fn p_values(chi2: &[f64], dof: usize) -> Vec<f64> {
+    match ChiSquared::new(dof as f64) {
+        Ok(dist) if dof > 0 => chi2.iter().map(|&c| dist.sf(c.max(0.0))).collect(),
+        _ => vec![1.0; chi2.len()],
+    }
+}
+
+fn check_spec(name: &str, s: &FeatureSigma) -> Result<()> {
+    let bad = |what: &str, v: f32| Error::BadArgument {
+        func: "uncertainty".into(),
+        problem: format!("{what} σ of feature '{name}' must be a finite number ≥ 0, got {v}"),
+    };
+    for (what, v) in [("absolute", s.absolute), ("relative", s.relative), ("floor", s.floor)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(bad(what, v));
+        }
+    }
+    if !s.frozen && s.absolute == 0.0 && s.relative == 0.0 {
+        return Err(Error::BadArgument {
+            func: "uncertainty".into(),
+            problem: format!(
+                "feature '{name}' has σ = 0 (no absolute or relative uncertainty); give it one > 0 or mark it frozen"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Cholesky factor of a symmetric matrix, naming the feature whose pivot fails.
+fn cholesky(a: &Array2<f64>, names: &[String]) -> Result<Array2<f64>> {
+    let d = a.nrows();
+    let mut l = Array2::<f64>::zeros((d, d));
+    for j in 0..d {
+        let mut diag = a[[j, j]];
+        for k in 0..j {
+            diag -= l[[j, k]] * l[[j, k]];
+        }
+        if diag <= 1e-10 {
+            return Err(Error::NotPositiveDefinite {
+                op: "uncertainty correlation",
+                detail: format!(
+                    "feature '{}' is (almost) a linear combination of the features before it (pivot {diag:.3e}); \
+                     lower correlations of ±1 to e.g. 0.999, or drop one of the features",
+                    names[j]
+                ),
+            });
+        }
+        let ljj = diag.sqrt();
+        l[[j, j]] = ljj;
+        for i in j + 1..d {
+            let mut v = a[[i, j]];
+            for k in 0..j {
+                v -= l[[i, k]] * l[[j, k]];
+            }
+            l[[i, j]] = v / ljj;
+        }
+    }
+    Ok(l)
+}
+
+/// Inverse of a lower-triangular matrix with a positive diagonal.
+fn lower_inverse(l: &Array2<f64>) -> Array2<f64> {
+    let d = l.nrows();
+    let mut inv = Array2::<f64>::zeros((d, d));
+    for c in 0..d {
+        // Solve L x = e_c by forward substitution.
+        for i in c..d {
+            let mut v = if i == c { 1.0 } else { 0.0 };
+            for k in c..i {
+                v -= l[[i, k]] * inv[[k, c]];
+            }
+            inv[[i, c]] = v / l[[i, i]];
+        }
+    }
+    inv
+}
+
+#[cfg(test)]
+#[path = "uncertainty_tests.rs"]
+mod tests;
