@@ -4,9 +4,11 @@
 //!   χ² and p-values, Gaussian variations.
 //! - [`project`]: feasibility rules every attack applies (clip, integer, sentinel, frozen).
 //! - [`gradient`]: FGSM and PGD in σ units (L∞ box, χ²/Mahalanobis ball).
+//! - [`minifool`]: the χ² + target-score minimiser, batched over events (L-BFGS or Adam).
 //! - [`result`]: the per-event outcome every attack returns.
 
 pub mod gradient;
+pub mod minifool;
 pub mod project;
 pub mod result;
 pub mod uncertainty;
@@ -15,6 +17,7 @@ pub mod uncertainty;
 pub(crate) mod test_support;
 
 pub use gradient::{pgd, Goal, Norm, PgdConfig};
+pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Minimizer, Target};
 pub use project::{Projection, Rule};
 pub use result::{outputs, AttackResult};
 pub use uncertainty::{p_values, Chi2, FeatureSigma, UncertaintyModel};

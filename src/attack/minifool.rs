@@ -1,0 +1,679 @@
+//! MiniFool: per event, the smallest χ² that moves the classifier to a target score.
+//!
+//! Per event the cost (Flek, Janik, Jung et al., arXiv 2511.01352)
+//!
+//! ```text
+//! λ(u) = α·η + β·(f_t(x⁰ + δ(u)) − g)²,   η = ‖u‖² / N = χ² / N
+//! ```
+//!
+//! is minimised in whitened coordinates (`δ = s·σ ⊙ L u`, see [`UncertaintyModel`]), starting
+//! at `u = 0`, for all events at once: every iteration is one batched forward/backward over the
+//! events still running. `f_t` is the score of the target class (by default the other class, or
+//! the most likely other class of a softmax), `g` the target score (by default the far side of
+//! the decision threshold, 0.5 + margin), `N` the χ² degrees of freedom. Two minimisers:
+//! - **L-BFGS** (default): per-event two-loop recursion (vectorised over events, memory m) with
+//!   a backtracking Armijo line search, so each event's cost never increases;
+//! - **Adam**: fixed learning rate in σ units; the best point seen is kept per event.
+//!
+//! Events stop on their own (`converged`: gradient or cost change below tolerance;
+//! `line_search`: no decrease found), or when the run hits `max_iters`, Ctrl-C or the timeout.
+//! The feasibility [`Projection`] is applied to the final events; χ², scores and flips are
+//! computed after it.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use rayon::prelude::*;
+
+use super::project::Projection;
+use super::result::{outputs, AttackResult};
+use super::uncertainty::UncertaintyModel;
+use crate::error::{Error, Result};
+use crate::model::{sigmoid, GradTarget, Mlp, Output};
+use crate::optim::{Control, Kv, Solver, Stop};
+
+/// The minimiser.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Minimizer {
+    /// Limited-memory BFGS with a backtracking line search (monotone).
+    Lbfgs,
+    /// Adam with a fixed learning rate (best point kept).
+    Adam,
+}
+
+impl Minimizer {
+    /// Parses "lbfgs" or "adam".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "lbfgs" | "l-bfgs" => Ok(Minimizer::Lbfgs),
+            "adam" => Ok(Minimizer::Adam),
+            _ => Err(Error::BadOption {
+                func: "minifool".into(),
+                key: "minimizer".into(),
+                problem: format!("must be \"lbfgs\" or \"adam\", got \"{s}\""),
+            }),
+        }
+    }
+}
+
+/// What each event is pushed towards.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// The other side of the threshold: the target class's score → `0.5 + margin` (sigmoid and
+    /// softmax). For softmax the target class is the most likely other class.
+    Flip {
+        /// Margin beyond 0.5 (0.5 gives g = 1).
+        margin: f32,
+    },
+    /// Per-event target class and target score of that class.
+    Classes {
+        /// Target class per event.
+        class: Vec<i64>,
+        /// Target score g per event.
+        score: Vec<f32>,
+    },
+    /// Regression: output `index` → `value` per event.
+    Values {
+        /// Output column.
+        index: usize,
+        /// Target value per event.
+        value: Vec<f32>,
+    },
+}
+
+/// MiniFool settings (reference defaults in brackets).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MiniFoolConfig {
+    /// Weight of η = χ²/N [1].
+    pub alpha: f32,
+    /// Weight of the score term [1].
+    pub beta: f32,
+    /// Target of every event [flip with margin 0.5].
+    pub target: Target,
+    /// Minimiser [L-BFGS].
+    pub minimizer: Minimizer,
+    /// Iteration limit [100].
+    pub max_iters: usize,
+    /// Stop an event when max |∂λ/∂u| is below this [1e-5].
+    pub gtol: f64,
+    /// Stop an event when λ decreases by less than `ftol·max(1, λ)` in an iteration [1e-9].
+    pub ftol: f64,
+    /// L-BFGS memory [10].
+    pub memory: usize,
+    /// Adam learning rate in σ units [0.05].
+    pub lr: f32,
+}
+
+impl Default for MiniFoolConfig {
+    fn default() -> Self {
+        MiniFoolConfig {
+            alpha: 1.0,
+            beta: 1.0,
+            target: Target::Flip { margin: 0.5 },
+            minimizer: Minimizer::Lbfgs,
+            max_iters: 100,
+            gtol: 1e-5,
+            ftol: 1e-9,
+            memory: 10,
+            lr: 0.05,
+        }
+    }
+}
+
+/// A MiniFool run: the attack outcome plus each event's cost at the start and at the end.
+#[derive(Clone, Debug)]
+pub struct MiniFoolResult {
+    /// Perturbed events, scores, χ², flips, iterations, reasons.
+    pub attack: AttackResult,
+    /// λ at u = 0 (η = 0, so β·(f_t(x⁰) − g)²).
+    pub cost_start: Vec<f64>,
+    /// λ at the returned point (before the projection).
+    pub cost_end: Vec<f64>,
+}
+
+/// Runs MiniFool on every event of `x0` (physical units) under `unc` (at its scale s).
+pub fn minifool(
+    model: &Mlp,
+    unc: &UncertaintyModel,
+    x0: ArrayView2<'_, f32>,
+    cfg: &MiniFoolConfig,
+    proj: &Projection,
+    control: &Control,
+) -> Result<MiniFoolResult> {
+    let n = x0.nrows();
+    minifool_scaled(model, unc, x0, &vec![1.0; n], cfg, proj, control)
+}
+
+/// [`minifool`] with an extra per-event factor on s (for per-event flip thresholds).
+pub fn minifool_scaled(
+    model: &Mlp,
+    unc: &UncertaintyModel,
+    x0: ArrayView2<'_, f32>,
+    scales: &[f32],
+    cfg: &MiniFoolConfig,
+    proj: &Projection,
+    control: &Control,
+) -> Result<MiniFoolResult> {
+    check_config(cfg)?;
+    let n = x0.nrows();
+    if n == 0 {
+        return Err(Error::Empty { op: "minifool", what: "the dataset".into() });
+    }
+    if scales.len() != n {
+        return Err(Error::Shape { op: "minifool", expected: format!("{n} scales"), got: format!("{}", scales.len()) });
+    }
+    let mut sigma = unc.sigma(x0);
+    Zip::from(sigma.rows_mut()).and(scales).for_each(|mut r, &s| r *= s);
+    let targets = resolve_targets(model, x0, &cfg.target)?;
+    let problem = Problem { model, unc, x0, sigma, targets, alpha: cfg.alpha, beta: cfg.beta, dof: unc.dof().max(1) };
+    let (u, iters, reason, cost_start, cost_end, stop) = match cfg.minimizer {
+        Minimizer::Lbfgs => {
+            let mut s = Lbfgs::new(&problem, cfg)?;
+            let run = control.executor(cfg.max_iters).run(&mut s)?;
+            s.finish(run.stop)
+        }
+        Minimizer::Adam => {
+            let mut s = Adam::new(&problem, cfg)?;
+            let run = control.executor(cfg.max_iters).run(&mut s)?;
+            s.finish(run.stop)
+        }
+    };
+    let mut x = &x0 + &problem.delta(u.view(), None);
+    proj.apply(x0, x.view_mut());
+    let attack = AttackResult::finish(model, unc, x0, x, iters, reason, stop)?;
+    Ok(MiniFoolResult { attack, cost_start, cost_end })
+}
+
+fn check_config(cfg: &MiniFoolConfig) -> Result<()> {
+    let bad = |key: &str, problem: String| Error::BadOption { func: "minifool".into(), key: key.into(), problem };
+    if !(cfg.alpha.is_finite() && cfg.alpha >= 0.0) {
+        return Err(bad("alpha", format!("must be a finite number ≥ 0, got {}", cfg.alpha)));
+    }
+    if !(cfg.beta.is_finite() && cfg.beta > 0.0) {
+        return Err(bad("beta", format!("must be a finite number > 0, got {}", cfg.beta)));
+    }
+    if cfg.memory == 0 {
+        return Err(bad("memory", "must be ≥ 1".into()));
+    }
+    if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
+        return Err(bad("lr", format!("must be a finite number > 0, got {}", cfg.lr)));
+    }
+    Ok(())
+}
+
+/// Per-event target: the class whose score is pushed (or output index) and its target value.
+struct Targets {
+    class: Vec<usize>,
+    value: Vec<f32>,
+}
+
+fn resolve_targets(model: &Mlp, x0: ArrayView2<'_, f32>, t: &Target) -> Result<Targets> {
+    let n = x0.nrows();
+    let out = model.output();
+    match t {
+        Target::Flip { margin } => {
+            if out == Output::Linear {
+                return Err(Error::BadArgument {
+                    func: "minifool".into(),
+                    problem: "a regression (linear) model has no decision threshold; give #{ target: value } or #{ shift: Δ }"
+                        .into(),
+                });
+            }
+            if !(margin.is_finite() && *margin >= 0.0 && *margin <= 0.5) {
+                return Err(Error::BadOption {
+                    func: "minifool".into(),
+                    key: "margin".into(),
+                    problem: format!("must be in [0, 0.5], got {margin}"),
+                });
+            }
+            let (scores, classes) = outputs(model, x0)?;
+            let class: Vec<usize> = match out {
+                Output::Sigmoid => classes.iter().map(|&c| (1 - c) as usize).collect(),
+                _ => {
+                    scores.rows().into_iter().zip(&classes).map(|(r, &c)| runner_up(r.as_slice(), c as usize)).collect()
+                }
+            };
+            Ok(Targets { class, value: vec![0.5 + margin; n] })
+        }
+        Target::Classes { class, score } => {
+            if class.len() != n || score.len() != n {
+                return Err(Error::Shape {
+                    op: "minifool",
+                    expected: format!("{n} target classes and scores"),
+                    got: format!("{} and {}", class.len(), score.len()),
+                });
+            }
+            let k = if out == Output::Sigmoid { 2 } else { model.n_outputs() };
+            if let Some(c) = class.iter().find(|&&c| c < 0 || c as usize >= k) {
+                return Err(Error::BadArgument {
+                    func: "minifool".into(),
+                    problem: format!("target class {c} is not a class of this model (0..{})", k - 1),
+                });
+            }
+            Ok(Targets { class: class.iter().map(|&c| c as usize).collect(), value: score.clone() })
+        }
+        Target::Values { index, value } => {
+            if out != Output::Linear || *index >= model.n_outputs() || value.len() != n {
+                return Err(Error::BadArgument {
+                    func: "minifool".into(),
+                    problem: format!(
+                        "target values need a linear (regression) model with output {index} and one value per event ({n})"
+                    ),
+                });
+            }
+            Ok(Targets { class: vec![*index; n], value: value.clone() })
+        }
+    }
+}
+
+/// The most likely class other than `c`.
+fn runner_up(s: Option<&[f32]>, c: usize) -> usize {
+    let Some(s) = s else { return 0 };
+    let mut best = usize::MAX;
+    for (j, &v) in s.iter().enumerate() {
+        if j != c && (best == usize::MAX || v > s[best]) {
+            best = j;
+        }
+    }
+    best.min(s.len().saturating_sub(1))
+}
+
+/// The batched cost function.
+struct Problem<'a> {
+    model: &'a Mlp,
+    unc: &'a UncertaintyModel,
+    x0: ArrayView2<'a, f32>,
+    sigma: Array2<f32>,
+    targets: Targets,
+    alpha: f32,
+    beta: f32,
+    dof: usize,
+}
+
+impl Problem<'_> {
+    /// δ(u) for all events, or for the events `idx` (then `u` holds only their rows).
+    fn delta(&self, u: ArrayView2<'_, f32>, idx: Option<&[usize]>) -> Array2<f32> {
+        match idx {
+            None => self.unc.delta_from_whitened(self.sigma.view(), u),
+            Some(idx) => self.unc.delta_from_whitened(self.sigma.select(Axis(0), idx).view(), u),
+        }
+    }
+
+    /// λ and ∂λ/∂u for the events `idx` at whitened points `u` (rows matching `idx`).
+    fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)> {
+        let sig = self.sigma.select(Axis(0), idx);
+        let x = &self.x0.select(Axis(0), idx) + &self.unc.delta_from_whitened(sig.view(), u);
+        let (out, beta) = (self.model.output(), self.beta);
+        let (cls, val) = (&self.targets.class, &self.targets.value);
+        let objective = |i: usize, z: &[f32], g: &mut [f32]| -> f32 {
+            let e = idx[i];
+            score_term(out, z, cls[e], val[e], beta, g)
+        };
+        let r = self.model.input_grad_and_scores(x.view(), GradTarget::Custom(&objective))?;
+        let mut gu = self.unc.grad_to_whitened(sig.view(), r.grad.view());
+        let a = 2.0 * self.alpha / self.dof as f32;
+        gu.scaled_add(a, &u);
+        let cost = r
+            .value
+            .iter()
+            .zip(u.rows())
+            .map(|(&v, ur)| f64::from(self.alpha) * f64::from(ur.dot(&ur)) / self.dof as f64 + f64::from(v))
+            .collect();
+        Ok((cost, gu))
+    }
+}
+
+/// β·(f_t − g)² of one event and its gradient with respect to the outputs `z`.
+fn score_term(out: Output, z: &[f32], class: usize, target: f32, beta: f32, g: &mut [f32]) -> f32 {
+    g.fill(0.0);
+    match out {
+        Output::Sigmoid => {
+            let p = sigmoid(z[0]);
+            let (f, df) = if class == 1 { (p, p * (1.0 - p)) } else { (1.0 - p, -p * (1.0 - p)) };
+            g[0] = 2.0 * beta * (f - target) * df;
+            beta * (f - target) * (f - target)
+        }
+        Output::Softmax => {
+            let m = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+            let sum: f32 = z.iter().map(|v| (v - m).exp()).sum();
+            let pc = (z[class] - m).exp() / sum;
+            let c = 2.0 * beta * (pc - target);
+            for (j, gj) in g.iter_mut().enumerate() {
+                let pj = (z[j] - m).exp() / sum;
+                *gj = c * pc * (if j == class { 1.0 } else { 0.0 } - pj);
+            }
+            beta * (pc - target) * (pc - target)
+        }
+        Output::Linear => {
+            let f = z[class];
+            g[class] = 2.0 * beta * (f - target);
+            beta * (f - target) * (f - target)
+        }
+    }
+}
+
+/// Row-wise dot products of two `n × d` matrices.
+fn row_dots(a: &Array2<f32>, b: &Array2<f32>) -> Array1<f32> {
+    let mut out = Array1::<f32>::zeros(a.nrows());
+    Zip::from(&mut out).and(a.rows()).and(b.rows()).par_for_each(|o, ar, br| *o = ar.dot(&br));
+    out
+}
+
+/// State shared by both minimisers: per event the point, cost, gradient, status.
+struct Events {
+    u: Array2<f32>,
+    cost: Vec<f64>,
+    grad: Array2<f32>,
+    cost_start: Vec<f64>,
+    iters: Vec<u32>,
+    reason: Vec<&'static str>,
+    active: Vec<bool>,
+}
+
+impl Events {
+    fn start(p: &Problem<'_>) -> Result<Self> {
+        let (n, d) = p.x0.dim();
+        let all: Vec<usize> = (0..n).collect();
+        let u = Array2::<f32>::zeros((n, d));
+        let (cost, grad) = p.eval(&all, u.view())?;
+        Ok(Events {
+            u,
+            cost_start: cost.clone(),
+            cost,
+            grad,
+            iters: vec![0; n],
+            reason: vec!["running"; n],
+            active: vec![true; n],
+        })
+    }
+
+    fn active_idx(&self) -> Vec<usize> {
+        self.active.iter().enumerate().filter(|(_, a)| **a).map(|(i, _)| i).collect()
+    }
+
+    /// Marks events whose gradient is below `gtol` as converged.
+    fn check_gradients(&mut self, gtol: f64) {
+        for (i, g) in self.grad.rows().into_iter().enumerate() {
+            if self.active[i] && g.iter().all(|v| (f64::from(*v)).abs() <= gtol) {
+                self.active[i] = false;
+                self.reason[i] = "converged";
+            }
+        }
+    }
+
+    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+        let reason = self.reason.into_iter().map(|r| if r == "running" { stop.as_str() } else { r }).collect();
+        (self.u, self.iters, reason, self.cost_start, self.cost, stop)
+    }
+
+    fn progress(&self) -> Kv {
+        let n = self.cost.len() as f64;
+        let active = self.active.iter().filter(|a| **a).count() as f64;
+        vec![("cost", self.cost.iter().sum::<f64>() / n), ("active", active)]
+    }
+}
+
+/// Batched L-BFGS: a ring of `m` (s, y, ρ) pairs shared by slot; ρ = 0 marks a skipped pair.
+struct Lbfgs<'a> {
+    p: &'a Problem<'a>,
+    ev: Events,
+    s: Vec<Array2<f32>>,
+    y: Vec<Array2<f32>>,
+    rho: Vec<Array1<f32>>,
+    gamma: Array1<f32>,
+    stored: usize,
+    gtol: f64,
+    ftol: f64,
+}
+
+impl<'a> Lbfgs<'a> {
+    fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
+        let (n, d) = p.x0.dim();
+        let mut ev = Events::start(p)?;
+        ev.check_gradients(cfg.gtol);
+        // First step: unit length (1σ) along −g.
+        let gamma = Array1::from_iter(ev.grad.rows().into_iter().map(|g| 1.0 / g.dot(&g).sqrt().max(1e-12)));
+        let m = cfg.memory;
+        Ok(Lbfgs {
+            p,
+            ev,
+            s: vec![Array2::zeros((n, d)); m],
+            y: vec![Array2::zeros((n, d)); m],
+            rho: vec![Array1::zeros(n); m],
+            gamma,
+            stored: 0,
+            gtol: cfg.gtol,
+            ftol: cfg.ftol,
+        })
+    }
+
+    /// The two-loop recursion: direction −H·g for every event.
+    fn direction(&self) -> Array2<f32> {
+        let m = self.s.len();
+        let k = self.stored.min(m);
+        let mut q = self.ev.grad.clone();
+        let slots: Vec<usize> = (0..k).map(|j| (self.stored - 1 - j) % m).collect();
+        let mut alphas = Vec::with_capacity(k);
+        for &j in &slots {
+            let a = &row_dots(&self.s[j], &q) * &self.rho[j];
+            Zip::from(q.rows_mut())
+                .and(self.y[j].rows())
+                .and(&a)
+                .par_for_each(|mut qr, yr, &av| qr.scaled_add(-av, &yr));
+            alphas.push(a);
+        }
+        Zip::from(q.rows_mut()).and(&self.gamma).par_for_each(|mut qr, &g| qr *= g);
+        for (&j, a) in slots.iter().zip(alphas).rev() {
+            let b = &row_dots(&self.y[j], &q) * &self.rho[j];
+            let c = &a - &b;
+            Zip::from(q.rows_mut())
+                .and(self.s[j].rows())
+                .and(&c)
+                .par_for_each(|mut qr, sr, &cv| qr.scaled_add(cv, &sr));
+        }
+        q.mapv_inplace(|v| -v);
+        // Fall back to steepest descent where the direction does not descend.
+        let gp = row_dots(&self.ev.grad, &q);
+        Zip::from(q.rows_mut()).and(self.ev.grad.rows()).and(&gp).and(&self.gamma).par_for_each(
+            |mut qr, gr, &d, &gam| {
+                if !(d < 0.0) {
+                    qr.assign(&gr);
+                    qr *= -gam;
+                }
+            },
+        );
+        q
+    }
+}
+
+impl Solver for Lbfgs<'_> {
+    fn name(&self) -> &'static str {
+        "minifool"
+    }
+
+    fn step(&mut self, _iter: usize) -> Result<Kv> {
+        let idx = self.ev.active_idx();
+        if idx.is_empty() {
+            return Ok(self.ev.progress());
+        }
+        let dir = self.direction();
+        let pd = dir.select(Axis(0), &idx);
+        let u0 = self.ev.u.select(Axis(0), &idx);
+        let g0 = self.ev.grad.select(Axis(0), &idx);
+        let slope = row_dots(&g0, &pd);
+        let c0: Vec<f64> = idx.iter().map(|&i| self.ev.cost[i]).collect();
+        let line = line_search(self.p, &idx, &u0, &pd, &c0, &slope)?;
+        let slot = self.stored % self.s.len();
+        self.s[slot].fill(0.0);
+        self.y[slot].fill(0.0);
+        self.rho[slot].fill(0.0);
+        for (r, &i) in idx.iter().enumerate() {
+            self.ev.iters[i] += 1;
+            let Some((t, cost, ref g)) = line[r] else {
+                self.ev.active[i] = false;
+                self.ev.reason[i] = "line_search";
+                continue;
+            };
+            let step = &pd.row(r) * t;
+            let yv = g - &g0.row(r);
+            let sy = step.dot(&yv);
+            let yy = yv.dot(&yv);
+            self.ev.u.row_mut(i).scaled_add(1.0, &step);
+            self.ev.grad.row_mut(i).assign(g);
+            if sy > 1e-10 * yy.max(1e-30).sqrt() && yy > 0.0 {
+                self.s[slot].row_mut(i).assign(&step);
+                self.y[slot].row_mut(i).assign(&yv);
+                self.rho[slot][i] = 1.0 / sy;
+                self.gamma[i] = sy / yy;
+            }
+            let decrease = c0[r] - cost;
+            self.ev.cost[i] = cost;
+            if decrease <= self.ftol * cost.abs().max(1.0) {
+                self.ev.active[i] = false;
+                self.ev.reason[i] = "converged";
+            }
+        }
+        self.stored += 1;
+        self.ev.check_gradients(self.gtol);
+        Ok(self.ev.progress())
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        (!self.ev.active.iter().any(|a| *a)).then_some(Stop::Converged)
+    }
+}
+
+impl Lbfgs<'_> {
+    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+        self.ev.finish(stop)
+    }
+}
+
+/// Backtracking Armijo search along `pd` from `u0` for the events `idx`: per event the accepted
+/// step length, cost and gradient, or `None` when 30 halvings found no sufficient decrease.
+#[allow(clippy::type_complexity)]
+fn line_search(
+    p: &Problem<'_>,
+    idx: &[usize],
+    u0: &Array2<f32>,
+    pd: &Array2<f32>,
+    c0: &[f64],
+    slope: &Array1<f32>,
+) -> Result<Vec<Option<(f32, f64, Array1<f32>)>>> {
+    const C1: f64 = 1e-4;
+    let mut out: Vec<Option<(f32, f64, Array1<f32>)>> = vec![None; idx.len()];
+    let mut pending: Vec<usize> = (0..idx.len()).collect();
+    let mut t = 1.0f32;
+    for _ in 0..30 {
+        if pending.is_empty() {
+            break;
+        }
+        let sub: Vec<usize> = pending.iter().map(|&r| idx[r]).collect();
+        let mut trial = u0.select(Axis(0), &pending);
+        trial.scaled_add(t, &pd.select(Axis(0), &pending));
+        let (cost, grad) = p.eval(&sub, trial.view())?;
+        let mut still = Vec::new();
+        for (k, &r) in pending.iter().enumerate() {
+            let armijo = c0[r] + C1 * f64::from(t) * f64::from(slope[r]);
+            if cost[k].is_finite() && cost[k] <= armijo {
+                out[r] = Some((t, cost[k], grad.row(k).to_owned()));
+            } else {
+                still.push(r);
+            }
+        }
+        pending = still;
+        t *= 0.5;
+    }
+    Ok(out)
+}
+
+/// Batched Adam on u with a fixed learning rate; the best point per event is returned.
+struct Adam<'a> {
+    p: &'a Problem<'a>,
+    ev: Events,
+    /// Current (not best) point, its first and second moments.
+    cur: Array2<f32>,
+    m1: Array2<f32>,
+    m2: Array2<f32>,
+    cur_grad: Array2<f32>,
+    lr: f32,
+    gtol: f64,
+    t: i32,
+}
+
+impl<'a> Adam<'a> {
+    fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
+        let mut ev = Events::start(p)?;
+        ev.check_gradients(cfg.gtol);
+        let dim = ev.u.raw_dim();
+        let cur_grad = ev.grad.clone();
+        Ok(Adam {
+            p,
+            ev,
+            cur: Array2::zeros(dim.clone()),
+            m1: Array2::zeros(dim.clone()),
+            m2: Array2::zeros(dim),
+            cur_grad,
+            lr: cfg.lr,
+            gtol: cfg.gtol,
+            t: 0,
+        })
+    }
+
+    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+        self.ev.finish(stop)
+    }
+}
+
+impl Solver for Adam<'_> {
+    fn name(&self) -> &'static str {
+        "minifool"
+    }
+
+    fn step(&mut self, _iter: usize) -> Result<Kv> {
+        let idx = self.ev.active_idx();
+        if idx.is_empty() {
+            return Ok(self.ev.progress());
+        }
+        self.t += 1;
+        let (b1, b2, eps) = (0.9f32, 0.999f32, 1e-8f32);
+        let (c1, c2) = (1.0 - b1.powi(self.t), 1.0 - b2.powi(self.t));
+        let lr = self.lr;
+        let rows = self.cur.axis_iter_mut(Axis(0)).into_par_iter();
+        rows.zip(self.m1.axis_iter_mut(Axis(0)))
+            .zip(self.m2.axis_iter_mut(Axis(0)))
+            .zip(self.cur_grad.axis_iter(Axis(0)))
+            .zip(self.ev.active.par_iter())
+            .for_each(|((((mut u, mut m), mut v), g), &on)| {
+                if !on {
+                    return;
+                }
+                for (((u, m), v), &g) in u.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g.iter()) {
+                    *m = b1 * *m + (1.0 - b1) * g;
+                    *v = b2 * *v + (1.0 - b2) * g * g;
+                    *u -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
+                }
+            });
+        let (cost, grad) = self.p.eval(&idx, self.cur.select(Axis(0), &idx).view())?;
+        for (r, &i) in idx.iter().enumerate() {
+            self.ev.iters[i] += 1;
+            self.cur_grad.row_mut(i).assign(&grad.row(r));
+            if cost[r] < self.ev.cost[i] {
+                self.ev.cost[i] = cost[r];
+                self.ev.u.row_mut(i).assign(&self.cur.row(i));
+                self.ev.grad.row_mut(i).assign(&grad.row(r));
+            }
+            if grad.row(r).iter().all(|v| f64::from(*v).abs() <= self.gtol) {
+                self.ev.active[i] = false;
+                self.ev.reason[i] = "converged";
+            }
+        }
+        Ok(self.ev.progress())
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        (!self.ev.active.iter().any(|a| *a)).then_some(Stop::Converged)
+    }
+}
+
+#[cfg(test)]
+#[path = "minifool_tests.rs"]
+mod tests;
