@@ -20,6 +20,8 @@
 //! The feasibility [`Projection`] is applied to the final events; χ², scores and flips are
 //! computed after it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 use rayon::prelude::*;
 
@@ -127,6 +129,8 @@ pub struct MiniFoolResult {
     pub cost_start: Vec<f64>,
     /// λ at the returned point (before the projection).
     pub cost_end: Vec<f64>,
+    /// Forward+backward passes over single events, summed (the work done).
+    pub evaluations: usize,
 }
 
 /// Runs MiniFool on every event of `x0` (physical units) under `unc` (at its scale s).
@@ -163,7 +167,17 @@ pub fn minifool_scaled(
     let mut sigma = unc.sigma(x0);
     Zip::from(sigma.rows_mut()).and(scales).for_each(|mut r, &s| r *= s);
     let targets = resolve_targets(model, x0, &cfg.target)?;
-    let problem = Problem { model, unc, x0, sigma, targets, alpha: cfg.alpha, beta: cfg.beta, dof: unc.dof().max(1) };
+    let problem = Problem {
+        model,
+        unc,
+        x0,
+        sigma,
+        targets,
+        alpha: cfg.alpha,
+        beta: cfg.beta,
+        dof: unc.dof().max(1),
+        evaluations: AtomicUsize::new(0),
+    };
     let (u, iters, reason, cost_start, cost_end, stop) = match cfg.minimizer {
         Minimizer::Lbfgs => {
             let mut s = Lbfgs::new(&problem, cfg)?;
@@ -179,7 +193,8 @@ pub fn minifool_scaled(
     let mut x = &x0 + &problem.delta(u.view(), None);
     proj.apply(x0, x.view_mut());
     let attack = AttackResult::finish(model, unc, x0, x, iters, reason, stop)?;
-    Ok(MiniFoolResult { attack, cost_start, cost_end })
+    let evaluations = problem.evaluations.load(Ordering::Relaxed);
+    Ok(MiniFoolResult { attack, cost_start, cost_end, evaluations })
 }
 
 fn check_config(cfg: &MiniFoolConfig) -> Result<()> {
@@ -286,6 +301,7 @@ struct Problem<'a> {
     alpha: f32,
     beta: f32,
     dof: usize,
+    evaluations: AtomicUsize,
 }
 
 impl Problem<'_> {
@@ -299,6 +315,7 @@ impl Problem<'_> {
 
     /// λ and ∂λ/∂u for the events `idx` at whitened points `u` (rows matching `idx`).
     fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)> {
+        self.evaluations.fetch_add(idx.len(), Ordering::Relaxed);
         let sig = self.sigma.select(Axis(0), idx);
         let x = &self.x0.select(Axis(0), idx) + &self.unc.delta_from_whitened(sig.view(), u);
         let (out, beta) = (self.model.output(), self.beta);
@@ -429,8 +446,10 @@ impl<'a> Lbfgs<'a> {
         let (n, d) = p.x0.dim();
         let mut ev = Events::start(p)?;
         ev.check_gradients(cfg.gtol);
-        // First step: unit length (1σ) along −g.
-        let gamma = Array1::from_iter(ev.grad.rows().into_iter().map(|g| 1.0 / g.dot(&g).sqrt().max(1e-12)));
+        // First step −γ·g with γ = 1/(2α/N + ‖g‖): the Newton step of the χ² term alone when it
+        // dominates, and at most 1σ (‖u‖ = 1) when the score term does.
+        let curv = 2.0 * p.alpha / p.dof as f32;
+        let gamma = Array1::from_iter(ev.grad.rows().into_iter().map(|g| 1.0 / (curv + g.dot(&g).sqrt()).max(1e-12)));
         let m = cfg.memory;
         Ok(Lbfgs {
             p,
@@ -548,7 +567,9 @@ impl Lbfgs<'_> {
 }
 
 /// Backtracking Armijo search along `pd` from `u0` for the events `idx`: per event the accepted
-/// step length, cost and gradient, or `None` when 30 halvings found no sufficient decrease.
+/// step length, cost and gradient, or `None` when 30 reductions found no sufficient decrease.
+/// Each event backtracks on its own, to the minimum of the quadratic through λ(0), λ'(0) and
+/// λ(t), kept within [0.1·t, 0.5·t].
 #[allow(clippy::type_complexity)]
 fn line_search(
     p: &Problem<'_>,
@@ -561,26 +582,34 @@ fn line_search(
     const C1: f64 = 1e-4;
     let mut out: Vec<Option<(f32, f64, Array1<f32>)>> = vec![None; idx.len()];
     let mut pending: Vec<usize> = (0..idx.len()).collect();
-    let mut t = 1.0f32;
+    let mut t = vec![1.0f32; idx.len()];
     for _ in 0..30 {
         if pending.is_empty() {
             break;
         }
         let sub: Vec<usize> = pending.iter().map(|&r| idx[r]).collect();
         let mut trial = u0.select(Axis(0), &pending);
-        trial.scaled_add(t, &pd.select(Axis(0), &pending));
+        let dir = pd.select(Axis(0), &pending);
+        let steps: Vec<f32> = pending.iter().map(|&r| t[r]).collect();
+        Zip::from(trial.rows_mut())
+            .and(dir.rows())
+            .and(&steps[..])
+            .par_for_each(|mut tr, dr, &tv| tr.scaled_add(tv, &dr));
         let (cost, grad) = p.eval(&sub, trial.view())?;
         let mut still = Vec::new();
         for (k, &r) in pending.iter().enumerate() {
-            let armijo = c0[r] + C1 * f64::from(t) * f64::from(slope[r]);
-            if cost[k].is_finite() && cost[k] <= armijo {
-                out[r] = Some((t, cost[k], grad.row(k).to_owned()));
+            let (tr, sl) = (f64::from(t[r]), f64::from(slope[r]));
+            if cost[k].is_finite() && cost[k] <= c0[r] + C1 * tr * sl {
+                out[r] = Some((t[r], cost[k], grad.row(k).to_owned()));
             } else {
+                // Minimum of q(τ) = c0 + sl·τ + a·τ², a = (λ(t) − c0 − sl·t)/t².
+                let a = (cost[k] - c0[r] - sl * tr) / (tr * tr);
+                let tq = if a.is_finite() && a > 0.0 { -sl / (2.0 * a) } else { 0.5 * tr };
+                t[r] = tq.clamp(0.1 * tr, 0.5 * tr) as f32;
                 still.push(r);
             }
         }
         pending = still;
-        t *= 0.5;
     }
     Ok(out)
 }

@@ -7,6 +7,7 @@
 //! - [`minifool`]: the χ² + target-score minimiser, batched over events (L-BFGS or Adam).
 //! - [`result`]: the per-event outcome every attack returns.
 
+pub mod bench;
 pub mod gradient;
 pub mod minifool;
 pub mod project;

@@ -357,7 +357,8 @@ impl UncertaintyModel {
         let sigma = self.sigma(original);
         let delta = &perturbed - &original;
         let u = self.whiten(sigma.view(), delta.view(), mahalanobis);
-        let chi2: Vec<f64> = u.axis_iter(Axis(0)).map(|r| r.iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
+        let chi2: Vec<f64> =
+            u.axis_iter(Axis(0)).into_par_iter().map(|r| r.iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
         let dof = self.dof();
         let p_value = p_values(&chi2, dof);
         Ok(Chi2 { chi2, dof, p_value })
@@ -382,7 +383,7 @@ impl UncertaintyModel {
 /// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0).
 pub fn p_values(chi2: &[f64], dof: usize) -> Vec<f64> {
     match ChiSquared::new(dof as f64) {
-        Ok(dist) if dof > 0 => chi2.iter().map(|&c| dist.sf(c.max(0.0))).collect(),
+        Ok(dist) if dof > 0 => chi2.par_iter().map(|&c| dist.sf(c.max(0.0))).collect(),
         _ => vec![1.0; chi2.len()],
     }
 }
