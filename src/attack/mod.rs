@@ -5,6 +5,7 @@
 //! - [`project`]: feasibility rules every attack applies (clip, integer, sentinel, frozen).
 //! - [`gradient`]: FGSM and PGD in σ units (L∞ box, χ²/Mahalanobis ball).
 //! - [`minifool`]: the χ² + target-score minimiser, batched over events (L-BFGS or Adam).
+//! - [`scan`]: s-scans (flip fraction vs s, split by correctness and class) and s_flip.
 //! - [`result`]: the per-event outcome every attack returns.
 
 pub mod bench;
@@ -12,6 +13,7 @@ pub mod gradient;
 pub mod minifool;
 pub mod project;
 pub mod result;
+pub mod scan;
 pub mod uncertainty;
 
 #[cfg(test)]
@@ -20,5 +22,6 @@ pub(crate) mod test_support;
 pub use gradient::{pgd, Goal, Norm, PgdConfig};
 pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Minimizer, Target};
 pub use project::{Projection, Rule};
+pub use scan::{s_scan, Fraction, Scan, ScanAttack, ScanRow};
 pub use result::{outputs, AttackResult};
 pub use uncertainty::{p_values, Chi2, FeatureSigma, UncertaintyModel};
