@@ -143,6 +143,7 @@ pub fn script_signature(sig: &str) -> String {
         ("Map", "map"),
         ("FnPtr", "fn"),
         ("Mlp", "Classifier"),
+        ("UncertaintyModel", "Uncertainty"),
     ] {
         out = out.replace(from, to);
     }

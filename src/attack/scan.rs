@@ -163,9 +163,8 @@ fn run_once(
 
 fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: Option<&[bool]>) -> ScanRow {
     let all = Fraction::of(flipped.iter().copied());
-    let pick = |want: bool| {
-        correct.map(|c| Fraction::of(flipped.iter().zip(c).filter(|(_, c)| **c == want).map(|(f, _)| *f)))
-    };
+    let pick =
+        |want: bool| correct.map(|c| Fraction::of(flipped.iter().zip(c).filter(|(_, c)| **c == want).map(|(f, _)| *f)));
     let by_class = match labels {
         Some(l) => {
             let k = l.iter().copied().max().unwrap_or(0).max(0) as usize + 1;
@@ -237,7 +236,8 @@ mod tests {
         // The MiniFool paper's finding: misclassified events flip at smaller s.
         let correct = scan.correct.as_ref().unwrap();
         let median = |want: bool| {
-            let mut v: Vec<f64> = scan.s_flip.iter().zip(correct).filter(|(_, c)| **c == want).map(|(s, _)| *s).collect();
+            let mut v: Vec<f64> =
+                scan.s_flip.iter().zip(correct).filter(|(_, c)| **c == want).map(|(s, _)| *s).collect();
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };

@@ -380,6 +380,36 @@ impl UncertaintyModel {
     }
 }
 
+/// The toy collider's documented uncertainties (`data::synthetic::collider_uncertainties`) for
+/// the features `names`, which must all be collider features.
+pub fn collider_model(names: &[String]) -> Result<UncertaintyModel> {
+    let table = crate::data::synthetic::collider_uncertainties();
+    let specs = names
+        .iter()
+        .map(|n| {
+            let u = table.iter().find(|u| &u.name == n).ok_or_else(|| Error::BadArgument {
+                func: "uncertainty".into(),
+                problem: format!(
+                    "the collider preset has no uncertainty for feature '{n}'; it knows: {}",
+                    table.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })?;
+            Ok(if u.frozen {
+                FeatureSigma::frozen()
+            } else {
+                FeatureSigma { absolute: u.absolute as f32, relative: u.relative as f32, floor: 0.0, frozen: false }
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    UncertaintyModel::new(names.to_vec(), specs)
+}
+
+/// Standard deviation of every column of `ds` (for σ given as a fraction of a feature's spread).
+pub fn column_std(ds: &Dataset) -> Vec<f32> {
+    let x = ds.x();
+    x.axis_iter(Axis(1)).map(|c| c.mapv(f64::from).std(0.0) as f32).collect()
+}
+
 /// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0).
 pub fn p_values(chi2: &[f64], dof: usize) -> Vec<f64> {
     match ChiSquared::new(dof as f64) {

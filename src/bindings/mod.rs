@@ -6,6 +6,7 @@
 //! `:help` and completion). Functions read options with [`options::Opts`], call the domain
 //! code and convert results back; they do no numerics themselves.
 
+pub mod attack;
 pub mod convert;
 pub mod core;
 pub mod data;
@@ -84,4 +85,5 @@ pub fn register(engine: &mut Engine) {
     data::register(engine);
     model::register(engine);
     plot::register(engine);
+    attack::register(engine);
 }

@@ -1,0 +1,763 @@
+//! Script functions for uncertainty models, projections and attacks (FGSM, PGD, MiniFool,
+//! s-scans).
+
+use rhai::plugin::*;
+
+use crate::attack::{Projection, UncertaintyModel};
+
+/// Registers the `Uncertainty` and `Projection` types and the attack functions.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<UncertaintyModel>("Uncertainty");
+    engine.register_type_with_name::<Projection>("Projection");
+    engine.register_global_module(exported_module!(attack_api).into());
+}
+
+mod helpers {
+    use ndarray::{Array2, Axis};
+    use rhai::{Array, Dynamic, Map};
+
+    use crate::attack::{
+        collider_model, column_std, AttackResult, FeatureSigma, Goal, MiniFoolConfig, Minimizer, Norm, PgdConfig,
+        Projection, Rule, Scan, Target, UncertaintyModel,
+    };
+    use crate::bindings::convert::f64_array;
+    use crate::bindings::options::{as_f64, floats, type_name, Opts};
+    use crate::bindings::{Ctx, RhaiResult};
+    use crate::data::Dataset;
+    use crate::error::Error;
+    use crate::model::{Mlp, Output};
+
+    fn bad(func: &str, problem: String) -> Box<rhai::EvalAltResult> {
+        Error::arg(func, problem).into()
+    }
+
+    /// One feature's σ from `#{ abs, rel, floor, frozen, std_fraction }`.
+    fn sigma_spec(map: &Map, std: f32, base: FeatureSigma) -> RhaiResult<FeatureSigma> {
+        let mut o = Opts::new("uncertainty", map);
+        let frozen = o.bool("frozen", base.frozen)?;
+        let mut s = FeatureSigma {
+            absolute: o.f64("abs", f64::from(base.absolute))? as f32,
+            relative: o.f64("rel", f64::from(base.relative))? as f32,
+            floor: o.f64("floor", f64::from(base.floor))? as f32,
+            frozen,
+        };
+        if let Some(f) = o.f64_opt("std_fraction")? {
+            s.absolute = (f as f32) * std;
+        }
+        o.finish()?;
+        Ok(s)
+    }
+
+    fn index(func: &str, names: &[String], name: &str) -> RhaiResult<usize> {
+        names
+            .iter()
+            .position(|n| n == name)
+            .ok_or_else(|| bad(func, format!("unknown feature '{name}'; the dataset has: {}", names.join(", "))))
+    }
+
+    fn matrix(func: &str, what: &str, a: &Array, d: usize) -> RhaiResult<Vec<Vec<f64>>> {
+        if a.len() != d {
+            return Err(bad(func, format!("{what} must have {d} rows (one per listed feature), got {}", a.len())));
+        }
+        a.iter()
+            .map(|row| match row.read_lock::<Array>() {
+                Some(r) if r.len() == d => Ok(floats(func, what, &r)?),
+                _ => Err(bad(func, format!("{what} must be a {d} × {d} array of arrays of numbers"))),
+            })
+            .collect()
+    }
+
+    /// The full correlation matrix from `correlation`, `groups` and `covariance` entries.
+    fn correlation(o: &mut Opts, names: &[String], specs: &mut [FeatureSigma]) -> RhaiResult<Option<Array2<f64>>> {
+        let d = names.len();
+        let mut rho = Array2::<f64>::eye(d);
+        let mut any = false;
+        let set_block = |feats: &[String], m: &[Vec<f64>], rho: &mut Array2<f64>| -> RhaiResult<()> {
+            let idx: Vec<usize> = feats.iter().map(|f| index("uncertainty", names, f)).collect::<RhaiResult<_>>()?;
+            for (a, &i) in idx.iter().enumerate() {
+                for (b, &j) in idx.iter().enumerate() {
+                    rho[[i, j]] = m[a][b];
+                }
+            }
+            Ok(())
+        };
+        if let Some(c) = o.map_opt("correlation")? {
+            let mut co = Opts::new("uncertainty correlation", &c);
+            let feats = co.strings_opt("features")?.unwrap_or_default();
+            let m = co.raw("matrix").and_then(|v| v.try_cast::<Array>()).unwrap_or_default();
+            co.finish()?;
+            let m = matrix("uncertainty", "correlation matrix", &m, feats.len())?;
+            set_block(&feats, &m, &mut rho)?;
+            any = true;
+        }
+        if let Some(c) = o.map_opt("covariance")? {
+            let mut co = Opts::new("uncertainty covariance", &c);
+            let feats = co.strings_opt("features")?.unwrap_or_default();
+            let m = co.raw("matrix").and_then(|v| v.try_cast::<Array>()).unwrap_or_default();
+            co.finish()?;
+            let m = matrix("uncertainty", "covariance matrix", &m, feats.len())?;
+            let sd: Vec<f64> = (0..feats.len()).map(|i| m[i][i]).collect();
+            if let Some((f, v)) = feats.iter().zip(&sd).find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
+                return Err(bad("uncertainty", format!("covariance: variance of '{f}' must be > 0, got {v}")));
+            }
+            let r: Vec<Vec<f64>> = (0..feats.len())
+                .map(|i| (0..feats.len()).map(|j| m[i][j] / (sd[i] * sd[j]).sqrt()).collect())
+                .collect();
+            for (f, v) in feats.iter().zip(&sd) {
+                let i = index("uncertainty", names, f)?;
+                specs[i] = FeatureSigma::absolute(v.sqrt() as f32);
+            }
+            set_block(&feats, &r, &mut rho)?;
+            any = true;
+        }
+        if let Some(groups) = o.raw("groups") {
+            let groups = groups
+                .try_cast::<Array>()
+                .ok_or_else(|| bad("uncertainty", "groups must be an array of #{ features: [...], rho: r }".into()))?;
+            for g in groups {
+                let gm = g
+                    .try_cast::<Map>()
+                    .ok_or_else(|| bad("uncertainty", "each group must be #{ features: [...], rho: r }".into()))?;
+                let mut go = Opts::new("uncertainty group", &gm);
+                let feats = go.strings_opt("features")?.unwrap_or_default();
+                let r = go.f64("rho", 0.0)?;
+                go.finish()?;
+                let m: Vec<Vec<f64>> = (0..feats.len())
+                    .map(|i| (0..feats.len()).map(|j| if i == j { 1.0 } else { r }).collect())
+                    .collect();
+                set_block(&feats, &m, &mut rho)?;
+                any = true;
+            }
+        }
+        Ok(any.then_some(rho))
+    }
+
+    /// An uncertainty model from a dataset's features and a spec map.
+    pub fn uncertainty(ds: &Dataset, spec: &Map) -> RhaiResult<UncertaintyModel> {
+        let names = ds.names().to_vec();
+        let mut o = Opts::new("uncertainty", spec);
+        let std = column_std(ds);
+        let mut specs: Vec<FeatureSigma> = match o.string_opt("preset")?.as_deref() {
+            Some("collider") => collider_model(&names)?.specs().to_vec(),
+            Some(p) => return Err(bad("uncertainty", format!("unknown preset \"{p}\"; available: \"collider\""))),
+            None => vec![FeatureSigma::absolute(0.0); names.len()],
+        };
+        if let Some(def) = o.map_opt("all")? {
+            for (s, &sd) in specs.iter_mut().zip(&std) {
+                *s = sigma_spec(&def, sd, *s)?;
+            }
+        }
+        if let Some(per) = o.map_opt("features")? {
+            for (name, v) in per {
+                let i = index("uncertainty", &names, name.as_str())?;
+                let m = v.clone().try_cast::<Map>();
+                specs[i] = match (m, as_f64(&v)) {
+                    (Some(m), _) => sigma_spec(&m, std[i], specs[i])?,
+                    (None, Some(a)) => FeatureSigma::absolute(a as f32),
+                    _ => {
+                        return Err(bad(
+                            "uncertainty",
+                            format!("feature '{name}': expected a number (absolute σ) or a map, got {}", type_name(&v)),
+                        ))
+                    }
+                };
+            }
+        }
+        for f in o.strings_opt("frozen")?.unwrap_or_default() {
+            specs[index("uncertainty", &names, &f)?] = FeatureSigma::frozen();
+        }
+        let rho = correlation(&mut o, &names, &mut specs)?;
+        let scale = o.f64("scale", 1.0)?;
+        o.finish()?;
+        let mut m = UncertaintyModel::new(names, specs)?;
+        if let Some(rho) = rho {
+            m = m.with_correlation(rho)?;
+        }
+        Ok(m.with_scale(scale)?)
+    }
+
+    /// A projection from `#{ clip, clip_to_data, integer, sentinel, frozen }`.
+    pub fn projection(ds: &Dataset, spec: &Map) -> RhaiResult<Projection> {
+        let names = ds.names().to_vec();
+        let mut o = Opts::new("projection", spec);
+        let mut rules = Vec::new();
+        if o.bool("clip_to_data", false)? {
+            for (j, c) in ds.x().axis_iter(Axis(1)).enumerate() {
+                let lo = c.iter().cloned().fold(f32::INFINITY, f32::min);
+                let hi = c.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                rules.push(Rule::Clip { feature: j, lo, hi });
+            }
+        }
+        if let Some(clip) = o.map_opt("clip")? {
+            for (name, v) in clip {
+                let feature = index("projection", &names, name.as_str())?;
+                let pair = v.clone().try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
+                    bad("projection", format!("clip of '{name}' must be [min, max] (() for no bound)"))
+                })?;
+                let bound = |d: &Dynamic, inf: f32| if d.is_unit() { Some(inf) } else { as_f64(d).map(|v| v as f32) };
+                match (bound(&pair[0], f32::NEG_INFINITY), bound(&pair[1], f32::INFINITY)) {
+                    (Some(lo), Some(hi)) => rules.push(Rule::Clip { feature, lo, hi }),
+                    _ => return Err(bad("projection", format!("clip of '{name}' must be numbers or ()"))),
+                }
+            }
+        }
+        for f in o.strings_opt("integer")?.unwrap_or_default() {
+            rules.push(Rule::Integer { feature: index("projection", &names, &f)? });
+        }
+        if let Some(sent) = o.map_opt("sentinel")? {
+            for (name, v) in sent {
+                let feature = index("projection", &names, name.as_str())?;
+                let value =
+                    as_f64(&v).ok_or_else(|| bad("projection", format!("sentinel of '{name}' must be a number")))?;
+                rules.push(Rule::Sentinel { feature, value: value as f32 });
+            }
+        }
+        for f in o.strings_opt("frozen")?.unwrap_or_default() {
+            rules.push(Rule::Frozen { feature: index("projection", &names, &f)? });
+        }
+        o.finish()?;
+        Ok(Projection::new(names, rules)?)
+    }
+
+    pub fn project_opt(o: &mut Opts, ds: &Dataset) -> RhaiResult<Projection> {
+        let p = o.custom_opt::<Projection>("project", "a Projection")?.unwrap_or_default();
+        if !p.is_empty() && p.names() != ds.names() {
+            return Err(bad("attack", "the projection was built for a dataset with other features".into()));
+        }
+        Ok(p)
+    }
+
+    /// Checks model, dataset and uncertainty agree.
+    pub fn check(op: &'static str, m: &Mlp, ds: &Dataset, u: &UncertaintyModel) -> RhaiResult<()> {
+        u.check_dataset(op, ds)?;
+        m.check_features(ds)?;
+        ds.check_finite(op)?;
+        Ok(())
+    }
+
+    /// Goal of FGSM/PGD from options `target`, `labels`, `direction`.
+    pub fn goal(o: &mut Opts, m: &Mlp, ds: &Dataset) -> RhaiResult<Vec<Goal>> {
+        let labels = o.choice("labels", &["predicted", "true"], "predicted")?;
+        let target = o.raw("target");
+        let direction = o.choice("direction", &["up", "down", "both"], "both")?;
+        if m.output() == Output::Linear {
+            return Ok(match direction {
+                "up" => vec![Goal::Shift { index: 0, up: true }],
+                "down" => vec![Goal::Shift { index: 0, up: false }],
+                _ => vec![Goal::Shift { index: 0, up: true }, Goal::Shift { index: 0, up: false }],
+            });
+        }
+        if let Some(t) = target {
+            if let Some(c) = t.as_int().ok() {
+                return Ok(vec![Goal::TargetClass(vec![c; ds.len()])]);
+            }
+            if let Some(g) = as_f64(&t) {
+                return Ok(vec![Goal::TargetScore(g as f32)]);
+            }
+            return Err(bad("pgd", format!("target must be a class (int) or a score (float), got {}", type_name(&t))));
+        }
+        let y = match labels {
+            "true" => ds.label().map(|l| l.to_vec()).ok_or_else(|| {
+                bad("pgd", "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)".into())
+            })?,
+            _ => m.predict_class(ds.x())?,
+        };
+        Ok(vec![Goal::Untargeted(y)])
+    }
+
+    pub fn pgd_config(o: &mut Opts, cx: &Ctx, fgsm: bool) -> RhaiResult<PgdConfig> {
+        let eps = o.positive("eps", 1.0)? as f32;
+        let norm = Norm::parse(&o.string("norm", "linf")?)?;
+        if fgsm {
+            return Ok(PgdConfig::fgsm(eps, norm));
+        }
+        let steps = o.usize("steps", 10)?;
+        let step = o.positive("step", f64::from(2.5 * eps / steps.max(1) as f32))? as f32;
+        let random_start = o.bool("random_start", false)?;
+        let seed = cx.seed_or_next(o.seed()?);
+        Ok(PgdConfig { eps, step, steps, norm, random_start, seed })
+    }
+
+    pub fn minifool_config(o: &mut Opts, m: &Mlp, ds: &Dataset) -> RhaiResult<MiniFoolConfig> {
+        let d = MiniFoolConfig::default();
+        let margin = o.f64("margin", 0.5)? as f32;
+        let target = match (o.raw("target"), o.f64_opt("shift")?) {
+            (_, Some(shift)) => {
+                let (s, _) = crate::attack::outputs(m, ds.x())?;
+                Target::Values { index: 0, value: s.column(0).iter().map(|v| v + shift as f32).collect() }
+            }
+            (Some(t), None) if m.output() == Output::Linear => {
+                let v = as_f64(&t).ok_or_else(|| bad("minifool", "target must be a number".into()))?;
+                Target::Values { index: 0, value: vec![v as f32; ds.len()] }
+            }
+            (Some(t), None) => {
+                let c = t.as_int().map_err(|_| bad("minifool", "target must be a class (int)".into()))?;
+                Target::Classes { class: vec![c; ds.len()], score: vec![0.5 + margin; ds.len()] }
+            }
+            (None, None) => Target::Flip { margin },
+        };
+        let cfg = MiniFoolConfig {
+            alpha: o.f64("alpha", f64::from(d.alpha))? as f32,
+            beta: o.f64("beta", f64::from(d.beta))? as f32,
+            target,
+            minimizer: Minimizer::parse(&o.string("minimizer", "lbfgs")?)?,
+            max_iters: o.usize("max_iters", d.max_iters)?,
+            gtol: o.f64("gtol", d.gtol)?,
+            ftol: o.f64("ftol", d.ftol)?,
+            memory: o.usize("memory", d.memory)?,
+            lr: o.f64("lr", f64::from(d.lr))? as f32,
+        };
+        Ok(cfg)
+    }
+
+    /// For regression "both": per event the result with the larger output change.
+    pub fn best_shift(a: AttackResult, b: AttackResult) -> AttackResult {
+        let mut out = a.clone();
+        for i in 0..a.len() {
+            let da = (a.score_after[[i, 0]] - a.score_before[[i, 0]]).abs();
+            let db = (b.score_after[[i, 0]] - b.score_before[[i, 0]]).abs();
+            if db > da {
+                out.x.row_mut(i).assign(&b.x.row(i));
+                out.score_after.row_mut(i).assign(&b.score_after.row(i));
+                out.class_after[i] = b.class_after[i];
+                out.chi2[i] = b.chi2[i];
+                out.p_value[i] = b.p_value[i];
+            }
+        }
+        out
+    }
+
+    /// The script result of an attack: perturbed events, a table with per-event outputs, and
+    /// summary numbers.
+    pub fn result_map(ds: &Dataset, r: &AttackResult, cost: Option<(&[f64], &[f64])>) -> RhaiResult<Map> {
+        let events = ds.with_x(r.x.clone())?;
+        let mut names = ds.names().to_vec();
+        let mut cols: Vec<Vec<f32>> = Vec::new();
+        let k = r.score_before.ncols();
+        for (tag, s) in [("score_before", &r.score_before), ("score_after", &r.score_after)] {
+            for j in 0..k {
+                names.push(if k == 1 { tag.to_string() } else { format!("{tag}_{j}") });
+                cols.push(s.column(j).to_vec());
+            }
+        }
+        let flipped = r.flipped();
+        names.extend(["class_before", "class_after", "flipped", "chi2", "p_value", "iterations"].map(String::from));
+        cols.push(r.class_before.iter().map(|&c| c as f32).collect());
+        cols.push(r.class_after.iter().map(|&c| c as f32).collect());
+        cols.push(flipped.iter().map(|&f| f32::from(u8::from(f))).collect());
+        cols.push(r.chi2.iter().map(|&c| c as f32).collect());
+        cols.push(r.p_value.iter().map(|&c| c as f32).collect());
+        cols.push(r.iters.iter().map(|&c| c as f32).collect());
+        if let Some((start, end)) = cost {
+            names.extend(["cost_start", "cost_end"].map(String::from));
+            cols.push(start.iter().map(|&c| c as f32).collect());
+            cols.push(end.iter().map(|&c| c as f32).collect());
+        }
+        let n = r.len();
+        let d0 = ds.n_features();
+        let x = Array2::from_shape_fn((n, names.len()), |(i, j)| if j < d0 { r.x[[i, j]] } else { cols[j - d0][i] });
+        let table = Dataset::new(names, x, ds.label().map(|l| l.to_vec()), ds.weight().map(|w| w.to_vec()))?;
+        let n_flipped = flipped.iter().filter(|f| **f).count();
+        let mut reasons = std::collections::BTreeMap::<&str, i64>::new();
+        for re in &r.reason {
+            *reasons.entry(re).or_default() += 1;
+        }
+        let mut reason_map = Map::new();
+        for (k, v) in reasons {
+            reason_map.insert(k.into(), Dynamic::from_int(v));
+        }
+        let mut m = Map::new();
+        m.insert("events".into(), Dynamic::from(events));
+        m.insert("table".into(), Dynamic::from(table));
+        m.insert("flip_fraction".into(), Dynamic::from_float(r.flip_fraction()));
+        m.insert("n_flipped".into(), Dynamic::from_int(n_flipped as i64));
+        m.insert("stopped".into(), Dynamic::from(r.stop.as_str().to_string()));
+        m.insert("reasons".into(), Dynamic::from_map(reason_map));
+        let mut chi2_flipped: Vec<f64> = r.chi2.iter().zip(&flipped).filter(|(_, f)| **f).map(|(c, _)| *c).collect();
+        chi2_flipped.sort_by(f64::total_cmp);
+        let med = if chi2_flipped.is_empty() { f64::NAN } else { chi2_flipped[chi2_flipped.len() / 2] };
+        m.insert("median_chi2_flipped".into(), Dynamic::from_float(med));
+        Ok(m)
+    }
+
+    /// The scan table as a Dataset (one row per s) plus s_flip.
+    pub fn scan_map(scan: &Scan) -> RhaiResult<Map> {
+        let mut names: Vec<String> = ["s", "flip", "flip_err", "n", "median_chi2_flipped"].map(String::from).to_vec();
+        let labelled = scan.rows.first().is_some_and(|r| r.correct.is_some());
+        let k = scan.rows.first().map_or(0, |r| r.by_class.len());
+        if labelled {
+            names.extend(
+                [
+                    "flip_correct",
+                    "flip_correct_err",
+                    "n_correct",
+                    "flip_incorrect",
+                    "flip_incorrect_err",
+                    "n_incorrect",
+                ]
+                .map(String::from),
+            );
+            for c in 0..k {
+                names.extend([format!("flip_class{c}"), format!("flip_class{c}_err")]);
+            }
+        }
+        let rows: Vec<Vec<f32>> = scan
+            .rows
+            .iter()
+            .map(|r| {
+                let mut v =
+                    vec![r.s as f32, r.all.p as f32, r.all.err as f32, r.all.n as f32, r.median_chi2_flipped as f32];
+                if let (Some(c), Some(i)) = (r.correct, r.incorrect) {
+                    v.extend([c.p, c.err, c.n as f64, i.p, i.err, i.n as f64].map(|x| x as f32));
+                    for f in &r.by_class {
+                        v.extend([f.p as f32, f.err as f32]);
+                    }
+                }
+                v
+            })
+            .collect();
+        let x = Array2::from_shape_fn((rows.len(), names.len()), |(i, j)| rows[i].get(j).copied().unwrap_or(f32::NAN));
+        let table = Dataset::new_unchecked_finite(names, x, None, None)?;
+        let mut m = Map::new();
+        m.insert("table".into(), Dynamic::from(table));
+        m.insert("s".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.s))));
+        m.insert("flip".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
+        m.insert("flip_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
+        if labelled {
+            let get = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
+                f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.p)))
+            };
+            let err = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
+                f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.err)))
+            };
+            m.insert("flip_correct".into(), Dynamic::from_array(get(|r| r.correct)));
+            m.insert("flip_correct_err".into(), Dynamic::from_array(err(|r| r.correct)));
+            m.insert("flip_incorrect".into(), Dynamic::from_array(get(|r| r.incorrect)));
+            m.insert("flip_incorrect_err".into(), Dynamic::from_array(err(|r| r.incorrect)));
+        }
+        m.insert("s_flip".into(), Dynamic::from_array(f64_array(scan.s_flip.iter().copied())));
+        Ok(m)
+    }
+}
+
+#[export_module]
+pub mod attack_api {
+    use rhai::{Array, Dynamic, Map};
+
+    use super::helpers;
+    use crate::attack::{Projection, ScanAttack, UncertaintyModel};
+    use crate::bindings::convert::{bool_array, f64_array, string_array};
+    use crate::bindings::options::{floats, Opts};
+    use crate::bindings::{ctx, RhaiResult};
+    use crate::data::Dataset;
+    use crate::model::Mlp;
+
+    /// An uncertainty model over the features of `ds`. Every feature that is not frozen needs
+    /// a σ > 0: give one for `all` and override per feature.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `all` | map | — | σ of every feature: `#{ abs, rel, floor, std_fraction, frozen }` |
+    /// | `features` | map | — | per feature: a number (absolute σ) or a map as `all` |
+    /// | `frozen` | array | [] | features never perturbed |
+    /// | `correlation` | map | — | `#{ features: [...], matrix: [[...]] }` correlation of listed features |
+    /// | `covariance` | map | — | `#{ features, matrix }` in the features' units (sets their absolute σ) |
+    /// | `groups` | array | [] | `#{ features: [...], rho }`: pairwise correlation ρ within the group |
+    /// | `preset` | string | — | `"collider"`: the toy collider's documented uncertainties |
+    /// | `scale` | float | 1 | the scale s multiplying every σ |
+    ///
+    /// σᵢ(x) = max(√(absᵢ² + (relᵢ·xᵢ)²), floorᵢ); `std_fraction: f` sets abs = f·std(column).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.1 }, features: #{ x0: #{ rel: 0.05, abs: 0.01 } },
+    ///                          frozen: ["x19"], groups: [#{ features: ["x1", "x2"], rho: 0.5 }] });
+    /// assert_eq(u.dof, 19);
+    /// ```
+    #[rhai_fn(return_raw, name = "uncertainty")]
+    pub fn uncertainty(ds: Dataset, spec: Map) -> RhaiResult<UncertaintyModel> {
+        helpers::uncertainty(&ds, &spec)
+    }
+
+    /// The same uncertainty model with scale `s` (every σ multiplied by s, s > 0).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 100, seed: 1 });
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.1 } }).with_scale(2.0);
+    /// assert_eq(u.scale, 2.0);
+    /// ```
+    #[rhai_fn(return_raw, name = "with_scale")]
+    pub fn with_scale(u: &mut UncertaintyModel, s: f64) -> RhaiResult<UncertaintyModel> {
+        Ok(u.with_scale(s)?)
+    }
+
+    /// The scale s.
+    #[rhai_fn(get = "scale", pure)]
+    pub fn scale(u: &mut UncertaintyModel) -> f64 {
+        u.scale()
+    }
+
+    /// The χ² degrees of freedom (features that are not frozen).
+    #[rhai_fn(get = "dof", pure)]
+    pub fn dof(u: &mut UncertaintyModel) -> i64 {
+        u.dof() as i64
+    }
+
+    /// Feature names.
+    #[rhai_fn(get = "features", pure)]
+    pub fn features(u: &mut UncertaintyModel) -> Array {
+        string_array(u.names())
+    }
+
+    /// Which features are frozen.
+    #[rhai_fn(get = "frozen", pure)]
+    pub fn frozen(u: &mut UncertaintyModel) -> Array {
+        bool_array(u.frozen())
+    }
+
+    /// The correlation matrix (identity when uncorrelated).
+    #[rhai_fn(get = "correlation", pure)]
+    pub fn correlation(u: &mut UncertaintyModel) -> Array {
+        crate::bindings::convert::matrix(u.correlation().rows().into_iter().map(|r| r.to_vec()))
+    }
+
+    /// Per-event χ² of `perturbed` relative to `original` (σ at the original), its degrees of
+    /// freedom and p-values `1 − CDF_χ²`. Mahalanobis when the model has correlations.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 3, seed: 1 });
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.5 } });
+    /// let moved = d.with_column("x0", d["x0"].map(|v| v + 1.0));
+    /// let c = chi2(u, d, moved);
+    /// // δ/σ = 2 on one feature: χ² = 4.
+    /// assert(abs(c.chi2[0] - 4.0) < 1e-4);
+    /// assert_eq(c.dof, 20);
+    /// ```
+    #[rhai_fn(return_raw, name = "chi2")]
+    pub fn chi2(u: &mut UncertaintyModel, original: Dataset, perturbed: Dataset) -> RhaiResult<Map> {
+        chi2_opts(u, original, perturbed, Map::new())
+    }
+
+    /// `chi2` with options: `form`: `"mahalanobis"` (default) or `"diagonal"` (ignore correlations).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 3, seed: 1 });
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.5 }, groups: [#{ features: ["x0", "x1"], rho: 0.5 }] });
+    /// let moved = d.with_column("x0", d["x0"].map(|v| v + 0.5));
+    /// let c = chi2(u, d, moved, #{ form: "diagonal" });
+    /// assert(abs(c.chi2[0] - 1.0) < 1e-4);
+    /// ```
+    #[rhai_fn(return_raw, name = "chi2")]
+    pub fn chi2_opts(u: &mut UncertaintyModel, original: Dataset, perturbed: Dataset, options: Map) -> RhaiResult<Map> {
+        let mut o = Opts::new("chi2", &options);
+        let form = o.choice("form", &["mahalanobis", "diagonal"], "mahalanobis")?;
+        o.finish()?;
+        u.check_dataset("chi2", &original)?;
+        u.check_dataset("chi2", &perturbed)?;
+        let c = u.chi2(original.x(), perturbed.x(), form == "mahalanobis")?;
+        let mut m = Map::new();
+        m.insert("chi2".into(), Dynamic::from_array(f64_array(c.chi2)));
+        m.insert("p_value".into(), Dynamic::from_array(f64_array(c.p_value)));
+        m.insert("dof".into(), Dynamic::from_int(c.dof as i64));
+        Ok(m)
+    }
+
+    /// `ds` with every event varied by a Gaussian draw from the model (nominal ± σ variations).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.1 } });
+    /// let v = smear(u, d, 7);
+    /// assert(v.len == d.len);
+    /// ```
+    #[rhai_fn(return_raw, name = "smear")]
+    pub fn smear(c: NativeCallContext, u: &mut UncertaintyModel, ds: Dataset, seed: i64) -> RhaiResult<Dataset> {
+        let seed = ctx(&c)?.seed_or_next(Some(seed as u64));
+        Ok(u.smear(&ds, seed)?)
+    }
+
+    /// Feasibility rules applied by every attack after each step, in this order:
+    ///
+    /// | key | type | meaning |
+    /// |---|---|---|
+    /// | `clip_to_data` | bool | clip each feature to its range in `ds` |
+    /// | `clip` | map | `#{ name: [min, max] }` (`()` for no bound) |
+    /// | `integer` | array | features rounded to integers |
+    /// | `sentinel` | map | `#{ name: value }`: events with that original value keep it |
+    /// | `frozen` | array | features never changed |
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 200, seed: 1 });
+    /// let p = projection(d, #{ clip: #{ met: [0.0, ()] }, integer: ["njets"], frozen: ["eta1"] });
+    /// assert_eq(p.rules.len, 3);
+    /// ```
+    #[rhai_fn(return_raw, name = "projection")]
+    pub fn projection(ds: Dataset, spec: Map) -> RhaiResult<Projection> {
+        helpers::projection(&ds, &spec)
+    }
+
+    /// The rules of a projection, as text.
+    #[rhai_fn(get = "rules", pure)]
+    pub fn rules(p: &mut Projection) -> Array {
+        string_array(p.describe())
+    }
+
+    /// FGSM: one step of ε σ-units along the sign of the loss gradient (L∞) or along the
+    /// whitened gradient (`norm: "l2"`, the χ² ball). Options as `pgd` (without `steps`, `step`).
+    /// Returns `#{ events, table, flip_fraction, n_flipped, median_chi2_flipped, stopped, reasons }`.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
+    /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
+    /// let r = fgsm(m, d, uncertainty(d, #{ all: #{ abs: 1.0 } }), #{ eps: 0.1 });
+    /// assert(r.flip_fraction > 0.0);
+    /// ```
+    #[rhai_fn(return_raw, name = "fgsm")]
+    pub fn fgsm(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
+        gradient_attack(c, m, ds, u, options, true)
+    }
+
+    /// PGD with the budget in σ units of the uncertainty model.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `eps` | float | 1 | budget: \|δᵢ\| ≤ ε·s·σᵢ (L∞) or χ² ≤ ε² (L2) |
+    /// | `norm` | string | "linf" | `"linf"` or `"l2"` (χ²; Mahalanobis with correlations) |
+    /// | `steps` | int | 10 | iterations |
+    /// | `step` | float | 2.5·ε/steps | step size in σ units |
+    /// | `random_start` | bool | false | start at a random point of the ball |
+    /// | `seed` | int | session | seed of the random start |
+    /// | `labels` | string | "predicted" | untargeted: ascend the loss of the `"predicted"` or `"true"` class |
+    /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |
+    /// | `direction` | string | "both" | regression: push the output `"up"`, `"down"` or the larger of `"both"` |
+    /// | `project` | Projection | — | feasibility rules |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
+    /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
+    /// let u = uncertainty(d, #{ all: #{ abs: 1.0 } });
+    /// let r = pgd(m, d, u, #{ eps: 0.1, steps: 20, step: 0.01 });
+    /// assert(r.flip_fraction >= fgsm(m, d, u, #{ eps: 0.1 }).flip_fraction - 0.01);
+    /// write_parquet(r.table, "out/doc_pgd.parquet");
+    /// ```
+    #[rhai_fn(return_raw, name = "pgd")]
+    pub fn pgd(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
+        gradient_attack(c, m, ds, u, options, false)
+    }
+
+    fn gradient_attack(
+        c: NativeCallContext,
+        m: Mlp,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+        fgsm: bool,
+    ) -> RhaiResult<Map> {
+        let func = if fgsm { "fgsm" } else { "pgd" };
+        let cx = ctx(&c)?;
+        let mut o = Opts::new(func, &options);
+        let cfg = helpers::pgd_config(&mut o, &cx, fgsm)?;
+        let goals = helpers::goal(&mut o, &m, &ds)?;
+        let proj = helpers::project_opt(&mut o, &ds)?;
+        o.finish()?;
+        helpers::check(func, &m, &ds, &u)?;
+        let mut results = Vec::new();
+        for g in &goals {
+            results.push(crate::attack::pgd(&m, &u, ds.x(), g, &cfg, &proj, &cx.control)?);
+        }
+        let mut it = results.into_iter();
+        let first = it.next().ok_or_else(|| crate::Error::arg(func, "no goal"))?;
+        let r = it.fold(first, helpers::best_shift);
+        helpers::result_map(&ds, &r, None)
+    }
+
+    /// MiniFool: per event, minimise α·χ²/N + β·(f_target − g)² over perturbations in σ units,
+    /// all events at once. Returns the same map as `pgd`; its `table` adds `cost_start`/`cost_end`.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `alpha` | float | 1 | weight of η = χ²/N |
+    /// | `beta` | float | 1 | weight of the score term |
+    /// | `margin` | float | 0.5 | target score g = 0.5 + margin of the other class |
+    /// | `target` | int or float | — | a target class (classifier) or output value (regression) |
+    /// | `shift` | float | — | regression: target = clean output + shift |
+    /// | `minimizer` | string | "lbfgs" | `"lbfgs"` or `"adam"` |
+    /// | `max_iters` | int | 100 | iteration limit |
+    /// | `gtol` | float | 1e-5 | per-event gradient tolerance |
+    /// | `ftol` | float | 1e-9 | per-event relative cost-change tolerance |
+    /// | `memory` | int | 10 | L-BFGS memory |
+    /// | `lr` | float | 0.05 | Adam learning rate (σ units) |
+    /// | `project` | Projection | — | feasibility rules (applied to the result) |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
+    /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.5 } });
+    /// let r = minifool(m, d, u, #{ alpha: 1.0 });
+    /// assert(r.flip_fraction > 0.0);
+    /// assert_eq(r.table["flipped"].len, 1000);
+    /// ```
+    #[rhai_fn(return_raw, name = "minifool")]
+    pub fn minifool(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
+        let cx = ctx(&c)?;
+        let mut o = Opts::new("minifool", &options);
+        helpers::check("minifool", &m, &ds, &u)?;
+        let cfg = helpers::minifool_config(&mut o, &m, &ds)?;
+        let proj = helpers::project_opt(&mut o, &ds)?;
+        o.finish()?;
+        let r = crate::attack::minifool(&m, &u, ds.x(), &cfg, &proj, &cx.control)?;
+        helpers::result_map(&ds, &r.attack, Some((&r.cost_start, &r.cost_end)))
+    }
+
+    /// An s-scan: runs `attack` (`"minifool"`, default, or `"pgd"`) at every scale in `s`
+    /// (relative to the model's own scale) and returns `#{ table, s, flip, flip_err,
+    /// flip_correct, flip_incorrect (+ _err), s_flip }`. With labels the flip fractions are
+    /// split into initially correct and incorrect events and by class (columns of `table`).
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `s` | array | [0.5, 1, 2, 4] | scales |
+    /// | `attack` | string | "minifool" | `"minifool"` or `"pgd"` |
+    /// | `options` | map | #{} | the attack's own options (as `minifool` / `pgd`) |
+    /// | `bisect` | int | 4 | MiniFool bisection steps refining each event's s_flip |
+    /// | `labels` | bool | true | split by correctness and class when the dataset has labels |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
+    /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
+    /// let u = uncertainty(d, #{ all: #{ abs: 0.5 } });
+    /// let sc = s_scan(m, d, u, #{ s: [0.5, 1.0, 2.0] });
+    /// assert(sc.flip[2] >= sc.flip[0]);
+    /// assert(sc.table.len == 3);
+    /// ```
+    #[rhai_fn(return_raw, name = "s_scan")]
+    pub fn s_scan(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
+        let cx = ctx(&c)?;
+        let mut o = Opts::new("s_scan", &options);
+        let s = match o.raw("s") {
+            Some(v) => floats(
+                "s_scan",
+                "s",
+                &v.try_cast::<Array>().ok_or_else(|| crate::Error::arg("s_scan", "s must be an array of numbers"))?,
+            )?,
+            None => vec![0.5, 1.0, 2.0, 4.0],
+        };
+        let kind = o.choice("attack", &["minifool", "pgd"], "minifool")?;
+        let sub = o.map_opt("options")?.unwrap_or_default();
+        let bisect = o.usize("bisect", 4)?;
+        let use_labels = o.bool("labels", true)?;
+        o.finish()?;
+        helpers::check("s_scan", &m, &ds, &u)?;
+        let mut so = Opts::new(if kind == "pgd" { "pgd" } else { "minifool" }, &sub);
+        let proj = helpers::project_opt(&mut so, &ds)?;
+        let attack = if kind == "pgd" {
+            ScanAttack::Pgd(helpers::pgd_config(&mut so, &cx, false)?)
+        } else {
+            ScanAttack::MiniFool(helpers::minifool_config(&mut so, &m, &ds)?)
+        };
+        so.finish()?;
+        let labels = if use_labels { ds.label() } else { None };
+        let scan = crate::attack::s_scan(&m, &u, ds.x(), labels, &attack, &s, bisect, &proj, &cx.control)?;
+        helpers::scan_map(&scan)
+    }
+}
