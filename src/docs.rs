@@ -63,6 +63,8 @@ impl FnDoc {
 pub fn collect(engine: &Engine) -> Vec<FnDoc> {
     let mut docs = rust_functions(engine);
     docs.extend(stdlib_functions(engine));
+    // Closures inside stdlib functions compile to anonymous functions: not part of the API.
+    docs.retain(|d| !d.name.contains("anon$") && !d.signature.contains("anon$"));
     docs.sort_by(|a, b| a.name.cmp(&b.name).then(a.signature.cmp(&b.signature)));
     docs
 }

@@ -15,7 +15,10 @@ type SharedModule = std::rc::Rc<Module>;
 use crate::sandbox::Sandbox;
 
 /// Every embedded module: (import name, source text).
-pub const MODULES: &[(&str, &str)] = &[("std/report", include_str!("../stdlib/report.rhai"))];
+pub const MODULES: &[(&str, &str)] = &[
+    ("std/report", include_str!("../stdlib/report.rhai")),
+    ("std/robustness", include_str!("../stdlib/robustness.rhai")),
+];
 
 /// The source of an embedded module, by import name.
 pub fn source(name: &str) -> Option<&'static str> {
