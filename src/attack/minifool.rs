@@ -374,6 +374,9 @@ fn row_dots(a: &Array2<f32>, b: &Array2<f32>) -> Array1<f32> {
     out
 }
 
+/// What a minimiser hands back: points u, iterations, reasons, start and end costs, stop.
+type Finished = (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop);
+
 /// State shared by both minimisers: per event the point, cost, gradient, status.
 struct Events {
     u: Array2<f32>,
@@ -416,7 +419,7 @@ impl Events {
         }
     }
 
-    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+    fn finish(self, stop: Stop) -> Finished {
         let reason = self.reason.into_iter().map(|r| if r == "running" { stop.as_str() } else { r }).collect();
         (self.u, self.iters, reason, self.cost_start, self.cost, stop)
     }
@@ -493,7 +496,7 @@ impl<'a> Lbfgs<'a> {
         let gp = row_dots(&self.ev.grad, &q);
         Zip::from(q.rows_mut()).and(self.ev.grad.rows()).and(&gp).and(&self.gamma).par_for_each(
             |mut qr, gr, &d, &gam| {
-                if !(d < 0.0) {
+                if d >= 0.0 || d.is_nan() {
                     qr.assign(&gr);
                     qr *= -gam;
                 }
@@ -561,7 +564,7 @@ impl Solver for Lbfgs<'_> {
 }
 
 impl Lbfgs<'_> {
-    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+    fn finish(self, stop: Stop) -> Finished {
         self.ev.finish(stop)
     }
 }
@@ -637,8 +640,8 @@ impl<'a> Adam<'a> {
         Ok(Adam {
             p,
             ev,
-            cur: Array2::zeros(dim.clone()),
-            m1: Array2::zeros(dim.clone()),
+            cur: Array2::zeros(dim),
+            m1: Array2::zeros(dim),
             m2: Array2::zeros(dim),
             cur_grad,
             lr: cfg.lr,
@@ -647,7 +650,7 @@ impl<'a> Adam<'a> {
         })
     }
 
-    fn finish(self, stop: Stop) -> (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop) {
+    fn finish(self, stop: Stop) -> Finished {
         self.ev.finish(stop)
     }
 }

@@ -248,7 +248,7 @@ mod helpers {
             });
         }
         if let Some(t) = target {
-            if let Some(c) = t.as_int().ok() {
+            if let Ok(c) = t.as_int() {
                 return Ok(vec![Goal::TargetClass(vec![c; ds.len()])]);
             }
             if let Some(g) = as_f64(&t) {
