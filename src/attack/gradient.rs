@@ -24,7 +24,7 @@ use super::result::AttackResult;
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
 use crate::model::{GradTarget, Mlp, Output, Targets};
-use crate::optim::{Control, Kv, Solver, Stop};
+use crate::optim::{Control, Kv, Solver};
 use crate::rng::{rng, substream};
 
 /// Events per chunk for random starts.
@@ -304,10 +304,6 @@ impl Solver for Pgd<'_> {
         }
         self.project_features();
         Ok(Kv::new())
-    }
-
-    fn stop(&self) -> Option<Stop> {
-        None
     }
 }
 

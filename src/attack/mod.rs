@@ -24,4 +24,4 @@ pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Mi
 pub use project::{Projection, Rule};
 pub use result::{outputs, AttackResult};
 pub use scan::{s_scan, Fraction, Scan, ScanAttack, ScanRow};
-pub use uncertainty::{collider_model, column_std, p_values, Chi2, FeatureSigma, UncertaintyModel};
+pub use uncertainty::{collider_model, column_std, p_values, split_covariance, Chi2, FeatureSigma, UncertaintyModel};

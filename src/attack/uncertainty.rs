@@ -186,56 +186,14 @@ impl UncertaintyModel {
     }
 
     /// A model from a covariance matrix in the features' units: σᵢ = √Σᵢᵢ (absolute) and the
-    /// correlation Σᵢⱼ/(σᵢσⱼ). Frozen features are given by name.
+    /// correlation Σᵢⱼ/(σᵢσⱼ) (see [`split_covariance`]). Frozen features are given by name.
     pub fn from_covariance(names: Vec<String>, cov: Array2<f64>, frozen: &[bool]) -> Result<Self> {
-        let d = names.len();
-        if cov.dim() != (d, d) || frozen.len() != d {
-            return Err(Error::Shape {
-                op: "uncertainty covariance",
-                expected: format!("a {d} × {d} matrix (one row per feature)"),
-                got: format!("{} × {}", cov.nrows(), cov.ncols()),
-            });
-        }
-        let mut specs = Vec::with_capacity(d);
-        for i in 0..d {
-            let v = cov[[i, i]];
-            if frozen[i] {
-                specs.push(FeatureSigma::frozen());
-            } else if !(v.is_finite() && v > 0.0) {
-                return Err(Error::BadArgument {
-                    func: "uncertainty".into(),
-                    problem: format!("variance of feature '{}' must be > 0, got {v}", names[i]),
-                });
-            } else {
-                specs.push(FeatureSigma::absolute(v.sqrt() as f32));
-            }
-        }
-        let sd: Vec<f64> = (0..d).map(|i| cov[[i, i]].max(0.0).sqrt()).collect();
-        let rho = Array2::from_shape_fn((d, d), |(i, j)| {
-            if i == j {
-                1.0
-            } else if sd[i] > 0.0 && sd[j] > 0.0 {
-                (cov[[i, j]] / (sd[i] * sd[j])).clamp(-1.0, 1.0)
-            } else {
-                0.0
-            }
-        });
-        for i in 0..d {
-            for j in 0..i {
-                if (cov[[i, j]] - cov[[j, i]]).abs() > 1e-9 * (1.0 + cov[[i, j]].abs()) {
-                    return Err(Error::BadArgument {
-                        func: "uncertainty".into(),
-                        problem: format!(
-                            "covariance must be symmetric: entries ('{}', '{}') differ ({} vs {})",
-                            names[i],
-                            names[j],
-                            cov[[i, j]],
-                            cov[[j, i]]
-                        ),
-                    });
-                }
-            }
-        }
+        let (sd, rho) = split_covariance(&names, &cov, frozen)?;
+        let specs = sd
+            .iter()
+            .zip(frozen)
+            .map(|(&s, &f)| if f { FeatureSigma::frozen() } else { FeatureSigma::absolute(s as f32) })
+            .collect();
         UncertaintyModel::new(names, specs)?.with_correlation(rho)
     }
 
@@ -378,6 +336,55 @@ impl UncertaintyModel {
         let delta = self.delta_from_whitened(sigma.view(), xi.view());
         ds.with_x(&ds.x() + &delta)
     }
+}
+
+/// Splits a covariance matrix over `names` into standard deviations √Σᵢᵢ and the correlation
+/// Σᵢⱼ/(σᵢσⱼ) (clamped to [−1, 1]; 0 against features marked `skip`, whose variance may be 0).
+/// The matrix must be square, symmetric, with variances > 0 on the other features.
+pub fn split_covariance(names: &[String], cov: &Array2<f64>, skip: &[bool]) -> Result<(Vec<f64>, Array2<f64>)> {
+    let d = names.len();
+    if cov.dim() != (d, d) || skip.len() != d {
+        return Err(Error::Shape {
+            op: "uncertainty covariance",
+            expected: format!("a {d} × {d} matrix (one row per feature)"),
+            got: format!("{} × {}", cov.nrows(), cov.ncols()),
+        });
+    }
+    for i in 0..d {
+        let v = cov[[i, i]];
+        let positive = v.is_finite() && v > 0.0;
+        if !(skip[i] || positive) {
+            return Err(Error::BadArgument {
+                func: "uncertainty".into(),
+                problem: format!("variance of feature '{}' must be > 0, got {v}", names[i]),
+            });
+        }
+        for j in 0..i {
+            if (cov[[i, j]] - cov[[j, i]]).abs() > 1e-9 * (1.0 + cov[[i, j]].abs()) {
+                return Err(Error::BadArgument {
+                    func: "uncertainty".into(),
+                    problem: format!(
+                        "covariance must be symmetric: entries ('{}', '{}') differ ({} vs {})",
+                        names[i],
+                        names[j],
+                        cov[[i, j]],
+                        cov[[j, i]]
+                    ),
+                });
+            }
+        }
+    }
+    let sd: Vec<f64> = (0..d).map(|i| if skip[i] { 0.0 } else { cov[[i, i]].sqrt() }).collect();
+    let rho = Array2::from_shape_fn((d, d), |(i, j)| {
+        if i == j {
+            1.0
+        } else if sd[i] > 0.0 && sd[j] > 0.0 {
+            (cov[[i, j]] / (sd[i] * sd[j])).clamp(-1.0, 1.0)
+        } else {
+            0.0
+        }
+    });
+    Ok((sd, rho))
 }
 
 /// The toy collider's documented uncertainties (`data::synthetic::collider_uncertainties`) for

@@ -17,8 +17,8 @@ mod helpers {
     use rhai::{Array, Dynamic, Map};
 
     use crate::attack::{
-        collider_model, column_std, AttackResult, FeatureSigma, Goal, MiniFoolConfig, Minimizer, Norm, PgdConfig,
-        Projection, Rule, Scan, Target, UncertaintyModel,
+        collider_model, column_std, split_covariance, AttackResult, FeatureSigma, Goal, MiniFoolConfig, Minimizer,
+        Norm, PgdConfig, Projection, Rule, Scan, Target, UncertaintyModel,
     };
     use crate::bindings::convert::f64_array;
     use crate::bindings::options::{as_f64, floats, type_name, Opts};
@@ -96,16 +96,12 @@ mod helpers {
             let m = co.raw("matrix").and_then(|v| v.try_cast::<Array>()).unwrap_or_default();
             co.finish()?;
             let m = matrix("uncertainty", "covariance matrix", &m, feats.len())?;
-            let sd: Vec<f64> = (0..feats.len()).map(|i| m[i][i]).collect();
-            if let Some((f, v)) = feats.iter().zip(&sd).find(|(_, v)| !(v.is_finite() && **v > 0.0)) {
-                return Err(bad("uncertainty", format!("covariance: variance of '{f}' must be > 0, got {v}")));
-            }
-            let r: Vec<Vec<f64>> = (0..feats.len())
-                .map(|i| (0..feats.len()).map(|j| m[i][j] / (sd[i] * sd[j]).sqrt()).collect())
-                .collect();
+            let cov = Array2::from_shape_fn((feats.len(), feats.len()), |(i, j)| m[i][j]);
+            let (sd, r) = split_covariance(&feats, &cov, &vec![false; feats.len()])?;
+            let r: Vec<Vec<f64>> = r.rows().into_iter().map(|row| row.to_vec()).collect();
             for (f, v) in feats.iter().zip(&sd) {
                 let i = index("uncertainty", names, f)?;
-                specs[i] = FeatureSigma::absolute(v.sqrt() as f32);
+                specs[i] = FeatureSigma::absolute(*v as f32);
             }
             set_block(&feats, &r, &mut rho)?;
             any = true;

@@ -12,6 +12,7 @@ use super::candle_mlp::{CandleAdam, CandleMlp};
 use super::loss::Targets;
 use super::mlp::{Mlp, MlpConfig};
 use super::train::{train, TrainConfig};
+use crate::attack::gradient::sign;
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::optim::Control;
@@ -158,15 +159,4 @@ pub fn forward_fused(model: &Mlp, test: &Dataset, batch: usize) -> Result<String
         r#"{{"bench": "forward", "path": "fused", "events_per_s": {:.0}, "batch": {batch}}}"#,
         n / t0.elapsed().as_secs_f64()
     ))
-}
-
-/// sign(v) as torch.sign: 0 at 0.
-fn sign(v: f32) -> f32 {
-    if v > 0.0 {
-        1.0
-    } else if v < 0.0 {
-        -1.0
-    } else {
-        0.0
-    }
 }
