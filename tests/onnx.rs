@@ -1,11 +1,14 @@
 #![cfg(feature = "onnx")]
 //! ONNX import (cargo feature `onnx`): `cargo test --release --features onnx --test onnx`.
+//! Graphs built in the test, edge case by edge case: `onnx/graphs.rs`.
 //!
 //! The PyTorch-exported reference model reproduces PyTorch's scores and equals the
 //! `import_torch` model; the native model agrees with candle-onnx's interpreter and with the
 //! `onnx` package's reference evaluator; non-MLP, corrupted and missing files give clear errors.
 
 mod common;
+#[path = "onnx/graphs.rs"]
+mod graphs;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

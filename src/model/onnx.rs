@@ -20,6 +20,9 @@
 //! in an external file) is refused with an error naming the node and its op.
 //!
 //! Without the feature, [`import_onnx`] exists and returns [`Error::FeatureMissing`].
+//!
+//! Tests: `tests/onnx.rs` and `tests/onnx/graphs.rs` (`--features onnx`); the error without the
+//! feature is tested here and in `tests/errors.rs`.
 
 use std::path::Path;
 
@@ -660,10 +663,6 @@ mod graph {
         }
     }
 }
-
-#[cfg(all(test, feature = "onnx"))]
-#[path = "onnx_tests.rs"]
-mod tests;
 
 #[cfg(all(test, not(feature = "onnx")))]
 mod tests_without_feature {

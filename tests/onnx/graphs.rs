@@ -1,5 +1,7 @@
-//! ONNX graphs built here with the protobuf types, converted, and compared with candle-onnx's
+//! ONNX graphs built here with candle-onnx's protobuf types, converted, and compared with its
 //! interpreter (`simple_eval`) on the same inputs; and every refusal, with its message.
+//! (Integration tests rather than unit tests, so that CI builds only the library and this one
+//! test binary with the feature.)
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +16,8 @@ use ndarray::Array2;
 use prost::Message as _;
 use rand::Rng as _;
 
-use super::*;
-use crate::model::Activation;
+use nuisance::error::Result;
+use nuisance::model::{import_onnx, Activation, Mlp, OnnxImport, Output};
 
 fn tmp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("nuisance_onnx_{}_{name}", std::process::id()))
@@ -89,7 +91,7 @@ fn model(nodes: Vec<NodeProto>, initializer: Vec<TensorProto>, d: i64, out: &str
 
 /// Values in (−1, 1) from a seed.
 fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut r = crate::rng::rng(seed);
+    let mut r = nuisance::rng::rng(seed);
     (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect()
 }
 
