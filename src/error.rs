@@ -64,6 +64,11 @@ pub enum Error {
     /// The user interrupted a computation (Ctrl-C).
     #[error("interrupted")]
     Interrupted,
+
+    // === Build ===
+    /// A function that needs an optional cargo feature this build was made without.
+    #[error("{what} needs the `{feature}` cargo feature: cargo build --release --features {feature} ({requires})")]
+    FeatureMissing { what: &'static str, feature: &'static str, requires: &'static str },
 }
 
 impl Error {
@@ -84,6 +89,7 @@ impl Error {
             Error::NotConverged { .. } => "not_converged",
             Error::Tensor(_) => "tensor",
             Error::Interrupted => "interrupted",
+            Error::FeatureMissing { .. } => "feature_missing",
         }
     }
 
@@ -110,6 +116,9 @@ impl Error {
                 "check the covariance for a zero variance or a correlation of ±1".into()
             }
             Error::Interrupted => "the computation was stopped by Ctrl-C".into(),
+            Error::FeatureMissing { .. } => {
+                "optional features are listed in the README, section 'Optional features'".into()
+            }
             _ => String::new(),
         }
     }

@@ -101,3 +101,13 @@ fn misspelt_function_suggests_the_nearest() {
     assert!(e.starts_with("error: function not found: colum (Dataset, string)"), "{e}");
     assert!(e.contains("= hint: did you mean 'column'?"), "{e}");
 }
+
+#[cfg(not(feature = "onnx"))]
+#[test]
+fn import_onnx_without_the_feature_says_how_to_build_it() {
+    let e = err("let m = import_onnx(\"tests/data/reference_mlp.onnx\");");
+    assert_eq!(
+        e,
+        "error: ONNX import needs the `onnx` cargo feature: cargo build --release --features onnx (requires protoc, Debian package protobuf-compiler)\n  --> test.rhai:1:9\n  |\n1 | let m = import_onnx(\"tests/data/reference_mlp.onnx\");\n  |         ^\n  = hint: optional features are listed in the README, section 'Optional features'\n"
+    );
+}

@@ -163,7 +163,7 @@ pub mod model_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::{GradTarget, Mlp, MlpConfig, Targets, TorchImport};
+    use crate::model::{GradTarget, Mlp, MlpConfig, OnnxImport, Output, Targets, TorchImport};
 
     /// Builds a fully connected network with the given layer widths (inputs first).
     ///
@@ -577,6 +577,72 @@ pub mod model_api {
         o.finish()?;
         let file = ctx(&c)?.sandbox.check_read(path)?;
         Ok(crate::model::import_torch(&file, &spec)?)
+    }
+
+    /// Imports a dense MLP from an ONNX file (e.g. `torch.onnx.export` of an `nn.Sequential`
+    /// of `Linear` and activation layers) into a native classifier: the weights are read once,
+    /// and attacks run on the fused native path.
+    ///
+    /// Accepted: `Gemm`, or `MatMul` + `Add`; one hidden activation (`Relu`, `Tanh`, `Gelu`,
+    /// `LeakyRelu` with slope 0.01, `Sigmoid`·`Mul` = SiLU); optionally `Sigmoid` or `Softmax`
+    /// at the end. Any other op, a branch or external weights is an error naming the node.
+    /// Needs nuisance built with the `onnx` cargo feature (`cargo build --release --features
+    /// onnx`, which needs `protoc`); other builds raise an error of kind `feature_missing`.
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `layers` | array | from the graph | expected widths |
+    /// | `output` | string | from the graph's last op; else sigmoid (1 output) or softmax | output layer |
+    /// | `features` | array of strings | none | input feature names |
+    /// | `mean` | array | zeros | input standardization mean used in training |
+    /// | `std` | array | ones | input standardization scale |
+    ///
+    /// ```rhai
+    /// // Built without `--features onnx`, the call raises a `feature_missing` error instead.
+    /// try {
+    ///     let m = import_onnx("tests/data/reference_mlp.onnx", #{ layers: [20, 64, 64, 64, 1] });
+    ///     assert_eq(m.n_params, 9729);
+    ///     print(m);   // Classifier(20→64→64→64→1, relu, sigmoid, 9729 params)
+    /// } catch (e) {
+    ///     assert_eq(e.kind, "feature_missing");
+    /// }
+    /// ```
+    #[rhai_fn(return_raw, name = "import_onnx")]
+    pub fn import_onnx_opts(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Mlp> {
+        let mut o = Opts::new("import_onnx", &options);
+        let layers = match o.floats_opt("layers")? {
+            None => None,
+            Some(v) => Some(widths("import_onnx", v)?),
+        };
+        let output = match o.string_opt("output")? {
+            None => None,
+            Some(s) => Some(Output::parse(&s)?),
+        };
+        let to32 = |v: Option<Vec<f64>>| v.map(|v| v.into_iter().map(|x| x as f32).collect());
+        let spec = OnnxImport {
+            layers,
+            output,
+            feature_names: o.strings_opt("features")?,
+            mean: to32(o.floats_opt("mean")?),
+            std: to32(o.floats_opt("std")?),
+        };
+        o.finish()?;
+        let file = ctx(&c)?.sandbox.check_read(path)?;
+        Ok(crate::model::import_onnx(&file, &spec)?)
+    }
+
+    /// Imports a dense MLP from an ONNX file with the default options (see the form with options).
+    ///
+    /// ```rhai
+    /// try {
+    ///     assert_eq(import_onnx("tests/data/reference_mlp.onnx").layers, [20, 64, 64, 64, 1]);
+    /// } catch (e) {
+    ///     assert_eq(e.kind, "feature_missing");   // a build without `--features onnx`
+    /// }
+    /// ```
+    #[rhai_fn(return_raw, name = "import_onnx")]
+    pub fn import_onnx(c: NativeCallContext, path: &str) -> RhaiResult<Mlp> {
+        import_onnx_opts(c, path, Map::new())
     }
 
     /// `Classifier(20→64→1, relu, sigmoid, 1409 params)`.

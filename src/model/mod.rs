@@ -6,7 +6,8 @@
 //!   ([`Mlp::weight_grad`]), batched over events.
 //! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
-//!   [`import_torch`] for `nn.Sequential` state dicts.
+//!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
+//!   feature `onnx`) for MLPs exported to ONNX.
 //! - [`CandleMlp`]: the same network on candle-core autograd, the general (slower) path and
 //!   an independent cross-check.
 //!
@@ -21,6 +22,7 @@ mod gemm;
 mod io;
 mod loss;
 mod mlp;
+mod onnx;
 mod train;
 mod workspace;
 
@@ -31,4 +33,5 @@ pub use eval::Evaluation;
 pub use io::{import_torch, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
+pub use onnx::{import_onnx, OnnxImport};
 pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
