@@ -4,6 +4,7 @@
 //!   outside), input standardisation stored in the model, batched fused forward pass.
 //! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
 //!   ([`Mlp::weight_grad`]), batched over events.
+//! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
 //! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
 //!   [`import_torch`] for `nn.Sequential` state dicts.
@@ -18,6 +19,7 @@ pub mod bench;
 mod candle_mlp;
 mod eval;
 mod gemm;
+mod hvp;
 mod io;
 mod loss;
 mod mlp;
@@ -28,6 +30,7 @@ pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
+pub use hvp::LossHessian;
 pub use io::{import_torch, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
