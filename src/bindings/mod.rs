@@ -9,6 +9,7 @@
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod landscape;
 pub mod model;
 pub mod options;
 pub mod plot;
@@ -83,5 +84,6 @@ pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
     model::register(engine);
+    landscape::register(engine);
     plot::register(engine);
 }

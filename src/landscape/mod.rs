@@ -20,15 +20,19 @@ pub mod lanczos;
 pub mod op;
 pub mod power;
 pub mod reduced;
+pub mod sharpness;
 pub mod slq;
 pub mod trace;
+pub mod weight_attack;
 
 pub use lanczos::{lanczos, LanczosConfig};
 pub use op::{DenseOp, LinearOp, MlpHessian};
 pub use power::{power_iteration, PowerConfig};
 pub use reduced::{reduced_hessian, Basis, Reduced};
+pub use sharpness::{sharpness, SharpnessConfig, SharpnessResult};
 pub use slq::{density_on_grid, slq, Density, SlqConfig};
 pub use trace::{hutchinson, TraceConfig, TraceEstimate};
+pub use weight_attack::{weight_attack, WeightAttackResult};
 
 use crate::optim::Stop;
 

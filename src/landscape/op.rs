@@ -117,6 +117,11 @@ impl MlpHessian {
     pub fn to_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
         self.h.to_torch_order(v, self.layer)
     }
+
+    /// A vector in PyTorch parameter order in this operator's space.
+    pub fn from_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
+        self.h.from_torch_order(v, self.layer)
+    }
 }
 
 impl LinearOp for MlpHessian {
@@ -145,6 +150,11 @@ pub fn norm(a: &[f64]) -> f64 {
 /// y ← y + α·x.
 pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
     y.iter_mut().zip(x).for_each(|(yi, xi)| *yi += alpha * xi);
+}
+
+/// ‖x‖₂ of an f32 vector, accumulated in f64.
+pub fn l2(x: &[f32]) -> f64 {
+    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt()
 }
 
 /// Scales `v` to unit length; returns the old length (0 leaves `v` unchanged).

@@ -417,3 +417,57 @@ fn lapack_and_nalgebra_eigenvalues_agree() {
     }
     assert_eq!(eig::backend(), "lapack");
 }
+
+fn trained_case() -> (Mlp, crate::Dataset) {
+    let ds = crate::data::synthetic::gaussians(600, 4);
+    let m = Mlp::new(&[20, 8, 1], MlpConfig { activation: Activation::Tanh, seed: 2, ..MlpConfig::default() }).unwrap();
+    let cfg = crate::model::TrainConfig { epochs: 2, seed: 1, ..Default::default() };
+    (crate::model::train(&m, &ds, &cfg, &Control::quiet()).unwrap().model, ds)
+}
+
+#[test]
+fn sharpness_is_first_order_rho_times_gradient_norm_for_a_small_ball() {
+    // One step to the boundary of a small ball: ε = ρ·g/‖g‖, so ΔL = ρ‖g‖ + O(ρ²·λ_max);
+    // with ρ = 1e-3, ‖g‖ ≈ 0.05 and λ_max ≈ 1, the second-order part is ≲ 1 % of the first.
+    let (m, ds) = trained_case();
+    let (_, g) = m.weight_grad(ds.x(), Targets::Labels(ds.label().unwrap()), None).unwrap();
+    let gn = g.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+    let rho = 1e-3;
+    let cfg = SharpnessConfig { rho, steps: 1, ..SharpnessConfig::default() };
+    let s = sharpness(&m, &ds, &cfg, &Control::quiet()).unwrap();
+    assert!((s.delta_loss / (rho * gn) - 1.0).abs() < 0.05, "ΔL {} vs ρ‖g‖ {}", s.delta_loss, rho * gn);
+    assert!((s.norm - rho).abs() < 1e-6);
+    // More steps can only find a larger increase, and stay in the (per-layer, relative) balls.
+    let cfg = SharpnessConfig { rho: 0.05, relative: true, per_layer: true, steps: 8, step_size: None };
+    let s = sharpness(&m, &ds, &cfg, &Control::quiet()).unwrap();
+    let w = m.params_flat();
+    let (shapes, mut off) = (m.layer_shapes(), 0);
+    for ((o, i), n) in shapes.into_iter().zip(&s.layer_norms) {
+        let len = o * i + o;
+        let wn = w[off..off + len].iter().map(|&v| f64::from(v).powi(2)).sum::<f64>().sqrt();
+        assert!(*n <= 0.05 * wn * (1.0 + 1e-5), "layer norm {n} > {}", 0.05 * wn);
+        off += len;
+    }
+    assert!(s.delta_loss > 0.0 && s.steps == 8);
+}
+
+#[test]
+fn sam_attack_evaluates_the_loss_at_the_sam_point() {
+    // Independently: w' = w + ρ·g/‖g‖ from weight_grad in PyTorch order, loss by Mlp::loss.
+    let (m, ds) = trained_case();
+    let labels = Targets::Labels(ds.label().unwrap());
+    let (l0, g) = m.weight_grad(ds.x(), labels, None).unwrap();
+    let gn = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let rho = 0.5f32;
+    let mut shifted = m.clone();
+    shifted
+        .set_params_flat(&m.params_flat().iter().zip(&g).map(|(w, gi)| w + rho * gi / gn).collect::<Vec<_>>())
+        .unwrap();
+    let want = shifted.loss(ds.x(), labels, None).unwrap();
+    let p = crate::model::WeightPerturbation::Sam { rho: f64::from(rho) };
+    let a = weight_attack(&m, &ds, &p, 1, 0, &Control::quiet()).unwrap();
+    assert!((a.clean_loss - l0).abs() < 1e-6);
+    assert!((a.loss - want).abs() < 1e-5, "{} vs {want}", a.loss);
+    assert!((a.norm - f64::from(rho)).abs() < 1e-5);
+    assert!(a.loss > a.clean_loss && a.samples == 1);
+}

@@ -205,6 +205,16 @@ impl LossHessian {
 
     /// A vector in the internal layout (all parameters, or one layer's) in PyTorch order.
     pub fn to_torch_order(&self, v: &[f64], layer: Option<usize>) -> Result<Vec<f64>> {
+        self.permute(v, layer, true)
+    }
+
+    /// A vector in PyTorch order (all parameters, or one layer's) in the internal layout.
+    pub fn from_torch_order(&self, v: &[f64], layer: Option<usize>) -> Result<Vec<f64>> {
+        self.permute(v, layer, false)
+    }
+
+    /// Transposes every weight block between in × out (internal) and out × in (PyTorch).
+    fn permute(&self, v: &[f64], layer: Option<usize>, to_torch: bool) -> Result<Vec<f64>> {
         let range = match layer {
             Some(l) => self.layer_range(l)?,
             None => 0..self.model.n_params(),
@@ -226,7 +236,12 @@ impl LossHessian {
             let (a, b, o) = (layers[l], layers[l + 1], r.start - range.start);
             for i in 0..a {
                 for j in 0..b {
-                    out[o + j * a + i] = v[o + i * b + j];
+                    let (internal, torch) = (o + i * b + j, o + j * a + i);
+                    if to_torch {
+                        out[torch] = v[internal];
+                    } else {
+                        out[internal] = v[torch];
+                    }
                 }
             }
             out[o + a * b..o + a * b + b].copy_from_slice(&v[o + a * b..o + a * b + b]);

@@ -23,6 +23,7 @@ mod hvp;
 mod io;
 mod loss;
 mod mlp;
+mod perturb;
 mod train;
 mod workspace;
 
@@ -34,4 +35,5 @@ pub use hvp::LossHessian;
 pub use io::{import_torch, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
+pub use perturb::WeightPerturbation;
 pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
