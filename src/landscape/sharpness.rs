@@ -92,7 +92,8 @@ impl<'a> Ascent<'a> {
         model.check_features(data)?;
         let base = model.params().to_vec();
         let layers: Vec<Range<usize>> = (0..model.n_layers()).map(|l| model.offset(l)..model.offset(l + 1)).collect();
-        let ranges = if cfg.per_layer { layers.clone() } else { vec![0..base.len()] };
+        let all = 0..base.len();
+        let ranges = if cfg.per_layer { layers.clone() } else { std::iter::once(all).collect() };
         let groups = ranges
             .into_iter()
             .map(|r| {

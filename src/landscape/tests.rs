@@ -97,6 +97,7 @@ fn ref_loss(c: &Case, theta: &[f64]) -> f64 {
 
 /// Dense Hessian (PyTorch order) by f64 second differences:
 /// H_ij ≈ [L(+i+j) − L(+i−j) − L(−i+j) + L(−i−j)] / 4h².
+#[allow(clippy::needless_range_loop)]
 fn fd_hessian(c: &Case) -> Vec<Vec<f64>> {
     let theta: Vec<f64> = c.m.params_flat().iter().map(|&v| f64::from(v)).collect();
     let n = theta.len();
@@ -186,6 +187,7 @@ fn layer_hvp_is_the_diagonal_block() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn power_lanczos_trace_and_slq_match_the_dense_hessian_of_a_tiny_model() {
     let c = case(Activation::Tanh, Output::Sigmoid, 11);
     let h = fd_hessian(&c);

@@ -189,7 +189,8 @@ mod tests {
         // E‖ε_l‖² = γ²‖w_l‖²: with one layer of 10⁵ unit weights (‖w‖² = 10⁵) and γ = 0.1,
         // ‖ε‖² averages 10³ with relative spread √(2/n) ≈ 0.45 %.
         let w = vec![1.0f32; 100_000];
-        let e = WeightPerturbation::Rwp { gamma: 0.1 }.epsilon(&w, &[], &[0..100_000], &mut crate::rng::rng(3));
+        let all = [Range { start: 0, end: 100_000 }];
+        let e = WeightPerturbation::Rwp { gamma: 0.1 }.epsilon(&w, &[], &all, &mut crate::rng::rng(3));
         let n2 = norm(&e).powi(2);
         assert!((n2 / 1000.0 - 1.0).abs() < 0.03, "{n2}");
     }
