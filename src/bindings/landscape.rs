@@ -296,7 +296,7 @@ pub mod landscape_api {
             return Err(Error::BadOption {
                 func: "reduced_hessian".into(),
                 key: "subspace".into(),
-                problem: "'layer' needs the layer option".into(),
+                problem: "is 'layer', which needs the layer option (e.g. #{ layer: 0 })".into(),
             }
             .into());
         }

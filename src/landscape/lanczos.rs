@@ -124,7 +124,7 @@ pub struct LanczosTop<'a, O: LinearOp + ?Sized> {
 impl<'a, O: LinearOp + ?Sized> LanczosTop<'a, O> {
     /// Checks the settings and draws the start vector.
     pub fn new(op: &'a O, cfg: &LanczosConfig) -> Result<Self> {
-        check_k("lanczos", cfg.k, op.dim())?;
+        check_k("hessian_top", cfg.k, op.dim())?;
         if cfg.max_iter < cfg.k {
             return Err(Error::BadOption {
                 func: "hessian_top".into(),

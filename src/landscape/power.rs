@@ -54,7 +54,7 @@ pub struct PowerIteration<'a, O: LinearOp + ?Sized> {
 impl<'a, O: LinearOp + ?Sized> PowerIteration<'a, O> {
     /// Checks the settings; no product is computed yet.
     pub fn new(op: &'a O, cfg: &PowerConfig) -> Result<Self> {
-        check_k("power iteration", cfg.k, op.dim())?;
+        check_k("hessian_top", cfg.k, op.dim())?;
         if cfg.max_iter == 0 {
             return Err(Error::BadOption {
                 func: "hessian_top".into(),
@@ -144,10 +144,14 @@ impl<O: LinearOp + ?Sized> Solver for PowerIteration<'_, O> {
     }
 }
 
-/// Errors unless 1 ≤ k ≤ n.
-pub(crate) fn check_k(what: &str, k: usize, n: usize) -> Result<()> {
+/// Errors unless 1 ≤ k ≤ n, naming the script function `func` and its option `k`.
+pub(crate) fn check_k(func: &str, k: usize, n: usize) -> Result<()> {
     if k == 0 || k > n {
-        return Err(Error::arg(what, format!("k must be between 1 and the dimension {n}, got {k}")));
+        return Err(Error::BadOption {
+            func: func.into(),
+            key: "k".into(),
+            problem: format!("must be between 1 and the dimension {n}, got {k}"),
+        });
     }
     Ok(())
 }

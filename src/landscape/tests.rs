@@ -390,7 +390,7 @@ fn bad_settings_are_errors_not_panics() {
     let a = DenseOp::diagonal(&[1.0, 2.0]);
     let q = Control::quiet();
     let e = power_iteration(&a, &PowerConfig { k: 3, ..PowerConfig::default() }, &q).unwrap_err();
-    assert_eq!(e.to_string(), "power iteration: k must be between 1 and the dimension 2, got 3");
+    assert_eq!(e.to_string(), "hessian_top: option 'k' must be between 1 and the dimension 2, got 3");
     assert!(lanczos(&a, &LanczosConfig { k: 0, ..LanczosConfig::default() }, &q).is_err());
     assert!(hutchinson(&a, &TraceConfig { samples: 0, ..TraceConfig::default() }, &q).is_err());
     assert!(slq(&a, &SlqConfig { runs: 0, ..SlqConfig::default() }, &q).is_err());
