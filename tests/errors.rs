@@ -111,3 +111,16 @@ fn import_onnx_without_the_feature_says_how_to_build_it() {
         "error: ONNX import needs the `onnx` cargo feature: cargo build --release --features onnx (requires protoc, Debian package protobuf-compiler)\n  --> test.rhai:1:9\n  |\n1 | let m = import_onnx(\"tests/data/reference_mlp.onnx\");\n  |         ^\n  = hint: optional features are listed in the README, section 'Optional features'\n"
     );
 }
+
+#[test]
+fn landscape_mistakes_name_the_function_and_option() {
+    let setup = "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 });\nlet m = mlp([20, 4, 1], #{ features: d.features, seed: 1 });\n";
+    let e = err(&format!("{setup}hessian_top(m, d, #{{ k: 0 }});"));
+    assert!(e.starts_with("error: hessian_top: option 'k' must be between 1 and the dimension 89, got 0\n"), "{e}");
+    let e = err(&format!("{setup}hessian_top(m, d, #{{ layer: 7 }});"));
+    assert!(e.starts_with("error: hessian: layer 7 does not exist; the model has layers 0..1\n"), "{e}");
+    let e = err(&format!("{setup}train(m, d, #{{ weight_attack: #{{ method: \"sma\" }} }});"));
+    assert!(e.contains("option 'method' must be one of sam, asam, awp, rwp, got 'sma' (did you mean 'sam'?)"), "{e}");
+    let e = err(&format!("{setup}weight_attack(m, d, #{{ method: \"awp\", rho: 0.1 }});"));
+    assert!(e.starts_with("error: weight_attack: unknown option 'rho'\n"), "{e}");
+}

@@ -10,6 +10,7 @@ pub mod attack;
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod landscape;
 pub mod model;
 pub mod options;
 pub mod plot;
@@ -84,6 +85,7 @@ pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
     model::register(engine);
+    landscape::register(engine);
     plot::register(engine);
     attack::register(engine);
 }

@@ -93,6 +93,15 @@ mod helpers {
             standardize: o.bool("standardize", d.standardize)?,
             seed: cx.seed_or_next(o.seed()?),
             target: o.string_opt("target")?,
+            weight_attack: match o.map_opt("weight_attack")? {
+                None => None,
+                Some(m) => {
+                    let mut wo = Opts::new("train", &m);
+                    let p = crate::bindings::landscape::perturbation(&mut wo)?;
+                    wo.finish()?;
+                    Some(p)
+                }
+            },
         };
         o.finish()?;
         Ok(cfg)
@@ -242,6 +251,7 @@ pub mod model_api {
     /// | `standardize` | bool | true | fit the input standardization on the training data |
     /// | `seed` | int | from the session seed | shuffling and dropout |
     /// | `target` | string | the label | regression: a column to fit with a linear output (removed from the inputs) |
+    /// | `weight_attack` | map | none | sharpness-aware training: `#{ method: "sam"/"asam"/"awp"/"rwp", rho, gamma, eta }` as for `weight_attack` — each step's gradient is taken at the perturbed weights |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });

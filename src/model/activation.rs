@@ -113,6 +113,29 @@ impl Activation {
         }
     }
 
+    /// The second derivative f''(z) (0 for the piecewise-linear relu and leaky_relu, whose
+    /// kink has measure zero): tanh −2t(1−t²); gelu φ(z)(2 − z²); silu σ(1−σ)(2 + z(1−2σ)).
+    #[inline]
+    pub fn d2f(self, z: f32) -> f32 {
+        match self {
+            Activation::Relu | Activation::LeakyRelu => 0.0,
+            Activation::Tanh => {
+                let t = z.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Activation::Gelu => (-0.5 * z * z).exp() * 0.398_942_3 * (2.0 - z * z),
+            Activation::Silu => {
+                let s = sigmoid(z);
+                s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+            }
+        }
+    }
+
+    /// True when f'' is zero almost everywhere (relu, leaky_relu).
+    pub fn is_piecewise_linear(self) -> bool {
+        matches!(self, Activation::Relu | Activation::LeakyRelu)
+    }
+
     /// In place: `h ← f(h)`.
     pub(crate) fn apply(self, h: &mut [f32]) {
         match self {
@@ -241,6 +264,11 @@ mod tests {
                 assert!((f64::from(v) - reference(a, zf)).abs() < 1e-5 * (1.0 + zf.abs()), "{a} f({z})");
                 assert!((f64::from(d) - fd).abs() < 1e-5, "{a} f'({z}) = {d}, fd {fd}");
                 assert_eq!(a.f(z), v, "{a}: f and f_df disagree at {z}");
+                // f'' against a second difference with h₂ = 1e-3 (truncation h₂²·|f''''|/12 ≲
+                // 1e-7, rounding 1e-16/h₂² = 1e-10); away from the kink relu's f'' is 0.
+                let h2 = 1e-3;
+                let fd2 = (reference(a, zf + h2) - 2.0 * reference(a, zf) + reference(a, zf - h2)) / (h2 * h2);
+                assert!((f64::from(a.d2f(z)) - fd2).abs() < 1e-4, "{a} f''({z}) = {}, fd {fd2}", a.d2f(z));
             }
         }
     }

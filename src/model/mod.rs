@@ -4,6 +4,7 @@
 //!   outside), input standardisation stored in the model, batched fused forward pass.
 //! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
 //!   ([`Mlp::weight_grad`]), batched over events.
+//! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
 //! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
 //!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
@@ -19,10 +20,12 @@ pub mod bench;
 mod candle_mlp;
 mod eval;
 mod gemm;
+mod hvp;
 mod io;
 mod loss;
 mod mlp;
 mod onnx;
+mod perturb;
 mod train;
 mod workspace;
 
@@ -30,8 +33,10 @@ pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
+pub use hvp::LossHessian;
 pub use io::{import_torch, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};
+pub use perturb::WeightPerturbation;
 pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};

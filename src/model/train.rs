@@ -174,6 +174,10 @@ pub struct TrainConfig {
     /// target of a linear output of width 1; it is removed from the inputs. `None` trains on
     /// the integer label.
     pub target: Option<String>,
+    /// Sharpness-aware training (SAM, ASAM, AWP, RWP): each minibatch's gradient is taken at
+    /// the perturbed weights w + ε(w, g), then ε is removed before the step. `None` trains
+    /// plainly.
+    pub weight_attack: Option<super::perturb::WeightPerturbation>,
 }
 
 impl Default for TrainConfig {
@@ -193,6 +197,7 @@ impl Default for TrainConfig {
             standardize: true,
             seed: 0,
             target: None,
+            weight_attack: None,
         }
     }
 }
@@ -257,6 +262,8 @@ pub struct Trainer {
     history: Vec<EpochRecord>,
     best: Option<(f64, usize, Vec<f32>)>,
     since_best: usize,
+    /// Clean weights while a weight perturbation is applied.
+    saved: Vec<f32>,
 }
 
 impl Trainer {
@@ -330,6 +337,7 @@ impl Trainer {
             history: Vec::new(),
             best: None,
             since_best: 0,
+            saved: Vec::new(),
         })
     }
 
@@ -356,8 +364,20 @@ impl Trainer {
     }
 
     /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
-    /// Returns Σ wᵢℓᵢ / w̄ over the batch.
+    /// Returns Σ wᵢℓᵢ / w̄ over the batch (at the clean weights, except for RWP, whose one
+    /// gradient is taken at the perturbed weights).
     fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> f64 {
+        let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
+        let loss = match self.cfg.weight_attack.clone() {
+            None => self.gradient(batch, seed),
+            Some(p) => self.perturbed_gradient(&p, batch, seed),
+        };
+        self.state.step(&self.cfg.optimizer, lr, self.model.params_mut(), &self.grads[0]);
+        loss / norm
+    }
+
+    /// The gradient over `batch` into `grads[0]`; returns Σ norm·wᵢℓᵢ.
+    fn gradient(&mut self, batch: &[usize], seed: u64) -> f64 {
         let targets = match &self.values {
             Some(v) => super::loss::Targets::Values(v.view()),
             None => super::loss::Targets::Labels(self.data.label().unwrap_or(&[])),
@@ -371,16 +391,30 @@ impl Trainer {
             let mut r = rng::rng(rng::substream(seed, stream));
             model.batch_grad(ws, x, idx, targets, w, norm, g, false, dropout.then_some(&mut r))
         };
-        let loss = if batch.len() >= SPLIT_MIN {
+        if batch.len() >= SPLIT_MIN {
             let (a, b) = batch.split_at(batch.len() / 2);
             let (la, lb) = rayon::join(|| run(ws0, g0, a, 0), || run(ws1, g1, b, 1));
             g0.iter_mut().zip(g1.iter()).for_each(|(s, v)| *s += v);
             la + lb
         } else {
             run(ws0, g0, batch, 0)
-        };
-        self.state.step(&self.cfg.optimizer, lr, self.model.params_mut(), &self.grads[0]);
-        loss / norm
+        }
+    }
+
+    /// The gradient at w + ε(w, g) into `grads[0]` (same dropout masks as at w), with the
+    /// clean weights restored bit for bit afterwards.
+    fn perturbed_gradient(&mut self, p: &super::perturb::WeightPerturbation, batch: &[usize], seed: u64) -> f64 {
+        let clean = if p.needs_gradient() { Some(self.gradient(batch, seed)) } else { None };
+        let layers: Vec<std::ops::Range<usize>> =
+            (0..self.model.n_layers()).map(|l| self.model.offset(l)..self.model.offset(l + 1)).collect();
+        self.saved.clear();
+        self.saved.extend_from_slice(self.model.params());
+        let mut r = rng::rng(rng::substream(seed, 2));
+        let eps = p.epsilon(&self.saved, &self.grads[0], &layers, &mut r);
+        self.model.params_mut().iter_mut().zip(&eps).for_each(|(w, e)| *w += e);
+        let perturbed = self.gradient(batch, seed);
+        self.model.params_mut().copy_from_slice(&self.saved);
+        clean.unwrap_or(perturbed)
     }
 
     fn validate(&self) -> Result<Option<Evaluation>> {
@@ -525,6 +559,9 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
     }
     if let Schedule::Step { every: 0, .. } = cfg.schedule {
         return Err(bad("schedule", "step every must be at least 1".into()));
+    }
+    if let Some(p) = &cfg.weight_attack {
+        p.check("train")?;
     }
     cfg.optimizer.check()
 }

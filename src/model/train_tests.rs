@@ -2,7 +2,7 @@ use ndarray::Array2;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::*;
-use crate::model::{Activation, MlpConfig, Output};
+use crate::model::{Activation, MlpConfig, Output, Targets, WeightPerturbation};
 
 /// The reference task (class 0 ~ N(0, Σ), class 1 ~ N(0.5·1, Σ), Σᵢⱼ = 0.5^|i−j|) from the
 /// shared generator, with `d` features.
@@ -186,4 +186,62 @@ fn bad_inputs_give_clear_errors() {
     let cfg = TrainConfig { patience: Some(3), ..small_cfg(1) };
     let e = train(&m, &ok, &cfg, &q).unwrap_err().to_string();
     assert_eq!(e, "train: option 'patience' needs a validation set or a validation_fraction");
+}
+
+#[test]
+fn sam_training_step_follows_its_formula() {
+    // One epoch of plain SGD (lr η) with the whole set as one minibatch and SAM radius ρ:
+    //   g = ∇L(w₀), ε̂ = ρ·g/‖g‖, w₁ = w₀ − η·∇L(w₀ + ε̂).
+    // Computed independently from weight_grad; the minibatch sums events in shuffled order,
+    // so agreement is to f32 rounding (1e-6), not bitwise.
+    let ds = gaussians(300, 4, 9);
+    let mut m =
+        Mlp::new(&[4, 6, 1], MlpConfig { activation: Activation::Tanh, seed: 2, ..MlpConfig::default() }).unwrap();
+    m.fit_standardization(&ds).unwrap();
+    let (eta, rho) = (0.5, 0.2);
+    let labels = Targets::Labels(ds.label().unwrap());
+    let (_, g) = m.weight_grad(ds.x(), labels, None).unwrap();
+    let gn = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+    let w0 = m.params_flat();
+    let mut shifted = m.clone();
+    shifted.set_params_flat(&w0.iter().zip(&g).map(|(w, gi)| w + rho * gi / gn).collect::<Vec<_>>()).unwrap();
+    let (_, g_adv) = shifted.weight_grad(ds.x(), labels, None).unwrap();
+    let want: Vec<f32> = w0.iter().zip(&g_adv).map(|(w, gi)| w - eta * gi).collect();
+    let cfg = TrainConfig {
+        epochs: 1,
+        batch_size: 300,
+        optimizer: Optimizer::Sgd { lr: f64::from(eta), momentum: 0.0 },
+        standardize: false,
+        weight_attack: Some(WeightPerturbation::Sam { rho: f64::from(rho) }),
+        ..TrainConfig::default()
+    };
+    let got = train(&m, &ds, &cfg, &Control::quiet()).unwrap().model.params_flat();
+    for (a, b) in got.iter().zip(&want) {
+        assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+    }
+    // The step differs from plain SGD's (the perturbation matters at this ρ).
+    let plain: Vec<f32> = w0.iter().zip(&g).map(|(w, gi)| w - eta * gi).collect();
+    assert!(got.iter().zip(&plain).any(|(a, b)| (a - b).abs() > 1e-3));
+}
+
+#[test]
+fn zero_sized_weight_attacks_train_bit_identically_to_plain_training() {
+    // ε = 0 leaves every gradient and hence every bit unchanged (the clean weights are
+    // restored by copy, not by subtraction).
+    let ds = gaussians(1000, 5, 3);
+    let m = Mlp::new(&[5, 8, 1], MlpConfig { dropout: 0.1, seed: 4, ..MlpConfig::default() }).unwrap();
+    let plain = train(&m, &ds, &small_cfg(2), &Control::quiet()).unwrap();
+    for p in [
+        WeightPerturbation::Sam { rho: 0.0 },
+        WeightPerturbation::Asam { rho: 0.0, eta: 0.01 },
+        WeightPerturbation::Awp { gamma: 0.0 },
+        WeightPerturbation::Rwp { gamma: 0.0 },
+    ] {
+        let cfg = TrainConfig { weight_attack: Some(p.clone()), ..small_cfg(2) };
+        let r = train(&m, &ds, &cfg, &Control::quiet()).unwrap();
+        assert_eq!(r.model.params_flat(), plain.model.params_flat(), "{}", p.name());
+    }
+    // And non-zero ones change the result.
+    let cfg = TrainConfig { weight_attack: Some(WeightPerturbation::Awp { gamma: 0.05 }), ..small_cfg(2) };
+    assert_ne!(train(&m, &ds, &cfg, &Control::quiet()).unwrap().model.params_flat(), plain.model.params_flat());
 }

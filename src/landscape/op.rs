@@ -1,0 +1,197 @@
+//! The operator the spectrum solvers see: a symmetric linear map `v ↦ H·v` on `f64` vectors,
+//! with the training-loss Hessian of an MLP ([`MlpHessian`]) and a dense matrix ([`DenseOp`],
+//! for reduced Hessians and tests) as implementations; plus the small vector kernels and the
+//! seeded random directions the solvers share.
+
+use rand::Rng as _;
+use rand_distr::StandardNormal;
+
+use crate::error::{Error, Result};
+use crate::model::{LossHessian, Mlp, Targets};
+use crate::rng::Rng;
+
+/// A symmetric linear operator (a Hessian, or any matrix with a known spectrum in tests).
+pub trait LinearOp: Sync {
+    /// Dimension n of the space it acts on.
+    fn dim(&self) -> usize;
+    /// Writes `H·v` into `out` (both of length `dim`).
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()>;
+}
+
+/// A dense symmetric matrix, row-major.
+#[derive(Clone, Debug)]
+pub struct DenseOp {
+    n: usize,
+    a: Vec<f64>,
+}
+
+impl DenseOp {
+    /// An `n × n` operator from row-major entries; errors unless there are n² of them.
+    pub fn new(n: usize, a: Vec<f64>) -> Result<Self> {
+        if a.len() != n * n {
+            return Err(Error::Shape {
+                op: "dense operator",
+                expected: format!("{} entries", n * n),
+                got: a.len().to_string(),
+            });
+        }
+        Ok(DenseOp { n, a })
+    }
+
+    /// The diagonal matrix with entries `d`.
+    pub fn diagonal(d: &[f64]) -> Self {
+        let n = d.len();
+        let mut a = vec![0.0; n * n];
+        for (i, v) in d.iter().enumerate() {
+            a[i * n + i] = *v;
+        }
+        DenseOp { n, a }
+    }
+
+    /// Row-major entries.
+    pub fn entries(&self) -> &[f64] {
+        &self.a
+    }
+}
+
+impl LinearOp for DenseOp {
+    fn dim(&self) -> usize {
+        self.n
+    }
+
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        for (o, row) in out.iter_mut().zip(self.a.chunks_exact(self.n)) {
+            *o = dot(row, v);
+        }
+        Ok(())
+    }
+}
+
+/// The Hessian of a model's training loss on fixed events (or its diagonal block for one
+/// layer), in the model's internal parameter layout; convert eigenvectors for users with
+/// [`MlpHessian::to_torch_order`].
+pub struct MlpHessian {
+    h: LossHessian,
+    layer: Option<usize>,
+    dim: usize,
+}
+
+impl MlpHessian {
+    /// The Hessian of the event-weighted mean loss of `model` on `x` (all weights, or those
+    /// of `layer`).
+    pub fn new(
+        model: &Mlp,
+        x: ndarray::ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+        layer: Option<usize>,
+    ) -> Result<Self> {
+        let h = model.loss_hessian(x, targets, weights)?;
+        let dim = h.dim(layer)?;
+        Ok(MlpHessian { h, layer, dim })
+    }
+
+    /// The Hessian of a model's loss on a labelled dataset (event weights included).
+    pub fn from_dataset(model: &Mlp, data: &crate::Dataset, layer: Option<usize>) -> Result<Self> {
+        model.check_features(data)?;
+        let labels = data.label().ok_or_else(|| Error::arg("hessian", "the dataset has no label column"))?;
+        Self::new(model, data.x(), Targets::Labels(labels), data.weight(), layer)
+    }
+
+    /// The loss at the model's weights.
+    pub fn loss(&self) -> f64 {
+        self.h.loss()
+    }
+
+    /// The layer this operator is restricted to, if any.
+    pub fn layer(&self) -> Option<usize> {
+        self.layer
+    }
+
+    /// The underlying product operator.
+    pub fn inner(&self) -> &LossHessian {
+        &self.h
+    }
+
+    /// A vector of this operator's space in PyTorch parameter order.
+    pub fn to_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
+        self.h.to_torch_order(v, self.layer)
+    }
+
+    /// A vector in PyTorch parameter order in this operator's space.
+    pub fn from_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
+        self.h.from_torch_order(v, self.layer)
+    }
+}
+
+impl LinearOp for MlpHessian {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()> {
+        let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        let hv = self.h.apply(&v32, self.layer)?;
+        out.iter_mut().zip(hv).for_each(|(o, x)| *o = f64::from(x));
+        Ok(())
+    }
+}
+
+/// Σ aᵢbᵢ.
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// ‖a‖₂.
+pub fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// y ← y + α·x.
+pub fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    y.iter_mut().zip(x).for_each(|(yi, xi)| *yi += alpha * xi);
+}
+
+/// ‖x‖₂ of an f32 vector, accumulated in f64.
+pub fn l2(x: &[f32]) -> f64 {
+    x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt()
+}
+
+/// Scales `v` to unit length; returns the old length (0 leaves `v` unchanged).
+pub fn normalize(v: &mut [f64]) -> f64 {
+    let n = norm(v);
+    if n > 0.0 {
+        v.iter_mut().for_each(|x| *x /= n);
+    }
+    n
+}
+
+/// Removes from `v` its components along the orthonormal `basis` (twice: "twice is enough"
+/// for orthogonality to working precision).
+pub fn orthogonalize(v: &mut [f64], basis: &[Vec<f64>]) {
+    for _ in 0..2 {
+        for q in basis {
+            let c = dot(q, v);
+            axpy(-c, q, v);
+        }
+    }
+}
+
+/// A standard normal vector.
+pub fn gaussian(n: usize, rng: &mut Rng) -> Vec<f64> {
+    (0..n).map(|_| rng.sample::<f64, _>(StandardNormal)).collect()
+}
+
+/// A Rademacher vector (±1 with equal probability).
+pub fn rademacher(n: usize, rng: &mut Rng) -> Vec<f64> {
+    (0..n).map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 }).collect()
+}
+
+/// Errors unless `v` is a finite vector: an `H·v` with NaN means the model's loss is not finite.
+pub(crate) fn check_finite(op: &'static str, v: &[f64]) -> Result<()> {
+    if v.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::arg(op, "a Hessian-vector product is not finite; is the loss finite at these weights?"))
+    }
+}
