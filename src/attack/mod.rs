@@ -10,21 +10,27 @@
 //! - [`scan`]: s-scans (flip fraction vs s, split by correctness and class) and s_flip.
 //! - [`metrics`]: fooling ratio, accuracy/AUC on adversaries, per-feature JSD and mean |Δx|,
 //!   correlation change — for any attack's output.
+//! - [`augment`]: the attacks as augmenters for adversarial training.
 //! - [`result`]: the per-event outcome every attack returns.
 
+pub mod augment;
 pub mod bench;
 pub mod gradient;
 pub mod metrics;
 pub mod minifool;
 pub mod project;
 pub mod rdsa;
+pub mod rdsa_bench;
 pub mod result;
 pub mod scan;
 pub mod uncertainty;
 
 #[cfg(test)]
+mod augment_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 
+pub use augment::AttackAugmenter;
 pub use gradient::{pgd, Goal, Norm, PgdConfig};
 pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Minimizer, Target};
 pub use project::{Projection, Rule};

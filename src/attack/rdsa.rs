@@ -342,13 +342,6 @@ impl Rdsa {
         &self.cfg
     }
 
-    /// The same attack with another seed.
-    pub fn with_seed(&self, seed: u64) -> Self {
-        let mut r = self.clone();
-        r.cfg.seed = seed;
-        r
-    }
-
     /// The marginal of feature `j` for marginal group `g` (0 when pooled).
     pub fn marginal(&self, g: usize, j: usize) -> Option<&Marginal> {
         self.marginals.get(g).and_then(|m| m.get(j)).and_then(Option::as_ref)
@@ -364,12 +357,25 @@ impl Rdsa {
         unc: Option<&UncertaintyModel>,
         control: &Control,
     ) -> Result<RdsaResult> {
+        self.attack_seeded(model, x0, labels, unc, control, self.cfg.seed)
+    }
+
+    /// [`Rdsa::attack`] with another seed than the configured one.
+    pub fn attack_seeded(
+        &self,
+        model: &Mlp,
+        x0: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        unc: Option<&UncertaintyModel>,
+        control: &Control,
+        seed: u64,
+    ) -> Result<RdsaResult> {
         let n = x0.nrows();
         self.check_input(model, x0, labels)?;
         let x0 = x0.as_standard_layout();
         let group = self.event_groups(n, labels)?;
         let (score_before, class_before) = outputs(model, x0.view())?;
-        let mut solver = Rounds::new(self, model, x0.view(), &class_before, group, control);
+        let mut solver = Rounds::new(self, model, x0.view(), &class_before, group, control, seed);
         let run = control.executor(self.cfg.steps).run(&mut solver)?;
         let Rounds { x, logits, tries, flip_at, total_tries, flipping_tries, .. } = solver;
         let class_after = model.classes_from_logits(&logits);
@@ -554,9 +560,9 @@ impl<'a> Rounds<'a> {
         class_before: &'a [i64],
         group: Vec<usize>,
         control: &Control,
+        seed: u64,
     ) -> Self {
         let n = x0.nrows();
-        let seed = rdsa.cfg.seed;
         let mut streams: Vec<Stream> = (0..n as u64).map(|i| Stream::new(seed, i)).collect();
         let k = rdsa.cfg.k;
         let fixed_random = rdsa.cfg.features.is_none() && rdsa.cfg.subset == SubsetDraw::PerEvent;
