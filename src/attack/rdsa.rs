@@ -23,10 +23,11 @@
 //! [0, 1) and independent of `b` — places the value inside it.
 //!
 //! Batching: a round gives every event that has not flipped yet `T` more tries (`T` grows as
-//! events drop out, so each forward pass holds ≈ 32k rows); rows are generated in parallel and
-//! evaluated by the fused batched forward pass. Each event draws from its own counter-based
-//! stream ([`crate::rng::Stream`]), so the result for a seed does not depend on the batching
-//! or the thread count.
+//! events drop out, so each round holds ≥ 32k rows); the tries are generated inside the fused
+//! batched forward pass ([`Mlp::forward_with`]), 256 rows per task across the rayon pool, and
+//! no tries matrix is stored. Try `t` of event `i` draws from its own counter-based stream
+//! `(seed, i, t)` ([`crate::rng::Stream`]), so the chosen try is regenerated afterwards and the
+//! result for a seed depends neither on the batching nor on the thread count.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -39,7 +40,7 @@ use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Output};
 use crate::optim::{Control, Kv, Solver, Stop};
-use crate::rng::Stream;
+use crate::rng::{substream, Stream};
 
 /// Rows per forward pass the rounds aim at.
 const TARGET_ROWS: usize = 32_768;
@@ -383,9 +384,10 @@ impl Rdsa {
         let n = x0.nrows();
         self.check_input(model, x0, labels)?;
         let x0 = x0.as_standard_layout();
+        let flat = x0.as_slice().ok_or_else(|| Error::arg("rdsa", "internal: events not contiguous"))?;
         let group = self.event_groups(n, labels)?;
         let (score_before, class_before) = outputs(model, x0.view())?;
-        let mut solver = Rounds::new(self, model, x0.view(), &class_before, group, control, seed);
+        let mut solver = Rounds::new(self, model, flat, x0.ncols(), &class_before, group, control, seed);
         let run = control.executor(self.cfg.steps).run(&mut solver)?;
         let Rounds { x, logits, tries, flip_at, total_tries, flipping_tries, .. } = solver;
         let class_after = model.classes_from_logits(&logits);
@@ -547,10 +549,12 @@ fn groups(n: usize, labels: Option<&[i64]>, per_class: bool) -> Result<(Vec<i64>
 struct Rounds<'a> {
     rdsa: &'a Rdsa,
     model: &'a Mlp,
-    x0: ArrayView2<'a, f32>,
+    /// The attacked events, row-major `n × d`.
+    x0: &'a [f32],
+    d: usize,
     class_before: &'a [i64],
     group: Vec<usize>,
-    streams: Vec<Stream>,
+    seed: u64,
     /// The fixed subset of each event (`PerEvent` with a random `k`), `n × k` flat.
     subsets: Vec<usize>,
     /// Chosen try of each event (first flip, else the latest).
@@ -573,37 +577,55 @@ struct Outcome {
     evaluated: u32,
 }
 
+/// Reusable buffers of [`Rounds::generate`]: the subset pool and the planned empirical draws
+/// (position in the rows, the reference values, the index drawn).
+#[derive(Default)]
+struct Scratch<'a> {
+    pool: Vec<usize>,
+    plan: Vec<(usize, &'a [f32], usize)>,
+}
+
+/// Stream index of an event's subset draw (its tries use streams 0, 1, 2, …).
+const SUBSET_STREAM: u64 = u64::MAX;
+
+/// Rows per forward pass at most (bounds the memory of a round).
+const MAX_ROWS: usize = 262_144;
+
 impl<'a> Rounds<'a> {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         rdsa: &'a Rdsa,
         model: &'a Mlp,
-        x0: ArrayView2<'a, f32>,
+        x0: &'a [f32],
+        d: usize,
         class_before: &'a [i64],
         group: Vec<usize>,
         control: &Control,
         seed: u64,
     ) -> Self {
-        let n = x0.nrows();
-        let mut streams: Vec<Stream> = (0..n as u64).map(|i| Stream::new(seed, i)).collect();
+        let n = class_before.len();
         let k = rdsa.cfg.k;
         let fixed_random = rdsa.cfg.features.is_none() && rdsa.cfg.subset == SubsetDraw::PerEvent;
         let mut subsets = Vec::new();
         if fixed_random {
             subsets = vec![0; n * k];
-            subsets.par_chunks_mut(k).zip(streams.par_iter_mut()).for_each_init(Vec::new, |pool, (dst, s)| {
-                draw_subset(&rdsa.candidates, k, s, pool);
+            subsets.par_chunks_mut(k).enumerate().for_each_init(Vec::new, |pool, (i, dst)| {
+                let mut s = Stream::new(substream(seed, i as u64), SUBSET_STREAM);
+                draw_subset(&rdsa.candidates, k, &mut s, pool);
                 dst.copy_from_slice(&pool[..k]);
             });
         }
+        let x = Array2::from_shape_vec((n, d), x0.to_vec()).unwrap_or_else(|_| Array2::zeros((n, d)));
         Rounds {
             rdsa,
             model,
             x0,
+            d,
             class_before,
             group,
-            streams,
+            seed,
             subsets,
-            x: x0.to_owned(),
+            x,
             logits: Array2::zeros((n, model.n_outputs())),
             tries: vec![0; n],
             flip_at: vec![None; n],
@@ -623,48 +645,58 @@ impl<'a> Rounds<'a> {
         TARGET_ROWS.div_ceil(self.active.len().max(1)).clamp(1, remaining)
     }
 
-    /// Writes `t` tries of event `i` into `rows` (`t × d`), advancing its stream.
-    fn fill(&self, i: usize, s: &mut Stream, rows: &mut [f32], scratch: &mut Vec<usize>) {
-        let cfg = &self.rdsa.cfg;
-        let d = self.x0.ncols();
-        let x0 = self.x0.row(i);
-        let x0 = x0.as_slice().unwrap_or(&[]);
-        let margs = &self.rdsa.marginals[self.group[i]];
-        for row in rows.chunks_exact_mut(d) {
+    /// Writes try `tries[r]` (0-based) of event `events[r]` into row `r` of `rows` (`r·d`
+    /// values). Each try draws from its own stream `(seed, i, t)`, so any try can be
+    /// regenerated and the batching does not matter. Empirical draws are planned first and
+    /// gathered in one tight loop, so their cache misses overlap.
+    fn generate<'s>(&'s self, rows: &mut [f32], who: impl Fn(usize) -> (usize, u32), scratch: &mut Scratch<'s>) {
+        let (cfg, d) = (&self.rdsa.cfg, self.d);
+        scratch.plan.clear();
+        for (r, row) in rows.chunks_exact_mut(d).enumerate() {
+            let (i, t) = who(r);
+            let x0 = &self.x0[i * d..(i + 1) * d];
+            let margs = &self.rdsa.marginals[self.group[i]];
+            let mut s = Stream::new(substream(self.seed, i as u64), u64::from(t));
             row.copy_from_slice(x0);
             let chosen: &[usize] = match (&cfg.features, cfg.subset) {
                 (Some(list), _) => list,
                 (None, SubsetDraw::PerEvent) => &self.subsets[i * cfg.k..(i + 1) * cfg.k],
                 (None, SubsetDraw::PerTry) => {
-                    draw_subset(&self.rdsa.candidates, cfg.k, s, scratch);
-                    &scratch[..cfg.k]
+                    draw_subset(&self.rdsa.candidates, cfg.k, &mut s, &mut scratch.pool);
+                    &scratch.pool[..cfg.k]
                 }
             };
             for &j in chosen {
-                if let Some(m) = &margs[j] {
-                    row[j] = m.sample(s);
+                match &margs[j] {
+                    Some(Marginal::Empirical { values }) => {
+                        scratch.plan.push((r * d + j, values, s.below(values.len())))
+                    }
+                    Some(m) => row[j] = m.sample(&mut s),
+                    None => {}
                 }
             }
-            self.rdsa.proj.apply_row(x0, row);
+        }
+        for &(at, values, k) in &scratch.plan {
+            rows[at] = values[k];
+        }
+        if !self.rdsa.proj.is_empty() {
+            for (r, row) in rows.chunks_exact_mut(d).enumerate() {
+                let i = who(r).0;
+                self.rdsa.proj.apply_row(&self.x0[i * d..(i + 1) * d], row);
+            }
         }
     }
 
-    /// `t` tries for each event of `chunk`, one forward pass; returns each event's outcome and
-    /// the rows and logits of the tries.
-    fn run_chunk(
-        &self,
-        chunk: &[usize],
-        t: usize,
-        streams: &mut [Stream],
-    ) -> Result<(Vec<Outcome>, Array2<f32>, Array2<f32>)> {
-        let d = self.x0.ncols();
-        let mut rows = Array2::<f32>::zeros((chunk.len() * t, d));
-        let flat = rows.as_slice_mut().unwrap_or(&mut []);
-        flat.par_chunks_mut(t * d)
-            .zip(chunk.par_iter())
-            .zip(streams.par_iter_mut())
-            .for_each_init(Vec::new, |scratch, ((dst, &i), s)| self.fill(i, s, dst, scratch));
-        let logits = self.model.forward_logits(rows.view())?;
+    /// `t` tries for each event of `chunk` in one fused pass (rows generated inside the
+    /// forward pass); returns each event's outcome and the logits of every try.
+    fn run_chunk(&self, chunk: &[usize], t: usize) -> (Vec<Outcome>, Array2<f32>) {
+        let logits = self.model.forward_with(chunk.len() * t, |first, rows| {
+            let who = |r: usize| {
+                let i = chunk[(first + r) / t];
+                (i, self.tries[i] + ((first + r) % t) as u32)
+            };
+            self.generate(rows, who, &mut Scratch::default());
+        });
         let classes = self.model.classes_from_logits(&logits);
         let stop = self.rdsa.cfg.stop_at_flip;
         let outcomes = chunk
@@ -681,7 +713,24 @@ impl<'a> Rounds<'a> {
                 Outcome { first_flip, flips, evaluated: evaluated as u32 }
             })
             .collect();
-        Ok((outcomes, rows, logits))
+        (outcomes, logits)
+    }
+
+    /// Books one event's round: its chosen try (unless an earlier round already flipped it),
+    /// the tries used and the flips counted.
+    fn record(&mut self, i: usize, o: &Outcome, t: usize, logits: ArrayView1<'_, f32>, row: &mut Vec<f32>) {
+        if self.flip_at[i].is_none() {
+            let pick = o.first_flip.unwrap_or(t - 1);
+            row.resize(self.d, 0.0);
+            let t0 = self.tries[i] + pick as u32;
+            self.generate(row, |_| (i, t0), &mut Scratch::default());
+            self.x.row_mut(i).assign(&ArrayView1::from(&row[..]));
+            self.logits.row_mut(i).assign(&logits);
+            self.flip_at[i] = o.first_flip.map(|f| self.tries[i] + f as u32 + 1);
+        }
+        self.tries[i] += o.evaluated;
+        self.total_tries += u64::from(o.evaluated);
+        self.flipping_tries += u64::from(o.flips);
     }
 }
 
@@ -705,9 +754,10 @@ impl Solver for Rounds<'_> {
         let steps = self.rdsa.cfg.steps;
         let done = self.active.first().map_or(steps, |&i| self.tries[i] as usize);
         let t = self.tries_per_round(steps - done);
-        let per_chunk = (TARGET_ROWS / t).max(1);
+        let per_chunk = (MAX_ROWS / t).max(1);
         let active = std::mem::take(&mut self.active);
         let mut still = Vec::with_capacity(active.len());
+        let mut row = Vec::new();
         for (c, chunk) in active.chunks(per_chunk).enumerate() {
             if let Err(e) = self.control.check() {
                 // Unprocessed events keep their state; the run ends as interrupted.
@@ -715,16 +765,10 @@ impl Solver for Rounds<'_> {
                 self.active = still;
                 return Err(e);
             }
-            let mut streams: Vec<Stream> = chunk.iter().map(|&i| self.streams[i]).collect();
-            let (outcomes, rows, logits) = self.run_chunk(chunk, t, &mut streams)?;
-            for (c, ((&i, o), s)) in chunk.iter().zip(&outcomes).zip(streams).enumerate() {
-                self.streams[i] = s;
-                self.record(
-                    i,
-                    o,
-                    rows.row(c * t + o.first_flip.unwrap_or(t - 1)),
-                    logits.row(c * t + o.first_flip.unwrap_or(t - 1)),
-                );
+            let (outcomes, logits) = self.run_chunk(chunk, t);
+            for (c, (&i, o)) in chunk.iter().zip(&outcomes).enumerate() {
+                let pick = o.first_flip.unwrap_or(t - 1);
+                self.record(i, o, t, logits.row(c * t + pick), &mut row);
                 if self.flip_at[i].is_none() && (self.tries[i] as usize) < steps {
                     still.push(i);
                 }
@@ -740,21 +784,6 @@ impl Solver for Rounds<'_> {
             return None;
         }
         Some(if self.flip_at.iter().all(Option::is_some) { Stop::TargetReached } else { Stop::MaxIters })
-    }
-}
-
-impl Rounds<'_> {
-    /// Books one event's round: its chosen try (unless an earlier round already flipped it),
-    /// the tries used and the flips counted.
-    fn record(&mut self, i: usize, o: &Outcome, row: ArrayView1<'_, f32>, logits: ArrayView1<'_, f32>) {
-        if self.flip_at[i].is_none() {
-            self.x.row_mut(i).assign(&row);
-            self.logits.row_mut(i).assign(&logits);
-            self.flip_at[i] = o.first_flip.map(|f| self.tries[i] + f as u32 + 1);
-        }
-        self.tries[i] += o.evaluated;
-        self.total_tries += u64::from(o.evaluated);
-        self.flipping_tries += u64::from(o.flips);
     }
 }
 

@@ -416,6 +416,34 @@ impl Mlp {
         Ok(out)
     }
 
+    /// Logits of `n` events that `fill(first, rows)` writes on the fly (physical units,
+    /// row-major: `rows` holds events `first..first + rows.len()/d`), in chunks of 256 across
+    /// the rayon pool, so no `n × d` input matrix is ever built: for attacks that generate many
+    /// candidate events (RDSA's tries). `fill` must write every value.
+    pub fn forward_with(&self, n: usize, fill: impl Fn(usize, &mut [f32]) + Sync) -> Array2<f32> {
+        let (d, k) = (self.n_inputs(), self.n_outputs());
+        let (mean, std) = (&self.mean[..d], &self.std[..d]);
+        let mut out = Array2::<f32>::zeros((n, k));
+        out.axis_chunks_iter_mut(Axis(0), INFER_CHUNK).into_par_iter().enumerate().for_each(|(c, mut o)| {
+            with_workspace(self, INFER_CHUNK, |ws| {
+                let r = o.nrows();
+                ws.ensure_rows(self, r);
+                let rows = &mut ws.x[..r * d];
+                fill(c * INFER_CHUNK, rows);
+                for row in rows.chunks_exact_mut(d) {
+                    for j in 0..d {
+                        row[j] = (row[j] - mean[j]) / std[j];
+                    }
+                }
+                self.forward_ws(ws, r, Pass::Infer);
+                for (dst, src) in o.iter_mut().zip(ws.logits(self, r)) {
+                    *dst = *src;
+                }
+            })
+        });
+        out
+    }
+
     /// Copies rows (all, or those at `idx`) of `x` into the workspace, standardised.
     /// Returns the number of rows loaded.
     pub(crate) fn load_rows(&self, ws: &mut Workspace, x: ArrayView2<'_, f32>, idx: Option<&[usize]>) -> usize {
