@@ -149,6 +149,14 @@ impl Projection {
             .collect()
     }
 
+    /// Projects one perturbed event `x` (in place) given its original `x0`.
+    #[inline]
+    pub fn apply_row(&self, x0: &[f32], x: &mut [f32]) {
+        for rule in &self.rules {
+            rule.apply_row(x0, x);
+        }
+    }
+
     /// Projects every perturbed event `x` (in place) given its original `x0`.
     pub fn apply(&self, x0: ArrayView2<'_, f32>, mut x: ArrayViewMut2<'_, f32>) {
         if self.rules.is_empty() {

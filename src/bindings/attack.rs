@@ -12,7 +12,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(attack_api).into());
 }
 
-mod helpers {
+pub(crate) mod helpers {
     use ndarray::{Array2, Axis};
     use rhai::{Array, Dynamic, Map};
 
@@ -339,12 +339,17 @@ mod helpers {
             }
         }
         let flipped = r.flipped();
-        names.extend(["class_before", "class_after", "flipped", "chi2", "p_value", "iterations"].map(String::from));
+        names.extend(["class_before", "class_after", "flipped"].map(String::from));
         cols.push(r.class_before.iter().map(|&c| c as f32).collect());
         cols.push(r.class_after.iter().map(|&c| c as f32).collect());
         cols.push(flipped.iter().map(|&f| f32::from(u8::from(f))).collect());
-        cols.push(r.chi2.iter().map(|&c| c as f32).collect());
-        cols.push(r.p_value.iter().map(|&c| c as f32).collect());
+        // Attacks without an uncertainty model (RDSA) have no χ²: no columns for it.
+        if r.chi2.iter().any(|c| c.is_finite()) {
+            names.extend(["chi2", "p_value"].map(String::from));
+            cols.push(r.chi2.iter().map(|&c| c as f32).collect());
+            cols.push(r.p_value.iter().map(|&c| c as f32).collect());
+        }
+        names.push("iterations".into());
         cols.push(r.iters.iter().map(|&c| c as f32).collect());
         if let Some((start, end)) = cost {
             names.extend(["cost_start", "cost_end"].map(String::from));

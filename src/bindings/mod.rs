@@ -14,6 +14,7 @@ pub mod landscape;
 pub mod model;
 pub mod options;
 pub mod plot;
+pub mod rdsa;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -88,4 +89,5 @@ pub fn register(engine: &mut Engine) {
     landscape::register(engine);
     plot::register(engine);
     attack::register(engine);
+    rdsa::register(engine);
 }

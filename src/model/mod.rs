@@ -6,6 +6,7 @@
 //!   ([`Mlp::weight_grad`]), batched over events.
 //! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
 //! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
+//! - [`adversarial_train`]: training with adversarial events from any [`Augmenter`] mixed in.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
 //!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
 //!   feature `onnx`) for MLPs exported to ONNX.
@@ -15,6 +16,7 @@
 //! Architecture invariant: nothing here imports rhai.
 
 mod activation;
+mod adversarial;
 mod backward;
 pub mod bench;
 mod candle_mlp;
@@ -30,6 +32,7 @@ mod train;
 mod workspace;
 
 pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
+pub use adversarial::{adversarial_train, AdversarialConfig, AdversarialRecord, AdversarialResult, Augmenter, Every};
 pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
@@ -39,4 +42,4 @@ pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};
 pub use perturb::WeightPerturbation;
-pub use train::{train, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
+pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};

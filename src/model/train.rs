@@ -244,6 +244,20 @@ pub fn train(model: &Mlp, train: &Dataset, cfg: &TrainConfig, control: &Control)
     Ok(t.finish(run.stop))
 }
 
+/// Replaces rows of a minibatch before its gradient is taken (adversarial training).
+pub trait BatchHook {
+    /// For minibatch `batch` (rows of `data`) at the current weights of `model`: the positions
+    /// within `batch` to replace and their new rows (`m × d`, physical units), or `None` to
+    /// train on the clean rows.
+    fn replace(
+        &mut self,
+        model: &Mlp,
+        data: &Dataset,
+        batch: &[usize],
+        seed: u64,
+    ) -> Result<Option<(Vec<usize>, Array2<f32>)>>;
+}
+
 /// The training solver; use [`train`] unless you run it through your own executor.
 pub struct Trainer {
     model: Mlp,
@@ -264,6 +278,8 @@ pub struct Trainer {
     since_best: usize,
     /// Clean weights while a weight perturbation is applied.
     saved: Vec<f32>,
+    /// Training features used instead of the clean ones (adversarial training), same shape.
+    x_override: Option<Array2<f32>>,
 }
 
 impl Trainer {
@@ -338,6 +354,7 @@ impl Trainer {
             best: None,
             since_best: 0,
             saved: Vec::new(),
+            x_override: None,
         })
     }
 
@@ -349,6 +366,87 @@ impl Trainer {
     /// The history so far.
     pub fn history(&self) -> &[EpochRecord] {
         &self.history
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
+    }
+
+    /// The training events (without the held-out validation events).
+    pub fn data(&self) -> &Dataset {
+        &self.data
+    }
+
+    /// The validation events, if any.
+    pub fn validation(&self) -> Option<&Dataset> {
+        self.val.as_ref()
+    }
+
+    /// Trains on `x` (same shape as the training events, same labels and weights) instead of
+    /// the clean features from now on; `None` returns to the clean ones.
+    pub fn set_training_x(&mut self, x: Option<Array2<f32>>) -> Result<()> {
+        if let Some(a) = &x {
+            if a.dim() != self.data.x().dim() {
+                return Err(Error::Shape {
+                    op: "train",
+                    expected: format!("replacement features of shape {:?}", self.data.x().dim()),
+                    got: format!("{:?}", a.dim()),
+                });
+            }
+        }
+        self.x_override = x;
+        Ok(())
+    }
+
+    /// One epoch (as [`Solver::step`]), with `hook` replacing rows of each minibatch.
+    pub fn epoch(&mut self, iter: usize, mut hook: Option<&mut dyn BatchHook>) -> Result<Kv> {
+        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
+        let epoch_seed = rng::substream(self.cfg.seed, iter as u64);
+        let mut order: Vec<usize> = (0..self.data.len()).collect();
+        order.shuffle(&mut rng::rng(epoch_seed));
+        let mut total = 0.0;
+        for (b, batch) in order.chunks(self.cfg.batch_size).enumerate() {
+            if b % POLL_EVERY == 0 {
+                self.control.check()?;
+            }
+            let seed = rng::substream(epoch_seed, b as u64 + 1);
+            total += match hook.as_deref_mut() {
+                None => self.minibatch(batch, lr, seed),
+                Some(h) => self.hooked_minibatch(h, batch, lr, seed)?,
+            };
+        }
+        self.end_epoch(iter, lr, total)
+    }
+
+    /// A minibatch whose rows `hook` may replace; the clean rows are restored afterwards.
+    fn hooked_minibatch(&mut self, hook: &mut dyn BatchHook, batch: &[usize], lr: f64, seed: u64) -> Result<f64> {
+        let Some((pos, rows)) = hook.replace(&self.model, &self.data, batch, seed)? else {
+            return Ok(self.minibatch(batch, lr, seed));
+        };
+        if rows.dim() != (pos.len(), self.data.n_features()) || pos.iter().any(|&p| p >= batch.len()) {
+            return Err(Error::Shape {
+                op: "train",
+                expected: format!(
+                    "{} replacement rows of {} features for a batch of {}",
+                    pos.len(),
+                    self.data.n_features(),
+                    batch.len()
+                ),
+                got: format!("{:?}", rows.dim()),
+            });
+        }
+        let x = self.x_override.get_or_insert_with(|| self.data.x().to_owned());
+        for (r, &p) in rows.rows().into_iter().zip(&pos) {
+            x.row_mut(batch[p]).assign(&r);
+        }
+        let loss = self.minibatch(batch, lr, seed);
+        if let Some(x) = self.x_override.as_mut() {
+            for &p in &pos {
+                x.row_mut(batch[p]).assign(&self.data.x().row(batch[p]));
+            }
+        }
+        Ok(loss)
     }
 
     /// Ends training: restores the best weights when early stopping is on.
@@ -383,7 +481,8 @@ impl Trainer {
             None => super::loss::Targets::Labels(self.data.label().unwrap_or(&[])),
         };
         let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
-        let (model, x, w) = (&self.model, self.data.x(), self.weights.as_deref());
+        let x = self.x_override.as_ref().map_or(self.data.x(), |a| a.view());
+        let (model, w) = (&self.model, self.weights.as_deref());
         let dropout = model.dropout() > 0.0;
         let [ws0, ws1] = &mut self.ws;
         let [g0, g1] = &mut self.grads;
@@ -436,17 +535,19 @@ impl Solver for Trainer {
     }
 
     fn step(&mut self, iter: usize) -> Result<Kv> {
-        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
-        let epoch_seed = rng::substream(self.cfg.seed, iter as u64);
-        let mut order: Vec<usize> = (0..self.data.len()).collect();
-        order.shuffle(&mut rng::rng(epoch_seed));
-        let mut total = 0.0;
-        for (b, batch) in order.chunks(self.cfg.batch_size).enumerate() {
-            if b % POLL_EVERY == 0 {
-                self.control.check()?;
-            }
-            total += self.minibatch(batch, lr, rng::substream(epoch_seed, b as u64 + 1));
-        }
+        self.epoch(iter, None)
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        let p = self.cfg.patience?;
+        (self.best.is_some() && self.since_best >= p).then_some(Stop::EarlyStopped)
+    }
+}
+
+impl Trainer {
+    /// Validation, early-stopping bookkeeping and the history record after an epoch whose
+    /// summed training loss is `total`.
+    fn end_epoch(&mut self, iter: usize, lr: f64, total: f64) -> Result<Kv> {
         let loss = total / self.data.len() as f64;
         if !loss.is_finite() {
             return Err(Error::arg(
@@ -479,11 +580,6 @@ impl Solver for Trainer {
         }
         self.history.push(rec);
         Ok(kv)
-    }
-
-    fn stop(&self) -> Option<Stop> {
-        let p = self.cfg.patience?;
-        (self.best.is_some() && self.since_best >= p).then_some(Stop::EarlyStopped)
     }
 }
 

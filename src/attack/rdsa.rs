@@ -1,0 +1,742 @@
+//! RDSA, the Random Distribution Shuffle Attack (Saala, Flek, Jung et al., arXiv 2501.05588;
+//! `shared/guide/methods.md` §4): a black-box attack that keeps every feature's marginal
+//! distribution and destroys the correlations between features.
+//!
+//! 1. A feature is *continuous* if the reference set has more than `unique_threshold` (100)
+//!    distinct values in it; only continuous features are shuffled (unless listed).
+//! 2. Per shuffled feature, its marginal from the reference set (by default the attacked
+//!    events; optionally per class, or another dataset such as data instead of simulation):
+//!    a histogram PDF of `bins` (100) equal-width bins over the feature's range, sampled by
+//!    drawing a bin by its probability and then uniformly within it, or the empirical
+//!    distribution (the value of a uniformly random reference event).
+//! 3. Per event a random subset of `k` (3) shuffled features, or an explicit list.
+//! 4. Up to `steps` (100) tries per event, each redrawing the chosen features from the
+//!    *original* marginals, projected onto the feasibility rules, evaluated; the first try that
+//!    changes the predicted class stops the event.
+//!
+//! The histogram draw is the inverse CDF of the piecewise-uniform density: one uniform `u`
+//! picks the bin `b` with `cdf[b−1] ≤ u < cdf[b]`, and `(u − cdf[b−1]) / p_b` — uniform on
+//! [0, 1) and independent of `b` — places the value inside it.
+//!
+//! Batching: a round gives every event that has not flipped yet `T` more tries (`T` grows as
+//! events drop out, so each forward pass holds ≈ 32k rows); rows are generated in parallel and
+//! evaluated by the fused batched forward pass. Each event draws from its own counter-based
+//! stream ([`crate::rng::Stream`]), so the result for a seed does not depend on the batching
+//! or the thread count.
+
+use std::collections::{BTreeMap, HashSet};
+
+use ndarray::{Array2, ArrayView1, ArrayView2};
+use rayon::prelude::*;
+
+use super::project::{Projection, Rule};
+use super::result::{outputs, AttackResult};
+use super::uncertainty::UncertaintyModel;
+use crate::error::{Error, Result};
+use crate::model::{Mlp, Output};
+use crate::optim::{Control, Kv, Solver, Stop};
+use crate::rng::Stream;
+
+/// Rows per forward pass the rounds aim at.
+const TARGET_ROWS: usize = 32_768;
+
+/// How a shuffled feature's new value is drawn from the reference set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampling {
+    /// A bin of the `bins`-bin histogram by its probability, then uniform within the bin
+    /// (the reference definition).
+    Histogram,
+    /// The value of that feature in a uniformly random reference event.
+    Empirical,
+}
+
+impl Sampling {
+    /// Parses `"histogram"` or `"empirical"`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "histogram" => Ok(Sampling::Histogram),
+            "empirical" => Ok(Sampling::Empirical),
+            _ => Err(Error::BadOption {
+                func: "rdsa".into(),
+                key: "sampling".into(),
+                problem: format!("must be one of histogram, empirical, got '{s}'"),
+            }),
+        }
+    }
+}
+
+/// When the random subset of features is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubsetDraw {
+    /// Once per event; every try redraws the same features (the reference definition).
+    PerEvent,
+    /// Anew for every try (the benchmark protocol).
+    PerTry,
+}
+
+/// Settings of RDSA; the defaults are the reference's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RdsaConfig {
+    /// Features shuffled per event (a random subset of the shuffled features).
+    pub k: usize,
+    /// An explicit list of features (columns) shuffled in every event instead of a random `k`.
+    pub features: Option<Vec<usize>>,
+    /// Tries per event.
+    pub steps: usize,
+    /// Histogram bins of each marginal.
+    pub bins: usize,
+    /// A feature is continuous with more than this many distinct values.
+    pub unique_threshold: usize,
+    /// The shuffled features (columns), replacing the detection by distinct values.
+    pub continuous: Option<Vec<usize>>,
+    /// Features (columns) never shuffled and never changed.
+    pub frozen: Vec<usize>,
+    /// How values are drawn.
+    pub sampling: Sampling,
+    /// Marginals per class (by label) instead of pooled over all events.
+    pub per_class: bool,
+    /// When the random subset is drawn.
+    pub subset: SubsetDraw,
+    /// Stop an event at its first flip (otherwise every try is evaluated, for try statistics).
+    pub stop_at_flip: bool,
+    /// Seed of every draw.
+    pub seed: u64,
+}
+
+impl Default for RdsaConfig {
+    /// k = 3, 100 steps, 100 bins, threshold 100, histogram sampling, pooled marginals, one
+    /// subset per event, stop at the first flip, seed 0.
+    fn default() -> Self {
+        RdsaConfig {
+            k: 3,
+            features: None,
+            steps: 100,
+            bins: 100,
+            unique_threshold: 100,
+            continuous: None,
+            frozen: Vec::new(),
+            sampling: Sampling::Histogram,
+            per_class: false,
+            subset: SubsetDraw::PerEvent,
+            stop_at_flip: true,
+            seed: 0,
+        }
+    }
+}
+
+fn bad(key: &str, problem: String) -> Error {
+    Error::BadOption { func: "rdsa".into(), key: key.into(), problem }
+}
+
+impl RdsaConfig {
+    fn check(&self, d: usize) -> Result<()> {
+        if self.steps == 0 {
+            return Err(bad("steps", "must be ≥ 1, got 0".into()));
+        }
+        if self.bins == 0 {
+            return Err(bad("bins", "must be ≥ 1, got 0".into()));
+        }
+        if self.features.is_none() && self.k == 0 {
+            return Err(bad("k", "must be ≥ 1, got 0".into()));
+        }
+        let lists = [("features", self.features.as_deref()), ("continuous", self.continuous.as_deref())];
+        for (key, list) in lists.into_iter().chain([("frozen", Some(self.frozen.as_slice()))]) {
+            if let Some(&j) = list.and_then(|l| l.iter().find(|&&j| j >= d)) {
+                return Err(bad(key, format!("names column {j} of {d}")));
+            }
+        }
+        if self.features.as_ref().is_some_and(Vec::is_empty) {
+            return Err(bad("features", "must list at least one feature".into()));
+        }
+        Ok(())
+    }
+}
+
+/// One feature's marginal distribution.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Marginal {
+    /// Equal-width bins from `lo`, with the cumulative probabilities `cdf` (last = 1).
+    Histogram {
+        /// Lower edge of the first bin.
+        lo: f64,
+        /// Upper edge of the last bin.
+        hi: f64,
+        /// Bin width.
+        width: f64,
+        /// Cumulative bin probabilities.
+        cdf: Vec<f64>,
+    },
+    /// The reference values themselves.
+    Empirical {
+        /// The values.
+        values: Vec<f32>,
+    },
+}
+
+impl Marginal {
+    /// The `bins`-bin histogram of `values` over `[min, max]` (max in the last bin). `values`
+    /// must not be empty.
+    pub fn histogram(values: &[f32], bins: usize) -> Self {
+        let (mn, mx) = values.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        let (lo, hi) = (f64::from(mn), f64::from(mx));
+        let width = (hi - lo) / bins as f64;
+        let mut counts = vec![0u64; bins];
+        for &v in values {
+            let b = if width > 0.0 { ((f64::from(v) - lo) / width) as usize } else { 0 };
+            counts[b.min(bins - 1)] += 1;
+        }
+        let total = values.len() as f64;
+        let mut acc = 0u64;
+        let mut cdf: Vec<f64> = counts
+            .iter()
+            .map(|&c| {
+                acc += c;
+                acc as f64 / total
+            })
+            .collect();
+        if let Some(last) = cdf.last_mut() {
+            *last = 1.0;
+        }
+        Marginal::Histogram { lo, hi, width, cdf }
+    }
+
+    /// The empirical distribution of `values` (must not be empty).
+    pub fn empirical(values: &[f32]) -> Self {
+        Marginal::Empirical { values: values.to_vec() }
+    }
+
+    /// One draw.
+    #[inline]
+    pub fn sample(&self, s: &mut Stream) -> f32 {
+        match self {
+            Marginal::Histogram { lo, hi, width, cdf } => {
+                let u = s.uniform();
+                let b = cdf.partition_point(|&c| c <= u).min(cdf.len() - 1);
+                let below = if b == 0 { 0.0 } else { cdf[b - 1] };
+                let p = cdf[b] - below;
+                let within = if p > 0.0 { ((u - below) / p).clamp(0.0, 1.0) } else { 0.5 };
+                ((lo + (b as f64 + within) * width).min(*hi)) as f32
+            }
+            Marginal::Empirical { values } => values[s.below(values.len())],
+        }
+    }
+}
+
+/// Whether each column of `x` has more than `threshold` distinct values (−0 and +0 count as
+/// one value).
+pub fn continuous_features(x: ArrayView2<'_, f32>, threshold: usize) -> Vec<bool> {
+    (0..x.ncols())
+        .into_par_iter()
+        .map(|j| {
+            let mut seen = HashSet::with_capacity(threshold + 1);
+            for &v in x.column(j) {
+                seen.insert((v + 0.0).to_bits());
+                if seen.len() > threshold {
+                    return true;
+                }
+            }
+            false
+        })
+        .collect()
+}
+
+/// A prepared RDSA: the shuffled features and their marginals from a reference set, and the
+/// feasibility projection applied after each draw.
+#[derive(Clone, Debug)]
+pub struct Rdsa {
+    cfg: RdsaConfig,
+    names: Vec<String>,
+    /// Features an event may shuffle.
+    candidates: Vec<usize>,
+    /// Label of each marginal group (empty: one pooled group).
+    classes: Vec<i64>,
+    /// `marginals[group][feature]`, `None` for features never shuffled.
+    marginals: Vec<Vec<Option<Marginal>>>,
+    proj: Projection,
+}
+
+/// The outcome of [`Rdsa::attack`].
+#[derive(Clone, Debug)]
+pub struct RdsaResult {
+    /// Per event: the first flipping try (or the last try), scores, classes, tries used
+    /// (`iters`) and `reason` (`"flipped"` or `"max_steps"`). χ² only with an uncertainty model
+    /// (NaN otherwise).
+    pub attack: AttackResult,
+    /// Tries evaluated over all events.
+    pub tries: u64,
+    /// Tries that changed the predicted class.
+    pub flipping_tries: u64,
+    /// The features events could shuffle (columns).
+    pub shuffled: Vec<usize>,
+}
+
+impl RdsaResult {
+    /// Fraction of evaluated tries that flipped.
+    pub fn try_flip_fraction(&self) -> f64 {
+        if self.tries == 0 {
+            0.0
+        } else {
+            self.flipping_tries as f64 / self.tries as f64
+        }
+    }
+}
+
+impl Rdsa {
+    /// Prepares the attack over features `names` with marginals from `reference` (and its
+    /// labels, needed for per-class marginals). Frozen features of `proj` are never shuffled.
+    pub fn new(
+        names: &[String],
+        reference: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        cfg: &RdsaConfig,
+        proj: &Projection,
+    ) -> Result<Self> {
+        let d = names.len();
+        cfg.check(d)?;
+        if reference.ncols() != d {
+            return Err(Error::Shape {
+                op: "rdsa",
+                expected: format!("a reference set with {d} features"),
+                got: format!("{}", reference.ncols()),
+            });
+        }
+        if reference.nrows() == 0 {
+            return Err(Error::Empty { op: "rdsa", what: "the reference set".into() });
+        }
+        if let Some((row, col)) = crate::data::first_nonfinite(reference) {
+            return Err(Error::arg(
+                "rdsa",
+                format!("the reference set has a non-finite value in row {row}, column '{}'", names[col]),
+            ));
+        }
+        let candidates = candidates(names, reference, cfg, proj)?;
+        let (classes, groups) = groups(reference.nrows(), labels, cfg.per_class)?;
+        let marginals = groups
+            .iter()
+            .map(|rows| {
+                (0..d)
+                    .map(|j| {
+                        if !candidates.contains(&j) {
+                            return None;
+                        }
+                        let col = reference.column(j);
+                        let v: Vec<f32> = rows.iter().map(|&i| col[i]).collect();
+                        Some(match cfg.sampling {
+                            Sampling::Histogram => Marginal::histogram(&v, cfg.bins),
+                            Sampling::Empirical => Marginal::empirical(&v),
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Ok(Rdsa { cfg: cfg.clone(), names: names.to_vec(), candidates, classes, marginals, proj: proj.clone() })
+    }
+
+    /// The features events may shuffle (columns).
+    pub fn candidates(&self) -> &[usize] {
+        &self.candidates
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &RdsaConfig {
+        &self.cfg
+    }
+
+    /// The marginal of feature `j` for marginal group `g` (0 when pooled).
+    pub fn marginal(&self, g: usize, j: usize) -> Option<&Marginal> {
+        self.marginals.get(g).and_then(|m| m.get(j)).and_then(Option::as_ref)
+    }
+
+    /// Attacks every event of `x0` (`n × d`, physical units; `labels` needed with per-class
+    /// marginals). With `unc` the χ² of each perturbation is reported.
+    pub fn attack(
+        &self,
+        model: &Mlp,
+        x0: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        unc: Option<&UncertaintyModel>,
+        control: &Control,
+    ) -> Result<RdsaResult> {
+        self.attack_seeded(model, x0, labels, unc, control, self.cfg.seed)
+    }
+
+    /// [`Rdsa::attack`] with another seed than the configured one.
+    pub fn attack_seeded(
+        &self,
+        model: &Mlp,
+        x0: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        unc: Option<&UncertaintyModel>,
+        control: &Control,
+        seed: u64,
+    ) -> Result<RdsaResult> {
+        let n = x0.nrows();
+        self.check_input(model, x0, labels)?;
+        let x0 = x0.as_standard_layout();
+        let group = self.event_groups(n, labels)?;
+        let (score_before, class_before) = outputs(model, x0.view())?;
+        let mut solver = Rounds::new(self, model, x0.view(), &class_before, group, control, seed);
+        let run = control.executor(self.cfg.steps).run(&mut solver)?;
+        let Rounds { x, logits, tries, flip_at, total_tries, flipping_tries, .. } = solver;
+        let class_after = model.classes_from_logits(&logits);
+        let mut score_after = logits;
+        for mut row in score_after.rows_mut() {
+            if let Some(r) = row.as_slice_mut() {
+                model.output().scores_row(r);
+            }
+        }
+        let (chi2, p_value, dof) = match unc {
+            Some(u) => {
+                let c = u.chi2(x0.view(), x.view(), true)?;
+                (c.chi2, c.p_value, c.dof)
+            }
+            None => (vec![f64::NAN; n], vec![f64::NAN; n], 0),
+        };
+        let reason = flip_at.iter().map(|f| if f.is_some() { "flipped" } else { "max_steps" }).collect();
+        let attack = AttackResult {
+            x,
+            score_before,
+            score_after,
+            class_before,
+            class_after,
+            chi2,
+            p_value,
+            dof,
+            iters: tries,
+            reason,
+            stop: run.stop,
+        };
+        Ok(RdsaResult { attack, tries: total_tries, flipping_tries, shuffled: self.candidates.clone() })
+    }
+
+    fn check_input(&self, model: &Mlp, x0: ArrayView2<'_, f32>, labels: Option<&[i64]>) -> Result<()> {
+        if model.output() == Output::Linear {
+            return Err(Error::arg(
+                "rdsa",
+                "a regression (linear) model has no class to flip; RDSA needs a classifier",
+            ));
+        }
+        model.check_input("rdsa", x0)?;
+        if x0.ncols() != self.names.len() {
+            return Err(Error::Shape {
+                op: "rdsa",
+                expected: format!("{} feature columns", self.names.len()),
+                got: format!("{}", x0.ncols()),
+            });
+        }
+        if x0.nrows() == 0 {
+            return Err(Error::Empty { op: "rdsa", what: "the dataset".into() });
+        }
+        if let Some(l) = labels {
+            if l.len() != x0.nrows() {
+                return Err(Error::Shape {
+                    op: "rdsa",
+                    expected: format!("{} labels", x0.nrows()),
+                    got: format!("{}", l.len()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Marginal group of every attacked event.
+    fn event_groups(&self, n: usize, labels: Option<&[i64]>) -> Result<Vec<usize>> {
+        if self.classes.is_empty() {
+            return Ok(vec![0; n]);
+        }
+        let labels = labels.ok_or_else(|| {
+            bad("marginals", "\"per_class\" needs labels on the attacked events; use \"pooled\"".into())
+        })?;
+        labels
+            .iter()
+            .map(|l| {
+                self.classes.iter().position(|c| c == l).ok_or_else(|| {
+                    bad("marginals", format!("\"per_class\": the reference set has no events of class {l}"))
+                })
+            })
+            .collect()
+    }
+}
+
+/// The features events may shuffle: the explicit list, or the continuous ones minus frozen.
+fn candidates(
+    names: &[String],
+    reference: ArrayView2<'_, f32>,
+    cfg: &RdsaConfig,
+    proj: &Projection,
+) -> Result<Vec<usize>> {
+    let mut frozen = cfg.frozen.clone();
+    frozen.extend(proj.rules().iter().filter_map(|r| match *r {
+        Rule::Frozen { feature } => Some(feature),
+        _ => None,
+    }));
+    if let Some(list) = &cfg.features {
+        if let Some(&j) = list.iter().find(|j| frozen.contains(j)) {
+            return Err(bad("features", format!("'{}' is also frozen", names[j])));
+        }
+        let mut l = list.clone();
+        l.sort_unstable();
+        l.dedup();
+        return Ok(l);
+    }
+    let continuous: Vec<usize> = match &cfg.continuous {
+        Some(list) => {
+            let mut l = list.clone();
+            l.sort_unstable();
+            l.dedup();
+            l
+        }
+        None => continuous_features(reference, cfg.unique_threshold)
+            .iter()
+            .enumerate()
+            .filter_map(|(j, &c)| c.then_some(j))
+            .collect(),
+    };
+    let cands: Vec<usize> = continuous.into_iter().filter(|j| !frozen.contains(j)).collect();
+    if cfg.k > cands.len() {
+        let list: Vec<&str> = cands.iter().map(|&j| names[j].as_str()).collect();
+        return Err(bad(
+            "k",
+            format!(
+                "k = {} is more than the {} features that can be shuffled [{}] (continuous: more than {} distinct values, not frozen); lower k or list features with `continuous`",
+                cfg.k,
+                cands.len(),
+                list.join(", "),
+                cfg.unique_threshold
+            ),
+        ));
+    }
+    Ok(cands)
+}
+
+/// Reference rows of each marginal group, and the group labels (empty when pooled).
+fn groups(n: usize, labels: Option<&[i64]>, per_class: bool) -> Result<(Vec<i64>, Vec<Vec<usize>>)> {
+    if !per_class {
+        return Ok((Vec::new(), vec![(0..n).collect()]));
+    }
+    let labels = labels.ok_or_else(|| bad("marginals", "\"per_class\" needs a reference set with labels".into()))?;
+    let mut by: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for (i, &l) in labels.iter().enumerate() {
+        by.entry(l).or_default().push(i);
+    }
+    Ok(by.into_iter().unzip())
+}
+
+/// The rounds of tries as an optimizer-framework solver (one step = one round).
+struct Rounds<'a> {
+    rdsa: &'a Rdsa,
+    model: &'a Mlp,
+    x0: ArrayView2<'a, f32>,
+    class_before: &'a [i64],
+    group: Vec<usize>,
+    streams: Vec<Stream>,
+    /// The fixed subset of each event (`PerEvent` with a random `k`), `n × k` flat.
+    subsets: Vec<usize>,
+    /// Chosen try of each event (first flip, else the latest).
+    x: Array2<f32>,
+    logits: Array2<f32>,
+    /// Tries used per event.
+    tries: Vec<u32>,
+    /// The try (1-based) that first flipped.
+    flip_at: Vec<Option<u32>>,
+    active: Vec<usize>,
+    control: Control,
+    total_tries: u64,
+    flipping_tries: u64,
+}
+
+/// What one event's tries of a round gave.
+struct Outcome {
+    first_flip: Option<usize>,
+    flips: u32,
+    evaluated: u32,
+}
+
+impl<'a> Rounds<'a> {
+    fn new(
+        rdsa: &'a Rdsa,
+        model: &'a Mlp,
+        x0: ArrayView2<'a, f32>,
+        class_before: &'a [i64],
+        group: Vec<usize>,
+        control: &Control,
+        seed: u64,
+    ) -> Self {
+        let n = x0.nrows();
+        let mut streams: Vec<Stream> = (0..n as u64).map(|i| Stream::new(seed, i)).collect();
+        let k = rdsa.cfg.k;
+        let fixed_random = rdsa.cfg.features.is_none() && rdsa.cfg.subset == SubsetDraw::PerEvent;
+        let mut subsets = Vec::new();
+        if fixed_random {
+            subsets = vec![0; n * k];
+            subsets.par_chunks_mut(k).zip(streams.par_iter_mut()).for_each_init(Vec::new, |pool, (dst, s)| {
+                draw_subset(&rdsa.candidates, k, s, pool);
+                dst.copy_from_slice(&pool[..k]);
+            });
+        }
+        Rounds {
+            rdsa,
+            model,
+            x0,
+            class_before,
+            group,
+            streams,
+            subsets,
+            x: x0.to_owned(),
+            logits: Array2::zeros((n, model.n_outputs())),
+            tries: vec![0; n],
+            flip_at: vec![None; n],
+            active: (0..n).collect(),
+            control: control.clone(),
+            total_tries: 0,
+            flipping_tries: 0,
+        }
+    }
+
+    /// Tries per event this round: all remaining ones without early stopping, else enough to
+    /// fill a forward pass.
+    fn tries_per_round(&self, remaining: usize) -> usize {
+        if !self.rdsa.cfg.stop_at_flip {
+            return remaining;
+        }
+        TARGET_ROWS.div_ceil(self.active.len().max(1)).clamp(1, remaining)
+    }
+
+    /// Writes `t` tries of event `i` into `rows` (`t × d`), advancing its stream.
+    fn fill(&self, i: usize, s: &mut Stream, rows: &mut [f32], scratch: &mut Vec<usize>) {
+        let cfg = &self.rdsa.cfg;
+        let d = self.x0.ncols();
+        let x0 = self.x0.row(i);
+        let x0 = x0.as_slice().unwrap_or(&[]);
+        let margs = &self.rdsa.marginals[self.group[i]];
+        for row in rows.chunks_exact_mut(d) {
+            row.copy_from_slice(x0);
+            let chosen: &[usize] = match (&cfg.features, cfg.subset) {
+                (Some(list), _) => list,
+                (None, SubsetDraw::PerEvent) => &self.subsets[i * cfg.k..(i + 1) * cfg.k],
+                (None, SubsetDraw::PerTry) => {
+                    draw_subset(&self.rdsa.candidates, cfg.k, s, scratch);
+                    &scratch[..cfg.k]
+                }
+            };
+            for &j in chosen {
+                if let Some(m) = &margs[j] {
+                    row[j] = m.sample(s);
+                }
+            }
+            self.rdsa.proj.apply_row(x0, row);
+        }
+    }
+
+    /// `t` tries for each event of `chunk`, one forward pass; returns each event's outcome and
+    /// the rows and logits of the tries.
+    fn run_chunk(
+        &self,
+        chunk: &[usize],
+        t: usize,
+        streams: &mut [Stream],
+    ) -> Result<(Vec<Outcome>, Array2<f32>, Array2<f32>)> {
+        let d = self.x0.ncols();
+        let mut rows = Array2::<f32>::zeros((chunk.len() * t, d));
+        let flat = rows.as_slice_mut().unwrap_or(&mut []);
+        flat.par_chunks_mut(t * d)
+            .zip(chunk.par_iter())
+            .zip(streams.par_iter_mut())
+            .for_each_init(Vec::new, |scratch, ((dst, &i), s)| self.fill(i, s, dst, scratch));
+        let logits = self.model.forward_logits(rows.view())?;
+        let classes = self.model.classes_from_logits(&logits);
+        let stop = self.rdsa.cfg.stop_at_flip;
+        let outcomes = chunk
+            .iter()
+            .zip(classes.chunks(t))
+            .map(|(&i, c)| {
+                let flipped = |k: &usize| c[*k] != self.class_before[i];
+                let first_flip = (0..t).find(flipped);
+                let evaluated = match (stop, first_flip) {
+                    (true, Some(f)) => f + 1,
+                    _ => t,
+                };
+                let flips = (0..evaluated).filter(flipped).count() as u32;
+                Outcome { first_flip, flips, evaluated: evaluated as u32 }
+            })
+            .collect();
+        Ok((outcomes, rows, logits))
+    }
+}
+
+/// A uniformly random `k`-subset of `from` as `pool[..k]` (partial Fisher–Yates on a copy).
+fn draw_subset(from: &[usize], k: usize, s: &mut Stream, pool: &mut Vec<usize>) {
+    pool.clear();
+    pool.extend_from_slice(from);
+    let m = from.len();
+    for a in 0..k.min(m) {
+        let b = a + s.below(m - a);
+        pool.swap(a, b);
+    }
+}
+
+impl Solver for Rounds<'_> {
+    fn name(&self) -> &'static str {
+        "rdsa"
+    }
+
+    fn step(&mut self, _iter: usize) -> Result<Kv> {
+        let steps = self.rdsa.cfg.steps;
+        let done = self.active.first().map_or(steps, |&i| self.tries[i] as usize);
+        let t = self.tries_per_round(steps - done);
+        let per_chunk = (TARGET_ROWS / t).max(1);
+        let active = std::mem::take(&mut self.active);
+        let mut still = Vec::with_capacity(active.len());
+        for (c, chunk) in active.chunks(per_chunk).enumerate() {
+            if let Err(e) = self.control.check() {
+                // Unprocessed events keep their state; the run ends as interrupted.
+                still.extend(active[c * per_chunk..].iter().copied());
+                self.active = still;
+                return Err(e);
+            }
+            let mut streams: Vec<Stream> = chunk.iter().map(|&i| self.streams[i]).collect();
+            let (outcomes, rows, logits) = self.run_chunk(chunk, t, &mut streams)?;
+            for (c, ((&i, o), s)) in chunk.iter().zip(&outcomes).zip(streams).enumerate() {
+                self.streams[i] = s;
+                self.record(
+                    i,
+                    o,
+                    rows.row(c * t + o.first_flip.unwrap_or(t - 1)),
+                    logits.row(c * t + o.first_flip.unwrap_or(t - 1)),
+                );
+                if self.flip_at[i].is_none() && (self.tries[i] as usize) < steps {
+                    still.push(i);
+                }
+            }
+        }
+        self.active = still;
+        let flipped = self.flip_at.iter().filter(|f| f.is_some()).count();
+        Ok(vec![("tries", (done + t) as f64), ("flipped", flipped as f64 / self.flip_at.len() as f64)])
+    }
+
+    fn stop(&self) -> Option<Stop> {
+        if !self.active.is_empty() {
+            return None;
+        }
+        Some(if self.flip_at.iter().all(Option::is_some) { Stop::TargetReached } else { Stop::MaxIters })
+    }
+}
+
+impl Rounds<'_> {
+    /// Books one event's round: its chosen try (unless an earlier round already flipped it),
+    /// the tries used and the flips counted.
+    fn record(&mut self, i: usize, o: &Outcome, row: ArrayView1<'_, f32>, logits: ArrayView1<'_, f32>) {
+        if self.flip_at[i].is_none() {
+            self.x.row_mut(i).assign(&row);
+            self.logits.row_mut(i).assign(&logits);
+            self.flip_at[i] = o.first_flip.map(|f| self.tries[i] + f as u32 + 1);
+        }
+        self.tries[i] += o.evaluated;
+        self.total_tries += u64::from(o.evaluated);
+        self.flipping_tries += u64::from(o.flips);
+    }
+}
+
+#[cfg(test)]
+#[path = "rdsa_tests.rs"]
+mod tests;
