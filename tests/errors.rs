@@ -162,3 +162,36 @@ fn uncertainty_and_attack_mistakes_name_the_feature_or_option() {
         "error: s_scan: option 's' must hold only finite numbers > 0, got -2"
     );
 }
+
+#[test]
+fn rdsa_mistakes_name_the_option_expected_and_found() {
+    let setup =
+        "let d = dataset(\"gaussians\", #{ n: 300, seed: 1 });\nlet m = mlp([20, 4, 1], #{ features: d.features });\n";
+    let e = err(&format!("{setup}rdsa(m, d, #{{ stpes: 10 }});"));
+    assert!(e.starts_with("error: rdsa: unknown option 'stpes'\n  --> test.rhai:3:1\n"), "{e}");
+    assert!(e.contains("= hint: did you mean 'steps'? valid options: bins, continuous, features, frozen, k,"), "{e}");
+    let e = err(&format!("{setup}rdsa(m, d, #{{ steps: 0 }});"));
+    assert!(e.starts_with("error: rdsa: option 'steps' must be ≥ 1, got 0\n"), "{e}");
+    let e = err(&format!("{setup}rdsa(m, d, #{{ reference: d.select([\"x0\", \"x1\"]) }});"));
+    assert!(
+        e.starts_with(
+            "error: rdsa: option 'reference' has features [x0, x1] but the attacked events have [x0, x1, x2,"
+        ),
+        "{e}"
+    );
+    let e =
+        err(&format!("{setup}train(m, d, #{{ adversarial: #{{ attack: #{{ method: \"rdsa\" }}, ratio: 1.5 }} }});"));
+    assert!(e.starts_with("error: train: option 'adversarial.ratio' must be in [0, 1], got 1.5\n"), "{e}");
+    let e = err(&format!("{setup}train(m, d, #{{ adversarial: #{{ attack: #{{ method: \"pdg\" }} }} }});"));
+    assert!(e.contains("must be one of rdsa, fgsm, pgd, minifool, got 'pdg' (did you mean 'pgd'?)"), "{e}");
+}
+
+#[test]
+fn rdsa_k_larger_than_the_continuous_features_lists_them() {
+    // The collider's njets is an integer multiplicity (not continuous): 10 features remain.
+    let e = err("let d = dataset(\"collider\", #{ n: 300, seed: 1 });\nlet m = mlp([11, 4, 1], #{ features: d.features });\nrdsa(m, d, #{ k: 12 });");
+    assert_eq!(
+        e,
+        "error: rdsa: option 'k' is 12, more than the 10 features that can be shuffled [pt1, eta1, phi1, pt2, eta2, phi2, m12, dr12, met, ht] (continuous: more than 100 distinct values in the reference set, not frozen); lower k, or list features with `continuous` or `features`\n  --> test.rhai:3:1\n  |\n3 | rdsa(m, d, #{ k: 12 });\n  | ^\n"
+    );
+}

@@ -14,6 +14,10 @@
 //!    *original* marginals, projected onto the feasibility rules, evaluated; the first try that
 //!    changes the predicted class stops the event.
 //!
+//! A feature with a sentinel rule in the projection (e.g. 0 meaning "no second jet") keeps the
+//! sentinel where the event had it, and its marginal is built from the other values, so a
+//! present object is never made absent: the output marginal is still the input's.
+//!
 //! The histogram draw is the inverse CDF of the piecewise-uniform density: one uniform `u`
 //! picks the bin `b` with `cdf[b−1] ≤ u < cdf[b]`, and `(u − cdf[b−1]) / p_b` — uniform on
 //! [0, 1) and independent of `b` — places the value inside it.
@@ -320,7 +324,13 @@ impl Rdsa {
                             return None;
                         }
                         let col = reference.column(j);
-                        let v: Vec<f32> = rows.iter().map(|&i| col[i]).collect();
+                        let mut v: Vec<f32> = rows.iter().map(|&i| col[i]).collect();
+                        // A sentinel ("object absent") is kept where it was and never drawn
+                        // elsewhere: the marginal is that of the present values.
+                        let sentinels = sentinel_values(proj, j);
+                        if v.iter().any(|x| !sentinels.contains(x)) {
+                            v.retain(|x| !sentinels.contains(x));
+                        }
                         Some(match cfg.sampling {
                             Sampling::Histogram => Marginal::histogram(&v, cfg.bins),
                             Sampling::Empirical => Marginal::empirical(&v),
@@ -498,7 +508,7 @@ fn candidates(
         return Err(bad(
             "k",
             format!(
-                "k = {} is more than the {} features that can be shuffled [{}] (continuous: more than {} distinct values, not frozen); lower k or list features with `continuous`",
+                "is {}, more than the {} features that can be shuffled [{}] (continuous: more than {} distinct values in the reference set, not frozen); lower k, or list features with `continuous` or `features`",
                 cfg.k,
                 cands.len(),
                 list.join(", "),
@@ -507,6 +517,17 @@ fn candidates(
         ));
     }
     Ok(cands)
+}
+
+/// The sentinel values of feature `j` in `proj`.
+fn sentinel_values(proj: &Projection, j: usize) -> Vec<f32> {
+    proj.rules()
+        .iter()
+        .filter_map(|r| match *r {
+            Rule::Sentinel { feature, value } if feature == j => Some(value),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Reference rows of each marginal group, and the group labels (empty when pooled).

@@ -6,6 +6,7 @@
 //! `:help` and completion). Functions read options with [`options::Opts`], call the domain
 //! code and convert results back; they do no numerics themselves.
 
+pub mod adversarial;
 pub mod attack;
 pub mod convert;
 pub mod core;

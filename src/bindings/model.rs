@@ -10,7 +10,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(model_api).into());
 }
 
-mod helpers {
+pub(crate) mod helpers {
     use rhai::{Array, Dynamic, Map};
 
     use crate::bindings::convert::{f32_array, f64_array, map};
@@ -77,7 +77,8 @@ mod helpers {
         Ok(w)
     }
 
-    pub fn train_config(cx: &Ctx, options: &Map) -> RhaiResult<TrainConfig> {
+    /// The training options, and the `adversarial` options map if given.
+    pub fn train_config(cx: &Ctx, options: &Map) -> RhaiResult<(TrainConfig, Option<Map>)> {
         let mut o = Opts::new("train", options);
         let d = TrainConfig::default();
         let cfg = TrainConfig {
@@ -103,8 +104,9 @@ mod helpers {
                 }
             },
         };
+        let adversarial = o.map_opt("adversarial")?;
         o.finish()?;
-        Ok(cfg)
+        Ok((cfg, adversarial))
     }
 
     pub fn train_result(r: TrainResult) -> Map {
@@ -252,6 +254,7 @@ pub mod model_api {
     /// | `seed` | int | from the session seed | shuffling and dropout |
     /// | `target` | string | the label | regression: a column to fit with a linear output (removed from the inputs) |
     /// | `weight_attack` | map | none | sharpness-aware training: `#{ method: "sam"/"asam"/"awp"/"rwp", rho, gamma, eta }` as for `weight_attack` — each step's gradient is taken at the perturbed weights |
+    /// | `adversarial` | map | none | adversarial training, see below |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -259,10 +262,38 @@ pub mod model_api {
     /// assert_eq(r.history.len(), 3);
     /// assert(r.history[2].loss < r.history[0].loss);
     /// ```
+    ///
+    /// **Adversarial training** (`adversarial: #{ attack, ratio, warmup, every, eval_events }`):
+    /// each epoch (`every: "epoch"`, default) or each minibatch (`"batch"`) a random fraction
+    /// `ratio` (0.5) of the events is replaced by adversarial versions made against the
+    /// current weights, after `warmup` (1) clean epochs. `attack` is a map naming the method
+    /// and its options as for that function — `#{ method: "rdsa", k: 3 }` (marginals from the
+    /// training events), `#{ method: "fgsm" | "pgd", uncertainty: u, eps: 0.1, steps: 10 }`
+    /// (ascending the loss of the true label), `#{ method: "minifool", uncertainty: u }` — or
+    /// a function `|model, events| ...` returning the adversarial events (a Dataset or an
+    /// attack result). Every history entry gains `clean_accuracy`, `adv_accuracy` (the same
+    /// attack on the evaluation events), `mixed_accuracy` (both sets together) and
+    /// `adversarial_events`; the evaluation events are the validation set, else at most
+    /// `eval_events` (10,000) training events.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 2000, seed: 1 });
+    /// let u = uncertainty(d, #{ preset: "collider" });
+    /// let pgd_attack = #{ method: "pgd", uncertainty: u, eps: 2.0, steps: 5 };
+    /// let r = train(mlp([11, 16, 1]), d, #{ epochs: 3, seed: 2, adversarial: #{ attack: pgd_attack } });
+    /// assert(r.history[2].adv_accuracy < r.history[2].clean_accuracy);
+    /// assert_eq(r.history[0].adversarial_events, 0);      // the warm-up epoch
+    /// let mine = |m, events| rdsa(m, events, #{ steps: 10, reference: d });
+    /// let s = train(mlp([11, 16, 1]), d, #{ epochs: 2, adversarial: #{ attack: mine, every: "batch", ratio: 0.25 } });
+    /// assert_eq(s.history[1].adversarial_events, 500);  // ¼ of every batch of 256
+    /// ```
     #[rhai_fn(return_raw, name = "train")]
     pub fn train_opts(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
-        let cfg = train_config(&cx, &options)?;
+        let (cfg, adversarial) = train_config(&cx, &options)?;
+        if let Some(adv) = adversarial {
+            return crate::bindings::adversarial::train(&c, &cx, &model, &data, &cfg, &adv);
+        }
         let r = crate::model::train(&model, &data, &cfg, &cx.control)?;
         Ok(train_result(r))
     }

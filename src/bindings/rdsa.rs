@@ -226,7 +226,7 @@ pub mod rdsa_api {
     /// | `subset` | string | "event" | `"event"`: one subset per event; `"try"`: a new subset per try |
     /// | `stop_at_flip` | bool | true | false: evaluate every try (for `try_flip_fraction`) |
     /// | `reference` | Dataset | the events | where the marginals come from (e.g. data instead of simulation) |
-    /// | `project` | Projection | — | feasibility rules applied after each draw |
+    /// | `project` | Projection | — | feasibility rules applied after each draw (its frozen features are never shuffled; a sentinel stays where it was and is never drawn elsewhere) |
     /// | `uncertainty` | Uncertainty | — | report the χ² of each shuffle under this model |
     /// | `seed` | int | session | seed of every draw |
     ///

@@ -68,7 +68,8 @@ impl Default for AdversarialConfig {
 }
 
 impl AdversarialConfig {
-    fn check(&self) -> Result<()> {
+    /// Errors on a ratio outside [0, 1] or no evaluation events.
+    pub fn check(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.ratio) {
             return Err(Error::BadOption {
                 func: "train".into(),
