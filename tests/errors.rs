@@ -126,6 +126,44 @@ fn landscape_mistakes_name_the_function_and_option() {
 }
 
 #[test]
+fn uncertainty_and_attack_mistakes_name_the_feature_or_option() {
+    let setup = "let d = dataset(\"gaussians\", #{ n: 200, seed: 1 }).select([\"x0\", \"x1\", \"x2\"]);\nlet m = mlp([3, 8, 1], #{ features: d.features, seed: 1 });\nlet u = uncertainty(d, #{ all: #{ abs: 0.1 } });\n";
+    let first = |body: &str| err(&format!("{setup}{body}")).lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        first("uncertainty(d, #{ all: #{ abs: -0.1 } });"),
+        "error: uncertainty: absolute σ of feature 'x0' must be a finite number ≥ 0, got -0.1"
+    );
+    assert_eq!(
+        first("uncertainty(d, #{ all: #{ abs: 0.0 } });"),
+        "error: uncertainty: feature 'x0' has σ = 0 (no absolute or relative uncertainty); give it one > 0 or mark it frozen"
+    );
+    // ρ₁₂ = ρ₂₃ = 0.9 with ρ₁₃ = 0 has determinant 1 − 2·0.81 < 0: the third pivot fails.
+    let e = first("uncertainty(d, #{ all: #{ abs: 0.1 }, correlation: #{ features: [\"x0\", \"x1\", \"x2\"], matrix: [[1.0, 0.9, 0.0], [0.9, 1.0, 0.9], [0.0, 0.9, 1.0]] } });");
+    assert!(e.starts_with("error: uncertainty correlation: matrix is not positive definite (feature 'x2'"), "{e}");
+    assert_eq!(
+        first("uncertainty(d, #{ correlation: #{ features: [\"x0\", \"x1\"], matrix: \"no\" } });"),
+        "error: uncertainty correlation: option 'matrix' must be an array of rows, got a string (no)"
+    );
+    assert_eq!(first("with_scale(u, 0.0);"), "error: uncertainty: the scale s must be a finite number > 0, got 0");
+    let e = first("let e = dataset(\"gaussians\", #{ n: 20, seed: 1 }); chi2(u, e, e);");
+    assert!(
+        e.starts_with(
+            "error: chi2: the uncertainty model's features [x0, x1, x2] do not match the dataset's [x0, x1, x2, x3,"
+        ),
+        "{e}"
+    );
+    assert_eq!(first("minifool(m, d, u, #{ alpah: 1.0 });"), "error: minifool: unknown option 'alpah'");
+    assert_eq!(
+        first("pgd(m, d, u, #{ norm: \"l3\" });"),
+        "error: pgd: option 'norm' must be one of \"linf\", \"l2\" (also \"chi2\"/\"mahalanobis\"), got \"l3\""
+    );
+    assert_eq!(
+        first("s_scan(m, d, u, #{ s: [1.0, -2.0] });"),
+        "error: s_scan: option 's' must hold only finite numbers > 0, got -2"
+    );
+}
+
+#[test]
 fn rdsa_mistakes_name_the_option_expected_and_found() {
     let setup =
         "let d = dataset(\"gaussians\", #{ n: 300, seed: 1 });\nlet m = mlp([20, 4, 1], #{ features: d.features });\n";

@@ -22,8 +22,7 @@ pub fn gradient_attack(model: &Mlp, test: &Dataset, steps: usize, step: f32) -> 
     let unc = unit_sigma(test)?;
     let cfg = PgdConfig { eps: 0.1, step, steps, norm: Norm::Linf, random_start: false, seed: 0 };
     let t0 = Instant::now();
-    let goal = Goal::Untargeted(model.predict_class(test.x())?);
-    let r = pgd(model, &unc, test.x(), &goal, &cfg, &Projection::default(), &Control::quiet())?;
+    let r = pgd(model, &unc, test.x(), &Goal::UntargetedClean, &cfg, &Projection::default(), &Control::quiet())?;
     let secs = t0.elapsed().as_secs_f64();
     let n = test.len() as f64;
     let name = if steps == 1 { "fgsm" } else { "pgd" };
@@ -44,10 +43,13 @@ pub fn minifool_bench(model: &Mlp, test: &Dataset, lambda: f32, cfg: &MiniFoolCo
     let secs = t0.elapsed().as_secs_f64();
     let n = test.len() as f64;
     let mean_iters = r.attack.iters.iter().map(|&i| i as f64).sum::<f64>() / n;
+    let mut reasons = std::collections::BTreeMap::<&str, usize>::new();
+    r.attack.reason.iter().for_each(|&why| *reasons.entry(why).or_default() += 1);
     Ok(json!({
         "bench": "minifool", "lambda": lambda, "minimizer": format!("{:?}", cfg.minimizer).to_lowercase(),
         "events_per_s": n / secs, "flip_rate": r.attack.flip_fraction(), "n": test.len(),
         "mean_iterations": mean_iters,
         "evaluations_per_event": r.evaluations as f64 / n,
+        "reasons": reasons,
     }))
 }

@@ -20,7 +20,7 @@ use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use super::project::Projection;
-use super::result::AttackResult;
+use super::result::{outputs, AttackResult, Ending, Known};
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
 use crate::model::{GradTarget, Mlp, Output, Targets};
@@ -57,7 +57,10 @@ impl Norm {
 /// What the attack tries to do to each event.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Goal {
-    /// Maximise the loss of these classes (usually the clean predicted class).
+    /// Maximise the loss of each event's clean predicted class (found in the attack's first
+    /// forward pass, so the clean events are evaluated once).
+    UntargetedClean,
+    /// Maximise the loss of these classes (e.g. the true labels).
     Untargeted(Vec<i64>),
     /// Minimise the loss of these target classes.
     TargetClass(Vec<i64>),
@@ -133,8 +136,10 @@ pub fn pgd(
     let mut solver = Pgd::new(model, unc, x0, sigma, goal, cfg, proj)?;
     let run = control.executor(cfg.steps).run(&mut solver)?;
     let n = x0.nrows();
-    let reason = vec![run.stop.as_str(); n];
-    AttackResult::finish(model, unc, x0, solver.x, vec![run.iters as u32; n], reason, run.stop)
+    let ending = Ending { iters: vec![run.iters as u32; n], reason: vec![run.stop.as_str(); n], stop: run.stop };
+    let x = std::mem::take(&mut solver.x);
+    let known = Known { clean: solver.clean.take(), sigma: Some(solver.sigma.view()) };
+    AttackResult::finish(model, unc, x0, x, ending, known)
 }
 
 fn check_goal(model: &Mlp, goal: &Goal, n: usize) -> Result<()> {
@@ -145,7 +150,7 @@ fn check_goal(model: &Mlp, goal: &Goal, n: usize) -> Result<()> {
             expected: format!("{n} classes (one per event)"),
             got: format!("{}", c.len()),
         }),
-        Goal::Untargeted(_) | Goal::TargetClass(_) if out == Output::Linear => Err(Error::BadArgument {
+        Goal::UntargetedClean | Goal::Untargeted(_) | Goal::TargetClass(_) if out == Output::Linear => Err(Error::BadArgument {
             func: "pgd".into(),
             problem:
                 "a regression (linear) model has no classes to attack; use #{ direction: \"up\" | \"down\" | \"both\" }"
@@ -178,6 +183,9 @@ struct Pgd<'a> {
     x: Array2<f32>,
     /// Whitened perturbation (L2 only).
     u: Option<Array2<f32>>,
+    /// Scores and classes of the clean events: from the first step's forward pass, or
+    /// computed up front before a random start.
+    clean: Option<(Array2<f32>, Vec<i64>)>,
 }
 
 impl<'a> Pgd<'a> {
@@ -194,25 +202,34 @@ impl<'a> Pgd<'a> {
             Goal::TargetScore(g) => Array2::from_elem((x0.nrows(), 1), *g),
             _ => Array2::zeros((0, 1)),
         };
-        let mut p = Pgd { model, unc, x0, sigma, goal, cfg, proj, soft, x: x0.to_owned(), u: None };
+        let mut p = Pgd { model, unc, x0, sigma, goal, cfg, proj, soft, x: x0.to_owned(), u: None, clean: None };
         if cfg.norm == Norm::L2 {
             p.u = Some(Array2::zeros(x0.raw_dim()));
         }
         if cfg.random_start {
+            p.clean = Some(outputs(model, x0)?);
             p.random_start();
         }
         Ok(p)
     }
 
-    /// Gradient of the objective to *ascend*.
-    fn ascent_grad(&self) -> Result<Array2<f32>> {
-        let (target, sign) = match self.goal {
-            Goal::Untargeted(c) => (GradTarget::Loss(Targets::Labels(c)), 1.0),
-            Goal::TargetClass(c) => (GradTarget::Loss(Targets::Labels(c)), -1.0),
-            Goal::TargetScore(_) => (GradTarget::Loss(Targets::Values(self.soft.view())), -1.0),
-            Goal::Shift { index, up } => (GradTarget::Logit { class: *index }, if *up { 1.0 } else { -1.0 }),
+    /// Gradient of the objective to *ascend*. The first pass at the clean events also records
+    /// their scores and classes.
+    fn ascent_grad(&mut self) -> Result<Array2<f32>> {
+        let clean_classes = self.clean.as_ref().map(|c| c.1.as_slice());
+        let (target, sign) = match (self.goal, clean_classes) {
+            (Goal::UntargetedClean, Some(c)) => (GradTarget::Loss(Targets::Labels(c)), 1.0),
+            (Goal::UntargetedClean, None) => (GradTarget::LossOfPredicted, 1.0),
+            (Goal::Untargeted(c), _) => (GradTarget::Loss(Targets::Labels(c)), 1.0),
+            (Goal::TargetClass(c), _) => (GradTarget::Loss(Targets::Labels(c)), -1.0),
+            (Goal::TargetScore(_), _) => (GradTarget::Loss(Targets::Values(self.soft.view())), -1.0),
+            (Goal::Shift { index, up }, _) => (GradTarget::Logit { class: *index }, if *up { 1.0 } else { -1.0 }),
         };
-        let mut g = self.model.input_grad(self.x.view(), target)?;
+        let r = self.model.input_grad_and_scores(self.x.view(), target)?;
+        if self.clean.is_none() {
+            self.clean = Some((r.scores, r.classes));
+        }
+        let mut g = r.grad;
         if sign < 0.0 {
             g.mapv_inplace(|v| -v);
         }

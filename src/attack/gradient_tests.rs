@@ -132,3 +132,34 @@ fn targeted_and_regression_goals_move_the_output_the_right_way() {
     }
     assert!(pgd(&reg, &unc, x0, &untargeted(&m, x0), &cfg, &Projection::default(), &Control::quiet()).is_err());
 }
+
+#[test]
+fn clean_class_goal_equals_explicit_predicted_labels_and_reuses_the_clean_pass() {
+    // Goal::UntargetedClean finds the clean classes in the first step's forward pass; the
+    // attack must be identical to passing predict_class explicitly, and the clean scores it
+    // reports must be those of a separate forward pass.
+    for output in [Output::Sigmoid, Output::Softmax] {
+        let (m, ds) = trained(5, output);
+        let unc = bench_sigma(&ds);
+        let x0 = ds.x();
+        for (random_start, norm) in [(false, Norm::Linf), (true, Norm::Linf), (false, Norm::L2)] {
+            let cfg = PgdConfig { eps: 0.4, step: 0.1, steps: 5, norm, random_start, seed: 3 };
+            let q = Control::quiet();
+            let a = pgd(&m, &unc, x0, &Goal::UntargetedClean, &cfg, &Projection::default(), &q).unwrap();
+            let b = pgd(&m, &unc, x0, &untargeted(&m, x0), &cfg, &Projection::default(), &q).unwrap();
+            assert_eq!(a.x, b.x, "{output} {norm:?} {random_start}");
+            assert_eq!(a.class_before, b.class_before);
+            assert_eq!(a.score_before, b.score_before);
+            assert_eq!(a.chi2, b.chi2);
+            let (s0, c0) = crate::attack::outputs(&m, x0).unwrap();
+            assert_eq!(a.class_before, c0);
+            assert_eq!(a.score_before, s0);
+        }
+    }
+    // A regression model has no class to move away from.
+    let (reg, ds) = trained(5, Output::Linear);
+    let cfg = PgdConfig::fgsm(0.1, Norm::Linf);
+    let e =
+        pgd(&reg, &bench_sigma(&ds), ds.x(), &Goal::UntargetedClean, &cfg, &Projection::default(), &Control::quiet());
+    assert!(e.is_err());
+}

@@ -35,6 +35,6 @@ pub use gradient::{pgd, Goal, Norm, PgdConfig};
 pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Minimizer, Target};
 pub use project::{Projection, Rule};
 pub use rdsa::{continuous_features, Marginal, Rdsa, RdsaConfig, RdsaResult, Sampling, SubsetDraw};
-pub use result::{outputs, AttackResult};
+pub use result::{outputs, AttackResult, Ending, Known};
 pub use scan::{s_scan, Fraction, Scan, ScanAttack, ScanRow};
 pub use uncertainty::{collider_model, column_std, p_values, split_covariance, Chi2, FeatureSigma, UncertaintyModel};

@@ -34,20 +34,47 @@ pub struct AttackResult {
     pub stop: Stop,
 }
 
+/// How the attack ended, per event and for the run.
+#[derive(Clone, Debug)]
+pub struct Ending {
+    /// Iterations each event took.
+    pub iters: Vec<u32>,
+    /// Why each event stopped.
+    pub reason: Vec<&'static str>,
+    /// Why the whole run stopped.
+    pub stop: Stop,
+}
+
+/// What an attack already computed on the clean events, so finishing does not redo it.
+#[derive(Clone, Debug, Default)]
+pub struct Known<'a> {
+    /// Scores and predicted classes of the clean events.
+    pub clean: Option<(Array2<f32>, Vec<i64>)>,
+    /// σ at the clean events, at the uncertainty model's own scale s.
+    pub sigma: Option<ArrayView2<'a, f32>>,
+}
+
 impl AttackResult {
-    /// Evaluates the model on the original and perturbed events and the χ² between them.
+    /// Evaluates the model on the perturbed (and, unless known, the original) events and the χ²
+    /// between them.
     pub fn finish(
         model: &Mlp,
         unc: &UncertaintyModel,
         x0: ArrayView2<'_, f32>,
         x: Array2<f32>,
-        iters: Vec<u32>,
-        reason: Vec<&'static str>,
-        stop: Stop,
+        ending: Ending,
+        known: Known<'_>,
     ) -> Result<Self> {
-        let (score_before, class_before) = outputs(model, x0)?;
+        let (score_before, class_before) = match known.clean {
+            Some(c) => c,
+            None => outputs(model, x0)?,
+        };
         let (score_after, class_after) = outputs(model, x.view())?;
-        let c = unc.chi2(x0, x.view(), true)?;
+        let c = match known.sigma {
+            Some(sigma) => unc.chi2_at(sigma, x0, x.view(), true),
+            None => unc.chi2(x0, x.view(), true)?,
+        };
+        let Ending { iters, reason, stop } = ending;
         Ok(AttackResult {
             x,
             score_before,

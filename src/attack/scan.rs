@@ -138,7 +138,7 @@ fn check_s(s_values: &[f64]) -> Result<()> {
         return Err(Error::BadOption {
             func: "s_scan".into(),
             key: "s".into(),
-            problem: format!("every s must be a finite number > 0, got {s}"),
+            problem: format!("must hold only finite numbers > 0, got {s}"),
         });
     }
     Ok(())

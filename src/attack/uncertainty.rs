@@ -24,7 +24,7 @@
 //! assert_eq!(c.dof, 2);
 //! ```
 
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
@@ -249,6 +249,13 @@ impl UncertaintyModel {
 
     /// s·σ(x) per event and feature, `n × d` (0 for frozen features).
     pub fn sigma(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        if self.specs.iter().all(|s| s.relative == 0.0) {
+            // σ does not depend on x: one row, broadcast.
+            let row = Array1::from_iter(self.specs.iter().map(|s| self.scale * s.at(0.0)));
+            if let Some(b) = row.broadcast(x.raw_dim()) {
+                return b.to_owned();
+            }
+        }
         let mut out = Array2::<f32>::zeros(x.raw_dim());
         Zip::from(out.rows_mut()).and(x.rows()).par_for_each(|mut o, xr| {
             for ((o, &v), s) in o.iter_mut().zip(xr).zip(&self.specs) {
@@ -312,14 +319,25 @@ impl UncertaintyModel {
                 ),
             });
         }
-        let sigma = self.sigma(original);
+        Ok(self.chi2_at(self.sigma(original).view(), original, perturbed, mahalanobis))
+    }
+
+    /// [`UncertaintyModel::chi2`] with σ at the original events already computed (shapes
+    /// checked by the caller).
+    pub(crate) fn chi2_at(
+        &self,
+        sigma: ArrayView2<'_, f32>,
+        original: ArrayView2<'_, f32>,
+        perturbed: ArrayView2<'_, f32>,
+        mahalanobis: bool,
+    ) -> Chi2 {
         let delta = &perturbed - &original;
-        let u = self.whiten(sigma.view(), delta.view(), mahalanobis);
+        let u = self.whiten(sigma, delta.view(), mahalanobis);
         let chi2: Vec<f64> =
             u.axis_iter(Axis(0)).into_par_iter().map(|r| r.iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
         let dof = self.dof();
         let p_value = p_values(&chi2, dof);
-        Ok(Chi2 { chi2, dof, p_value })
+        Chi2 { chi2, dof, p_value }
     }
 
     /// The dataset with every event varied by a Gaussian draw from the model (the "nominal ± σ"

@@ -84,7 +84,7 @@ pub(crate) mod helpers {
         if let Some(c) = o.map_opt("correlation")? {
             let mut co = Opts::new("uncertainty correlation", &c);
             let feats = co.strings_opt("features")?.unwrap_or_default();
-            let m = co.raw("matrix").and_then(|v| v.try_cast::<Array>()).unwrap_or_default();
+            let m = co.custom_opt::<Array>("matrix", "an array of rows")?.unwrap_or_default();
             co.finish()?;
             let m = matrix("uncertainty", "correlation matrix", &m, feats.len())?;
             set_block(&feats, &m, &mut rho)?;
@@ -93,7 +93,7 @@ pub(crate) mod helpers {
         if let Some(c) = o.map_opt("covariance")? {
             let mut co = Opts::new("uncertainty covariance", &c);
             let feats = co.strings_opt("features")?.unwrap_or_default();
-            let m = co.raw("matrix").and_then(|v| v.try_cast::<Array>()).unwrap_or_default();
+            let m = co.custom_opt::<Array>("matrix", "an array of rows")?.unwrap_or_default();
             co.finish()?;
             let m = matrix("uncertainty", "covariance matrix", &m, feats.len())?;
             let cov = Array2::from_shape_fn((feats.len(), feats.len()), |(i, j)| m[i][j]);
@@ -252,13 +252,15 @@ pub(crate) mod helpers {
             }
             return Err(bad("pgd", format!("target must be a class (int) or a score (float), got {}", type_name(&t))));
         }
-        let y = match labels {
-            "true" => ds.label().map(|l| l.to_vec()).ok_or_else(|| {
-                bad("pgd", "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)".into())
-            })?,
-            _ => m.predict_class(ds.x())?,
-        };
-        Ok(vec![Goal::Untargeted(y)])
+        match labels {
+            "true" => {
+                let y = ds.label().map(|l| l.to_vec()).ok_or_else(|| {
+                    bad("pgd", "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)".into())
+                })?;
+                Ok(vec![Goal::Untargeted(y)])
+            }
+            _ => Ok(vec![Goal::UntargetedClean]),
+        }
     }
 
     pub fn pgd_config(o: &mut Opts, cx: &Ctx, fgsm: bool) -> RhaiResult<PgdConfig> {

@@ -8,7 +8,8 @@
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rayon::prelude::*;
 
-use super::loss::{loss_grad_row, Output, Targets};
+use super::eval::class_of_row;
+use super::loss::{loss_grad_row, Output, RowTarget, Targets};
 use super::mlp::{Mlp, INFER_CHUNK};
 use super::workspace::{with_workspace, Pass, Workspace};
 use crate::error::{Error, Result};
@@ -42,6 +43,9 @@ pub enum GradTarget<'a> {
         /// Class (or output index).
         class: usize,
     },
+    /// The event's own loss with its currently predicted class as the label (an untargeted
+    /// attack's first step, where the clean class is not known yet). Classifiers only.
+    LossOfPredicted,
     /// Any objective of the outputs, given per event (attacks build theirs from the scores).
     Custom(RowObjective<'a>),
 }
@@ -52,9 +56,18 @@ impl std::fmt::Debug for GradTarget<'_> {
             GradTarget::Loss(t) => f.debug_tuple("Loss").field(t).finish(),
             GradTarget::Score { class } => f.debug_struct("Score").field("class", class).finish(),
             GradTarget::Logit { class } => f.debug_struct("Logit").field("class", class).finish(),
+            GradTarget::LossOfPredicted => f.write_str("LossOfPredicted"),
             GradTarget::Custom(_) => f.write_str("Custom"),
         }
     }
+}
+
+/// The rows of one chunk that [`Mlp::input_grad_and_scores`] fills.
+struct ChunkOut<'a> {
+    grad: ArrayViewMut2<'a, f32>,
+    scores: ArrayViewMut2<'a, f32>,
+    value: &'a mut [f32],
+    classes: &'a mut [i64],
 }
 
 /// An input gradient together with the forward values it was computed at.
@@ -66,6 +79,8 @@ pub struct InputGrad {
     pub scores: Array2<f32>,
     /// The differentiated objective per event (loss, score or logit).
     pub value: Vec<f32>,
+    /// Predicted class per event (as [`Mlp::predict_class`]).
+    pub classes: Vec<i64>,
 }
 
 impl Mlp {
@@ -96,49 +111,59 @@ impl Mlp {
                 self.check_class("input_grad", class)?;
                 GradTarget::Logit { class }
             }
+            GradTarget::LossOfPredicted => {
+                if self.output() == Output::Linear {
+                    return Err(Error::BadArgument {
+                        func: "input_grad".into(),
+                        problem: "a regression (linear) model has no predicted class to take the loss of".into(),
+                    });
+                }
+                GradTarget::LossOfPredicted
+            }
             GradTarget::Custom(f) => GradTarget::Custom(f),
         };
         let mut grad = Array2::<f32>::zeros((n, d));
         let mut scores = Array2::<f32>::zeros((n, k));
         let mut value = vec![0.0f32; n];
+        let mut classes = vec![0i64; n];
         grad.axis_chunks_iter_mut(Axis(0), INFER_CHUNK)
             .into_par_iter()
             .zip(scores.axis_chunks_iter_mut(Axis(0), INFER_CHUNK))
-            .zip(value.par_chunks_mut(INFER_CHUNK))
+            .zip(value.par_chunks_mut(INFER_CHUNK).zip(classes.par_chunks_mut(INFER_CHUNK)))
             .enumerate()
-            .for_each(|(c, ((gc, sc), vc))| {
+            .for_each(|(c, ((gc, sc), (vc, cc)))| {
                 let row0 = c * INFER_CHUNK;
                 let xc = x.slice(s![row0..row0 + vc.len(), ..]);
-                with_workspace(self, INFER_CHUNK, |ws| self.input_grad_chunk(ws, xc, row0, &target, gc, sc, vc))
+                let out = ChunkOut { grad: gc, scores: sc, value: vc, classes: cc };
+                with_workspace(self, INFER_CHUNK, |ws| self.input_grad_chunk(ws, xc, row0, &target, out))
             });
-        Ok(InputGrad { grad, scores, value })
+        Ok(InputGrad { grad, scores, value, classes })
     }
 
     /// One chunk of [`Mlp::input_grad_and_scores`]: rows `row0..` of the full set.
-    #[allow(clippy::too_many_arguments)]
     fn input_grad_chunk(
         &self,
         ws: &mut Workspace,
         xc: ArrayView2<'_, f32>,
         row0: usize,
         target: &GradTarget<'_>,
-        mut gc: ArrayViewMut2<'_, f32>,
-        mut sc: ArrayViewMut2<'_, f32>,
-        vc: &mut [f32],
+        out: ChunkOut<'_>,
     ) {
-        let (d, k) = (self.n_inputs(), self.n_outputs());
+        let ChunkOut { grad: mut gc, scores: mut sc, value: vc, classes: cc } = out;
+        let (d, k, output) = (self.n_inputs(), self.n_outputs(), self.output());
         let r = self.load_rows(ws, xc, None);
         self.forward_ws(ws, r, Pass::Grad);
         let logits = &ws.h[self.n_layers() - 1][..r * k];
         let g0 = &mut ws.g[0][..r * k];
-        let rows = logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(vc.iter_mut());
-        for (i, ((z, g), v)) in rows.enumerate() {
-            *v = objective_row(self.output(), z, target, row0 + i, g);
+        let rows = logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(vc.iter_mut().zip(cc.iter_mut()));
+        for (i, ((z, g), (v, c))) in rows.enumerate() {
+            *v = objective_row(output, z, target, row0 + i, g);
+            *c = class_of_row(output, z);
         }
         for (mut row, z) in sc.rows_mut().into_iter().zip(logits.chunks_exact(k)) {
             row.iter_mut().zip(z).for_each(|(dst, v)| *dst = *v);
             if let Some(s) = row.as_slice_mut() {
-                self.output().scores_row(s)
+                output.scores_row(s)
             }
         }
         let gi = self.backward_ws(ws, r, None, true);
@@ -340,6 +365,7 @@ pub(crate) fn standard_targets(t: Targets<'_>) -> Option<Array2<f32>> {
 fn objective_row(out: Output, z: &[f32], target: &GradTarget<'_>, i: usize, g: &mut [f32]) -> f32 {
     match *target {
         GradTarget::Custom(f) => f(i, z, g),
+        GradTarget::LossOfPredicted => loss_grad_row(out, z, RowTarget::Class(class_of_row(out, z)), 1.0, g) as f32,
         GradTarget::Loss(t) => loss_grad_row(out, z, t.row(i), 1.0, g) as f32,
         GradTarget::Logit { class } => {
             g.fill(0.0);

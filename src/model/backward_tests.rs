@@ -260,3 +260,19 @@ fn gradient_errors_are_clear() {
     let e = m.forward_logits(x4.view()).unwrap_err().to_string();
     assert_eq!(e, "forward: expected 3 feature columns, got 4");
 }
+
+#[test]
+fn loss_of_predicted_is_the_loss_of_the_predicted_class_and_classes_match_predict_class() {
+    // LossOfPredicted must equal Loss with the labels predict_class gives, bit for bit: the
+    // same row objective runs with the same class.
+    for (seed, (act, out)) in all_cases().into_iter().enumerate().filter(|(_, (_, o))| *o != Output::Linear) {
+        let c = case(act, out, seed as u64);
+        let y = c.m.predict_class(c.x.view()).unwrap();
+        let a = c.m.input_grad_and_scores(c.x.view(), GradTarget::LossOfPredicted).unwrap();
+        let b = c.m.input_grad_and_scores(c.x.view(), GradTarget::Loss(Targets::Labels(&y))).unwrap();
+        assert_eq!(a.grad, b.grad, "{act}/{out}");
+        assert_eq!(a.value, b.value, "{act}/{out}");
+        assert_eq!(a.classes, y, "{act}/{out}");
+        assert_eq!(b.classes, y, "{act}/{out}");
+    }
+}

@@ -8,6 +8,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::activation::{Activation, LEAKY_SLOPE};
 use super::backward::{check_weights, GradTarget};
+use super::eval::class_of_row;
 use super::loss::{Output, Targets};
 use super::mlp::Mlp;
 use crate::error::{Error, Result};
@@ -97,6 +98,17 @@ impl CandleMlp {
             }
             GradTarget::Score { class } => self.score(&z, class).map_err(ce)?,
             GradTarget::Logit { class } => self.logit(&z, class).map_err(ce)?,
+            GradTarget::LossOfPredicted if self.output == Output::Linear => {
+                return Err(Error::BadArgument {
+                    func: "input_grad".into(),
+                    problem: "a regression (linear) model has no predicted class to take the loss of".into(),
+                })
+            }
+            GradTarget::LossOfPredicted => {
+                let zs = to_array(&z)?;
+                let classes: Vec<i64> = zs.rows().into_iter().map(|r| class_of_row(self.output, &r.to_vec())).collect();
+                self.event_loss(&z, &self.target_tensor(Targets::Labels(&classes))?).map_err(ce)?
+            }
             GradTarget::Custom(_) => {
                 return Err(Error::BadArgument {
                     func: "input_grad".into(),
@@ -317,6 +329,15 @@ mod tests {
                     let gf = m.input_grad(x.view(), gt).unwrap();
                     let gc = c.input_grad(x.view(), gt).unwrap();
                     assert_close(gf.as_slice().unwrap(), gc.as_slice().unwrap(), &format!("{what} input grad {gt:?}"));
+                }
+                if out != Output::Linear {
+                    let gt = GradTarget::LossOfPredicted;
+                    let gf = m.input_grad(x.view(), gt).unwrap();
+                    let gc = c.input_grad(x.view(), gt).unwrap();
+                    assert_close(gf.as_slice().unwrap(), gc.as_slice().unwrap(), &format!("{what} input grad {gt:?}"));
+                } else {
+                    assert!(m.input_grad(x.view(), GradTarget::LossOfPredicted).is_err());
+                    assert!(c.input_grad(x.view(), GradTarget::LossOfPredicted).is_err());
                 }
                 let w: Vec<f32> = (0..300).map(|i| 0.5 + (i % 3) as f32).collect();
                 let (lf, wf) = m.weight_grad(x.view(), t, Some(&w)).unwrap();

@@ -43,22 +43,10 @@ impl Mlp {
 
     /// [`Mlp::predict_class`] on logits already computed.
     pub fn classes_from_logits(&self, z: &Array2<f32>) -> Vec<i64> {
-        let threshold = if self.output() == Output::Sigmoid { 0.0 } else { 0.5 };
+        let out = self.output();
         z.rows()
             .into_iter()
-            .map(|row| {
-                if row.len() == 1 {
-                    i64::from(row[0] > threshold)
-                } else {
-                    let mut best = 0;
-                    for (j, v) in row.iter().enumerate() {
-                        if *v > row[best] {
-                            best = j;
-                        }
-                    }
-                    best as i64
-                }
-            })
+            .map(|row| row.as_slice().map_or_else(|| class_of_row(out, &row.to_vec()), |r| class_of_row(out, r)))
             .collect()
     }
 
@@ -123,6 +111,22 @@ impl Mlp {
         };
         Ok(Evaluation { n: ds.len(), loss: loss / wsum, auc, accuracy })
     }
+}
+
+/// The predicted class of one event from its logits `z`: z > 0 for sigmoid, the first arg-max
+/// for a width ≥ 2, z > 0.5 for a linear output of width 1.
+pub(crate) fn class_of_row(out: Output, z: &[f32]) -> i64 {
+    if z.len() == 1 {
+        let threshold = if out == Output::Sigmoid { 0.0 } else { 0.5 };
+        return i64::from(z[0] > threshold);
+    }
+    let mut best = 0;
+    for (j, v) in z.iter().enumerate() {
+        if *v > z[best] {
+            best = j;
+        }
+    }
+    best as i64
 }
 
 #[cfg(test)]
