@@ -114,6 +114,12 @@ fn non_continuous_frozen_and_projected_features_are_respected() {
         let moved = (0..x.nrows()).filter(|&i| xa[[i, j]] != x[[i, j]]).count();
         assert!(moved > 100, "feature {j} moved in {moved} events");
     }
+    // The `frozen` option does the same as a frozen projection rule.
+    let by_option = RdsaConfig { frozen: vec![0], ..rcfg.clone() };
+    let prepared = Rdsa::new(&names(5), x.view(), None, &by_option, &Projection::default()).unwrap();
+    assert_eq!(prepared.candidates(), &[1, 3, 4]);
+    let r = prepared.attack(&model, x.view(), None, None, &Control::quiet()).unwrap();
+    assert_eq!(r.attack.x.column(0), x.column(0), "frozen a changed");
     // Explicitly listed features may be shuffled whatever their distinct values; k larger
     // than the shufflable features is an error naming them.
     let listed = RdsaConfig { features: Some(vec![2]), steps: 5, ..Default::default() };

@@ -599,6 +599,33 @@ pub mod attack_api {
         helpers::projection(&ds, &spec)
     }
 
+    /// Two projections over the same features composed: `a + b` applies a's rules, then b's.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let physical = projection(d, #{ clip: #{ met: [0.0, ()] } });
+    /// let p = physical + projection(d, #{ integer: ["njets"], frozen: ["eta1"] });
+    /// assert_eq(p.rules, ["clip met to [0, inf]", "njets integral", "eta1 frozen"]);
+    /// ```
+    #[rhai_fn(return_raw, name = "+")]
+    pub fn compose(a: Projection, b: Projection) -> RhaiResult<Projection> {
+        if !a.is_empty() && !b.is_empty() && a.names() != b.names() {
+            return Err(crate::Error::arg(
+                "projection",
+                format!(
+                    "cannot compose projections over different features: [{}] and [{}]",
+                    a.names().join(", "),
+                    b.names().join(", ")
+                ),
+            )
+            .into());
+        }
+        if a.is_empty() {
+            return Ok(b);
+        }
+        Ok(a.then(b.rules())?)
+    }
+
     /// The rules of a projection, as text.
     #[rhai_fn(get = "rules", pure)]
     pub fn rules(p: &mut Projection) -> Array {
