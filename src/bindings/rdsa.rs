@@ -323,6 +323,9 @@ pub mod rdsa_api {
     /// let s = attack_metrics(m, d, d);          // nothing changed
     /// assert_eq(s.fooling_ratio, 0.0);
     /// assert_eq(s.correlation_change, 0.0);
+    /// // Any attack's result: here PGD within 0.3σ per feature.
+    /// let p = attack_metrics(m, d, pgd(m, d, uncertainty(d, #{ all: #{ abs: 1.0 } }), #{ eps: 0.3 }));
+    /// assert(p.fooling_ratio > 0.0 && p.mean_abs_change["x0"] <= 0.3 + 1e-6);
     /// ```
     #[rhai_fn(return_raw, name = "attack_metrics")]
     pub fn attack_metrics(m: Mlp, original: Dataset, adversarial: Dynamic) -> RhaiResult<Map> {
