@@ -12,7 +12,7 @@
 //! assert!((js_distance(&[1.0, 0.0], &[0.0, 1.0]) - 1.0).abs() < 1e-6);
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::data::Dataset;
@@ -204,26 +204,12 @@ pub fn attack_metrics(
         m.fooling = Some(fooling_ratio(l, &before, &after)?);
         m.accuracy_clean = Some(metrics::accuracy(&before, l, weights)?);
         m.accuracy_adv = Some(metrics::accuracy(&after, l, weights)?);
-        if let (Some(s0), Some(s1)) = (positive_score(model, z0), positive_score(model, z1)) {
+        if let (Some(s0), Some(s1)) = (model.positive_scores(&z0), model.positive_scores(&z1)) {
             m.auc_clean = metrics::roc_auc(&s0, l, weights).ok();
             m.auc_adv = metrics::roc_auc(&s1, l, weights).ok();
         }
     }
     Ok(m)
-}
-
-/// The class-1 score of a binary classifier from its logits, `None` otherwise.
-fn positive_score(model: &Mlp, mut z: Array2<f32>) -> Option<Vec<f32>> {
-    let binary = matches!((model.output(), model.n_outputs()), (Output::Sigmoid, 1) | (Output::Softmax, 2));
-    if !binary {
-        return None;
-    }
-    for mut row in z.rows_mut() {
-        if let Some(r) = row.as_slice_mut() {
-            model.output().scores_row(r);
-        }
-    }
-    Some(z.index_axis(Axis(1), z.ncols() - 1).to_vec())
 }
 
 #[cfg(test)]

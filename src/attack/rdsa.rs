@@ -357,11 +357,6 @@ impl Rdsa {
         &self.cfg
     }
 
-    /// The marginal of feature `j` for marginal group `g` (0 when pooled).
-    pub fn marginal(&self, g: usize, j: usize) -> Option<&Marginal> {
-        self.marginals.get(g).and_then(|m| m.get(j)).and_then(Option::as_ref)
-    }
-
     /// Attacks every event of `x0` (`n × d`, physical units; `labels` needed with per-class
     /// marginals). With `unc` the χ² of each perturbation is reported.
     pub fn attack(

@@ -48,11 +48,13 @@ pub(crate) mod helpers {
         Ok(s)
     }
 
-    fn index(func: &str, names: &[String], name: &str) -> RhaiResult<usize> {
-        names
-            .iter()
-            .position(|n| n == name)
-            .ok_or_else(|| bad(func, format!("unknown feature '{name}'; the dataset has: {}", names.join(", "))))
+    /// The column of feature `name`; the error suggests the nearest name and lists them all.
+    pub(crate) fn index(func: &str, names: &[String], name: &str) -> RhaiResult<usize> {
+        names.iter().position(|n| n == name).ok_or_else(|| {
+            let near = crate::error::nearest(name, names.iter().map(String::as_str));
+            let hint = near.map_or(String::new(), |m| format!(" (did you mean '{m}'?)"));
+            bad(func, format!("unknown feature '{name}'{hint}; the dataset has: {}", names.join(", ")))
+        })
     }
 
     fn matrix(func: &str, what: &str, a: &Array, d: usize) -> RhaiResult<Vec<Vec<f64>>> {

@@ -14,7 +14,7 @@ pub(crate) mod helpers {
 
     use crate::attack::metrics::AttackMetrics;
     use crate::attack::{Projection, Rdsa, RdsaConfig, RdsaResult, Sampling, SubsetDraw, UncertaintyModel};
-    use crate::bindings::attack::helpers::{project_opt, result_map};
+    use crate::bindings::attack::helpers::{index, project_opt, result_map};
     use crate::bindings::convert::{map, string_array};
     use crate::bindings::options::Opts;
     use crate::bindings::{Ctx, RhaiResult};
@@ -31,17 +31,7 @@ pub(crate) mod helpers {
     }
 
     fn columns(func: &str, ds: &Dataset, names: Vec<String>) -> RhaiResult<Vec<usize>> {
-        names
-            .iter()
-            .map(|n| {
-                ds.names().iter().position(|f| f == n).ok_or_else(|| {
-                    let near = crate::error::nearest(n, ds.names().iter().map(String::as_str));
-                    let hint = near.map_or(String::new(), |m| format!(" (did you mean '{m}'?)"));
-                    Error::arg(func, format!("unknown feature '{n}'{hint}; the dataset has: {}", ds.names().join(", ")))
-                        .into()
-                })
-            })
-            .collect()
+        names.iter().map(|n| index(func, ds.names(), n)).collect()
     }
 
     /// Reads the RDSA options (all but `uncertainty` when `with_unc` is false) for events `ds`.

@@ -94,22 +94,26 @@ impl Mlp {
         let classifier = self.output() != Output::Linear;
         let accuracy =
             if classifier { Some(metrics::accuracy(&self.classes_from_logits(&z), labels, weights)?) } else { None };
-        let auc = match (self.output(), self.n_outputs()) {
-            (Output::Sigmoid, _) | (Output::Softmax, 2) => {
-                let s: Vec<f32> = z
-                    .rows()
-                    .into_iter()
-                    .map(|row| {
-                        let mut v = row.to_vec();
-                        self.output().scores_row(&mut v);
-                        v[v.len() - 1]
-                    })
-                    .collect();
-                metrics::roc_auc(&s, labels, weights).ok()
-            }
-            _ => None,
-        };
+        let auc = self.positive_scores(&z).and_then(|s| metrics::roc_auc(&s, labels, weights).ok());
         Ok(Evaluation { n: ds.len(), loss: loss / wsum, auc, accuracy })
+    }
+
+    /// The class-1 score per event from logits `z` for a binary classifier (sigmoid, or
+    /// softmax with 2 classes), the score a ROC curve ranks by; `None` for other outputs.
+    pub fn positive_scores(&self, z: &Array2<f32>) -> Option<Vec<f32>> {
+        if !matches!((self.output(), self.n_outputs()), (Output::Sigmoid, _) | (Output::Softmax, 2)) {
+            return None;
+        }
+        let scores = z
+            .rows()
+            .into_iter()
+            .map(|row| {
+                let mut v = row.to_vec();
+                self.output().scores_row(&mut v);
+                v[v.len() - 1]
+            })
+            .collect();
+        Some(scores)
     }
 }
 
