@@ -394,12 +394,13 @@ struct Events {
 }
 
 impl Events {
-    fn start(p: &Problem<'_>) -> Result<Self> {
+    /// Every event at δ = 0, with those whose gradient is already below `gtol` converged.
+    fn start(p: &Problem<'_>, gtol: f64) -> Result<Self> {
         let (n, d) = p.x0.dim();
         let all: Vec<usize> = (0..n).collect();
         let u = Array2::<f32>::zeros((n, d));
         let (cost, grad) = p.eval(&all, u.view())?;
-        Ok(Events {
+        let mut ev = Events {
             u,
             cost_start: cost.clone(),
             cost,
@@ -407,7 +408,9 @@ impl Events {
             iters: vec![0; n],
             reason: vec!["running"; n],
             active: vec![true; n],
-        })
+        };
+        ev.check_gradients(&all, gtol);
+        Ok(ev)
     }
 
     fn active_idx(&self) -> Vec<usize> {
@@ -452,8 +455,7 @@ struct Lbfgs<'a> {
 impl<'a> Lbfgs<'a> {
     fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
         let (n, d) = p.x0.dim();
-        let mut ev = Events::start(p)?;
-        ev.check_gradients(&(0..ev.u.nrows()).collect::<Vec<_>>(), cfg.gtol);
+        let ev = Events::start(p, cfg.gtol)?;
         // First step −g/‖g‖: one σ (‖u‖ = 1) along the steepest descent, as SciPy's L-BFGS-B
         // starts (a unit step in its coordinates). A shorter Newton-like first step of the χ²
         // term alone settles more events in the shallow minimum next to δ = 0 (flip rate 0.209
@@ -702,8 +704,7 @@ struct Adam<'a> {
 
 impl<'a> Adam<'a> {
     fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
-        let mut ev = Events::start(p)?;
-        ev.check_gradients(&(0..ev.u.nrows()).collect::<Vec<_>>(), cfg.gtol);
+        let ev = Events::start(p, cfg.gtol)?;
         let dim = ev.u.raw_dim();
         let cur_grad = ev.grad.clone();
         Ok(Adam {
