@@ -1,7 +1,7 @@
 //! Attacks whose budget is the experiment's own uncertainty model.
 //!
 //! - [`uncertainty`]: per-feature σ (absolute, relative, frozen), correlations, the scale s,
-//!   χ² and p-values, Gaussian variations.
+//!   χ² and p-values, Gaussian variations; [`chi2_tail`]: the χ² upper tail (p-values).
 //! - [`project`]: feasibility rules every attack applies (clip, integer, sentinel, frozen).
 //! - [`gradient`]: FGSM and PGD in σ units (L∞ box, χ²/Mahalanobis ball).
 //! - [`minifool`]: the χ² + target-score minimiser, batched over events (L-BFGS or Adam).
@@ -15,6 +15,7 @@
 
 pub mod augment;
 pub mod bench;
+pub mod chi2_tail;
 pub mod gradient;
 pub mod metrics;
 pub mod minifool;

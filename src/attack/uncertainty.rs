@@ -24,17 +24,20 @@
 //! assert_eq!(c.dof, 2);
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
-use statrs::distribution::{ChiSquared, ContinuousCDF};
 
+use super::chi2_tail::Chi2Tail;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::{rng, substream};
 
 /// Events per parallel chunk when drawing variations.
 const SMEAR_CHUNK: usize = 4096;
+
+/// Events per parallel chunk of χ² and p-values.
+const CHI2_CHUNK: usize = 2048;
 
 /// The uncertainty of one feature.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -331,12 +334,22 @@ impl UncertaintyModel {
         perturbed: ArrayView2<'_, f32>,
         mahalanobis: bool,
     ) -> Chi2 {
-        let delta = &perturbed - &original;
-        let u = self.whiten(sigma, delta.view(), mahalanobis);
-        let chi2: Vec<f64> =
-            u.axis_iter(Axis(0)).into_par_iter().map(|r| r.iter().map(|&v| (v as f64) * (v as f64)).sum()).collect();
+        let n = original.nrows();
         let dof = self.dof();
-        let p_value = p_values(&chi2, dof);
+        let tail = Chi2Tail::new(dof);
+        let mut chi2 = vec![0.0f64; n];
+        let mut p_value = vec![0.0f64; n];
+        chi2.par_chunks_mut(CHI2_CHUNK).zip(p_value.par_chunks_mut(CHI2_CHUNK)).enumerate().for_each(
+            |(c, (chunk, p))| {
+                let rows = s![c * CHI2_CHUNK..c * CHI2_CHUNK + chunk.len(), ..];
+                let delta = &perturbed.slice(rows) - &original.slice(rows);
+                let u = self.whiten(sigma.slice(rows), delta.view(), mahalanobis);
+                for ((dst, p), r) in chunk.iter_mut().zip(p.iter_mut()).zip(u.rows()) {
+                    *dst = r.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+                    *p = tail.sf(*dst);
+                }
+            },
+        );
         Chi2 { chi2, dof, p_value }
     }
 
@@ -437,10 +450,8 @@ pub fn column_std(ds: &Dataset) -> Vec<f32> {
 
 /// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0).
 pub fn p_values(chi2: &[f64], dof: usize) -> Vec<f64> {
-    match ChiSquared::new(dof as f64) {
-        Ok(dist) if dof > 0 => chi2.par_iter().map(|&c| dist.sf(c.max(0.0))).collect(),
-        _ => vec![1.0; chi2.len()],
-    }
+    let tail = Chi2Tail::new(dof);
+    chi2.par_iter().map(|&c| tail.sf(c)).collect()
 }
 
 fn check_spec(name: &str, s: &FeatureSigma) -> Result<()> {

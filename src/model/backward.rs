@@ -14,8 +14,8 @@ use super::mlp::{Mlp, INFER_CHUNK};
 use super::workspace::{with_workspace, Pass, Workspace};
 use crate::error::{Error, Result};
 
-/// Events per block for weight gradients: keeps matrixmultiply single-threaded inside rayon
-/// tasks (the ∂W GEMM has m·k + k·n = 2·64·128 = 16384 < 32768 for 64-wide layers).
+/// Events per block for weight gradients: a block's activations and gradients stay in the
+/// core's L2 cache.
 pub(crate) const GRAD_CHUNK: usize = 128;
 
 /// Fixed number of row ranges a weight gradient is split into for rayon, so the summation

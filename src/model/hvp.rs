@@ -33,8 +33,7 @@ use super::loss::{loss_grad_row, Output, Targets};
 use super::mlp::Mlp;
 use crate::error::{Error, Result};
 
-/// Events per block: keeps matrixmultiply single-threaded inside rayon tasks (see
-/// `backward::GRAD_CHUNK`).
+/// Events per block: 64, 256 and 512 were no faster on the reference model.
 const CHUNK: usize = 128;
 
 /// Fixed number of groups of blocks summed separately, so results do not depend on the

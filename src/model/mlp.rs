@@ -24,8 +24,7 @@ use crate::error::{Error, Result};
 use crate::rng;
 
 /// Events per chunk for parallel inference: big enough to amortise GEMM packing, small
-/// enough that matrixmultiply does not start its own threads inside a rayon task
-/// (it splits when m·k + k·n ≥ 32768; 256·64 + 64·64 = 20480 for 64-wide layers).
+/// enough that a chunk's activations stay in the core's L2 cache.
 pub(crate) const INFER_CHUNK: usize = 256;
 
 /// How to build an [`Mlp`].
