@@ -16,6 +16,13 @@ pub trait LinearOp: Sync {
     fn dim(&self) -> usize;
     /// Writes `H·v` into `out` (both of length `dim`).
     fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<()>;
+    /// `vᵀHv`; an operator may compute it more cheaply than `H·v` (the default forms `H·v`).
+    fn quadratic_form(&self, v: &[f64]) -> Result<f64> {
+        let mut hv = vec![0.0; v.len()];
+        self.apply(v, &mut hv)?;
+        check_finite("hessian", &hv)?;
+        Ok(dot(v, &hv))
+    }
 }
 
 /// A dense symmetric matrix, row-major.
@@ -134,6 +141,17 @@ impl LinearOp for MlpHessian {
         let hv = self.h.apply(&v32, self.layer)?;
         out.iter_mut().zip(hv).for_each(|(o, x)| *o = f64::from(x));
         Ok(())
+    }
+
+    /// By the R-forward pass alone, about twice as fast as `apply` ([`LossHessian::quadratic_form`]).
+    fn quadratic_form(&self, v: &[f64]) -> Result<f64> {
+        let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        let q = self.h.quadratic_form(&v32, self.layer)?;
+        if q.is_finite() {
+            Ok(q)
+        } else {
+            Err(Error::arg("hessian", "a Hessian quadratic form is not finite; is the loss finite at these weights?"))
+        }
     }
 }
 

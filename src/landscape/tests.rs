@@ -165,6 +165,31 @@ fn hvp_matches_dense_finite_difference_hessian_for_every_activation_and_output()
 }
 
 #[test]
+fn quadratic_form_is_v_dot_hv_for_every_activation_output_and_layer() {
+    // vᵀHv by the R-forward pass alone must equal vᵀ(H·v) from the full R-back product: the
+    // same exact quantity by another route, so they agree to f32 rounding (1e-5 relative of
+    // ‖v‖²·‖H‖ scale; the forms can be near 0 for indefinite H, hence the absolute term).
+    let mut r = crate::rng::rng(11);
+    for (seed, a) in Activation::NAMES.iter().enumerate() {
+        for (o_i, o) in Output::NAMES.iter().enumerate() {
+            let c = case(Activation::parse(a).unwrap(), Output::parse(o).unwrap(), (seed * 5 + o_i) as u64);
+            for layer in std::iter::once(None).chain((0..c.m.n_layers()).map(Some)) {
+                let op = MlpHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), layer).unwrap();
+                for _ in 0..2 {
+                    let v = gaussian(op.dim(), &mut r);
+                    let mut hv = vec![0.0; op.dim()];
+                    op.apply(&v, &mut hv).unwrap();
+                    let want = dot(&v, &hv);
+                    let got = op.quadratic_form(&v).unwrap();
+                    let scale = norm(&v) * norm(&hv);
+                    assert!((got - want).abs() <= 1e-5 * scale + 1e-9, "{a}/{o} layer {layer:?}: {got} vs {want}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn layer_hvp_is_the_diagonal_block() {
     let c = case(Activation::Tanh, Output::Softmax, 3);
     let h = fd_hessian(&c);
