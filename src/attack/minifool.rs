@@ -17,12 +17,16 @@
 //!
 //! Events stop on their own (`converged`: gradient or cost change below tolerance;
 //! `line_search`: no decrease found), or when the run hits `max_iters`, Ctrl-C or the timeout.
-//! The feasibility [`Projection`] is applied to the final events; χ², scores and flips are
-//! computed after it.
+//! With a feasibility [`Projection`] the cost is minimised at the projected events: every
+//! evaluation takes `x' = P(x⁰ + δ(u))`, the χ² of `x' − x⁰` and the score at `x'`, and chains
+//! the gradient through P's Jacobian (0 on features a rule pinned — clipped at a bound,
+//! frozen, a sentinel kept —, 1 elsewhere; integer rounding passes it straight through). So
+//! the line search's guarantee holds for the events actually returned: their cost never
+//! exceeds the cost at the start.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, Zip};
+use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray, Zip};
 use rayon::prelude::*;
 
 use super::project::Projection;
@@ -127,7 +131,7 @@ pub struct MiniFoolResult {
     pub attack: AttackResult,
     /// λ at u = 0 (η = 0, so β·(f_t(x⁰) − g)²).
     pub cost_start: Vec<f64>,
-    /// λ at the returned point (before the projection).
+    /// λ at the returned (projected) point.
     pub cost_end: Vec<f64>,
     /// Forward+backward passes over single events, summed (the work done).
     pub evaluations: usize,
@@ -176,6 +180,7 @@ pub fn minifool_scaled(
         alpha: cfg.alpha,
         beta: cfg.beta,
         dof: unc.dof().max(1),
+        proj,
         evaluations: AtomicUsize::new(0),
     };
     let (u, iters, reason, cost_start, cost_end, stop) = match cfg.minimizer {
@@ -306,6 +311,7 @@ struct Problem<'a> {
     alpha: f32,
     beta: f32,
     dof: usize,
+    proj: &'a Projection,
     evaluations: AtomicUsize,
 }
 
@@ -318,11 +324,22 @@ impl Problem<'_> {
         }
     }
 
-    /// λ and ∂λ/∂u for the events `idx` at whitened points `u` (rows matching `idx`).
+    /// λ and ∂λ/∂u for the events `idx` at whitened points `u` (rows matching `idx`). With a
+    /// projection, λ is taken at the projected events `x' = P(x⁰ + δ(u))` (η from the χ² of
+    /// `x' − x⁰`) and the gradient is chained through P's Jacobian `m` (see the module doc).
     fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)> {
         self.evaluations.fetch_add(idx.len(), Ordering::Relaxed);
         let sig = self.sigma.select(Axis(0), idx);
-        let x = &self.x0.select(Axis(0), idx) + &self.unc.delta_from_whitened(sig.view(), u);
+        let x0 = self.x0.select(Axis(0), idx);
+        let mut x = &x0 + &self.unc.delta_from_whitened(sig.view(), u);
+        let projected = if self.proj.is_empty() {
+            None
+        } else {
+            let mut jac = self.proj.apply_with_jacobian(x0.view(), x.view_mut());
+            Zip::from(&mut jac).and(&sig).for_each(|m, &s| *m = if s > 0.0 { *m } else { 0.0 });
+            let u_proj = self.unc.whiten(sig.view(), (&x - &x0).view(), true);
+            Some((jac, u_proj))
+        };
         let (out, beta) = (self.model.output(), self.beta);
         let (cls, val) = (&self.targets.class, &self.targets.value);
         let objective = |i: usize, z: &[f32], g: &mut [f32]| -> f32 {
@@ -330,13 +347,23 @@ impl Problem<'_> {
             score_term(out, z, cls[e], val[e], beta, g)
         };
         let r = self.model.input_grad_and_scores(x.view(), GradTarget::Custom(&objective))?;
-        let mut gu = self.unc.grad_to_whitened(sig.view(), r.grad.view());
         let a = 2.0 * self.alpha / self.dof as f32;
-        gu.scaled_add(a, &u);
+        let (gu, eta_u) = match projected {
+            None => {
+                let mut gu = self.unc.grad_to_whitened(sig.view(), r.grad.view());
+                gu.scaled_add(a, &u);
+                (gu, CowArray::from(u))
+            }
+            Some((jac, u_proj)) => {
+                let mut gu = self.unc.grad_to_whitened(sig.view(), (&r.grad * &jac).view());
+                gu.scaled_add(a, &self.unc.masked_metric(u_proj.view(), jac.view()));
+                (gu, CowArray::from(u_proj))
+            }
+        };
         let cost = r
             .value
             .iter()
-            .zip(u.rows())
+            .zip(eta_u.rows())
             .map(|(&v, ur)| f64::from(self.alpha) * f64::from(ur.dot(&ur)) / self.dof as f64 + f64::from(v))
             .collect();
         Ok((cost, gu))

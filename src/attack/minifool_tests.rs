@@ -97,6 +97,129 @@ fn logistic_regression_optimum_lies_along_sigma_w() {
 }
 
 #[test]
+fn with_a_frozen_feature_the_optimum_is_the_conditional_one() {
+    // The projection freezes x0, so the reachable perturbations have δ₀ = 0 and χ² = δ_Rᵀ
+    // (Σ⁻¹)_RR δ_R over the other features R = {1, 2}. (Σ⁻¹)_RR is the inverse of the Schur
+    // complement C = Σ_RR − Σ_R0 Σ₀₀⁻¹ Σ_0R, so for a fixed Δz = w_Rᵀδ_R the smallest χ² is
+    // Δz²/(w_RᵀCw_R), at δ_R = Δz·Cw_R/(w_RᵀCw_R). Δz* minimises h(Δz) = (α/N)·Δz²/(w_RᵀCw_R)
+    // + β(σ(z0 + Δz) − g)² (N = 3, the uncertainty model's dof). Projecting the unconstrained
+    // optimum (along Σw) afterwards would instead lose the part of the move carried by x0.
+    let w = [1.5f32, -1.0, 0.5];
+    let b = -0.3f32;
+    let m = logistic(&w, b);
+    let names: Vec<String> = (0..3).map(|i| format!("x{i}")).collect();
+    let sig = [0.4f64, 0.3, 0.6];
+    let specs = sig.iter().map(|&s| FeatureSigma::absolute(s as f32)).collect();
+    let rho = array![[1.0, 0.5, -0.2], [0.5, 1.0, 0.1], [-0.2, 0.1, 1.0]];
+    let unc = UncertaintyModel::new(names.clone(), specs).unwrap().with_correlation(rho.clone()).unwrap();
+    let cov = |i: usize, j: usize| sig[i] * sig[j] * rho[[i, j]];
+    let c = |i: usize, j: usize| cov(i, j) - cov(i, 0) * cov(0, j) / cov(0, 0);
+    let wr = [w[1] as f64, w[2] as f64];
+    let cw = [c(1, 1) * wr[0] + c(1, 2) * wr[1], c(2, 1) * wr[0] + c(2, 2) * wr[1]];
+    let wcw = wr[0] * cw[0] + wr[1] * cw[1];
+    let proj = Projection::new(names, vec![crate::attack::Rule::Frozen { feature: 0 }]).unwrap();
+    let x0 = array![[-0.5f32, 0.2, 0.1], [-0.2, 0.4, -0.3], [-1.0, -0.5, 0.0]];
+    let cfg = MiniFoolConfig { alpha: 0.3, max_iters: 300, gtol: 1e-7, ..MiniFoolConfig::default() };
+    let r = minifool(&m, &unc, x0.view(), &cfg, &proj, &Control::quiet()).unwrap();
+    for i in 0..3 {
+        let z0: f64 = (0..3).map(|j| (w[j] * x0[[i, j]]) as f64).sum::<f64>() + b as f64;
+        let dz = solve_1d(0.3 / 3.0 / wcw, z0, 1.0);
+        assert_eq!(r.attack.x[[i, 0]], x0[[i, 0]]);
+        for (k, j) in [1usize, 2].into_iter().enumerate() {
+            let want = dz * cw[k] / wcw;
+            let got = (r.attack.x[[i, j]] - x0[[i, j]]) as f64;
+            assert!((got - want).abs() < 2e-3 * (1.0 + want.abs()), "event {i} feature {j}: {got} vs {want}");
+        }
+    }
+}
+
+#[test]
+fn projected_cost_gradient_matches_finite_differences() {
+    // Problem::eval with clip (binding on feature 0 for event 0, far enough that ±h stays
+    // clipped), frozen feature 2 and a correlated model: central differences of the cost in
+    // whitened coordinates, h = 1e-2 (truncation ~h² ≈ 1e-4 relative; f32 rounding of the
+    // cost ~1e-7/2h ≈ 1e-5 relative).
+    let (m, ds) = trained(5, Output::Sigmoid);
+    let unc = correlated(&ds);
+    let names = ds.names().to_vec();
+    let x0 = ds.x().slice(ndarray::s![0..4, ..]).to_owned();
+    let lo = x0[[0, 0]] + 0.3;
+    let proj = Projection::new(
+        names,
+        vec![
+            crate::attack::Rule::Clip { feature: 0, lo, hi: f32::INFINITY },
+            crate::attack::Rule::Frozen { feature: 2 },
+        ],
+    )
+    .unwrap();
+    let (targets, _) = resolve_targets(&m, x0.view(), &Target::Flip { margin: 0.5 }).unwrap();
+    let p = Problem {
+        model: &m,
+        unc: &unc,
+        x0: x0.view(),
+        sigma: unc.sigma(x0.view()),
+        targets,
+        alpha: 2.0,
+        beta: 1.0,
+        dof: unc.dof(),
+        proj: &proj,
+        evaluations: AtomicUsize::new(0),
+    };
+    let idx: Vec<usize> = (0..4).collect();
+    let mut r = crate::rng::rng(3);
+    let u = Array2::from_shape_fn((4, 5), |_| rand::Rng::random_range(&mut r, -0.8f32..0.8));
+    let (_, g) = p.eval(&idx, u.view()).unwrap();
+    let h = 1e-2f32;
+    for e in 0..4 {
+        for k in 0..5 {
+            let (mut up, mut um) = (u.clone(), u.clone());
+            up[[e, k]] += h;
+            um[[e, k]] -= h;
+            let fd = (p.eval(&idx, up.view()).unwrap().0[e] - p.eval(&idx, um.view()).unwrap().0[e]) / (2.0 * h as f64);
+            let got = f64::from(g[[e, k]]);
+            assert!((got - fd).abs() < 2e-3 * (1.0 + fd.abs()), "event {e} u{k}: gradient {got} vs fd {fd}");
+        }
+    }
+}
+
+#[test]
+fn with_a_binding_clip_the_returned_events_are_feasible_and_their_cost_fell() {
+    // Clipping x0 to [−0.2, 0.2] binds on most events (the feature is standard normal), even
+    // at the start. The reported cost is the cost at the returned (projected) events: recompute
+    // it from their χ² (α = 1, N = 4 free features) and the target class's score (the other
+    // class, pushed to g = 0.5 + margin 0.5 = 1, β = 1), for both minimisers.
+    let (m, ds) = trained(5, Output::Sigmoid);
+    let unc = correlated(&ds).with_scale(4.0).unwrap();
+    let x0 = ds.x().slice(ndarray::s![0..200, ..]).to_owned();
+    let clip = crate::attack::Rule::Clip { feature: 0, lo: -0.2, hi: 0.2 };
+    let proj = Projection::new(ds.names().to_vec(), vec![clip]).unwrap();
+    assert!(x0.column(0).iter().filter(|v| v.abs() > 0.2).count() > 100);
+    for minimizer in [Minimizer::Lbfgs, Minimizer::Adam] {
+        let cfg = MiniFoolConfig { minimizer, max_iters: 60, ..MiniFoolConfig::default() };
+        let r = minifool(&m, &unc, x0.view(), &cfg, &proj, &Control::quiet()).unwrap();
+        assert!(proj.violations(x0.view(), r.attack.x.view()).is_empty());
+        for i in 0..x0.nrows() {
+            assert!(
+                r.cost_end[i] <= r.cost_start[i],
+                "{minimizer:?} event {i}: {} → {}",
+                r.cost_start[i],
+                r.cost_end[i]
+            );
+            let score = f64::from(r.attack.score_after[[i, 0]]);
+            let f_t = if r.attack.class_before[i] == 0 { score } else { 1.0 - score };
+            let want = r.attack.chi2[i] / 4.0 + (f_t - 1.0).powi(2);
+            assert!(
+                (r.cost_end[i] - want).abs() < 1e-4 * (1.0 + want),
+                "{minimizer:?} event {i}: {} vs {want}",
+                r.cost_end[i]
+            );
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        assert!(mean(&r.cost_end) < 0.99 * mean(&r.cost_start), "{minimizer:?}: the cost barely moved");
+    }
+}
+
+#[test]
 fn regression_and_softmax_targets() {
     let (reg, ds) = trained(5, Output::Linear);
     let unc = bench_sigma(&ds).with_scale(5.0).unwrap();

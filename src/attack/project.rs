@@ -17,7 +17,7 @@
 //! assert_eq!(x, array![[0.0f32, 3.0]]);
 //! ```
 
-use ndarray::{ArrayView2, ArrayViewMut2, Zip};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 
 use crate::error::{Error, Result};
 
@@ -74,6 +74,22 @@ impl Rule {
                 }
             }
             Rule::Frozen { feature } => x[feature] = x0[feature],
+        }
+    }
+
+    /// [`Rule::apply_row`] that also zeroes `jac[feature]` when the rule pins the value (a
+    /// bound, the original, the sentinel). Rounding leaves it: a straight-through gradient.
+    #[inline]
+    fn apply_row_jac(&self, x0: &[f32], x: &mut [f32], jac: &mut [f32]) {
+        let pinned = match *self {
+            Rule::Clip { feature, lo, hi } => !(lo..=hi).contains(&x[feature]),
+            Rule::Integer { .. } => false,
+            Rule::Sentinel { feature, value } => x0[feature] == value,
+            Rule::Frozen { .. } => true,
+        };
+        self.apply_row(x0, x);
+        if pinned {
+            jac[self.feature()] = 0.0;
         }
     }
 }
@@ -177,6 +193,24 @@ impl Projection {
         });
     }
 
+    /// [`Projection::apply`] that also returns the diagonal of ∂x'/∂x per event and feature
+    /// (the rules act feature by feature): 0 where a rule pinned the value (clipped at a bound,
+    /// frozen, a sentinel kept), else 1 — rounding to an integer passes the gradient straight
+    /// through. Attacks that minimise a cost at the projected events chain their gradients
+    /// through it. `x` and `x0` must be in standard (row-major) layout.
+    pub fn apply_with_jacobian(&self, x0: ArrayView2<'_, f32>, mut x: ArrayViewMut2<'_, f32>) -> Array2<f32> {
+        let mut jac = Array2::<f32>::ones(x.raw_dim());
+        Zip::from(x.rows_mut()).and(x0.rows()).and(jac.rows_mut()).par_for_each(|mut row, r0, mut j| {
+            let (mut xv, x0v, mut jv) = (row.to_vec(), r0.to_vec(), j.to_vec());
+            for rule in &self.rules {
+                rule.apply_row_jac(&x0v, &mut xv, &mut jv);
+            }
+            row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
+            j.iter_mut().zip(jv).for_each(|(d, v)| *d = v);
+        });
+        jac
+    }
+
     /// Events (row indices) that violate a rule — for tests and checks.
     pub fn violations(&self, x0: ArrayView2<'_, f32>, x: ArrayView2<'_, f32>) -> Vec<usize> {
         let mut bad = Vec::new();
@@ -219,6 +253,30 @@ mod tests {
         p.apply(x0.view(), x.view_mut());
         assert_eq!(x, array![[1.0f32, 1.0, -999.0, 5.0], [-1.0, 2.0, 3.5, 5.0]]);
         assert!(p.violations(x0.view(), x.view()).is_empty());
+    }
+
+    #[test]
+    fn jacobian_is_zero_exactly_where_a_rule_pins_the_value() {
+        // Row 0: a clipped (2.5 > 1), b rounded (straight through), c keeps its sentinel,
+        // d frozen. Row 1: a inside the range, c not a sentinel event: only d is pinned.
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let p = Projection::new(
+            names,
+            vec![
+                Rule::Clip { feature: 0, lo: -1.0, hi: 1.0 },
+                Rule::Integer { feature: 1 },
+                Rule::Sentinel { feature: 2, value: -999.0 },
+                Rule::Frozen { feature: 3 },
+            ],
+        )
+        .unwrap();
+        let x0 = array![[0.0f32, 1.0, -999.0, 5.0], [0.0, 1.0, 3.0, 5.0]];
+        let mut x = array![[2.5f32, 1.4, -998.0, 6.0], [0.5, 1.6, 3.5, 4.0]];
+        let mut y = x.clone();
+        let jac = p.apply_with_jacobian(x0.view(), x.view_mut());
+        p.apply(x0.view(), y.view_mut());
+        assert_eq!(x, y);
+        assert_eq!(jac, array![[0.0f32, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]);
     }
 
     #[test]

@@ -289,6 +289,17 @@ impl UncertaintyModel {
         }
     }
 
+    /// `Lᵀ (m ⊙ L⁻ᵀ u')` per event (`m` a 0/1 mask, `n × d`). When a projection with Jacobian
+    /// `m` maps the perturbation `δ = s·σ ⊙ L u` to `δ'` with whitened coordinates `u'`, then
+    /// `∂u'/∂u = L⁻¹ diag(m) L`, so this is half the gradient of χ²(δ') = ‖u'‖² with respect
+    /// to `u` (`m` must be 0 where σ = 0). Without correlations it is `m ⊙ u'`.
+    pub fn masked_metric(&self, u: ArrayView2<'_, f32>, mask: ArrayView2<'_, f32>) -> Array2<f32> {
+        match &self.corr {
+            Some(c) => (&u.dot(&c.l_inv) * &mask).dot(&c.l),
+            None => &u * &mask,
+        }
+    }
+
     /// Whitened coordinates of perturbations δ (`n × d`): `u = L⁻¹ (δ / (s·σ))`, with 0/0
     /// (frozen, or σ = 0 on that event) taken as 0. With `mahalanobis = false` the correlation
     /// is ignored (the diagonal χ²).

@@ -581,7 +581,8 @@ pub mod attack_api {
         Ok(u.smear(&ds, seed)?)
     }
 
-    /// Feasibility rules applied by every attack after each step, in this order:
+    /// Feasibility rules applied by every attack after each step (MiniFool evaluates its cost
+    /// at the projected events), in this order:
     ///
     /// | key | type | meaning |
     /// |---|---|---|
@@ -719,7 +720,7 @@ pub mod attack_api {
     /// | `ftol` | float | 1e-9 | per-event relative cost-change tolerance |
     /// | `memory` | int | 10 | L-BFGS memory |
     /// | `lr` | float | 0.05 | Adam learning rate (σ units) |
-    /// | `project` | Projection | — | feasibility rules (applied to the result) |
+    /// | `project` | Projection | — | feasibility rules: the cost is minimised at the projected events (pinned features get no gradient, integers pass it through) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
