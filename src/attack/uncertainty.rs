@@ -304,7 +304,11 @@ impl UncertaintyModel {
     /// (frozen, or σ = 0 on that event) taken as 0. With `mahalanobis = false` the correlation
     /// is ignored (the diagonal χ²).
     pub fn whiten(&self, sigma: ArrayView2<'_, f32>, delta: ArrayView2<'_, f32>, mahalanobis: bool) -> Array2<f32> {
-        let mut z = delta.to_owned();
+        self.whiten_owned(sigma, delta.to_owned(), mahalanobis)
+    }
+
+    /// [`UncertaintyModel::whiten`] reusing the buffer of `z` (the perturbations).
+    fn whiten_owned(&self, sigma: ArrayView2<'_, f32>, mut z: Array2<f32>, mahalanobis: bool) -> Array2<f32> {
         Zip::from(&mut z).and(&sigma).for_each(|d, &s| *d = if s > 0.0 { *d / s } else { 0.0 });
         match (&self.corr, mahalanobis) {
             (Some(c), true) => z.dot(&c.l_inv.t()),
@@ -354,7 +358,7 @@ impl UncertaintyModel {
             |(c, (chunk, p))| {
                 let rows = s![c * CHI2_CHUNK..c * CHI2_CHUNK + chunk.len(), ..];
                 let delta = &perturbed.slice(rows) - &original.slice(rows);
-                let u = self.whiten(sigma.slice(rows), delta.view(), mahalanobis);
+                let u = self.whiten_owned(sigma.slice(rows), delta, mahalanobis);
                 for ((dst, p), r) in chunk.iter_mut().zip(p.iter_mut()).zip(u.rows()) {
                     *dst = r.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
                     *p = tail.sf(*dst);

@@ -136,28 +136,42 @@ impl Activation {
         matches!(self, Activation::Relu | Activation::LeakyRelu)
     }
 
-    /// In place: `h ← f(h)`.
-    pub(crate) fn apply(self, h: &mut [f32]) {
-        match self {
-            // Branch-free forms that the compiler vectorises.
-            Activation::Relu => h.iter_mut().for_each(|v| *v = v.max(0.0)),
-            _ => h.iter_mut().for_each(|v| *v = self.f(*v)),
+    /// In place, per row of `h` (rows of `bias.len()` values): `h ← f(h + bias)`.
+    pub(crate) fn apply_biased(self, h: &mut [f32], bias: &[f32]) {
+        for row in h.chunks_exact_mut(bias.len()) {
+            match self {
+                // Branch-free forms that the compiler vectorises.
+                Activation::Relu => row.iter_mut().zip(bias).for_each(|(v, b)| *v = (*v + b).max(0.0)),
+                _ => row.iter_mut().zip(bias).for_each(|(v, b)| *v = self.f(*v + b)),
+            }
         }
     }
 
-    /// In place: `h ← f(h)` and `d ← f'(h_before)`, one pass.
-    pub(crate) fn apply_with_grad(self, h: &mut [f32], d: &mut [f32]) {
-        match self {
-            Activation::Relu => h.iter_mut().zip(d.iter_mut()).for_each(|(v, dv)| {
-                *dv = if *v > 0.0 { 1.0 } else { 0.0 };
-                *v = v.max(0.0);
-            }),
-            _ => h.iter_mut().zip(d.iter_mut()).for_each(|(v, dv)| {
-                let (a, da) = self.f_df(*v);
-                *v = a;
-                *dv = da;
-            }),
+    /// In place, per row: `h ← f(h + bias)` and `d ← f'(h + bias)`, one pass.
+    pub(crate) fn apply_biased_with_grad(self, h: &mut [f32], bias: &[f32], d: &mut [f32]) {
+        let rows = h.chunks_exact_mut(bias.len()).zip(d.chunks_exact_mut(bias.len()));
+        for (row, drow) in rows {
+            let cells = row.iter_mut().zip(drow.iter_mut()).zip(bias);
+            match self {
+                Activation::Relu => cells.for_each(|((v, dv), b)| {
+                    let z = *v + b;
+                    *dv = if z > 0.0 { 1.0 } else { 0.0 };
+                    *v = z.max(0.0);
+                }),
+                _ => cells.for_each(|((v, dv), b)| {
+                    let (a, da) = self.f_df(*v + b);
+                    *v = a;
+                    *dv = da;
+                }),
+            }
         }
+    }
+}
+
+/// In place, per row of `h`: `h ← h + bias`.
+pub(crate) fn add_bias(h: &mut [f32], bias: &[f32]) {
+    for row in h.chunks_exact_mut(bias.len()) {
+        row.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
     }
 }
 

@@ -41,6 +41,7 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
+use super::activation::add_bias;
 use super::gemm::gemm;
 use super::loss::{loss_grad_row, Output, Targets};
 use super::mlp::Mlp;
@@ -357,15 +358,21 @@ impl LossHessian {
         for l in 0..nl {
             let (fan_in, fan_out) = (layers[l], layers[l + 1]);
             let mut z = vec![0.0f32; r * fan_out];
-            z.chunks_exact_mut(fan_out).for_each(|row| row.copy_from_slice(m.bias(l)));
-            gemm(r, fan_in, fan_out, &a[l], false, m.weight(l), false, 1.0, &mut z);
+            gemm(r, fan_in, fan_out, &a[l], false, m.weight(l), false, 0.0, &mut z);
             if l + 1 == nl {
+                add_bias(&mut z, m.bias(l));
                 logits = z;
                 break;
             }
-            let f2: Vec<f32> = if pl { Vec::new() } else { z.iter().map(|&v| act.d2f(v)).collect() };
+            let f2: Vec<f32> = if pl {
+                Vec::new()
+            } else {
+                z.chunks_exact(fan_out)
+                    .flat_map(|row| row.iter().zip(m.bias(l)).map(|(&v, b)| act.d2f(v + b)))
+                    .collect()
+            };
             let mut df = vec![0.0f32; r * fan_out];
-            act.apply_with_grad(&mut z, &mut df);
+            act.apply_biased_with_grad(&mut z, m.bias(l), &mut df);
             a.push(z);
             d.push(df);
             e.push(f2);

@@ -480,17 +480,17 @@ impl Mlp {
             let prev: &[f32] = if l == 0 { &ws.x } else { &before[l - 1] };
             let cur = &mut rest[0][..r * b];
             let bias = self.bias(l);
-            cur.chunks_exact_mut(b).for_each(|row| row.copy_from_slice(bias));
-            super::gemm::gemm(r, a, b, prev, false, self.weight(l), false, 1.0, cur);
+            super::gemm::gemm(r, a, b, prev, false, self.weight(l), false, 0.0, cur);
             if l + 1 == nl {
+                super::activation::add_bias(cur, bias);
                 break;
             }
             match &mut pass {
-                Pass::Infer => self.activation.apply(cur),
-                Pass::Grad => self.activation.apply_with_grad(cur, &mut ws.d[l][..r * b]),
+                Pass::Infer => self.activation.apply_biased(cur, bias),
+                Pass::Grad => self.activation.apply_biased_with_grad(cur, bias, &mut ws.d[l][..r * b]),
                 Pass::Train(rng) => {
                     let d = &mut ws.d[l][..r * b];
-                    self.activation.apply_with_grad(cur, d);
+                    self.activation.apply_biased_with_grad(cur, bias, d);
                     if self.dropout > 0.0 {
                         apply_dropout(self.dropout, cur, d, rng);
                     }
