@@ -26,7 +26,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray, Zip};
+use ndarray::{Array1, Array2, ArrayView2, Axis, CowArray, Ix2, Zip};
 use rayon::prelude::*;
 
 use super::project::Projection;
@@ -301,6 +301,26 @@ fn runner_up(s: Option<&[f32]>, c: usize) -> usize {
     best.min(s.len().saturating_sub(1))
 }
 
+/// Rows `idx` (sorted, distinct) of `a`: `a` itself, borrowed, when `idx` is every row, else a
+/// copy gathered in parallel.
+fn gather_rows<'b>(a: ArrayView2<'b, f32>, idx: &[usize]) -> CowArray<'b, f32, Ix2> {
+    if idx.len() == a.nrows() && idx.iter().enumerate().all(|(i, &j)| i == j) {
+        return CowArray::from(a);
+    }
+    let mut out = Array2::<f32>::zeros((idx.len(), a.ncols()));
+    out.axis_chunks_iter_mut(Axis(0), GATHER_CHUNK).into_par_iter().zip(idx.par_chunks(GATHER_CHUNK)).for_each(
+        |(mut o, ids)| {
+            for (mut row, &i) in o.rows_mut().into_iter().zip(ids) {
+                row.assign(&a.row(i));
+            }
+        },
+    );
+    CowArray::from(out)
+}
+
+/// Rows per parallel task of [`gather_rows`].
+const GATHER_CHUNK: usize = 2048;
+
 /// The batched cost function.
 struct Problem<'a> {
     model: &'a Mlp,
@@ -320,7 +340,7 @@ impl Problem<'_> {
     fn delta(&self, u: ArrayView2<'_, f32>, idx: Option<&[usize]>) -> Array2<f32> {
         match idx {
             None => self.unc.delta_from_whitened(self.sigma.view(), u),
-            Some(idx) => self.unc.delta_from_whitened(self.sigma.select(Axis(0), idx).view(), u),
+            Some(idx) => self.unc.delta_from_whitened(gather_rows(self.sigma.view(), idx).view(), u),
         }
     }
 
@@ -329,9 +349,10 @@ impl Problem<'_> {
     /// `x' − x⁰`) and the gradient is chained through P's Jacobian `m` (see the module doc).
     fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)> {
         self.evaluations.fetch_add(idx.len(), Ordering::Relaxed);
-        let sig = self.sigma.select(Axis(0), idx);
-        let x0 = self.x0.select(Axis(0), idx);
-        let mut x = &x0 + &self.unc.delta_from_whitened(sig.view(), u);
+        let sig = gather_rows(self.sigma.view(), idx);
+        let x0 = gather_rows(self.x0, idx);
+        let mut x = self.unc.delta_from_whitened(sig.view(), u);
+        Zip::from(&mut x).and(&x0).par_for_each(|x, &x0| *x += x0);
         let projected = if self.proj.is_empty() {
             None
         } else {
@@ -508,7 +529,7 @@ impl<'a> Lbfgs<'a> {
         let m = self.s.len();
         let k = self.stored.min(m);
         let slots: Vec<usize> = (0..k).map(|j| (self.stored - 1 - j) % m).collect();
-        let mut q = self.ev.grad.select(Axis(0), idx);
+        let mut q = gather_rows(self.ev.grad.view(), idx).into_owned();
         Zip::from(q.rows_mut()).and(idx).par_for_each(|mut qr, &i| {
             let mut alphas = Vec::with_capacity(k);
             for &j in &slots {
@@ -545,8 +566,8 @@ impl Solver for Lbfgs<'_> {
             return Ok(self.ev.progress());
         }
         let mut step = self.direction(&idx);
-        let u0 = self.ev.u.select(Axis(0), &idx);
-        let g0 = self.ev.grad.select(Axis(0), &idx);
+        let u0 = gather_rows(self.ev.u.view(), &idx).into_owned();
+        let g0 = gather_rows(self.ev.grad.view(), &idx).into_owned();
         let slope = row_dots(&g0, &step);
         let c0: Vec<f64> = idx.iter().map(|&i| self.ev.cost[i]).collect();
         let line = line_search(self.p, &idx, &u0, &step, &c0, &slope)?;
@@ -781,7 +802,7 @@ impl Solver for Adam<'_> {
                     *u -= lr * (*m / c1) / ((*v / c2).sqrt() + eps);
                 }
             });
-        let (cost, grad) = self.p.eval(&idx, self.cur.select(Axis(0), &idx).view())?;
+        let (cost, grad) = self.p.eval(&idx, gather_rows(self.cur.view(), &idx).view())?;
         for (r, &i) in idx.iter().enumerate() {
             self.ev.iters[i] += 1;
             self.cur_grad.row_mut(i).assign(&grad.row(r));

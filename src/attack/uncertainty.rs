@@ -271,18 +271,20 @@ impl UncertaintyModel {
     /// δ = s·σ ⊙ (L u) per event, from whitened coordinates `u` (`n × d`) and `sigma` from
     /// [`UncertaintyModel::sigma`].
     pub fn delta_from_whitened(&self, sigma: ArrayView2<'_, f32>, u: ArrayView2<'_, f32>) -> Array2<f32> {
-        let mut z = match &self.corr {
-            Some(c) => u.dot(&c.l.t()),
-            None => u.to_owned(),
-        };
-        z *= &sigma;
-        z
+        match &self.corr {
+            Some(c) => {
+                let mut z = u.dot(&c.l.t());
+                Zip::from(&mut z).and(&sigma).par_for_each(|z, &s| *z *= s);
+                z
+            }
+            None => Zip::from(&u).and(&sigma).par_map_collect(|&u, &s| u * s),
+        }
     }
 
     /// Maps a gradient with respect to x (`n × d`) to the gradient with respect to u:
     /// `Lᵀ (s·σ ⊙ g)` per event.
     pub fn grad_to_whitened(&self, sigma: ArrayView2<'_, f32>, g: ArrayView2<'_, f32>) -> Array2<f32> {
-        let sg = &g * &sigma;
+        let sg = Zip::from(&g).and(&sigma).par_map_collect(|&g, &s| g * s);
         match &self.corr {
             Some(c) => sg.dot(&c.l),
             None => sg,
@@ -309,7 +311,7 @@ impl UncertaintyModel {
 
     /// [`UncertaintyModel::whiten`] reusing the buffer of `z` (the perturbations).
     fn whiten_owned(&self, sigma: ArrayView2<'_, f32>, mut z: Array2<f32>, mahalanobis: bool) -> Array2<f32> {
-        Zip::from(&mut z).and(&sigma).for_each(|d, &s| *d = if s > 0.0 { *d / s } else { 0.0 });
+        Zip::from(&mut z).and(&sigma).par_for_each(|d, &s| *d = if s > 0.0 { *d / s } else { 0.0 });
         match (&self.corr, mahalanobis) {
             (Some(c), true) => z.dot(&c.l_inv.t()),
             _ => z,
