@@ -9,7 +9,8 @@
 //! k odd,  m = (k − 1)/2: Q = erfc(√h) + e⁻ʰ · Σ_{j=1}^{m} h^{j−½} / Γ(j + ½)
 //! ```
 //!
-//! Every term is positive, so the sum is accurate to a few ulps whatever the size of Q, and
+//! Every term is positive, so there is no cancellation: the sum keeps a relative accuracy of
+//! about m ulps (≈ 1e-14 for k ≤ 200) whatever the size of Q, and
 //! it costs one `exp` (and for odd k one `erfc`, libm's port of fdlibm, accurate to about
 //! 1 ulp) and m multiplications, an order of magnitude less than a general
 //! incomplete-gamma routine. Where e⁻ʰ would underflow, or for very many degrees of freedom,

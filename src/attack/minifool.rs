@@ -129,7 +129,8 @@ impl Default for MiniFoolConfig {
 pub struct MiniFoolResult {
     /// Perturbed events, scores, χ², flips, iterations, reasons.
     pub attack: AttackResult,
-    /// λ at u = 0 (η = 0, so β·(f_t(x⁰) − g)²).
+    /// λ at u = 0: β·(f_t(x⁰) − g)² (η = 0), or with a projection that moves x⁰ the cost at
+    /// P(x⁰), χ² of P(x⁰) − x⁰ included.
     pub cost_start: Vec<f64>,
     /// λ at the returned (projected) point.
     pub cost_end: Vec<f64>,
@@ -442,7 +443,8 @@ struct Events {
 }
 
 impl Events {
-    /// Every event at δ = 0, with those whose gradient is already below `gtol` converged.
+    /// Every event at u = 0 (δ = 0, projected when there is a projection), with those whose
+    /// gradient is already below `gtol` converged.
     fn start(p: &Problem<'_>, gtol: f64) -> Result<Self> {
         let (n, d) = p.x0.dim();
         let all: Vec<usize> = (0..n).collect();

@@ -82,7 +82,8 @@ impl Rule {
     #[inline]
     fn apply_row_jac(&self, x0: &[f32], x: &mut [f32], jac: &mut [f32]) {
         let pinned = match *self {
-            Rule::Clip { feature, lo, hi } => !(lo..=hi).contains(&x[feature]),
+            // A single-point range pins the feature even when it sits on it.
+            Rule::Clip { feature, lo, hi } => lo == hi || !(lo..=hi).contains(&x[feature]),
             Rule::Integer { .. } => false,
             Rule::Sentinel { feature, value } => x0[feature] == value,
             Rule::Frozen { .. } => true,
@@ -195,18 +196,24 @@ impl Projection {
 
     /// [`Projection::apply`] that also returns the diagonal of ∂x'/∂x per event and feature
     /// (the rules act feature by feature): 0 where a rule pinned the value (clipped at a bound,
-    /// frozen, a sentinel kept), else 1 — rounding to an integer passes the gradient straight
-    /// through. Attacks that minimise a cost at the projected events chain their gradients
-    /// through it. `x` and `x0` must be in standard (row-major) layout.
+    /// a single-point clip range, frozen, a sentinel kept), else 1 — rounding to an integer
+    /// passes the gradient straight through. Attacks that minimise a cost at the projected
+    /// events chain their gradients through it.
     pub fn apply_with_jacobian(&self, x0: ArrayView2<'_, f32>, mut x: ArrayViewMut2<'_, f32>) -> Array2<f32> {
         let mut jac = Array2::<f32>::ones(x.raw_dim());
         Zip::from(x.rows_mut()).and(x0.rows()).and(jac.rows_mut()).par_for_each(|mut row, r0, mut j| {
-            let (mut xv, x0v, mut jv) = (row.to_vec(), r0.to_vec(), j.to_vec());
-            for rule in &self.rules {
-                rule.apply_row_jac(&x0v, &mut xv, &mut jv);
+            if let (Some(xs), Some(x0s), Some(js)) = (row.as_slice_mut(), r0.as_slice(), j.as_slice_mut()) {
+                for rule in &self.rules {
+                    rule.apply_row_jac(x0s, xs, js);
+                }
+            } else {
+                let (mut xv, x0v, mut jv) = (row.to_vec(), r0.to_vec(), j.to_vec());
+                for rule in &self.rules {
+                    rule.apply_row_jac(&x0v, &mut xv, &mut jv);
+                }
+                row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
+                j.iter_mut().zip(jv).for_each(|(d, v)| *d = v);
             }
-            row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
-            j.iter_mut().zip(jv).for_each(|(d, v)| *d = v);
         });
         jac
     }
@@ -277,6 +284,17 @@ mod tests {
         p.apply(x0.view(), y.view_mut());
         assert_eq!(x, y);
         assert_eq!(jac, array![[0.0f32, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0]]);
+        // A single-point range (a constant column under clip_to_data) pins the feature even
+        // when the event sits on it; a non-contiguous view gives the same result.
+        let q =
+            Projection::new(vec!["a".into(), "b".into()], vec![Rule::Clip { feature: 0, lo: 0.0, hi: 0.0 }]).unwrap();
+        let x0 = array![[0.0f32, 1.0], [0.0, 2.0]];
+        let mut x = array![[0.0f32, 1.5], [0.0, 2.5]];
+        assert_eq!(q.apply_with_jacobian(x0.view(), x.view_mut()), array![[0.0f32, 1.0], [0.0, 1.0]]);
+        let mut xt = array![[0.0f32, 0.0], [1.5, 2.5]];
+        let x0t = array![[0.0f32, 0.0], [1.0, 2.0]];
+        let jt = q.apply_with_jacobian(x0t.t(), xt.view_mut().reversed_axes());
+        assert_eq!(jt, array![[0.0f32, 1.0], [0.0, 1.0]]);
     }
 
     #[test]

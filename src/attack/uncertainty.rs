@@ -465,7 +465,7 @@ pub fn column_std(ds: &Dataset) -> Vec<f32> {
     x.axis_iter(Axis(1)).map(|c| c.mapv(f64::from).std(0.0) as f32).collect()
 }
 
-/// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0).
+/// `1 − CDF_χ²(c; dof)` for every value (1 when dof = 0; NaN for a NaN χ²).
 pub fn p_values(chi2: &[f64], dof: usize) -> Vec<f64> {
     let tail = Chi2Tail::new(dof);
     chi2.par_iter().map(|&c| tail.sf(c)).collect()

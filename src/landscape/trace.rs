@@ -32,7 +32,7 @@ pub struct TraceEstimate {
     pub trace: f64,
     /// Standard error of the mean (NaN with fewer than two samples).
     pub stderr: f64,
-    /// Samples taken (= products).
+    /// Samples taken (= quadratic forms vᵀHv).
     pub samples: usize,
     /// Why the run ended.
     pub stop: Stop,

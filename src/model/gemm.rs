@@ -6,9 +6,10 @@
 //! the caller passes (a wrong size is an internal bug and panics loudly instead of reading out
 //! of bounds). The product always runs on the calling thread (`Parallelism::None`): callers
 //! parallelise over blocks of events with rayon, and a library starting its own threads inside
-//! those tasks would only oversubscribe the cores. `gemm` picks its kernel at run time
-//! (AVX2+FMA here, AVX-512 where the CPU has it); at the model's shapes (blocks of 128–256
-//! events × 64 × 64) it ran 20–30 % faster than matrixmultiply on the 2-core EPYC.
+//! those tasks would only oversubscribe the cores. `gemm` picks its kernel at run time: AVX2+FMA
+//! on the 2-core EPYC (Zen 3) this was measured on, AVX-512 where the CPU has it (the crate's
+//! `x86-v4` feature; not exercised on that machine). At the model's shapes (blocks of 128–256
+//! events × 64 × 64) it ran 20–30 % faster than matrixmultiply there.
 
 use ::gemm::Parallelism;
 
@@ -18,7 +19,8 @@ use ::gemm::Parallelism;
 /// of `C` are never read.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn gemm(m: usize, k: usize, n: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool, beta: f32, c: &mut [f32]) {
-    assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n, "gemm: buffer too small");
+    let fits = |len: usize, r: usize, c: usize| r.checked_mul(c).is_some_and(|need| len >= need);
+    assert!(fits(a.len(), m, k) && fits(b.len(), k, n) && fits(c.len(), m, n), "gemm: buffer too small");
     if m == 0 || n == 0 {
         return;
     }

@@ -21,7 +21,7 @@
 //! cached adjoints `g_l = ∂L/∂z_l` and `δa_l`,
 //!
 //! ```text
-//! vᵀHv = Σ_events [ R(z_L)ᵀ ∂²ℓ R(z_L) + Σ_l 2⟨g_l, R(a_l) V_l⟩ + Σ_hidden ⟨δa_{l+1} ⊙ f''(z_l), R(z_l)²⟩ ]
+//! vᵀHv = Σ_events [ c·R(z_L)ᵀ ∂²ℓ R(z_L) + Σ_l 2⟨g_l, R(a_l) V_l⟩ + Σ_hidden ⟨δa_{l+1} ⊙ f''(z_l), R(z_l)²⟩ ]
 //! ```
 //!
 //! (from `R²(z_l) = R²(a_l) W_l + 2 R(a_l) V_l` and `R²(a_{l+1}) = f'(z_l) ⊙ R²(z_l) +
