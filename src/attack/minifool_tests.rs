@@ -55,19 +55,34 @@ fn solve_1d(a: f64, z0: f64, g: f64) -> f64 {
     (lo + hi) / 2.0
 }
 
+/// A 3-feature logistic regression f = σ(wᵀx + b) with a correlated uncertainty model
+/// (σ = 0.4, 0.3, 0.6 and correlation `rho`).
+struct LogisticCase {
+    w: [f32; 3],
+    b: f32,
+    m: crate::model::Mlp,
+    names: Vec<String>,
+    sig: [f64; 3],
+    rho: ndarray::Array2<f64>,
+    unc: UncertaintyModel,
+}
+
+fn logistic_case() -> LogisticCase {
+    let (w, b) = ([1.5f32, -1.0, 0.5], -0.3f32);
+    let names: Vec<String> = (0..3).map(|i| format!("x{i}")).collect();
+    let sig = [0.4f64, 0.3, 0.6];
+    let specs = sig.iter().map(|&s| FeatureSigma::absolute(s as f32)).collect();
+    let rho = array![[1.0, 0.5, -0.2], [0.5, 1.0, 0.1], [-0.2, 0.1, 1.0]];
+    let unc = UncertaintyModel::new(names.clone(), specs).unwrap().with_correlation(rho.clone()).unwrap();
+    LogisticCase { w, b, m: logistic(&w, b), names, sig, rho, unc }
+}
+
 #[test]
 fn logistic_regression_optimum_lies_along_sigma_w() {
     // f = σ(wᵀx + b). For a fixed change Δz = wᵀδ the smallest χ² = δᵀΣ⁻¹δ is Δz²/(wᵀΣw), at
     // δ = Δz·Σw/(wᵀΣw). So the optimum is δ* = Δz*·Σw/(wᵀΣw) with Δz* minimising
     // h(Δz) = (α/N)·Δz²/(wᵀΣw) + β(σ(z0 + Δz) − g)², solved independently in f64 above.
-    let w = [1.5f32, -1.0, 0.5];
-    let b = -0.3f32;
-    let m = logistic(&w, b);
-    let names: Vec<String> = (0..3).map(|i| format!("x{i}")).collect();
-    let sig = [0.4f64, 0.3, 0.6];
-    let specs = sig.iter().map(|&s| FeatureSigma::absolute(s as f32)).collect();
-    let rho = array![[1.0, 0.5, -0.2], [0.5, 1.0, 0.1], [-0.2, 0.1, 1.0]];
-    let unc = UncertaintyModel::new(names, specs).unwrap().with_correlation(rho.clone()).unwrap();
+    let LogisticCase { w, b, m, names: _, sig, rho, unc } = logistic_case();
     let s = 1.3f64;
     let unc = unc.with_scale(s).unwrap();
     // Σ = s²·D ρ D; Σw and wᵀΣw.
@@ -104,14 +119,7 @@ fn with_a_frozen_feature_the_optimum_is_the_conditional_one() {
     // Δz²/(w_RᵀCw_R), at δ_R = Δz·Cw_R/(w_RᵀCw_R). Δz* minimises h(Δz) = (α/N)·Δz²/(w_RᵀCw_R)
     // + β(σ(z0 + Δz) − g)² (N = 3, the uncertainty model's dof). Projecting the unconstrained
     // optimum (along Σw) afterwards would instead lose the part of the move carried by x0.
-    let w = [1.5f32, -1.0, 0.5];
-    let b = -0.3f32;
-    let m = logistic(&w, b);
-    let names: Vec<String> = (0..3).map(|i| format!("x{i}")).collect();
-    let sig = [0.4f64, 0.3, 0.6];
-    let specs = sig.iter().map(|&s| FeatureSigma::absolute(s as f32)).collect();
-    let rho = array![[1.0, 0.5, -0.2], [0.5, 1.0, 0.1], [-0.2, 0.1, 1.0]];
-    let unc = UncertaintyModel::new(names.clone(), specs).unwrap().with_correlation(rho.clone()).unwrap();
+    let LogisticCase { w, b, m, names, sig, rho, unc } = logistic_case();
     let cov = |i: usize, j: usize| sig[i] * sig[j] * rho[[i, j]];
     let c = |i: usize, j: usize| cov(i, j) - cov(i, 0) * cov(0, j) / cov(0, 0);
     let wr = [w[1] as f64, w[2] as f64];

@@ -241,19 +241,21 @@ mod tests {
     use super::*;
     use ndarray::array;
 
+    /// Clip a to [−1, 1], b integral, c keeps sentinel −999, d frozen.
+    fn one_of_each() -> Projection {
+        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        let rules = vec![
+            Rule::Clip { feature: 0, lo: -1.0, hi: 1.0 },
+            Rule::Integer { feature: 1 },
+            Rule::Sentinel { feature: 2, value: -999.0 },
+            Rule::Frozen { feature: 3 },
+        ];
+        Projection::new(names, rules).unwrap()
+    }
+
     #[test]
     fn rules_apply_in_order_and_leave_no_violation() {
-        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let p = Projection::new(
-            names,
-            vec![
-                Rule::Clip { feature: 0, lo: -1.0, hi: 1.0 },
-                Rule::Integer { feature: 1 },
-                Rule::Sentinel { feature: 2, value: -999.0 },
-                Rule::Frozen { feature: 3 },
-            ],
-        )
-        .unwrap();
+        let p = one_of_each();
         let x0 = array![[0.0f32, 1.0, -999.0, 5.0], [0.0, 1.0, 3.0, 5.0]];
         let mut x = array![[2.5f32, 1.4, -998.0, 6.0], [-3.0, 1.6, 3.5, 4.0]];
         assert_eq!(p.violations(x0.view(), x.view()), vec![0, 1]);
@@ -266,17 +268,7 @@ mod tests {
     fn jacobian_is_zero_exactly_where_a_rule_pins_the_value() {
         // Row 0: a clipped (2.5 > 1), b rounded (straight through), c keeps its sentinel,
         // d frozen. Row 1: a inside the range, c not a sentinel event: only d is pinned.
-        let names: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
-        let p = Projection::new(
-            names,
-            vec![
-                Rule::Clip { feature: 0, lo: -1.0, hi: 1.0 },
-                Rule::Integer { feature: 1 },
-                Rule::Sentinel { feature: 2, value: -999.0 },
-                Rule::Frozen { feature: 3 },
-            ],
-        )
-        .unwrap();
+        let p = one_of_each();
         let x0 = array![[0.0f32, 1.0, -999.0, 5.0], [0.0, 1.0, 3.0, 5.0]];
         let mut x = array![[2.5f32, 1.4, -998.0, 6.0], [0.5, 1.6, 3.5, 4.0]];
         let mut y = x.clone();

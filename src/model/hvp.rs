@@ -179,30 +179,17 @@ impl LossHessian {
     /// `H·v` in the internal layout: of the whole Hessian, or with `layer` of its diagonal
     /// block for that layer (then `v` and the result hold that layer's parameters only).
     pub fn apply(&self, v: &[f32], layer: Option<usize>) -> Result<Vec<f32>> {
-        let np = self.model.n_params();
-        let want = self.dim(layer)?;
-        if v.len() != want {
-            return Err(Error::Shape {
-                op: "hvp",
-                expected: format!("a vector of {want} values"),
-                got: v.len().to_string(),
-            });
-        }
-        match layer {
-            None => Ok(self.product(v, 0..self.model.n_layers())),
-            Some(l) => {
-                let range = self.layer_range(l)?;
-                let mut full = vec![0.0f32; np];
-                full[range.clone()].copy_from_slice(v);
-                Ok(self.product(&full, l..l + 1)[range].to_vec())
-            }
-        }
+        let (full, span) = self.padded(v, layer)?;
+        let hv = self.product(&full, span.clone());
+        Ok(match layer {
+            None => hv,
+            Some(_) => hv[self.model.offset(span.start)..self.model.offset(span.end)].to_vec(),
+        })
     }
 
-    /// `vᵀHv` in the internal layout (of the whole Hessian, or with `layer` of its diagonal
-    /// block, `v` then holding that layer's parameters only), in about half the time of
-    /// [`LossHessian::apply`] (see the module doc). Summed in f64 in a fixed order.
-    pub fn quadratic_form(&self, v: &[f32], layer: Option<usize>) -> Result<f64> {
+    /// `v` (all parameters, or `layer`'s) as a full-length vector, zero outside the layer, and
+    /// the layers it spans; errors unless `v` has the operator's dimension.
+    fn padded(&self, v: &[f32], layer: Option<usize>) -> Result<(Vec<f32>, Range<usize>)> {
         let want = self.dim(layer)?;
         if v.len() != want {
             return Err(Error::Shape {
@@ -211,7 +198,7 @@ impl LossHessian {
                 got: v.len().to_string(),
             });
         }
-        let (full, span) = match layer {
+        Ok(match layer {
             None => (v.to_vec(), 0..self.model.n_layers()),
             Some(l) => {
                 let range = self.layer_range(l)?;
@@ -219,7 +206,14 @@ impl LossHessian {
                 full[range].copy_from_slice(v);
                 (full, l..l + 1)
             }
-        };
+        })
+    }
+
+    /// `vᵀHv` in the internal layout (of the whole Hessian, or with `layer` of its diagonal
+    /// block, `v` then holding that layer's parameters only), in about half the time of
+    /// [`LossHessian::apply`] (see the module doc). Summed in f64 in a fixed order.
+    pub fn quadratic_form(&self, v: &[f32], layer: Option<usize>) -> Result<f64> {
+        let (full, span) = self.padded(v, layer)?;
         Ok(self.sweep(|b| self.block_quad(b, &full, &span)))
     }
 
@@ -445,6 +439,24 @@ impl LossHessian {
         rg
     }
 
+    /// `R(z_l) = R(a_l) W_l + a_l V_l + vb_l` of one block (the direction's terms only inside
+    /// `span`; `ra` = R(a_l) is empty for l ≤ span.start, where it is zero).
+    fn r_forward_layer(&self, b: &Block, v: &[f32], span: &Range<usize>, l: usize, ra: &[f32]) -> Vec<f32> {
+        let m = &self.model;
+        let (fan_in, fan_out, r) = (m.layers()[l], m.layers()[l + 1], b.r);
+        let o = m.offset(l);
+        let mut z = vec![0.0f32; r * fan_out];
+        if span.contains(&l) {
+            let (vw, vb) = (&v[o..o + fan_in * fan_out], &v[o + fan_in * fan_out..m.offset(l + 1)]);
+            z.chunks_exact_mut(fan_out).for_each(|row| row.copy_from_slice(vb));
+            gemm(r, fan_in, fan_out, &b.a[l], false, vw, false, 1.0, &mut z);
+        }
+        if l > span.start {
+            gemm(r, fan_in, fan_out, ra, false, m.weight(l), false, 1.0, &mut z);
+        }
+        z
+    }
+
     /// One block's share of `vᵀHv` by the R-forward pass alone (see the module doc); `v` is
     /// full-length and zero outside the layers `span`.
     fn block_quad(&self, b: &Block, v: &[f32], span: &Range<usize>) -> f64 {
@@ -453,25 +465,17 @@ impl LossHessian {
         let lo = span.start;
         let pl = m.activation().is_piecewise_linear();
         let vw = |l: usize| &v[m.offset(l)..m.offset(l) + layers[l] * layers[l + 1]];
-        let vb = |l: usize| &v[m.offset(l) + layers[l] * layers[l + 1]..m.offset(l + 1)];
         let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| f64::from(a * b)).sum::<f64>();
         let mut q = 0.0f64;
         // ra = R(a_l): zero up to layer lo.
         let mut ra: Vec<f32> = Vec::new();
         for l in lo..nl {
             let (fan_in, fan_out) = (layers[l], layers[l + 1]);
-            let mut z = vec![0.0f32; r * fan_out];
-            if span.contains(&l) {
-                z.chunks_exact_mut(fan_out).for_each(|row| row.copy_from_slice(vb(l)));
-                gemm(r, fan_in, fan_out, &b.a[l], false, vw(l), false, 1.0, &mut z);
-            }
-            if l > lo {
-                gemm(r, fan_in, fan_out, &ra, false, m.weight(l), false, 1.0, &mut z);
-                if span.contains(&l) {
-                    let mut rav = vec![0.0f32; r * fan_out];
-                    gemm(r, fan_in, fan_out, &ra, false, vw(l), false, 0.0, &mut rav);
-                    q += 2.0 * dot(&rav, &b.g[l]);
-                }
+            let z = self.r_forward_layer(b, v, span, l, &ra);
+            if l > lo && span.contains(&l) {
+                let mut rav = vec![0.0f32; r * fan_out];
+                gemm(r, fan_in, fan_out, &ra, false, vw(l), false, 0.0, &mut rav);
+                q += 2.0 * dot(&rav, &b.g[l]);
             }
             if l + 1 == nl {
                 q += dot(&z, &self.output_curvature(b, &z));
@@ -492,20 +496,11 @@ impl LossHessian {
         let lo = span.start;
         let pl = m.activation().is_piecewise_linear();
         let vw = |l: usize| &v[m.offset(l)..m.offset(l) + layers[l] * layers[l + 1]];
-        let vb = |l: usize| &v[m.offset(l) + layers[l] * layers[l + 1]..m.offset(l + 1)];
         // R-forward: rz[l] = R(z_l) for l ≥ lo, ra[l] = R(a_l) for l > lo.
         let mut rz: Vec<Vec<f32>> = vec![Vec::new(); nl];
         let mut ra: Vec<Vec<f32>> = vec![Vec::new(); nl];
         for l in lo..nl {
-            let (fan_in, fan_out) = (layers[l], layers[l + 1]);
-            let mut z = vec![0.0f32; r * fan_out];
-            if span.contains(&l) {
-                z.chunks_exact_mut(fan_out).for_each(|row| row.copy_from_slice(vb(l)));
-                gemm(r, fan_in, fan_out, &b.a[l], false, vw(l), false, 1.0, &mut z);
-            }
-            if l > lo {
-                gemm(r, fan_in, fan_out, &ra[l], false, m.weight(l), false, 1.0, &mut z);
-            }
+            let z = self.r_forward_layer(b, v, span, l, &ra[l]);
             if l + 1 < nl {
                 ra[l + 1] = z.iter().zip(&b.d[l]).map(|(x, y)| x * y).collect();
             }
