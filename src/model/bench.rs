@@ -97,7 +97,7 @@ pub fn fgsm_fused(model: &Mlp, test: &Dataset, batch: usize, eps: f32) -> Result
     let grad_secs = t1.elapsed().as_secs_f64();
     let n = x.nrows() as f64;
     Ok(format!(
-        r#"{{"bench": "fgsm", "path": "fused", "events_per_s": {:.0}, "flip_rate": {:.5}, "n": {n}, "batch": {batch}, "one_pass_events_per_s": {:.0}, "one_pass_flip_rate": {:.5}, "forward_input_grad_events_per_s": {:.0}}}"#,
+        r#"{{"bench": "fgsm_batch_loop", "path": "fused", "events_per_s": {:.0}, "flip_rate": {:.5}, "n": {n}, "batch": {batch}, "one_pass_events_per_s": {:.0}, "one_pass_flip_rate": {:.5}, "forward_input_grad_events_per_s": {:.0}}}"#,
         n / secs,
         flips as f64 / n,
         n / one_pass_secs,
@@ -142,7 +142,7 @@ pub fn fgsm_candle(model: &Mlp, test: &Dataset, batch: usize, eps: f32) -> Resul
     let secs = t0.elapsed().as_secs_f64();
     let n = x.nrows() as f64;
     Ok(format!(
-        r#"{{"bench": "fgsm", "path": "candle", "events_per_s": {:.0}, "flip_rate": {:.5}, "n": {n}, "batch": {batch}}}"#,
+        r#"{{"bench": "fgsm_batch_loop", "path": "candle", "events_per_s": {:.0}, "flip_rate": {:.5}, "n": {n}, "batch": {batch}}}"#,
         n / secs,
         flips as f64 / n
     ))
