@@ -196,7 +196,7 @@ pub fn minifool_scaled(
             s.finish(run.stop)
         }
     };
-    let mut x = &x0 + &problem.delta(u.view(), None);
+    let mut x = &x0 + &unc.delta_from_whitened(problem.sigma.view(), u.view());
     proj.apply(x0, x.view_mut());
     let ending = Ending { iters, reason, stop };
     let attack = AttackResult::finish(model, unc, x0, x, ending, Known { clean, sigma: None })?;
@@ -337,14 +337,6 @@ struct Problem<'a> {
 }
 
 impl Problem<'_> {
-    /// δ(u) for all events, or for the events `idx` (then `u` holds only their rows).
-    fn delta(&self, u: ArrayView2<'_, f32>, idx: Option<&[usize]>) -> Array2<f32> {
-        match idx {
-            None => self.unc.delta_from_whitened(self.sigma.view(), u),
-            Some(idx) => self.unc.delta_from_whitened(gather_rows(self.sigma.view(), idx).view(), u),
-        }
-    }
-
     /// λ and ∂λ/∂u for the events `idx` at whitened points `u` (rows matching `idx`). With a
     /// projection, λ is taken at the projected events `x' = P(x⁰ + δ(u))` (η from the χ² of
     /// `x' − x⁰`) and the gradient is chained through P's Jacobian `m` (see the module doc).

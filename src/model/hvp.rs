@@ -285,26 +285,8 @@ impl LossHessian {
     /// (lower layers are left zero when `span` is a single layer).
     fn product(&self, v: &[f32], span: Range<usize>) -> Vec<f32> {
         let np = self.model.n_params();
-        let n = self.x.nrows();
-        let nblocks = n.div_ceil(CHUNK);
-        let per_part = nblocks.div_ceil(PARTS);
         let out_layers = if span.len() == 1 { span.clone() } else { 0..self.model.n_layers() };
-        let parts: Vec<Vec<f32>> = (0..nblocks.div_ceil(per_part))
-            .into_par_iter()
-            .map(|p| {
-                let mut acc = vec![0.0f32; np];
-                for c in p * per_part..((p + 1) * per_part).min(nblocks) {
-                    match &self.cache {
-                        Some(blocks) => self.block_product(&blocks[c], v, &span, &out_layers, &mut acc),
-                        None => {
-                            let (b, _) = self.block(c * CHUNK, (c * CHUNK + CHUNK).min(n));
-                            self.block_product(&b, v, &span, &out_layers, &mut acc)
-                        }
-                    }
-                }
-                acc
-            })
-            .collect();
+        let parts = self.fold_blocks(|| vec![0.0f32; np], |acc, b| self.block_product(b, v, &span, &out_layers, acc));
         let mut total = vec![0.0f32; np];
         for part in parts {
             total.iter_mut().zip(&part).for_each(|(t, p)| *t += p);
@@ -314,21 +296,29 @@ impl LossHessian {
 
     /// Σ over blocks of `f(block)`, in f64 and a fixed order (independent of the thread count).
     fn sweep(&self, f: impl Fn(&Block) -> f64 + Sync) -> f64 {
+        self.fold_blocks(|| 0.0f64, |acc, b| *acc += f(b)).iter().sum()
+    }
+
+    /// Folds `add` over the blocks of events (cached, or recomputed one at a time) in a fixed
+    /// number of groups run in parallel; returns each group's accumulator, in order, so the
+    /// caller's sum does not depend on the thread count.
+    fn fold_blocks<T: Send>(&self, init: impl Fn() -> T + Sync, add: impl Fn(&mut T, &Block) + Sync) -> Vec<T> {
         let n = self.x.nrows();
         let nblocks = n.div_ceil(CHUNK);
         let per_part = nblocks.div_ceil(PARTS);
-        let parts: Vec<f64> = (0..nblocks.div_ceil(per_part))
+        (0..nblocks.div_ceil(per_part))
             .into_par_iter()
             .map(|p| {
-                (p * per_part..((p + 1) * per_part).min(nblocks))
-                    .map(|c| match &self.cache {
-                        Some(blocks) => f(&blocks[c]),
-                        None => f(&self.block(c * CHUNK, (c * CHUNK + CHUNK).min(n)).0),
-                    })
-                    .sum::<f64>()
+                let mut acc = init();
+                for c in p * per_part..((p + 1) * per_part).min(nblocks) {
+                    match &self.cache {
+                        Some(blocks) => add(&mut acc, &blocks[c]),
+                        None => add(&mut acc, &self.block(c * CHUNK, (c * CHUNK + CHUNK).min(n)).0),
+                    }
+                }
+                acc
             })
-            .collect();
-        parts.iter().sum()
+            .collect()
     }
 
     /// Forward and backward over events `start..end`: everything the products need, and
