@@ -241,7 +241,9 @@ fn reference_mlp(cfg: &BenchConfig, tr: &crate::Dataset) -> Result<crate::model:
         Some(dir) => {
             let spec = crate::model::TorchImport {
                 layers: Some(vec![20, 64, 64, 64, 1]),
+                activation: Some(crate::model::Activation::Relu),
                 feature_names: Some(tr.names().to_vec()),
+                raw_inputs: true,
                 ..Default::default()
             };
             crate::model::import_torch(&dir.join("reference_mlp.safetensors"), &spec)

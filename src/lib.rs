@@ -15,6 +15,7 @@ pub mod data;
 pub mod docs;
 pub mod error;
 pub mod fsutil;
+pub mod io_guard;
 pub mod landscape;
 pub mod metrics;
 pub mod model;

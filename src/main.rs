@@ -1,6 +1,8 @@
 //! The `nuisance` command: run scripts, check them, browse the docs, or explore in the REPL.
 //!
-//! Exit status: 0 success, 1 script error, 2 usage error.
+//! Exit status: 0 success, 1 script error, 2 usage error. Writing into a closed pipe
+//! (`nuisance run x.rhai | head`) ends the process quietly, as for other command-line tools
+//! (killed by SIGPIPE: status 141 in a shell).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -107,6 +109,7 @@ impl SessionArgs {
 fn main() -> ExitCode {
     // candle's double backward (Hessian-vector products) needs this before any thread starts.
     std::env::set_var("CANDLE_GRAD_DO_NOT_DETACH", "1");
+    quiet_on_closed_pipe();
     let cli = Cli::parse();
     let code = match cli.command.unwrap_or(Command::Repl { opts: SessionArgs::default() }) {
         Command::Run { file, opts, args } => run(&file, &opts, args),
@@ -116,6 +119,17 @@ fn main() -> ExitCode {
         Command::Bench { names, fixtures, repeats, list } => bench(&names, fixtures, repeats, list),
     };
     ExitCode::from(code)
+}
+
+/// Rust ignores SIGPIPE, so printing into a closed pipe panics ("failed printing to stdout:
+/// Broken pipe"); restoring the default action ends the process silently instead.
+fn quiet_on_closed_pipe() {
+    #[cfg(unix)]
+    // SAFETY: called at the start of main, before any other thread exists; SIG_DFL is a valid
+    // disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn start(config: Config) -> Result<Session, u8> {
@@ -129,7 +143,9 @@ fn install_ctrl_c(session: &Session) {
     let flag = session.control().interrupt.clone();
     let _ = ctrlc::set_handler(move || {
         if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            // A second Ctrl-C while the first is still being handled: leave now.
+            // A second Ctrl-C while the first is still being handled: leave now, without
+            // leaving half-written temporary files behind.
+            nuisance::fsutil::remove_pending_temps();
             std::process::exit(130);
         }
     });

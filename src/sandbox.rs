@@ -9,8 +9,12 @@
 //!
 //! Relative paths in scripts are resolved against the current folder. A path is checked after
 //! resolving `..` and symbolic links (of the file itself or of any existing ancestor), so
-//! neither can escape a root. Scripts have no other way to reach the system: no command
-//! execution and no network functions are registered.
+//! neither can escape a root. The default write folder `out/` may be a symbolic link only to a
+//! folder inside the current folder; otherwise nothing is writable until `--allow-write` names
+//! a folder. The write itself ([`crate::fsutil::atomic_write`]) follows no symbolic link, so a
+//! link planted after the check cannot redirect it. Only regular files are read
+//! ([`crate::io_guard`]). Scripts have no other way to reach the system: no command execution
+//! and no network functions are registered.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -22,6 +26,8 @@ pub struct Sandbox {
     cwd: PathBuf,
     read: Vec<PathBuf>,
     write: Vec<PathBuf>,
+    /// Why there is no write root (the default `out/` was refused), for the error message.
+    no_write: Option<String>,
 }
 
 impl Sandbox {
@@ -47,13 +53,16 @@ impl Sandbox {
         for p in allow_read {
             read.push(resolve(&cwd, p)?);
         }
-        let write = if allow_write.is_empty() {
-            vec![resolve(&cwd, Path::new("out"))?]
+        let (write, no_write) = if allow_write.is_empty() {
+            match default_out(&cwd) {
+                Ok(out) => (vec![out], None),
+                Err(why) => (Vec::new(), Some(why)),
+            }
         } else {
-            allow_write.iter().map(|p| resolve(&cwd, p)).collect::<Result<_>>()?
+            (allow_write.iter().map(|p| resolve(&cwd, p)).collect::<Result<_>>()?, None)
         };
         read.extend(write.iter().cloned());
-        Ok(Sandbox { cwd, read, write })
+        Ok(Sandbox { cwd, read, write, no_write })
     }
 
     /// No restriction at all: for the Rust API and trusted tools (benchmarks).
@@ -62,6 +71,7 @@ impl Sandbox {
             cwd: std::env::current_dir().unwrap_or_default(),
             read: vec![PathBuf::from("/")],
             write: vec![PathBuf::from("/")],
+            no_write: None,
         }
     }
 
@@ -88,8 +98,26 @@ impl Sandbox {
         if roots.iter().any(|r| full.starts_with(r)) {
             return Ok(full);
         }
-        let allowed = roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ");
+        let mut allowed = roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(", ");
+        if let (true, Some(why)) = (roots.is_empty(), &self.no_write) {
+            allowed = why.clone();
+        }
         Err(Error::Sandbox { action, path: PathBuf::from(p), which, allowed })
+    }
+}
+
+/// The default write root `cwd/out`, resolved; refused (with the reason) when it is a symbolic
+/// link that leads outside `cwd` or cannot be resolved.
+fn default_out(cwd: &Path) -> std::result::Result<PathBuf, String> {
+    let lexical = cwd.join("out");
+    match resolve(cwd, Path::new("out")) {
+        Ok(out) if out.starts_with(cwd) => Ok(out),
+        Ok(out) => Err(format!(
+            "none: {} is a symbolic link to {}, outside the current folder",
+            lexical.display(),
+            out.display()
+        )),
+        Err(e) => Err(format!("none: {} is refused ({e})", lexical.display())),
     }
 }
 
@@ -195,6 +223,31 @@ mod tests {
         std::os::unix::fs::symlink(d.join("secret/not_yet.txt"), cwd.join("out/later.txt")).unwrap();
         let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
         assert!(sb.check_write("out/later.txt").is_err());
+    }
+
+    #[test]
+    fn out_linking_outside_the_current_folder_is_refused() {
+        let d = tmp("outlink");
+        let cwd = d.join("work");
+        std::os::unix::fs::symlink(d.join("secret"), cwd.join("out")).unwrap();
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        let e = sb.check_write("out/key.txt").unwrap_err();
+        assert_eq!(e.kind(), "sandbox");
+        let want = format!(
+            "access denied: writing 'out/key.txt' is outside the allowed write paths (none: {} is a symbolic \
+             link to {}, outside the current folder)",
+            cwd.join("out").display(),
+            d.join("secret").display()
+        );
+        assert_eq!(e.to_string(), want);
+        assert!(sb.check_read("out/key.txt").is_err());
+        // A link to a folder inside the current folder is fine: that folder is the root.
+        let d = tmp("outlink_inside");
+        let cwd = d.join("work");
+        fs::create_dir_all(cwd.join("results")).unwrap();
+        std::os::unix::fs::symlink(cwd.join("results"), cwd.join("out")).unwrap();
+        let sb = Sandbox::with_cwd(&cwd, None, &[], &[]).unwrap();
+        assert_eq!(sb.check_write("out/a.csv").unwrap(), cwd.join("results/a.csv"));
     }
 
     #[test]

@@ -91,8 +91,11 @@ impl ModuleResolver for Resolver {
             let text = source_or_not_found(path, pos)?;
             self.compile(engine, path, text, pos)?
         } else {
-            let text = std::fs::read_to_string(&key)
-                .map_err(|_| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
+            // only a regular file: a named pipe would block the session
+            let text = crate::io_guard::read_regular(Path::new(&key))
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
             self.compile(engine, &key, &text, pos)?
         };
         self.cache.borrow_mut().insert(key, module.clone());

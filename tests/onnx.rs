@@ -70,7 +70,8 @@ fn reference_onnx_reproduces_pytorch_and_equals_import_torch() {
     }
     // Gemm with transB = 1 stores torch.nn.Linear's out × in weights: the same f32 values as
     // the state dict, so the two imports are the same model, bit for bit.
-    let t = import_torch(&data("reference_mlp.safetensors"), &TorchImport::default()).unwrap();
+    let spec = TorchImport { activation: Some(Activation::Relu), raw_inputs: true, ..TorchImport::default() };
+    let t = import_torch(&data("reference_mlp.safetensors"), &spec).unwrap();
     assert_eq!(m, t);
     assert_eq!(s, t.scores(x.view()).unwrap());
 }
@@ -143,7 +144,7 @@ fn import_onnx_from_a_script() {
         let mean = d.features.map(|f| 0.5);
         let std = d.features.map(|f| 2.0);
         let m = import_onnx("tests/data/reference_mlp.onnx", #{ features: d.features, mean: mean, std: std });
-        let t = import_torch("tests/data/reference_mlp.safetensors", #{ features: d.features, mean: mean, std: std });
+        let t = import_torch("tests/data/reference_mlp.safetensors", #{ features: d.features, mean: mean, std: std, activation: "relu" });
         assert_eq(m.scores(d), t.scores(d));
         print(m);
         print(import_onnx("tests/data/onnx_matmul_tanh_softmax.onnx").layers);

@@ -46,6 +46,7 @@ mod helpers {
             no_weight: r.bool("no_weight", false)?,
             drop_nonfinite: r.bool("drop_nonfinite", false)?,
             tree: if root { r.string_opt("tree")? } else { None },
+            interrupt: None,
         };
         r.finish()?;
         Ok(opts)
@@ -58,8 +59,10 @@ mod helpers {
         o: &Map,
         reader: fn(&Path, &ReadOptions) -> crate::Result<(Dataset, io::ReadReport)>,
     ) -> RhaiResult<Dataset> {
-        let opts = read_options(func, o, func == "read_root" || func == "read")?;
-        let file = ctx(c)?.sandbox.check_read(path)?;
+        let mut opts = read_options(func, o, func == "read_root" || func == "read")?;
+        let cx = ctx(c)?;
+        let file = cx.sandbox.check_read(path)?;
+        opts.interrupt = Some(cx.control.interrupt.clone());
         let (ds, report) = reader(&file, &opts)?;
         if report.dropped_nonfinite > 0 {
             let note = format!("note: {func} dropped {} row(s) with NaN/Inf from '{path}'", report.dropped_nonfinite);

@@ -174,7 +174,7 @@ pub mod model_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::{GradTarget, Mlp, MlpConfig, OnnxImport, Output, Targets, TorchImport};
+    use crate::model::{Activation, GradTarget, Mlp, MlpConfig, OnnxImport, Output, Targets, TorchImport};
 
     /// Builds a fully connected network with the given layer widths (inputs first).
     ///
@@ -559,18 +559,27 @@ pub mod model_api {
     /// Imports a PyTorch `nn.Sequential` MLP whose `state_dict` was saved with safetensors
     /// (tensor names like `net.0.weight`, `net.0.bias`, …).
     ///
+    /// Every tensor must belong to a Linear weight/bias pair; a file with normalisation
+    /// layers, convolutions or anything else is refused with the names of those tensors.
+    /// PyTorch does not store the hidden activation, so `activation` is required (a file
+    /// written by nuisance's `save` records it). Without `mean`/`std` the model sees the
+    /// inputs as they are, and a warning is printed unless `raw_inputs: true`.
+    ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
     /// | `layers` | array | from the weight shapes | expected widths |
-    /// | `activation` | string | "relu" | hidden activation (not stored by PyTorch) |
+    /// | `activation` | string | required (from the file if nuisance wrote it) | hidden activation |
     /// | `output` | string | "sigmoid" | output layer |
     /// | `tensors` | array of [weight, bias] names | every `*.weight` in order | tensor names per layer |
     /// | `features` | array of strings | none | input feature names |
     /// | `mean` | array | zeros | input standardization mean used in training |
     /// | `std` | array | ones | input standardization scale |
+    /// | `raw_inputs` | bool | false | the model was trained on unstandardized inputs (no warning) |
     ///
     /// ```rhai
-    /// let m = import_torch("tests/data/reference_mlp.safetensors", #{ layers: [20, 64, 64, 64, 1] });
+    /// // trained by PyTorch on inputs that were already standardized
+    /// let m = import_torch("tests/data/reference_mlp.safetensors",
+    ///                      #{ layers: [20, 64, 64, 64, 1], activation: "relu", raw_inputs: true });
     /// assert_eq(m.n_params, 9729);
     /// ```
     #[rhai_fn(return_raw)]
@@ -580,8 +589,14 @@ pub mod model_api {
             None => None,
             Some(v) => Some(widths("import_torch", v)?),
         };
-        let activation = Some(activation(&mut o)?);
-        let output = Some(output(&mut o)?);
+        let activation = match o.string_opt("activation")? {
+            None => None,
+            Some(a) => Some(Activation::parse(&a)?),
+        };
+        let output = match o.string_opt("output")? {
+            None => None,
+            Some(s) => Some(Output::parse(&s)?),
+        };
         let tensors = match o.raw("tensors") {
             None => None,
             Some(v) => {
@@ -614,10 +629,15 @@ pub mod model_api {
             feature_names: o.strings_opt("features")?,
             mean: to32(o.floats_opt("mean")?),
             std: to32(o.floats_opt("std")?),
+            raw_inputs: o.bool("raw_inputs", false)?,
         };
         o.finish()?;
         let file = ctx(&c)?.sandbox.check_read(path)?;
-        Ok(crate::model::import_torch(&file, &spec)?)
+        let (m, warnings) = crate::model::import_torch_with_warnings(&file, &spec)?;
+        for w in warnings {
+            c.call_native_fn::<()>("print", (w,))?;
+        }
+        Ok(m)
     }
 
     /// Imports a dense MLP from an ONNX file (e.g. `torch.onnx.export` of an `nn.Sequential`

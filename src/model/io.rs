@@ -7,9 +7,14 @@
 //! ("nuisance-mlp"), `format_version`, `layers`, `activation`, `output`, `dropout`,
 //! `feature_names` (absent when unknown), `mean`, `std`. Floats in the metadata are written
 //! in Rust's shortest round-trip form and parsed straight to f32, so a loaded model is
-//! bit-identical to the saved one.
+//! bit-identical to the saved one. The file is written with its header keys sorted, so the
+//! same model always gives the same bytes.
+//!
+//! Reading refuses what it cannot trust: files that are not regular or larger than the read
+//! limit ([`crate::io_guard`]), metadata `layers` that need more weights than the file holds,
+//! and (in [`import_torch`]) any tensor that is not part of a Linear weight/bias pair.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use safetensors::{Dtype, SafeTensors};
@@ -18,7 +23,10 @@ use super::activation::Activation;
 use super::loss::Output;
 use super::mlp::{Mlp, MlpConfig};
 use crate::error::{Error, Result};
-use crate::fsutil;
+use crate::{fsutil, io_guard};
+
+/// Most layers a saved model's metadata may list.
+const MAX_LAYERS: usize = 10_000;
 
 /// Version written into (and required from) the metadata of saved models.
 pub const FORMAT_VERSION: u32 = 1;
@@ -29,7 +37,8 @@ const FORMAT_NAME: &str = "nuisance-mlp";
 pub struct TorchImport {
     /// Expected widths (inputs first); `None` takes them from the weight shapes.
     pub layers: Option<Vec<usize>>,
-    /// Hidden activation (the state dict does not record it); default ReLU.
+    /// Hidden activation. A PyTorch state dict does not record it, so it is required unless
+    /// the file was written by nuisance (its metadata has it) or the model has no hidden layer.
     pub activation: Option<Activation>,
     /// Output layer; default sigmoid.
     pub output: Option<Output>,
@@ -42,35 +51,30 @@ pub struct TorchImport {
     pub mean: Option<Vec<f32>>,
     /// Standardisation scale (ones when `None`).
     pub std: Option<Vec<f32>>,
+    /// The model was trained on the inputs as they are: no standardisation, and no warning
+    /// about its absence.
+    pub raw_inputs: bool,
 }
 
 impl Mlp {
-    /// Writes the model to `path` (safetensors, atomically).
+    /// Writes the model to `path` (safetensors, atomically). The same model gives the same
+    /// bytes: tensors and metadata keys are written in sorted order.
     pub fn save(&self, path: &Path) -> Result<()> {
         let torch = self.params_flat();
-        let mut bytes: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+        let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (l, (out, inp)) in self.layer_shapes().into_iter().enumerate() {
             let o = self.offset(l);
             let w = &torch[o..o + out * inp];
             let b = &torch[o + out * inp..o + out * inp + out];
-            bytes.push((format!("net.{}.weight", 2 * l), vec![out, inp], le_bytes(w)));
-            bytes.push((format!("net.{}.bias", 2 * l), vec![out], le_bytes(b)));
+            tensors.push((format!("net.{}.weight", 2 * l), vec![out, inp], le_bytes(w)));
+            tensors.push((format!("net.{}.bias", 2 * l), vec![out], le_bytes(b)));
         }
-        let views = bytes
-            .iter()
-            .map(|(n, shape, b)| {
-                let v = safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), b)
-                    .map_err(|e| Error::io(path, e))?;
-                Ok((n.clone(), v))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let data = safetensors::serialize(views, Some(self.metadata())).map_err(|e| Error::io(path, e))?;
-        fsutil::atomic_write_bytes(path, &data)
+        fsutil::atomic_write_bytes(path, &serialize(tensors, &self.metadata()))
     }
 
     /// Reads a model written by [`Mlp::save`].
     pub fn load(path: &Path) -> Result<Mlp> {
-        let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let data = io_guard::read_regular(path)?;
         let st = parse(path, &data)?;
         let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
         let meta = header.metadata().clone().unwrap_or_default();
@@ -98,6 +102,7 @@ impl Mlp {
         }
         let layers: Vec<usize> =
             serde_json::from_str(get("layers")?).map_err(|e| Error::format(path, format!("layers: {e}")))?;
+        check_layers(path, &layers, data.len())?;
         let feature_names: Option<Vec<String>> = match meta.get("feature_names") {
             Some(s) => Some(serde_json::from_str(s).map_err(|e| Error::format(path, format!("feature_names: {e}")))?),
             None => None,
@@ -119,9 +124,9 @@ impl Mlp {
         Ok(m)
     }
 
-    fn metadata(&self) -> HashMap<String, String> {
+    fn metadata(&self) -> BTreeMap<String, String> {
         let floats = |v: &[f32]| format!("[{}]", v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", "));
-        let mut m = HashMap::new();
+        let mut m = BTreeMap::new();
         m.insert("format".into(), FORMAT_NAME.into());
         m.insert("format_version".into(), FORMAT_VERSION.to_string());
         m.insert("layers".into(), serde_json::to_string(self.layers()).unwrap_or_default());
@@ -140,10 +145,24 @@ impl Mlp {
 /// Builds an [`Mlp`] from a PyTorch MLP state dict saved with `safetensors.torch.save_file`.
 ///
 /// Weights are stored out × in (as `torch.nn.Linear`); F32 and F64 tensors are accepted.
-/// Errors name the missing tensor, or the tensor whose shape differs with both shapes.
+/// Errors name the missing tensor, or the tensor whose shape differs with both shapes. Every
+/// tensor of the file must belong to a Linear weight/bias pair: normalisation layers,
+/// convolutions or anything else would make the imported model compute something else, so
+/// they are refused with their names. See [`import_torch_with_warnings`] for the warnings.
 pub fn import_torch(path: &Path, spec: &TorchImport) -> Result<Mlp> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    import_torch_with_warnings(path, spec).map(|(m, _)| m)
+}
+
+/// [`import_torch`], with warnings for the user: no standardisation given (the model will
+/// see the inputs as they are, which is wrong for a model trained on standardised inputs)
+/// unless `spec.raw_inputs` says that is intended.
+pub fn import_torch_with_warnings(path: &Path, spec: &TorchImport) -> Result<(Mlp, Vec<String>)> {
+    let data = io_guard::read_regular(path)?;
     let st = parse(path, &data)?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
+    // A file nuisance wrote records what PyTorch does not.
+    let ours: HashMap<String, String> =
+        header.metadata().clone().filter(|m| m.get("format").is_some_and(|f| f == FORMAT_NAME)).unwrap_or_default();
     let names = match &spec.tensor_names {
         Some(n) => n.clone(),
         None => infer_names(path, &st)?,
@@ -174,20 +193,89 @@ pub fn import_torch(path: &Path, spec: &TorchImport) -> Result<Mlp> {
             ));
         }
     }
-    let cfg = MlpConfig {
-        activation: spec.activation.unwrap_or(Activation::Relu),
-        output: spec.output.unwrap_or(Output::Sigmoid),
-        dropout: 0.0,
-        seed: 0,
-        feature_names: spec.feature_names.clone(),
+    let activation = match (spec.activation, ours.get("activation")) {
+        (Some(a), _) => a,
+        (None, Some(a)) => Activation::parse(a)?,
+        // No hidden layer: the activation is never applied.
+        (None, None) if layers.len() == 2 => Activation::Relu,
+        (None, None) => {
+            return Err(Error::BadOption {
+                func: "import_torch".into(),
+                key: "activation".into(),
+                problem: "is needed: a PyTorch state dict does not record the hidden activation; \
+                          pass the one the model was trained with, e.g. #{ activation: \"relu\" }"
+                    .into(),
+            })
+        }
     };
+    let output = match (spec.output, ours.get("output")) {
+        (Some(o), _) => o,
+        (None, Some(o)) => Output::parse(o)?,
+        (None, None) => Output::Sigmoid,
+    };
+    let cfg = MlpConfig { activation, output, dropout: 0.0, seed: 0, feature_names: spec.feature_names.clone() };
     let mut m = Mlp::new(&layers, cfg)?;
     m.set_params_flat(&read_params(path, &st, &names, &m.layer_shapes())?)?;
+    refuse_unused(path, &st, &names)?;
     let d = m.n_inputs();
-    let mean = spec.mean.clone().unwrap_or_else(|| vec![0.0; d]);
-    let std = spec.std.clone().unwrap_or_else(|| vec![1.0; d]);
-    m.set_standardization(mean, std)?;
-    Ok(m)
+    let stored = |k: &str| ours.get(k).map(|s| parse_f32_list(path, k, s)).transpose();
+    let mean = spec.mean.clone().or(stored("mean")?);
+    let std = spec.std.clone().or(stored("std")?);
+    let mut warnings = Vec::new();
+    if mean.is_none() && std.is_none() && !spec.raw_inputs {
+        warnings.push(format!(
+            "warning: import_torch: no standardization given for '{}', so the model sees the inputs as they \
+             are; if it was trained on standardized inputs, pass #{{ mean: …, std: … }} from its training \
+             data (or #{{ raw_inputs: true }} to say it was not)",
+            path.display()
+        ));
+    }
+    m.set_standardization(mean.unwrap_or_else(|| vec![0.0; d]), std.unwrap_or_else(|| vec![1.0; d]))?;
+    Ok((m, warnings))
+}
+
+/// Refuses tensors that are not among the weight/bias pairs being read.
+fn refuse_unused(path: &Path, st: &SafeTensors<'_>, names: &[(String, String)]) -> Result<()> {
+    let used: std::collections::HashSet<&str> = names.iter().flat_map(|(w, b)| [w.as_str(), b.as_str()]).collect();
+    let mut other: Vec<String> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !used.contains(n.as_str()))
+        .map(|(n, t)| format!("{n} {:?}", t.shape()))
+        .collect();
+    if other.is_empty() {
+        return Ok(());
+    }
+    other.sort_by_key(|n| natural_key(n));
+    Err(Error::format(
+        path,
+        format!(
+            "import_torch reads a stack of Linear layers only; these tensors are not Linear weight/bias pairs: {} \
+             (normalisation layers, convolutions and other layers are not supported)",
+            other.join(", ")
+        ),
+    ))
+}
+
+/// Checks a saved model's `layers` before building it: a sane count, positive widths, and
+/// no more parameters than the file's `len` bytes can hold (4 bytes each).
+fn check_layers(path: &Path, layers: &[usize], len: usize) -> Result<()> {
+    if layers.len() < 2 || layers.len() > MAX_LAYERS || layers.contains(&0) {
+        return Err(Error::format(
+            path,
+            format!("metadata 'layers' must list 2 to {MAX_LAYERS} positive widths, got {} widths", layers.len()),
+        ));
+    }
+    let params = layers.windows(2).try_fold(0usize, |acc, p| {
+        p[0].checked_mul(p[1]).and_then(|w| w.checked_add(p[1])).and_then(|n| acc.checked_add(n))
+    });
+    match params {
+        Some(n) if n <= len / 4 => Ok(()),
+        _ => Err(Error::format(
+            path,
+            format!("metadata 'layers' {layers:?} needs more weights than the file's {len} bytes hold"),
+        )),
+    }
 }
 
 /// The weight-bias pairs in natural order of their names.
@@ -264,6 +352,36 @@ fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
     let mut names = st.names();
     names.sort_by_key(|n| natural_key(n));
     Error::format(path, format!("missing tensor '{name}'; the file has: {}", names.join(", ")))
+}
+
+/// A safetensors file of F32 tensors with sorted metadata and tensors, so equal inputs give
+/// equal bytes (the `safetensors` crate's writer takes the metadata as a `HashMap`, whose
+/// order changes from run to run). Layout: header length (u64 LE), the JSON header padded
+/// with spaces to a multiple of 8, the tensor data in header order.
+fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<u8>)>, meta: &BTreeMap<String, String>) -> Vec<u8> {
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut header = format!("{{\"__metadata__\":{}", serde_json::to_string(meta).unwrap_or_default());
+    let mut offset = 0;
+    for (name, shape, bytes) in &tensors {
+        let end = offset + bytes.len();
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{offset},{end}]}}",
+            json(name)
+        ));
+        offset = end;
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend((header.len() as u64).to_le_bytes());
+    out.extend(header.as_bytes());
+    for (_, _, bytes) in &tensors {
+        out.extend(bytes);
+    }
+    out
 }
 
 fn le_bytes(v: &[f32]) -> Vec<u8> {

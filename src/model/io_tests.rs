@@ -1,3 +1,4 @@
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use ndarray::Array2;
@@ -85,6 +86,7 @@ fn load_errors_name_the_problem() {
     let spec = TorchImport {
         tensor_names: Some(vec![pair("net.0.weight", "net.0.bias"), pair("net.0.weight", "net.0.bias")]),
         output: Some(Output::Linear),
+        activation: Some(Activation::Relu),
         ..TorchImport::default()
     };
     let e = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap_err().to_string();
@@ -118,7 +120,8 @@ fn reference_subset() -> Subset {
 
 #[test]
 fn imported_reference_model_reproduces_pytorch_outputs() {
-    let m = import_torch(&data_path("reference_mlp.safetensors"), &TorchImport::default()).unwrap();
+    let spec = TorchImport { activation: Some(Activation::Relu), raw_inputs: true, ..TorchImport::default() };
+    let m = import_torch(&data_path("reference_mlp.safetensors"), &spec).unwrap();
     assert_eq!(m.layers(), &[20, 64, 64, 64, 1]);
     assert_eq!(m.n_params(), 9729);
     let Subset { x, logit, score, fgsm_flipped } = reference_subset();
@@ -141,4 +144,165 @@ fn imported_reference_model_reproduces_pytorch_outputs() {
     let y2 = m.predict_class(adv.view()).unwrap();
     let ours: Vec<bool> = y.iter().zip(&y2).map(|(a, b)| a != b).collect();
     assert_eq!(ours, fgsm_flipped);
+}
+
+/// A safetensors file of F32 tensors (zeros) with the given shapes and metadata.
+fn craft(name: &str, shapes: &[(&str, &[usize])], meta: &[(&str, &str)]) -> PathBuf {
+    let tensors =
+        shapes.iter().map(|(n, s)| (n.to_string(), s.to_vec(), vec![0u8; 4 * s.iter().product::<usize>()])).collect();
+    let meta: BTreeMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let p = tmp(name);
+    std::fs::write(&p, serialize(tensors, &meta)).unwrap();
+    p
+}
+
+fn relu() -> TorchImport {
+    TorchImport { activation: Some(Activation::Relu), raw_inputs: true, ..TorchImport::default() }
+}
+
+#[test]
+fn saving_twice_gives_identical_bytes() {
+    let cfg = MlpConfig { feature_names: Some(vec!["a".into(), "b".into()]), ..MlpConfig::default() };
+    let m = Mlp::new(&[2, 4, 1], cfg).unwrap();
+    let (p, q) = (tmp("twice_a.safetensors"), tmp("twice_b.safetensors"));
+    m.save(&p).unwrap();
+    m.clone().save(&q).unwrap();
+    let (a, b) = (std::fs::read(&p).unwrap(), std::fs::read(&q).unwrap());
+    assert_eq!(a, b);
+    // The header lists the metadata keys in sorted order, then the tensors sorted by name.
+    let header = std::str::from_utf8(&a[8..8 + u64::from_le_bytes(a[..8].try_into().unwrap()) as usize]).unwrap();
+    let keys =
+        ["activation", "dropout", "feature_names", "format", "format_version", "layers", "mean", "output", "std"];
+    let at: Vec<usize> = keys.iter().map(|k| header.find(&format!("\"{k}\":")).unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{header}");
+    assert!(header.find("net.0.bias").unwrap() < header.find("net.0.weight").unwrap());
+    assert_eq!(Mlp::load(&p).unwrap(), m);
+}
+
+#[test]
+fn normalisation_and_convolution_tensors_are_refused_by_name() {
+    // nn.Sequential(Linear(3, 4), BatchNorm1d(4), ReLU(), Linear(4, 1)): what PyTorch saves.
+    let bn = craft(
+        "bn.safetensors",
+        &[
+            ("net.0.weight", &[4, 3]),
+            ("net.0.bias", &[4]),
+            ("net.1.weight", &[4]),
+            ("net.1.bias", &[4]),
+            ("net.1.running_mean", &[4]),
+            ("net.1.running_var", &[4]),
+            ("net.1.num_batches_tracked", &[]),
+            ("net.3.weight", &[1, 4]),
+            ("net.3.bias", &[1]),
+        ],
+        &[],
+    );
+    let e = import_torch(&bn, &relu()).unwrap_err().to_string();
+    assert!(
+        e.ends_with(
+            "import_torch reads a stack of Linear layers only; these tensors are not Linear weight/bias pairs: \
+             net.1.bias [4], net.1.num_batches_tracked [], net.1.running_mean [4], net.1.running_var [4], \
+             net.1.weight [4] (normalisation layers, convolutions and other layers are not supported)"
+        ),
+        "{e}"
+    );
+    // A convolution's 4-D weight is not taken as a Linear layer either.
+    let conv = craft(
+        "conv.safetensors",
+        &[("conv.weight", &[2, 1, 3, 3]), ("conv.bias", &[2]), ("fc.weight", &[1, 8]), ("fc.bias", &[1])],
+        &[],
+    );
+    let e = import_torch(&conv, &relu()).unwrap_err().to_string();
+    assert!(e.contains("not Linear weight/bias pairs: conv.bias [2], conv.weight [2, 1, 3, 3] ("), "{e}");
+}
+
+#[test]
+fn activation_is_required_unless_the_file_records_it() {
+    let e = import_torch(&data_path("reference_mlp.safetensors"), &TorchImport::default()).unwrap_err();
+    assert_eq!(e.kind(), "bad_option");
+    assert_eq!(
+        e.to_string(),
+        "import_torch: option 'activation' is needed: a PyTorch state dict does not record the hidden \
+         activation; pass the one the model was trained with, e.g. #{ activation: \"relu\" }"
+    );
+    // A file nuisance saved records activation, output and standardization.
+    let mut m = Mlp::new(
+        &[2, 3, 2],
+        MlpConfig { activation: Activation::Tanh, output: Output::Softmax, ..MlpConfig::default() },
+    )
+    .unwrap();
+    m.set_standardization(vec![1.0, 2.0], vec![3.0, 4.0]).unwrap();
+    let p = tmp("ours.safetensors");
+    m.save(&p).unwrap();
+    let (back, warnings) = import_torch_with_warnings(&p, &TorchImport::default()).unwrap();
+    assert_eq!((back.activation(), back.output()), (Activation::Tanh, Output::Softmax));
+    assert_eq!((back.mean(), back.std()), (&[1.0f32, 2.0][..], &[3.0f32, 4.0][..]));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // No hidden layer: nothing to ask.
+    let lin = craft("linear.safetensors", &[("fc.weight", &[1, 3]), ("fc.bias", &[1])], &[]);
+    assert!(import_torch(&lin, &TorchImport::default()).is_ok());
+}
+
+#[test]
+fn missing_standardization_is_warned_about() {
+    let p = data_path("reference_mlp.safetensors");
+    let spec = TorchImport { activation: Some(Activation::Relu), ..TorchImport::default() };
+    let (_, w) = import_torch_with_warnings(&p, &spec).unwrap();
+    assert_eq!(w.len(), 1);
+    assert!(w[0].starts_with("warning: import_torch: no standardization given for '"), "{}", w[0]);
+    let (_, w) = import_torch_with_warnings(&p, &TorchImport { raw_inputs: true, ..spec.clone() }).unwrap();
+    assert!(w.is_empty());
+    let given = TorchImport { mean: Some(vec![0.5; 20]), std: Some(vec![2.0; 20]), ..spec };
+    let (m, w) = import_torch_with_warnings(&p, &given).unwrap();
+    assert!(w.is_empty());
+    assert_eq!(m.mean(), &[0.5f32; 20][..]);
+}
+
+#[test]
+fn crafted_layer_lists_and_shapes_are_refused_before_allocating() {
+    let meta = |layers: &str| {
+        vec![
+            ("format", FORMAT_NAME),
+            ("format_version", "1"),
+            ("activation", "relu"),
+            ("output", "sigmoid"),
+            ("dropout", "0e0"),
+            ("mean", "[0e0]"),
+            ("std", "[1e0]"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain([("layers".to_string(), layers.to_string())])
+        .collect::<Vec<_>>()
+    };
+    let shapes: &[(&str, &[usize])] = &[("net.0.weight", &[1, 1]), ("net.0.bias", &[1])];
+    for (layers, want) in [
+        // 10⁵ × 10⁵ weights (40 GB) from a file of a few hundred bytes
+        ("[100000, 100000, 1]", "needs more weights than the file's"),
+        ("[18446744073709551615, 2]", "needs more weights than the file's"),
+        ("[1]", "must list 2 to 10000 positive widths, got 1 widths"),
+        ("[3, 0, 1]", "must list 2 to 10000 positive widths"),
+    ] {
+        let m = meta(layers);
+        let kv: Vec<(&str, &str)> = m.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let p = craft("layers.safetensors", shapes, &kv);
+        let e = Mlp::load(&p).unwrap_err();
+        assert_eq!(e.kind(), "format");
+        assert!(e.to_string().contains(want), "{layers}: {e}");
+    }
+    // A header claiming a 2^62 × 4 tensor in a file of 8 data bytes: the safetensors parser
+    // refuses it (the element count overflows / does not match the offsets).
+    let mut h = String::from(
+        "{\"net.0.weight\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]},\
+         \"net.0.bias\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+    );
+    while h.len() % 8 != 0 {
+        h.push(' ');
+    }
+    let bytes = [(h.len() as u64).to_le_bytes().to_vec(), h.into_bytes(), vec![0u8; 8]].concat();
+    let p = tmp("shape_big.safetensors");
+    std::fs::write(&p, bytes).unwrap();
+    let e = import_torch(&p, &relu()).unwrap_err();
+    assert_eq!(e.kind(), "format");
+    assert!(e.to_string().contains("not a safetensors file"), "{e}");
 }

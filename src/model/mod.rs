@@ -37,7 +37,7 @@ pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use hvp::LossHessian;
-pub use io::{import_torch, TorchImport, FORMAT_VERSION};
+pub use io::{import_torch, import_torch_with_warnings, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};

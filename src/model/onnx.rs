@@ -51,7 +51,7 @@ pub struct OnnxImport {
 /// what is accepted). The weights are read once; the model is native from then on.
 #[cfg(feature = "onnx")]
 pub fn import_onnx(path: &Path, spec: &OnnxImport) -> Result<Mlp> {
-    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let data = crate::io_guard::read_regular(path)?;
     let chain = graph::parse(path, &data)?;
     chain.into_mlp(path, spec)
 }

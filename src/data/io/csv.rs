@@ -7,7 +7,6 @@
 //! (handled like NaN), `nan`/`inf` are accepted, and any other text is an error naming the
 //! file, line and column.
 
-use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
@@ -18,6 +17,7 @@ use super::{check_table, Column, ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
+use crate::io_guard;
 
 /// The field separator for `path`: tab for `.tsv`, comma otherwise.
 fn delimiter(path: &Path) -> u8 {
@@ -29,10 +29,15 @@ fn delimiter(path: &Path) -> u8 {
     }
 }
 
+/// Records read between two checks of the interrupt flag and the read limit.
+const CHUNK: usize = 4096;
+
 /// Reads a CSV/TSV file with a header row into a dataset (see the [module rules](super)).
+///
+/// Linear in the size of the file, however wide the header.
 pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_csv", path, noun: "column" };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let (file, _) = io_guard::open_regular(path)?;
     let mut rdr =
         ::csv::ReaderBuilder::new().delimiter(delimiter(path)).has_headers(true).from_reader(BufReader::new(file));
     let header: Vec<String> = rdr
@@ -51,7 +56,16 @@ pub fn read_csv(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)
     let sel = select(src, &cols, opts)?;
     let used = used_columns(&sel);
     let mut values: Vec<Vec<f64>> = vec![Vec::new(); used.len()];
-    for rec in first.into_iter().map(Ok).chain(records) {
+    // each row: its parsed values (f64) and the f32 features they become
+    let row_bytes = 12 * used.len().max(1) as u64;
+    let max_rows = io_guard::read_limit() / row_bytes;
+    for (r, rec) in first.into_iter().map(Ok).chain(records).enumerate() {
+        if r % CHUNK == 0 {
+            opts.check_interrupt()?;
+        }
+        if r as u64 >= max_rows {
+            io_guard::check_alloc(path, &format!("more than {r} rows"), (r as u64 + 1).saturating_mul(row_bytes))?;
+        }
         let rec = rec.map_err(|e| csv_error(path, &e))?;
         let line = rec.position().map_or(0, |p| p.line());
         for (k, &j) in used.iter().enumerate() {
@@ -97,7 +111,11 @@ fn csv_error(path: &Path, e: &::csv::Error) -> Error {
 
 /// Assembles parsed columns (`values[k]` for file column `used[k]`) into a raw table.
 fn raw_table(cols: &[(String, Kind)], sel: &Selection, used: &[usize], values: Vec<Vec<f64>>) -> RawTable {
-    let col = |i: usize| &values[used.iter().position(|&u| u == i).unwrap_or(0)];
+    let mut slot = vec![0; cols.len()];
+    for (k, &i) in used.iter().enumerate() {
+        slot[i] = k;
+    }
+    let col = |i: usize| &values[slot[i]];
     let n = values.first().map_or(0, Vec::len);
     let d = sel.features.len();
     let mut x = Array2::<f32>::zeros((n, d));
@@ -214,6 +232,44 @@ mod tests {
         // "flag" is numeric in CSV (1/0), so it is a float feature too; only "s" is text.
         assert_eq!(ds.names(), &["a", "flag"]);
         assert_eq!(rep.ignored_columns, vec!["s"]);
+    }
+
+    #[test]
+    fn wide_header_reads_in_linear_time() {
+        // 200,000 columns: any per-column search over all columns would be 4·10¹⁰ steps.
+        let dir = tmpdir("csv_wide");
+        let d = 200_000;
+        let header: Vec<String> = (0..d).map(|j| format!("c{j}")).collect();
+        let row: Vec<String> = (0..d).map(|j| (j % 7).to_string()).collect();
+        let p = write(&dir, "wide.csv", &format!("{}\n{}\n", header.join(","), row.join(",")));
+        let (ds, rep) = read_csv(&p, &ReadOptions::default()).unwrap();
+        assert_eq!((ds.len(), ds.n_features(), rep.ignored_columns.len()), (1, d, 0));
+        // column c123456 holds 123456 mod 7 = 4
+        assert_eq!(ds.column("c123456").unwrap().to_vec(), vec![4.0]);
+        // An explicit list of every column is linear too.
+        let o = ReadOptions { features: Some(header.clone()), ..Default::default() };
+        assert_eq!(read_csv(&p, &o).unwrap().0.n_features(), d);
+    }
+
+    #[test]
+    fn named_pipe_is_refused_without_blocking() {
+        let dir = tmpdir("csv_fifo");
+        let p = dir.join("pipe.csv");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        let e = read_csv(&p, &ReadOptions::default()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: is a named pipe, not a regular file; only regular files are read", p.display())
+        );
+    }
+
+    #[test]
+    fn interrupt_flag_stops_the_read() {
+        let dir = tmpdir("csv_int");
+        let p = write(&dir, "t.csv", "a,b\n1,2\n3,4\n");
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let o = ReadOptions { interrupt: Some(flag), ..Default::default() };
+        assert_eq!(read_csv(&p, &o).unwrap_err().kind(), "interrupted");
     }
 
     #[test]

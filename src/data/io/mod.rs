@@ -21,6 +21,13 @@
 //!   and counted in [`ReadReport::dropped_nonfinite`].
 //! * **Failures.** A missing file is [`Error::Io`] naming the path; a file that is not of
 //!   the expected format is [`Error::Format`]; no rows left is [`Error::Empty`].
+//! * **Hostile files.** Only regular files are opened (a named pipe or a device is refused
+//!   before it can block); sizes read from a file are checked against its length and against
+//!   the read limit before anything is allocated, and panics inside the parquet and ROOT
+//!   crates become [`Error::Format`] naming the file (all in [`crate::io_guard`]).
+//! * **Ctrl-C.** With [`ReadOptions::interrupt`] set, the flag is checked between batches of
+//!   Parquet rows, ROOT baskets and CSV records, and a set flag ends the read with
+//!   [`Error::Interrupted`].
 //!
 //! Format specifics are in [`parquet`], [`csv`] and [`root`]. [`read_any`] picks the reader
 //! from the file extension.
@@ -32,6 +39,8 @@ pub mod root;
 mod select;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -42,7 +51,7 @@ pub use self::root::read_root;
 
 /// Which columns to read and what to do with non-finite values. `Default` reads with the
 /// rules of the module documentation.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// Feature columns, in this order; `None` = every floating-point column.
     pub features: Option<Vec<String>>,
@@ -58,6 +67,18 @@ pub struct ReadOptions {
     pub drop_nonfinite: bool,
     /// ROOT only: the TTree to read; `None` = the only TTree in the file.
     pub tree: Option<String>,
+    /// The session's Ctrl-C flag, checked while reading; `None` = not interruptible.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+impl ReadOptions {
+    /// `Err(Interrupted)` once the interrupt flag is set.
+    pub(crate) fn check_interrupt(&self) -> Result<()> {
+        match &self.interrupt {
+            Some(f) if f.load(Ordering::Relaxed) => Err(Error::Interrupted),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// What a reader did besides returning the dataset.

@@ -26,6 +26,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReader
 use parquet::arrow::arrow_writer::{compute_leaves, ArrowRowGroupWriterFactory};
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter, ProjectionMask};
 use parquet::basic::Compression;
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
@@ -36,6 +37,7 @@ use super::{check_table, Column, ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::fsutil::atomic_write;
+use crate::io_guard;
 
 /// Rows per row group when writing.
 const ROW_GROUP_ROWS: usize = 131_072;
@@ -45,29 +47,74 @@ const BATCH_ROWS: usize = 8192;
 /// Reads a Parquet file into a dataset (see the [module rules](super)).
 pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_parquet", path, noun: "column" };
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let meta = ArrowReaderMetadata::load(&file, Default::default())
+    let (file, len) = io_guard::open_regular(path)?;
+    let meta = guarded(path, "reading the metadata", || ArrowReaderMetadata::load(&file, Default::default()))?
         .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
+    let groups = check_metadata(path, meta.metadata(), len)?;
     let cols: Vec<(String, Kind)> =
         meta.schema().fields().iter().map(|f| (f.name().clone(), kind_of(f.data_type()))).collect();
     let sel = select(src, &cols, opts)?;
     let plan = Plan::new(&sel, &cols);
-    let groups: Vec<usize> = meta.metadata().row_groups().iter().map(|g| g.num_rows().max(0) as usize).collect();
     let n: usize = groups.iter().sum();
+    // features f32, a label as f64 or i64 + validity, a weight f32
+    let per_row = 4 * plan.features.len() as u64 + 9 * u64::from(plan.label.is_some()) + 4;
+    io_guard::check_alloc(path, &format!("{n} rows"), (n as u64).saturating_mul(per_row))?;
     let mut out = Buffers::new(n, plan.features.len(), &plan);
     let parts = out.split(&groups);
     let mask = ProjectionMask::roots(meta.parquet_schema(), plan.used.iter().copied());
     parts.into_par_iter().enumerate().try_for_each(|(g, part)| {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-            .with_row_groups(vec![g])
-            .with_projection(mask.clone())
-            .with_batch_size(BATCH_ROWS);
-        fill_group(src, builder, &plan, part)
+        let (file, _) = io_guard::open_regular(path)?;
+        guarded(path, &format!("reading row group {g}"), || {
+            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+                .with_row_groups(vec![g])
+                .with_projection(mask.clone())
+                .with_batch_size(BATCH_ROWS);
+            fill_group(src, builder, &plan, part, opts)
+        })?
     })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
     finish(src, raw, opts, sel.ignored)
+}
+
+/// A call into the parquet crate, its panics turned into format errors.
+fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+    io_guard::guarded(path, "Parquet reader", what, f)
+}
+
+/// The rows of each row group, after checking the sizes in the metadata: row counts not
+/// negative and not overflowing, every column chunk inside the file (`len` bytes) and its
+/// decoded size within the read limit.
+fn check_metadata(path: &Path, meta: &ParquetMetaData, len: u64) -> Result<Vec<usize>> {
+    let bad = |m: String| Error::format(path, format!("not a readable Parquet file: {m}"));
+    let mut total: usize = 0;
+    let mut groups = Vec::with_capacity(meta.num_row_groups());
+    for (g, rg) in meta.row_groups().iter().enumerate() {
+        let rows = usize::try_from(rg.num_rows())
+            .map_err(|_| bad(format!("row group {g} has a negative row count ({})", rg.num_rows())))?;
+        total = total.checked_add(rows).ok_or_else(|| bad("the row counts overflow".into()))?;
+        for c in rg.columns() {
+            let start = c.dictionary_page_offset().unwrap_or(c.data_page_offset());
+            let (size, full) = (c.compressed_size(), c.uncompressed_size());
+            let inside = u64::try_from(start)
+                .ok()
+                .zip(u64::try_from(size).ok())
+                .and_then(|(a, b)| a.checked_add(b))
+                .is_some_and(|end| end <= len);
+            if !inside {
+                return Err(bad(format!(
+                    "column '{}' of row group {g} claims {size} bytes at offset {start}, outside the file's {len} bytes",
+                    c.column_path().string()
+                )));
+            }
+            let full = u64::try_from(full).map_err(|_| {
+                bad(format!("column '{}' of row group {g} has a negative size", c.column_path().string()))
+            })?;
+            io_guard::check_alloc(path, &format!("column '{}' of row group {g}", c.column_path().string()), full)?;
+        }
+        groups.push(rows);
+    }
+    Ok(groups)
 }
 
 /// Where each used file column goes, by position in the projected batches.
@@ -91,7 +138,8 @@ impl Plan {
         used.extend(sel.weight);
         used.sort_unstable();
         used.dedup();
-        let pos = |i: usize| used.iter().position(|&u| u == i).unwrap_or(0);
+        let slot: std::collections::HashMap<usize, usize> = used.iter().enumerate().map(|(k, &i)| (i, k)).collect();
+        let pos = |i: usize| slot.get(&i).copied().unwrap_or(0);
         Plan {
             feature_pos: sel.features.iter().map(|&i| pos(i)).collect(),
             features: sel.features.clone(),
@@ -183,6 +231,7 @@ fn fill_group(
     builder: ParquetRecordBatchReaderBuilder<File>,
     plan: &Plan,
     part: Part<'_>,
+    opts: &ReadOptions,
 ) -> Result<()> {
     let bad = |e: &dyn std::fmt::Display| Error::format(src.path, format!("reading Parquet data: {e}"));
     let reader = builder.build().map_err(|e| bad(&e))?;
@@ -190,6 +239,7 @@ fn fill_group(
     let rows = part.rows;
     let mut r0 = 0;
     for batch in reader {
+        opts.check_interrupt()?;
         let batch = batch.map_err(|e| bad(&e))?;
         let m = batch.num_rows();
         if r0 + m > rows {
@@ -560,6 +610,61 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.starts_with("read_parquet: unknown column 'pix99'; available: pix0, pix1,"));
         assert!(msg.ends_with("pix63, label"), "{msg}");
+    }
+
+    #[test]
+    fn sizes_in_the_metadata_are_checked_before_reading() {
+        use parquet::file::metadata::{ColumnChunkMetaData, RowGroupMetaData};
+        let p = fixture("sklearn_digits.parquet");
+        let (file, len) = io_guard::open_regular(&p).unwrap();
+        let meta = ArrowReaderMetadata::load(&file, Default::default()).unwrap();
+        let meta = meta.metadata();
+        assert_eq!(check_metadata(&p, meta, len).unwrap(), vec![1797]);
+        let schema = meta.file_metadata().schema_descr_ptr();
+        // One row group of the file rebuilt with a changed row count or first column chunk.
+        let variant = |rows: i64, chunk: ColumnChunkMetaData| {
+            let rg = &meta.row_groups()[0];
+            let mut cols = rg.columns().to_vec();
+            cols[0] = chunk;
+            let rg = RowGroupMetaData::builder(schema.clone()).set_num_rows(rows).set_column_metadata(cols).build();
+            ParquetMetaData::new(meta.file_metadata().clone(), vec![rg.unwrap()])
+        };
+        let first = meta.row_groups()[0].column(0).clone();
+        let chunk = |offset: i64, size: i64, full: i64| {
+            first
+                .clone()
+                .into_builder()
+                .set_dictionary_page_offset(None)
+                .set_data_page_offset(offset)
+                .set_total_compressed_size(size)
+                .set_total_uncompressed_size(full)
+                .build()
+                .unwrap()
+        };
+        let err = |m: &ParquetMetaData| check_metadata(&p, m, len).unwrap_err().to_string();
+        let e = err(&variant(-5, first.clone()));
+        assert!(e.ends_with("not a readable Parquet file: row group 0 has a negative row count (-5)"), "{e}");
+        let e = err(&variant(1797, chunk(4, len as i64, 10)));
+        let want =
+            format!("column 'pix0' of row group 0 claims {len} bytes at offset 4, outside the file's {len} bytes");
+        assert!(e.ends_with(&want), "{e}");
+        assert!(err(&variant(1797, chunk(-1, 10, 10))).contains("outside the file's"));
+        assert!(err(&variant(1797, chunk(4, 10, -1))).ends_with("column 'pix0' of row group 0 has a negative size"));
+        // 2^40 bytes decoded is far above the 8 GiB read limit.
+        let e = err(&variant(1797, chunk(4, 10, 1 << 40)));
+        assert!(
+            e.ends_with(
+                "column 'pix0' of row group 0 would need 1.0 TiB of memory, more than the read limit of 8.0 GiB"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn interrupt_flag_stops_the_read() {
+        let flag = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let o = ReadOptions { interrupt: Some(flag), ..opts() };
+        assert_eq!(read_parquet(&fixture("sklearn_digits.parquet"), &o).unwrap_err().kind(), "interrupted");
     }
 
     #[test]

@@ -7,15 +7,22 @@
 //! listing their names.
 //!
 //! oxyroot reports many failures by panicking (ZSTD baskets hit `unimplemented!`), so every
-//! call into it runs under `catch_unwind` and a panic becomes [`Error::Format`] naming the
-//! file and the branch. The first such call installs a panic hook, chained to the previous
-//! one, that stays silent for panics on a thread inside such a call, so these failures do not
-//! print a panic message; other panics print as before.
+//! call into it runs under [`io_guard::guarded`]: a panic becomes [`Error::Format`] naming the
+//! file and the branch, and prints nothing.
+//!
+//! Before oxyroot sees the file, its header is checked: the magic bytes, and every offset and
+//! size it holds (start of data, end of file, free-segment and streamer records) must lie
+//! inside the file, so a truncated or doctored file is refused before oxyroot allocates what
+//! its header claims. The entry count is checked against the read limit.
+//!
+//! Known limit: oxyroot allocates what sizes and counts further inside the file claim (a
+//! key's byte count, a branch's `fMaxBaskets` table of 8-byte entries) before it reads them,
+//! and nuisance cannot see those values first. They are 32-bit: a negative one makes oxyroot
+//! panic (caught), a large one reserves up to 16 GiB (zeroed lazily, never touched beyond
+//! what the file holds) before the read fails — harmless unless the machine refuses the
+//! reservation, which ends the process. `tests/hostile_files.rs` pins this bound.
 
-use std::cell::Cell;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
-use std::sync::Once;
 
 use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
@@ -24,40 +31,97 @@ use super::select::{finish, select, Kind, RawLabel, RawTable, Source};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::io_guard;
+
+/// Entries read between two checks of the interrupt flag.
+const CHUNK: usize = 1 << 16;
 
 /// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
 pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_root", path, noun: "branch" };
-    std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    check_header(path)?;
     let mut file = guarded(path, "opening the file", || RootFile::open(path))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
     let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
         .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
-    let n = usize::try_from(tree.entries()).unwrap_or(0);
+    let n = usize::try_from(io_guard::bytes_for(path, &format!("TTree '{name}'"), tree.entries(), 1)?)
+        .map_err(|_| Error::format(path, format!("TTree '{name}' claims {} entries", tree.entries())))?;
     let branches = guarded(path, "listing branches", || list_branches(&tree))?;
     let cols: Vec<(String, Kind)> = branches.iter().map(|(n, k, _)| (n.clone(), k.clone())).collect();
     let sel = select(src, &cols, opts)?;
+    // the features (f32) and one branch being read (f64 or i64)
+    let per_entry = 4 * sel.features.len() as u64 + 8;
+    io_guard::check_alloc(path, &format!("{n} entries"), (n as u64).saturating_mul(per_entry))?;
     let mut x = Array2::<f32>::zeros((n, sel.features.len()));
     for (j, &i) in sel.features.iter().enumerate() {
-        let v = read_branch(path, &tree, &branches[i], n)?;
+        let v = read_branch(path, &tree, &branches[i], n, opts)?;
         for (dst, src) in x.column_mut(j).iter_mut().zip(v.as_f64()) {
             *dst = src as f32;
         }
     }
     let label = match sel.label {
-        Some(i) => Some((cols[i].0.clone(), read_branch(path, &tree, &branches[i], n)?.into_label())),
+        Some(i) => Some((cols[i].0.clone(), read_branch(path, &tree, &branches[i], n, opts)?.into_label())),
         None => None,
     };
     let weight = match sel.weight {
         Some(i) => {
-            let v = read_branch(path, &tree, &branches[i], n)?;
+            let v = read_branch(path, &tree, &branches[i], n, opts)?;
             Some((cols[i].0.clone(), v.as_f64().map(|w| w as f32).collect()))
         }
         None => None,
     };
     let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
     finish(src, RawTable { names, x, label, weight }, opts, sel.ignored)
+}
+
+/// Checks the fixed header of a ROOT file against the file's length (see the module docs).
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let (f, len) = io_guard::open_regular(path)?;
+    let mut head = Vec::with_capacity(64);
+    f.take(64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
+    let bad = |m: &str| Error::format(path, format!("not a readable ROOT file: {m}"));
+    if head.len() < 4 || &head[..4] != b"root" {
+        return Err(bad("it does not start with the ROOT magic bytes"));
+    }
+    // Big-endian fields after the magic; the wide ones are 8 bytes in files above 2 GB.
+    let mut at = 4;
+    let mut int = |w: usize| -> Result<i64> {
+        let b = head.get(at..at + w).ok_or_else(|| bad("the header is truncated"))?;
+        at += w;
+        Ok(b.iter().fold(0i64, |acc, &x| (acc << 8) | i64::from(x))
+            - if w < 8 && b[0] >= 0x80 { 1 << (8 * w) } else { 0 })
+    };
+    let version = int(4)?;
+    let wide = if version >= 1_000_000 { 8 } else { 4 };
+    let begin = int(4)?;
+    let end = int(wide)?;
+    let seek_free = int(wide)?;
+    let nbytes_free = int(4)?;
+    let _nfree = int(4)?;
+    let nbytes_name = int(4)?;
+    let _units = int(1)?;
+    let _compress = int(4)?;
+    let seek_info = int(wide)?;
+    let nbytes_info = int(4)?;
+    let len = i64::try_from(len).unwrap_or(i64::MAX);
+    let within = |what: &str, start: i64, size: i64| {
+        let ok = start >= 0 && size >= 0 && start.checked_add(size).is_some_and(|e| e <= len);
+        if ok {
+            Ok(())
+        } else {
+            Err(bad(&format!(
+                "the header puts {what} at offset {start} with {size} bytes, outside the file's {len} bytes"
+            )))
+        }
+    };
+    within("the first record", 0, begin)?;
+    within("the end of the data", 0, end)?;
+    within("the list of free segments", seek_free, nbytes_free)?;
+    within("the streamer list", seek_info, nbytes_info)?;
+    within("the directory name", begin, nbytes_name)?;
+    Ok(())
 }
 
 /// The TTree to read: the one named, or the only one in the file.
@@ -165,37 +229,50 @@ impl Values {
 }
 
 /// Reads all `n` entries of a flat branch.
-fn read_branch(path: &Path, tree: &ReaderTree, col: &(String, Kind, Option<Leaf>), n: usize) -> Result<Values> {
+fn read_branch(
+    path: &Path,
+    tree: &ReaderTree,
+    col: &(String, Kind, Option<Leaf>),
+    n: usize,
+    opts: &ReadOptions,
+) -> Result<Values> {
     let (name, _, leaf) = col;
     let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
     let leaf = leaf.ok_or_else(|| fail(&"not a flat branch"))?;
+    opts.check_interrupt()?;
     let vals = guarded(path, &format!("reading branch '{name}'"), || -> Result<Values> {
         let b = tree.branch(name).ok_or_else(|| fail(&"branch disappeared"))?;
-        let float = |v: Vec<f64>| Ok(Values::Float(v));
-        let int = |v: Vec<i64>| Ok(Values::Int(v));
+        let float = |v: Result<Vec<f64>>| Ok(Values::Float(v?));
+        let int = |v: Result<Vec<i64>>| Ok(Values::Int(v?));
+        // At most n + 1 entries (one more shows a count mismatch), checking Ctrl-C as it goes.
         macro_rules! it {
-            ($t:ty) => {
-                b.as_iter::<$t>().map_err(|e| fail(&e))?
+            ($t:ty, $f:expr) => {
+                b.as_iter::<$t>()
+                    .map_err(|e| fail(&e))?
+                    .take(n.saturating_add(1))
+                    .enumerate()
+                    .map(|(i, v)| if i % CHUNK == 0 { opts.check_interrupt().map(|_| $f(v)) } else { Ok($f(v)) })
+                    .collect::<Result<Vec<_>>>()
             };
         }
         match leaf {
-            Leaf::F32 => float(it!(f32).map(f64::from).collect()),
-            Leaf::F64 => float(it!(f64).collect()),
-            Leaf::I8 => int(it!(i8).map(i64::from).collect()),
-            Leaf::U8 => int(it!(u8).map(i64::from).collect()),
-            Leaf::I16 => int(it!(i16).map(i64::from).collect()),
-            Leaf::U16 => int(it!(u16).map(i64::from).collect()),
-            Leaf::I32 => int(it!(i32).map(i64::from).collect()),
-            Leaf::U32 => int(it!(u32).map(i64::from).collect()),
-            Leaf::I64 => int(it!(i64).collect()),
+            Leaf::F32 => float(it!(f32, f64::from)),
+            Leaf::F64 => float(it!(f64, |v| v)),
+            Leaf::I8 => int(it!(i8, i64::from)),
+            Leaf::U8 => int(it!(u8, i64::from)),
+            Leaf::I16 => int(it!(i16, i64::from)),
+            Leaf::U16 => int(it!(u16, i64::from)),
+            Leaf::I32 => int(it!(i32, i64::from)),
+            Leaf::U32 => int(it!(u32, i64::from)),
+            Leaf::I64 => int(it!(i64, |v| v)),
             Leaf::U64 => {
-                let v: Vec<u64> = it!(u64).collect();
+                let v: Vec<u64> = it!(u64, |v| v)?;
                 match v.iter().map(|&u| i64::try_from(u)).collect() {
-                    Ok(signed) => int(signed),
-                    Err(_) => float(v.iter().map(|&u| u as f64).collect()),
+                    Ok(signed) => Ok(Values::Int(signed)),
+                    Err(_) => Ok(Values::Float(v.iter().map(|&u| u as f64).collect())),
                 }
             }
-            Leaf::Bool => int(it!(bool).map(i64::from).collect()),
+            Leaf::Bool => int(it!(bool, i64::from)),
         }
     })??;
     let got = match &vals {
@@ -203,38 +280,15 @@ fn read_branch(path: &Path, tree: &ReaderTree, col: &(String, Kind, Option<Leaf>
         Values::Int(v) => v.len(),
     };
     if got != n {
+        let got = if got > n { format!("more than {n}") } else { got.to_string() };
         return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
     }
     Ok(vals)
 }
 
-thread_local! {
-    /// True while this thread runs inside [`guarded`]: its panics are not printed.
-    static QUIET: Cell<bool> = const { Cell::new(false) };
-}
-
-/// Runs `f` (a call into oxyroot), turning a panic into a format error about `what`.
+/// A call into oxyroot, its panics turned into format errors about `what`.
 fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !QUIET.with(Cell::get) {
-                previous(info);
-            }
-        }));
-    });
-    let was = QUIET.with(|q| q.replace(true));
-    let result = catch_unwind(AssertUnwindSafe(f));
-    QUIET.with(|q| q.set(was));
-    result.map_err(|payload| {
-        let msg = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown failure".into());
-        Error::format(path, format!("{what}: the ROOT reader failed ({msg})"))
-    })
+    io_guard::guarded(path, "ROOT reader", what, f)
 }
 
 #[cfg(test)]
@@ -329,6 +383,44 @@ mod tests {
         let cut = dir.join("cut.root");
         std::fs::write(&cut, &bytes[..100_000]).unwrap();
         assert_eq!(read_root(&cut, &Default::default()).unwrap_err().kind(), "format");
+    }
+
+    #[test]
+    fn header_sizes_outside_the_file_are_refused_before_oxyroot() {
+        let dir = tmpdir("root_header");
+        let bytes = std::fs::read(fixture("uproot_types.root")).unwrap();
+        let len = bytes.len();
+        // Small-file header, big-endian: "root", fVersion at 4, fBEGIN at 8, fEND at 12,
+        // fSeekFree, fNbytesFree, nfree, fNbytesName, fUnits (1 byte), fCompress at 33,
+        // fSeekInfo at 37, fNbytesInfo at 41.
+        let patched = |at: usize, v: i32| {
+            let mut b = bytes.clone();
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+            let p = dir.join(format!("h{at}_{v}.root"));
+            std::fs::write(&p, b).unwrap();
+            read_root(&p, &Default::default()).unwrap_err().to_string()
+        };
+        let e = patched(12, len as i32 + 1);
+        let want = format!(
+            "the header puts the end of the data at offset 0 with {} bytes, outside the file's {len} bytes",
+            len + 1
+        );
+        assert!(e.ends_with(&want), "{e}");
+        assert!(patched(8, -1).contains("the header puts the first record at offset 0 with -1 bytes"));
+        assert!(patched(37, i32::MAX).contains("the streamer list"));
+        let mut b = bytes.clone();
+        b[..4].copy_from_slice(b"toor");
+        let p = dir.join("magic.root");
+        std::fs::write(&p, b).unwrap();
+        let e = read_root(&p, &Default::default()).unwrap_err().to_string();
+        assert!(e.ends_with("not a readable ROOT file: it does not start with the ROOT magic bytes"), "{e}");
+    }
+
+    #[test]
+    fn interrupt_flag_stops_the_read() {
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let o = ReadOptions { interrupt: Some(flag), ..Default::default() };
+        assert_eq!(read_root(&fixture("uproot_types.root"), &o).unwrap_err().kind(), "interrupted");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The format-independent half of reading: which columns play which role, and turning the
 //! raw columns into a checked [`Dataset`] (label integrality, non-finite rows, emptiness).
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use ndarray::{Array2, Axis};
@@ -44,11 +45,18 @@ pub(crate) struct Selection {
 }
 
 /// Applies the rules of the module documentation to the file's `(name, kind)` list.
+///
+/// Linear in the number of columns (a file may have hundreds of thousands).
 pub(crate) fn select(src: Source<'_>, cols: &[(String, Kind)], opts: &ReadOptions) -> Result<Selection> {
-    let label = role(src, cols, opts.label.as_deref(), "label", opts.no_label)?;
-    let weight = role(src, cols, opts.weight.as_deref(), "weight", opts.no_weight)?;
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(cols.len());
+    for (i, (n, _)) in cols.iter().enumerate() {
+        index.entry(n.as_str()).or_insert(i);
+    }
+    let find = Find { src, cols, index };
+    let label = find.role(opts.label.as_deref(), "label", opts.no_label)?;
+    let weight = find.role(opts.weight.as_deref(), "weight", opts.no_weight)?;
     let features = match &opts.features {
-        Some(list) => list.iter().map(|n| usable(src, cols, n)).collect::<Result<Vec<_>>>()?,
+        Some(list) => list.iter().map(|n| find.usable(n)).collect::<Result<Vec<_>>>()?,
         None => (0..cols.len())
             .filter(|&i| cols[i].1 == Kind::Float && Some(i) != label && Some(i) != weight)
             .filter(|&i| !is_pandas_index(&cols[i].0))
@@ -61,43 +69,45 @@ pub(crate) fn select(src: Source<'_>, cols: &[(String, Kind)], opts: &ReadOption
             what: format!("the feature selection of {} ({why})", src.path.display()),
         });
     }
-    let ignored = (0..cols.len())
-        .filter(|i| !features.contains(i) && Some(*i) != label && Some(*i) != weight)
-        .map(|i| cols[i].0.clone())
-        .collect();
+    let mut used = vec![false; cols.len()];
+    for &i in features.iter().chain(&label).chain(&weight) {
+        used[i] = true;
+    }
+    let ignored = (0..cols.len()).filter(|&i| !used[i]).map(|i| cols[i].0.clone()).collect();
     Ok(Selection { features, label, weight, ignored })
 }
 
-/// The label or weight column: named explicitly, or picked up by its default name.
-fn role(
-    src: Source<'_>,
-    cols: &[(String, Kind)],
-    explicit: Option<&str>,
-    default: &str,
-    disabled: bool,
-) -> Result<Option<usize>> {
-    match explicit {
-        Some(name) => usable(src, cols, name).map(Some),
-        None if disabled => Ok(None),
-        None => match cols.iter().position(|(n, _)| n == default) {
-            Some(_) => usable(src, cols, default).map(Some),
-            None => Ok(None),
-        },
-    }
+/// Column lookup by name (first column of that name).
+struct Find<'a> {
+    src: Source<'a>,
+    cols: &'a [(String, Kind)],
+    index: HashMap<&'a str, usize>,
 }
 
-/// Index of a column that may be read, or an error naming it.
-fn usable(src: Source<'_>, cols: &[(String, Kind)], name: &str) -> Result<usize> {
-    let Some(i) = cols.iter().position(|(n, _)| n == name) else {
-        return Err(Error::UnknownColumn {
-            op: src.func,
-            name: name.to_string(),
-            available: cols.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-        });
-    };
-    match &cols[i].1 {
-        Kind::Unusable(why) => Err(Error::arg(src.func, format!("{} '{name}' {why}", src.noun))),
-        _ => Ok(i),
+impl Find<'_> {
+    /// The label or weight column: named explicitly, or picked up by its default name.
+    fn role(&self, explicit: Option<&str>, default: &str, disabled: bool) -> Result<Option<usize>> {
+        match explicit {
+            Some(name) => self.usable(name).map(Some),
+            None if disabled => Ok(None),
+            None if self.index.contains_key(default) => self.usable(default).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Index of a column that may be read, or an error naming it.
+    fn usable(&self, name: &str) -> Result<usize> {
+        let Some(&i) = self.index.get(name) else {
+            return Err(Error::UnknownColumn {
+                op: self.src.func,
+                name: name.to_string(),
+                available: self.cols.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+            });
+        };
+        match &self.cols[i].1 {
+            Kind::Unusable(why) => Err(Error::arg(self.src.func, format!("{} '{name}' {why}", self.src.noun))),
+            _ => Ok(i),
+        }
     }
 }
 

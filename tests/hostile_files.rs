@@ -1,0 +1,261 @@
+//! Hostile files: every reader, fed deterministic mutations of a small valid file, returns
+//! `Ok` or a clean `Error` — never a panic, an abort, a hang or a huge allocation.
+//!
+//! Each mutation is derived from (reader, iteration) alone, so a failure names what to
+//! replay: flipped bits, 32/64-bit fields overwritten with extreme values (negative sizes,
+//! `i32::MAX`, …), truncation, a chunk of the file spliced over another place, bytes inserted
+//! or deleted. Half of the edits land in the region where the format keeps its sizes and
+//! offsets (Parquet footer, safetensors header, ROOT header and keys). A test stops after
+//! `ITERATIONS` mutations or `BUDGET` of wall time, whichever comes first, so CI time stays
+//! at a few seconds per reader.
+//!
+//! This test binary counts the largest single allocation request (a wrapper around the
+//! system allocator); a request above the reader's bound fails the test, since in the real
+//! program a request that cannot be served aborts the process. The bound is `HUGE` except for
+//! ROOT: oxyroot allocates what a size or count inside the file claims before reading it
+//! (a key's byte count, a branch's basket table of `fMaxBaskets` 8-byte entries), and those
+//! are 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed
+//! lazily, so untouched beyond what the file holds) before the read fails. The reader checks
+//! what it can see before oxyroot runs (the file header, the entry count); this bound checks
+//! that nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant};
+
+use nuisance::data::io::{read_csv, read_parquet, read_root, ReadOptions};
+use nuisance::model::{import_torch, Activation, Mlp, MlpConfig, TorchImport};
+
+struct Tracking;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a maximum is kept.
+unsafe impl GlobalAlloc for Tracking {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        System.alloc(l)
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LARGEST.fetch_max(l.size(), Ordering::Relaxed);
+        System.alloc_zeroed(l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LARGEST.fetch_max(new, Ordering::Relaxed);
+        System.realloc(p, l, new)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        System.dealloc(p, l)
+    }
+}
+
+#[global_allocator]
+static ALLOC: Tracking = Tracking;
+
+/// Mutations per reader (at most).
+const ITERATIONS: u64 = 1000;
+/// Wall time per reader (at most).
+const BUDGET: Duration = Duration::from_secs(3);
+/// A read that takes longer is a hang.
+const HANG: Duration = Duration::from_secs(20);
+/// The largest allocation one read of a file of a few kB may request.
+const HUGE: usize = 512 << 20;
+/// oxyroot's bound: a 32-bit count of 8-byte entries (see the module documentation).
+const ROOT_HUGE: usize = 8 * i32::MAX as usize;
+
+/// One reader at a time, so the allocation maximum belongs to the mutation being read.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// SplitMix64: a tiny seeded generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// A mutated copy of `orig` and what was done, from `seed`. `hot` is where the format keeps
+/// its sizes.
+fn mutate(orig: &[u8], hot: std::ops::Range<usize>, seed: u64) -> (Vec<u8>, String) {
+    let mut r = Rng(seed);
+    let mut v = orig.to_vec();
+    let n = v.len();
+    let pos = |r: &mut Rng, width: usize| {
+        let (lo, hi) = if r.below(2) == 0 && hot.end > hot.start { (hot.start, hot.end) } else { (0, n) };
+        lo + r.below(hi.saturating_sub(lo).saturating_sub(width).max(1))
+    };
+    const I32S: [i32; 8] = [-1, i32::MIN, i32::MAX, 0, 0x4000_0000, -0x100, 0x7fff_0000, 1 << 20];
+    const I64S: [i64; 6] = [-1, i64::MIN, i64::MAX, 1 << 40, 1 << 62, -(1 << 33)];
+    let what = match r.below(6) {
+        0 => {
+            let k = 1 + r.below(8);
+            for _ in 0..k {
+                let p = pos(&mut r, 1);
+                v[p] ^= 1 << r.below(8);
+            }
+            format!("{k} bit flips")
+        }
+        1 => {
+            let p = pos(&mut r, 4);
+            let x = I32S[r.below(I32S.len())];
+            let b = if r.below(2) == 0 { x.to_le_bytes() } else { x.to_be_bytes() };
+            let end = (p + 4).min(n);
+            v[p..end].copy_from_slice(&b[..end - p]);
+            format!("i32 {x} at {p}")
+        }
+        2 => {
+            let p = pos(&mut r, 8);
+            let x = I64S[r.below(I64S.len())];
+            let b = if r.below(2) == 0 { x.to_le_bytes() } else { x.to_be_bytes() };
+            let end = (p + 8).min(n);
+            v[p..end].copy_from_slice(&b[..end - p]);
+            format!("i64 {x} at {p}")
+        }
+        3 => {
+            let keep = r.below(n);
+            v.truncate(keep);
+            format!("truncated to {keep} bytes")
+        }
+        4 => {
+            let len = 1 + r.below(256.min(n));
+            let from = r.below(n - len + 1);
+            let to = pos(&mut r, len);
+            let end = (to + len).min(n);
+            let chunk = orig[from..from + (end - to)].to_vec();
+            v[to..end].copy_from_slice(&chunk);
+            format!("{len} bytes from {from} spliced at {to}")
+        }
+        _ => {
+            let p = pos(&mut r, 1);
+            if r.below(2) == 0 {
+                let len = 1 + r.below(64);
+                let bytes: Vec<u8> = (0..len).map(|_| r.next() as u8).collect();
+                v.splice(p..p, bytes);
+                format!("{len} random bytes inserted at {p}")
+            } else {
+                let len = 1 + r.below(64).min(n - p - 1);
+                v.drain(p..p + len);
+                format!("{len} bytes deleted at {p}")
+            }
+        }
+    };
+    (v, what)
+}
+
+/// Feeds `ITERATIONS` mutations of `orig` to `read` and checks each outcome.
+fn fuzz(tag: &str, orig: &[u8], hot: std::ops::Range<usize>, ext: &str, read: fn(&Path) -> Result<(), String>) {
+    let huge = if tag == "root" { ROOT_HUGE } else { HUGE };
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("nuisance_hostile_{tag}_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = Instant::now();
+    let (mut ok, mut err) = (0, 0);
+    for i in 0..ITERATIONS {
+        if start.elapsed() > BUDGET {
+            break;
+        }
+        let seed = i ^ fnv(tag);
+        let (bytes, what) = mutate(orig, hot.clone(), seed);
+        let path: PathBuf = dir.join(format!("m{i}.{ext}"));
+        std::fs::write(&path, &bytes).unwrap();
+        LARGEST.store(0, Ordering::Relaxed);
+        let (tx, rx) = mpsc::channel();
+        let p = path.clone();
+        let worker = std::thread::spawn(move || {
+            let _ = tx.send(read(&p));
+        });
+        let outcome = match rx.recv_timeout(HANG) {
+            Ok(r) => r,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("{tag} #{i} ({what}): the read hangs"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let _ = worker.join();
+                panic!("{tag} #{i} ({what}): the reader panicked")
+            }
+        };
+        let _ = worker.join();
+        let largest = LARGEST.load(Ordering::Relaxed);
+        assert!(largest <= huge, "{tag} #{i} ({what}): an allocation of {largest} bytes was requested");
+        match outcome {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                assert!(!e.is_empty(), "{tag} #{i} ({what}): empty error message");
+                err += 1;
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    eprintln!("{tag}: {ok} read, {err} refused");
+    assert!(ok + err > 20, "{tag}: too few mutations ran ({})", ok + err);
+}
+
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(name)).unwrap()
+}
+
+fn msg<T>(r: nuisance::Result<T>) -> Result<(), String> {
+    r.map(|_| ()).map_err(|e| e.to_string())
+}
+
+#[test]
+fn mutated_parquet_files_never_crash() {
+    // pyarrow-written: zstd, 2 row groups, dictionary columns (tests/data/README.md).
+    let orig = fixture("pyarrow_mixed.parquet");
+    let n = orig.len();
+    fuzz("parquet", &orig, n.saturating_sub(2048)..n, "parquet", |p| msg(read_parquet(p, &ReadOptions::default())));
+}
+
+#[test]
+fn mutated_csv_files_never_crash() {
+    let rows = "1.5,2,0,1,x\n-3,4e1,1,0.5,\"y,z\"\n7,1e-3,1,2,w\n";
+    let orig = format!("a,b,label,weight,name\n{}", rows.repeat(4)).into_bytes();
+    fuzz("csv", &orig, 0..orig.len(), "csv", |p| msg(read_csv(p, &ReadOptions::default())));
+}
+
+#[test]
+fn mutated_root_files_never_crash() {
+    // uproot-written TTree `t`: one flat branch per type and a jagged one (tests/data/README.md).
+    let orig = fixture("uproot_types.root");
+    fuzz("root", &orig, 0..1024, "root", |p| {
+        let all = ["f", "d", "i8", "u16", "i64", "u64", "b"].map(String::from).to_vec();
+        msg(read_root(p, &ReadOptions { features: Some(all), ..ReadOptions::default() }))
+    });
+}
+
+#[test]
+fn mutated_saved_models_never_crash() {
+    let cfg = MlpConfig { feature_names: Some(vec!["a".into(), "b".into(), "c".into()]), ..MlpConfig::default() };
+    let m = Mlp::new(&[3, 5, 1], cfg).unwrap();
+    let dir = std::env::temp_dir().join(format!("nuisance_hostile_model_{}", std::process::id()));
+    let p = dir.join("m.safetensors");
+    m.save(&p).unwrap();
+    let orig = std::fs::read(&p).unwrap();
+    let header = 8 + u64::from_le_bytes(orig[..8].try_into().unwrap()) as usize;
+    fuzz("model", &orig, 0..header, "safetensors", |p| msg(Mlp::load(p)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn mutated_torch_state_dicts_never_crash() {
+    // PyTorch's 20→64→64→64→1 state dict: the header holds every shape and offset.
+    let orig = fixture("reference_mlp.safetensors");
+    let header = 8 + u64::from_le_bytes(orig[..8].try_into().unwrap()) as usize;
+    fuzz("torch", &orig, 0..header, "safetensors", |p| {
+        let spec = TorchImport { activation: Some(Activation::Relu), raw_inputs: true, ..TorchImport::default() };
+        msg(import_torch(p, &spec))
+    });
+}
