@@ -84,3 +84,45 @@ fn allow_write_extends_the_sandbox() {
     assert_eq!(code, 0, "{err}");
     assert!(target.exists());
 }
+
+#[test]
+fn printing_into_a_closed_pipe_ends_quietly() {
+    // `nuisance run x.rhai | head -0`: the reader goes away before the script is done.
+    use std::process::Stdio;
+    let f = script("many.rhai", "for i in 0..200000 { print(i); }");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nuisance"))
+        .args(["run", &f])
+        .current_dir(common::root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run nuisance");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.is_empty(), "expected no output on stderr, got: {err}");
+    // Ended by SIGPIPE, as `yes | head` is (a shell reports 141).
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13; // Linux and the BSDs
+    assert_eq!(out.status.signal(), Some(SIGPIPE), "{:?}", out.status);
+}
+
+#[test]
+fn out_linking_outside_the_current_folder_is_not_a_write_root() {
+    let base = std::env::temp_dir().join(format!("nuisance_cli_outlink_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (cwd, outside) = (base.join("work"), base.join("outside"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, cwd.join("out")).unwrap();
+    let f = script("outlink.rhai", "dataset(\"gaussians\", #{ n: 5, seed: 1 }).write_parquet(\"out/d.parquet\");");
+    let out = Command::new(env!("CARGO_BIN_EXE_nuisance")).args(["run", &f]).current_dir(&cwd).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("error: access denied: writing 'out/d.parquet' is outside the allowed write paths (none: "),
+        "{err}"
+    );
+    assert!(err.contains("out is a symbolic link to ") && err.contains("outside the current folder)"), "{err}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}

@@ -195,3 +195,104 @@ fn rdsa_k_larger_than_the_continuous_features_lists_them() {
         "error: rdsa: option 'k' is 12, more than the 10 features that can be shuffled [pt1, eta1, phi1, pt2, eta2, phi2, m12, dr12, met, ht] (continuous: more than 100 distinct values in the reference set, not frozen); lower k, or list features with `continuous` or `features`\n  --> test.rhai:3:1\n  |\n3 | rdsa(m, d, #{ k: 12 });\n  | ^\n"
     );
 }
+
+/// A scratch folder under `target/` (inside the current folder, so scripts may read it).
+fn scratch(tag: &str) -> std::path::PathBuf {
+    let d = common::root().join("target").join(format!("nuisance_errors_{tag}_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d.canonicalize().unwrap()
+}
+
+/// A safetensors file of zero F32 tensors with the given shapes (no metadata).
+fn state_dict(path: &std::path::Path, tensors: &[(&str, &[usize])]) {
+    let (mut entries, mut offset) = (Vec::new(), 0);
+    for (name, shape) in tensors {
+        let end = offset + 4 * shape.iter().product::<usize>();
+        entries.push(format!("\"{name}\":{{\"dtype\":\"F32\",\"shape\":{shape:?},\"data_offsets\":[{offset},{end}]}}"));
+        offset = end;
+    }
+    let mut header = format!("{{{}}}", entries.join(","));
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let bytes = [(header.len() as u64).to_le_bytes().to_vec(), header.into_bytes(), vec![0u8; offset]].concat();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn reading_a_named_pipe_is_refused_without_blocking() {
+    let d = scratch("fifo");
+    let p = d.join("events.csv");
+    assert!(std::process::Command::new("mkfifo").arg(&p).status().unwrap().success());
+    let e = err(&format!("read_csv(\"{}\");", p.display()));
+    assert!(
+        e.starts_with(&format!(
+            "error: {}: is a named pipe, not a regular file; only regular files are read\n",
+            p.display()
+        )),
+        "{e}"
+    );
+    let out = common::run(&format!("try {{ read_parquet(\"{}\") }} catch (e) {{ print(e.kind) }}", p.display()));
+    assert_eq!(out.unwrap(), "io\n");
+}
+
+#[test]
+fn import_torch_needs_the_activation() {
+    let e = err("import_torch(\"tests/data/reference_mlp.safetensors\", #{});");
+    assert!(
+        e.starts_with(
+            "error: import_torch: option 'activation' is needed: a PyTorch state dict does not record the hidden \
+             activation; pass the one the model was trained with, e.g. #{ activation: \"relu\" }\n"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn import_torch_refuses_layers_it_does_not_understand() {
+    let d = scratch("bn");
+    let p = d.join("bn.safetensors");
+    // nn.Sequential(Linear(3, 4), BatchNorm1d(4), ReLU(), Linear(4, 1))
+    state_dict(
+        &p,
+        &[
+            ("net.0.weight", &[4, 3]),
+            ("net.0.bias", &[4]),
+            ("net.1.weight", &[4]),
+            ("net.1.bias", &[4]),
+            ("net.1.running_mean", &[4]),
+            ("net.1.running_var", &[4]),
+            ("net.3.weight", &[1, 4]),
+            ("net.3.bias", &[1]),
+        ],
+    );
+    let e = err(&format!("import_torch(\"{}\", #{{ activation: \"relu\", raw_inputs: true }});", p.display()));
+    assert!(
+        e.starts_with(&format!(
+            "error: {}: import_torch reads a stack of Linear layers only; these tensors are not Linear \
+             weight/bias pairs: net.1.bias [4], net.1.running_mean [4], net.1.running_var [4], net.1.weight [4] \
+             (normalisation layers, convolutions and other layers are not supported)\n",
+            p.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn import_torch_warns_without_standardization() {
+    let path = common::root().join("tests/data/reference_mlp.safetensors");
+    let out = common::run("let m = import_torch(\"tests/data/reference_mlp.safetensors\", #{ activation: \"relu\" });")
+        .unwrap();
+    assert_eq!(
+        out,
+        format!(
+            "warning: import_torch: no standardization given for '{}', so the model sees the inputs as they are; \
+             if it was trained on standardized inputs, pass #{{ mean: …, std: … }} from its training data (or \
+             #{{ raw_inputs: true }} to say it was not)\n",
+            path.display()
+        )
+    );
+    let quiet = "import_torch(\"tests/data/reference_mlp.safetensors\", #{ activation: \"relu\", raw_inputs: true });";
+    assert_eq!(common::run(quiet).unwrap(), "");
+}
