@@ -175,7 +175,10 @@ fn repl(opts: &SessionArgs) -> u8 {
 }
 
 fn check(file: &std::path::Path) -> u8 {
-    let text = match std::fs::read_to_string(file) {
+    // only a regular file: reading a named pipe would block
+    let text = match nuisance::io_guard::read_regular(file)
+        .and_then(|b| String::from_utf8(b).map_err(|e| nuisance::Error::format(file, e.to_string())))
+    {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: cannot read '{}': {e}", file.display());

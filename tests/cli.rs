@@ -108,6 +108,21 @@ fn printing_into_a_closed_pipe_ends_quietly() {
 }
 
 #[test]
+fn check_and_run_refuse_a_named_pipe() {
+    let dir = std::env::temp_dir().join(format!("nuisance_cli_fifo_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join("script.rhai");
+    let _ = std::fs::remove_file(&p);
+    assert!(Command::new("mkfifo").arg(&p).status().unwrap().success());
+    let p = p.display().to_string();
+    // No writer ever opens the pipe: reading it would block forever.
+    let (code, _, err) = nuisance(&["check", &p]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is a named pipe, not a regular file"), "{err}");
+    assert_eq!(nuisance(&["run", &p]).0, 2);
+}
+
+#[test]
 fn out_linking_outside_the_current_folder_is_not_a_write_root() {
     let base = std::env::temp_dir().join(format!("nuisance_cli_outlink_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
