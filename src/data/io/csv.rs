@@ -249,6 +249,11 @@ mod tests {
         // An explicit list of every column is linear too.
         let o = ReadOptions { features: Some(header.clone()), ..Default::default() };
         assert_eq!(read_csv(&p, &o).unwrap().0.n_features(), d);
+        // A typo lists the first 100 columns, not all 200,000.
+        let o = ReadOptions { features: Some(vec!["c1x".into()]), ..Default::default() };
+        let e = read_csv(&p, &o).unwrap_err().to_string();
+        assert!(e.starts_with("read_csv: unknown column 'c1x'; available: c0, c1, c2,"), "{e}");
+        assert!(e.ends_with(", c98, c99, … (199900 more)"), "{e}");
     }
 
     #[test]

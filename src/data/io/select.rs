@@ -77,6 +77,9 @@ pub(crate) fn select(src: Source<'_>, cols: &[(String, Kind)], opts: &ReadOption
     Ok(Selection { features, label, weight, ignored })
 }
 
+/// Columns named in an unknown-column error (a file may have hundreds of thousands).
+const LISTED: usize = 100;
+
 /// Column lookup by name (first column of that name).
 struct Find<'a> {
     src: Source<'a>,
@@ -98,10 +101,16 @@ impl Find<'_> {
     /// Index of a column that may be read, or an error naming it.
     fn usable(&self, name: &str) -> Result<usize> {
         let Some(&i) = self.index.get(name) else {
+            let mut available: Vec<&str> = self.cols.iter().take(LISTED).map(|(n, _)| n.as_str()).collect();
+            let more = self.cols.len().saturating_sub(LISTED);
+            let more = format!("… ({more} more)");
+            if self.cols.len() > LISTED {
+                available.push(&more);
+            }
             return Err(Error::UnknownColumn {
                 op: self.src.func,
                 name: name.to_string(),
-                available: self.cols.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+                available: available.join(", "),
             });
         };
         match &self.cols[i].1 {
