@@ -90,8 +90,11 @@ fn check_header(path: &Path) -> Result<()> {
     let mut int = |w: usize| -> Result<i64> {
         let b = head.get(at..at + w).ok_or_else(|| bad("the header is truncated"))?;
         at += w;
-        Ok(b.iter().fold(0i64, |acc, &x| (acc << 8) | i64::from(x))
-            - if w < 8 && b[0] >= 0x80 { 1 << (8 * w) } else { 0 })
+        let mut be = [0u8; 8];
+        be[8 - w..].copy_from_slice(b);
+        // sign-extend the 4-byte fields (ROOT's Int_t)
+        let v = i64::from_be_bytes(be);
+        Ok(if w == 4 { i64::from(v as u32 as i32) } else { v })
     };
     let version = int(4)?;
     let wide = if version >= 1_000_000 { 8 } else { 4 };
