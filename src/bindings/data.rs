@@ -46,6 +46,7 @@ mod helpers {
             no_weight: r.bool("no_weight", false)?,
             drop_nonfinite: r.bool("drop_nonfinite", false)?,
             tree: if root { r.string_opt("tree")? } else { None },
+            collections: crate::bindings::collections::collection_spec(func, r.raw("collections"))?,
         };
         r.finish()?;
         Ok(opts)
@@ -97,6 +98,7 @@ pub mod data_api {
     /// | `no_label` | bool | false | do not pick up a `label` column |
     /// | `no_weight` | bool | false | do not pick up a `weight` column |
     /// | `drop_nonfinite` | bool | false | drop rows with NaN/Inf instead of failing |
+    /// | `collections` | bool or map | true | list columns → object collections: `true` groups them by prefix (`part_pt`, `part_eta` → `part`), `false` reads none, `#{ part: ["part_pt", …] }` or `#{ part: #{ pt: "part_pt" } }` names them |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 100, seed: 1 });
@@ -560,7 +562,8 @@ pub mod data_api {
     }
 
     /// A (weighted) histogram of one column: `#{ edges, counts, errors, underflow, overflow }`
-    /// (errors = √Σw² per bin).
+    /// (errors = √Σw² per bin). `"part.pt"` names the object feature `pt` of the collection
+    /// `part`: one entry per object, weighted with its event's weight.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
@@ -588,7 +591,7 @@ pub mod data_api {
         let range = o.range_opt("range")?;
         let weighted = o.bool("weighted", true)?;
         o.finish()?;
-        Ok(super::histogram_map(&d.histogram(column, bins, range, weighted)?))
+        Ok(super::histogram_map(&d.histogram_any(column, bins, range, weighted)?))
     }
 
     /// A 50-bin histogram of one column over its range.

@@ -22,12 +22,19 @@
 //! * **Failures.** A missing file is [`Error::Io`] naming the path; a file that is not of
 //!   the expected format is [`Error::Format`]; no rows left is [`Error::Empty`].
 //!
+//! * **Collections.** Parquet list columns and ROOT jagged branches are read as object
+//!   collections (variable length per event), grouped as [`jagged`] describes; they are never
+//!   features, and a list column listed in `features` is an error that says so.
+//!
 //! Format specifics are in [`parquet`], [`csv`] and [`root`]. [`read_any`] picks the reader
 //! from the file extension.
 
 pub mod csv;
+pub mod jagged;
 pub mod parquet;
+mod parquet_lists;
 pub mod root;
+mod root_jagged;
 
 mod select;
 
@@ -37,6 +44,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 
 pub use self::csv::{read_csv, write_csv_table};
+pub use self::jagged::CollectionSpec;
 pub use self::parquet::{dataset_columns, read_parquet, write_parquet, write_table};
 pub use self::root::read_root;
 
@@ -58,6 +66,9 @@ pub struct ReadOptions {
     pub drop_nonfinite: bool,
     /// ROOT only: the TTree to read; `None` = the only TTree in the file.
     pub tree: Option<String>,
+    /// Parquet and ROOT: which list columns / jagged branches form object collections
+    /// (see [`jagged`]).
+    pub collections: CollectionSpec,
 }
 
 /// What a reader did besides returning the dataset.
@@ -146,6 +157,9 @@ pub(crate) fn check_table(func: &str, columns: &[(String, Column)]) -> Result<us
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod jagged_tests;
 
 #[cfg(test)]
 mod tests {
