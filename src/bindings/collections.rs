@@ -198,7 +198,8 @@ pub mod collections_api {
     ///          .derive_objects("part", "logpt", "log(pt)");
     /// let dphi = d.collection("part").values("dphi");
     /// assert_close(dphi[0][0], 2 * PI() - 6.0, 1e-6);   // -3 - 3 = -6, wrapped
-    /// assert_eq(d.collection("part").values("frac"), [[0.4, 0.6], [0.25]]);
+    /// assert_close(d.collection("part").values("frac")[0][1], 0.6, 1e-6);   // 6 / 10
+    /// assert_eq(d.collection("part").values("frac")[1], [0.25]);             // 1 / 4
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn derive_objects(d: &mut Dataset, collection: &str, name: &str, expression: &str) -> RhaiResult<Dataset> {

@@ -46,7 +46,11 @@ mod helpers {
             no_weight: r.bool("no_weight", false)?,
             drop_nonfinite: r.bool("drop_nonfinite", false)?,
             tree: if root { r.string_opt("tree")? } else { None },
-            collections: crate::bindings::collections::collection_spec(func, r.raw("collections"))?,
+            collections: if func == "read_csv" {
+                Default::default()
+            } else {
+                crate::bindings::collections::collection_spec(func, r.raw("collections"))?
+            },
         };
         r.finish()?;
         Ok(opts)
