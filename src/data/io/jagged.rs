@@ -20,6 +20,9 @@ use std::path::Path;
 use crate::data::Collection;
 use crate::error::{Error, Result};
 
+/// Named collections, each with its `(feature, column)` pairs in order.
+pub type Grouping = Vec<(String, Vec<(String, String)>)>;
+
 /// How list columns become collections.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum CollectionSpec {
@@ -30,7 +33,7 @@ pub enum CollectionSpec {
     /// Read no collections (list columns are ignored).
     Off,
     /// These collections: a name and its `(feature, column)` pairs, in order.
-    Explicit(Vec<(String, Vec<(String, String)>)>),
+    Explicit(Grouping),
 }
 
 /// A readable list column ("leaf") of the file: a list column, or one field of a list of
@@ -72,7 +75,7 @@ pub(crate) fn plan(
     func: &'static str,
     leaves: &[Leaf],
     spec: &CollectionSpec,
-    recorded: Option<&[(String, Vec<(String, String)>)]>,
+    recorded: Option<&Grouping>,
 ) -> Result<Vec<Group>> {
     let explicit = |list: &[(String, Vec<(String, String)>)]| -> Result<Vec<Group>> {
         let mut used = std::collections::HashMap::new();
@@ -262,14 +265,14 @@ impl RawCollection {
 
 /// Parses the grouping a nuisance-written Parquet file records:
 /// `[["part", [["pt", "part_pt"], …]], …]`; `None` when absent or malformed.
-pub(crate) fn parse_recorded(json: &str) -> Option<Vec<(String, Vec<(String, String)>)>> {
+pub(crate) fn parse_recorded(json: &str) -> Option<Grouping> {
     serde_json::from_str(json).ok()
 }
 
 /// The grouping of `collections` as written to a Parquet file: the column of feature `f` of
 /// collection `c` is `c_f`.
 pub(crate) fn recorded_json(collections: &[Collection]) -> String {
-    let v: Vec<(String, Vec<(String, String)>)> = collections
+    let v: Grouping = collections
         .iter()
         .map(|c| {
             (c.name().to_string(), c.features().iter().map(|f| (f.clone(), format!("{}_{f}", c.name()))).collect())

@@ -86,7 +86,7 @@ pub(super) fn read(
     let all = leaves(schema);
     let plain: Vec<Leaf> = all.iter().map(|l| l.leaf.clone()).collect();
     let recorded = schema.metadata().get(META_KEY).and_then(|j| parse_recorded(j));
-    let groups = plan(src.func, &plain, &opts.collections, recorded.as_deref())?;
+    let groups = plan(src.func, &plain, &opts.collections, recorded.as_ref())?;
     if groups.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -170,10 +170,13 @@ fn append_lists<O: OffsetSizeTrait>(
     Ok(())
 }
 
+/// List columns to write (field, array) and the schema metadata recording the grouping.
+pub(super) type ListColumns = (Vec<(Field, ArrayRef)>, Option<String>);
+
 /// The dataset's collections as Parquet list columns (`collection_feature`, list<float>),
 /// and the schema metadata recording the grouping; an error if a name clashes with a flat
 /// column.
-pub(super) fn list_columns(ds: &Dataset, flat: &[String]) -> Result<(Vec<(Field, ArrayRef)>, Option<String>)> {
+pub(super) fn list_columns(ds: &Dataset, flat: &[String]) -> Result<ListColumns> {
     if ds.collections().is_empty() {
         return Ok((Vec::new(), None));
     }
