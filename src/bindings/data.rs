@@ -147,18 +147,27 @@ pub mod data_api {
         read_with(&c, "read_csv", path, &Map::new(), io::read_csv)
     }
 
-    /// Reads flat numeric branches of a ROOT TTree. Options as for `read_parquet`, plus
+    /// Reads flat numeric branches of a ROOT TTree, and jagged ones (counted `float x[n]`
+    /// arrays, `std::vector<T>`) as object collections. Options as for `read_parquet`, plus
     /// `tree` (the TTree name; required when the file holds several).
     ///
     /// ```rhai,no_run
     /// let d = read_root("tests/data/uproot-HZZ.root", #{ features: ["MET_px", "MET_py"] });
+    /// ```
+    ///
+    /// ```rhai
+    /// let d = read_root("tests/data/uproot_jagged.root", #{ collections: #{ part: ["part_pt", "part_eta"] } });
+    /// assert_eq(d.collections, ["part"]);
+    /// assert_eq(d.collection("part").features, ["pt", "eta"]);
+    /// assert_eq(d.collection("part").counts(), [2, 0, 3, 1, 0]);
     /// ```
     #[rhai_fn(return_raw, name = "read_root")]
     pub fn read_root_opts(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Dataset> {
         read_with(&c, "read_root", path, &options, io::read_root)
     }
 
-    /// Reads flat numeric branches of the only TTree of a ROOT file.
+    /// Reads the flat numeric branches (and jagged ones, as collections) of the only TTree of
+    /// a ROOT file.
     ///
     /// ```rhai,no_run
     /// let d = read_root("tests/data/uproot-HZZ.root");

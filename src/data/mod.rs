@@ -34,7 +34,8 @@ pub struct Dataset {
 #[derive(Debug)]
 struct Inner {
     names: Vec<String>,
-    x: Array2<f32>,
+    /// Shared, so that changing only the collections does not copy the matrix.
+    x: Arc<Array2<f32>>,
     label: Option<Vec<i64>>,
     weight: Option<Vec<f32>>,
     collections: Vec<Collection>,
@@ -72,7 +73,7 @@ impl Dataset {
             check_len("weight", w.len(), n)?;
         }
         let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_owned() };
-        Ok(Dataset { inner: Arc::new(Inner { names, x, label, weight, collections: Vec::new() }) })
+        Ok(Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new() }) })
     }
 
     /// Number of events (rows).
@@ -146,7 +147,7 @@ impl Dataset {
 
     /// A new dataset with the label replaced (or removed with `None`).
     pub fn with_label(&self, label: Option<Vec<i64>>) -> Result<Self> {
-        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), label, self.inner.weight.clone())
+        Dataset::new_unchecked_finite(self.names().to_vec(), (*self.inner.x).clone(), label, self.inner.weight.clone())
             .map(|d| d.carry(self))
     }
 
@@ -162,7 +163,7 @@ impl Dataset {
                 });
             }
         }
-        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), self.inner.label.clone(), weight)
+        Dataset::new_unchecked_finite(self.names().to_vec(), (*self.inner.x).clone(), self.inner.label.clone(), weight)
             .map(|d| d.carry(self))
     }
 
@@ -172,7 +173,7 @@ impl Dataset {
         let label = self.label().map(|l| idx.iter().map(|&i| l[i]).collect());
         let weight = self.weight().map(|w| idx.iter().map(|&i| w[i]).collect());
         let collections = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
-        Dataset { inner: Arc::new(Inner { names: self.names().to_vec(), x, label, weight, collections }) }
+        Dataset { inner: Arc::new(Inner { names: self.names().to_vec(), x: Arc::new(x), label, weight, collections }) }
     }
 
     /// The object collections, in the order they were added.
@@ -222,22 +223,15 @@ impl Dataset {
         if from.inner.collections.is_empty() {
             return self;
         }
-        match Arc::try_unwrap(self.inner) {
-            // Freshly built (the usual case): move the matrix, no copy.
-            Ok(mut inner) => {
-                inner.collections = from.inner.collections.clone();
-                Dataset { inner: Arc::new(inner) }
-            }
-            Err(inner) => Dataset { inner }.replace_collections(from.inner.collections.clone()),
-        }
+        self.replace_collections(from.inner.collections.clone())
     }
 
-    /// A copy with other collections (copies the feature matrix).
+    /// A copy with other collections (the feature matrix is shared, not copied).
     fn replace_collections(&self, collections: Vec<Collection>) -> Dataset {
         let i = &self.inner;
         let inner = Inner {
             names: i.names.clone(),
-            x: i.x.clone(),
+            x: Arc::clone(&i.x),
             label: i.label.clone(),
             weight: i.weight.clone(),
             collections,

@@ -206,8 +206,11 @@ mod tests {
 
     #[test]
     fn cuts_sorting_and_multiplicity() {
-        let d = jets().filter_objects("part", "pt > 1").unwrap();
+        let j = jets();
+        let d = j.filter_objects("part", "pt > 1").unwrap();
         assert_eq!(d.collection("t", "part").unwrap().counts(), vec![2, 1]);
+        // an object operation shares the event matrix instead of copying it
+        assert_eq!(d.x().as_ptr(), j.x().as_ptr());
         assert_eq!(vals(&d, "pt"), vec![4.0, 6.0, 3.0]);
         let d = jets().sort_objects("part", "pt", true, Some(2)).unwrap();
         assert_eq!(vals(&d, "pt"), vec![6.0, 4.0, 3.0, 1.0]);
