@@ -296,3 +296,39 @@ fn import_torch_warns_without_standardization() {
     let quiet = "import_torch(\"tests/data/reference_mlp.safetensors\", #{ activation: \"relu\", raw_inputs: true });";
     assert_eq!(common::run(quiet).unwrap(), "");
 }
+
+#[test]
+fn list_columns_of_different_lengths_name_columns_and_event() {
+    // tests/data/pyarrow_lists.parquet: part_* lists have 3, 0, … objects, trk_d0 1, 1, …
+    let e =
+        err("read_parquet(\"tests/data/pyarrow_lists.parquet\", #{ collections: #{ x: [\"part_pt\", \"trk_d0\"] } });");
+    assert!(e.starts_with("error: ") && e.contains("tests/data/pyarrow_lists.parquet: "), "{e}");
+    assert!(
+        e.contains(
+            "pyarrow_lists.parquet: list columns 'part_pt' and 'trk_d0' of collection 'x' differ in length at event 0 \
+             (3 and 1 objects); name each collection's columns with the `collections` option\n"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_collection_and_object_feature_list_what_exists() {
+    let src = "let d = dataset(\"gaussians\", #{ n: 2, seed: 1 }).with_objects(\"part\", #{ pt: [[1.0], []] });\n";
+    let e = err(&format!("{src}d.filter_objects(\"parts\", \"pt > 1\");"));
+    assert!(e.starts_with("error: filter_objects: unknown column 'parts'; available: part\n"), "{e}");
+    assert!(e.contains("did you mean 'part'?"), "{e}");
+    let e = err(&format!("{src}d.sort_objects(\"part\", \"ptt\");"));
+    assert!(e.starts_with("error: sort_objects: unknown column 'part.ptt'; available: part.pt\n"), "{e}");
+    let e = err(&format!("{src}d.derive_objects(\"part\", \"r\", \"pt / jetpt\");"));
+    assert!(e.starts_with("error: derive_objects: unknown column 'jetpt'; available: pt, x0, x1,"), "{e}");
+    let e = err(
+        "dataset(\"gaussians\", #{ n: 2, seed: 1 }).with_objects(\"part\", #{ pt: [[1.0], []], eta: [[1.0], [2.0]] });",
+    );
+    assert!(
+        e.starts_with(
+            "error: collection: features 'eta' and 'pt' of collection 'part' differ in length at event 1 (1 and 0 objects)\n"
+        ),
+        "{e}"
+    );
+}

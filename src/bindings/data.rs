@@ -47,6 +47,11 @@ mod helpers {
             drop_nonfinite: r.bool("drop_nonfinite", false)?,
             tree: if root { r.string_opt("tree")? } else { None },
             interrupt: None,
+            collections: if func == "read_csv" {
+                Default::default()
+            } else {
+                crate::bindings::collections::collection_spec(func, r.raw("collections"))?
+            },
         };
         r.finish()?;
         Ok(opts)
@@ -100,6 +105,7 @@ pub mod data_api {
     /// | `no_label` | bool | false | do not pick up a `label` column |
     /// | `no_weight` | bool | false | do not pick up a `weight` column |
     /// | `drop_nonfinite` | bool | false | drop rows with NaN/Inf instead of failing |
+    /// | `collections` | bool or map | true | list columns → object collections: `true` groups them by prefix (`part_pt`, `part_eta` → `part`), `false` reads none, `#{ part: ["part_pt", …] }` or `#{ part: #{ pt: "part_pt" } }` names them |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 100, seed: 1 });
@@ -144,18 +150,27 @@ pub mod data_api {
         read_with(&c, "read_csv", path, &Map::new(), io::read_csv)
     }
 
-    /// Reads flat numeric branches of a ROOT TTree. Options as for `read_parquet`, plus
+    /// Reads flat numeric branches of a ROOT TTree, and jagged ones (counted `float x[n]`
+    /// arrays, `std::vector<T>`) as object collections. Options as for `read_parquet`, plus
     /// `tree` (the TTree name; required when the file holds several).
     ///
     /// ```rhai,no_run
     /// let d = read_root("tests/data/uproot-HZZ.root", #{ features: ["MET_px", "MET_py"] });
+    /// ```
+    ///
+    /// ```rhai
+    /// let d = read_root("tests/data/uproot_jagged.root", #{ collections: #{ part: ["part_pt", "part_eta"] } });
+    /// assert_eq(d.collections, ["part"]);
+    /// assert_eq(d.collection("part").features, ["pt", "eta"]);
+    /// assert_eq(d.collection("part").counts(), [2, 0, 3, 1, 0]);
     /// ```
     #[rhai_fn(return_raw, name = "read_root")]
     pub fn read_root_opts(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Dataset> {
         read_with(&c, "read_root", path, &options, io::read_root)
     }
 
-    /// Reads flat numeric branches of the only TTree of a ROOT file.
+    /// Reads the flat numeric branches (and jagged ones, as collections) of the only TTree of
+    /// a ROOT file.
     ///
     /// ```rhai,no_run
     /// let d = read_root("tests/data/uproot-HZZ.root");
@@ -563,7 +578,8 @@ pub mod data_api {
     }
 
     /// A (weighted) histogram of one column: `#{ edges, counts, errors, underflow, overflow }`
-    /// (errors = √Σw² per bin).
+    /// (errors = √Σw² per bin). `"part.pt"` names the object feature `pt` of the collection
+    /// `part`: one entry per object, weighted with its event's weight.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
@@ -591,7 +607,7 @@ pub mod data_api {
         let range = o.range_opt("range")?;
         let weighted = o.bool("weighted", true)?;
         o.finish()?;
-        Ok(super::histogram_map(&d.histogram(column, bins, range, weighted)?))
+        Ok(super::histogram_map(&d.histogram_any(column, bins, range, weighted)?))
     }
 
     /// A 50-bin histogram of one column over its range.

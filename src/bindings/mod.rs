@@ -8,6 +8,7 @@
 
 pub mod adversarial;
 pub mod attack;
+pub mod collections;
 pub mod convert;
 pub mod core;
 pub mod data;
@@ -86,6 +87,7 @@ pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
 pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
+    collections::register(engine);
     model::register(engine);
     landscape::register(engine);
     plot::register(engine);

@@ -7,8 +7,10 @@
 //!
 //! Architecture invariant: nothing in `data/` imports rhai.
 
+pub mod collection;
 pub mod expr;
 pub mod io;
+pub mod objects;
 pub mod ops;
 pub mod standardize;
 pub mod stats;
@@ -20,7 +22,10 @@ use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
 
-/// A table of events: `n` rows, `d` named f32 features, optional label and weight.
+pub use collection::Collection;
+
+/// A table of events: `n` rows, `d` named f32 features, optional label and weight, and
+/// object collections (a variable number of objects per event, see [`collection`]).
 #[derive(Clone, Debug)]
 pub struct Dataset {
     inner: Arc<Inner>,
@@ -29,9 +34,11 @@ pub struct Dataset {
 #[derive(Debug)]
 struct Inner {
     names: Vec<String>,
-    x: Array2<f32>,
+    /// Shared, so that changing only the collections does not copy the matrix.
+    x: Arc<Array2<f32>>,
     label: Option<Vec<i64>>,
     weight: Option<Vec<f32>>,
+    collections: Vec<Collection>,
 }
 
 impl Dataset {
@@ -66,7 +73,7 @@ impl Dataset {
             check_len("weight", w.len(), n)?;
         }
         let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_owned() };
-        Ok(Dataset { inner: Arc::new(Inner { names, x, label, weight }) })
+        Ok(Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new() }) })
     }
 
     /// Number of events (rows).
@@ -135,11 +142,13 @@ impl Dataset {
     /// A new dataset with the same names, label and weight but other features.
     pub fn with_x(&self, x: Array2<f32>) -> Result<Self> {
         Dataset::new(self.names().to_vec(), x, self.inner.label.clone(), self.inner.weight.clone())
+            .map(|d| d.carry(self))
     }
 
     /// A new dataset with the label replaced (or removed with `None`).
     pub fn with_label(&self, label: Option<Vec<i64>>) -> Result<Self> {
-        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), label, self.inner.weight.clone())
+        Dataset::new_unchecked_finite(self.names().to_vec(), (*self.inner.x).clone(), label, self.inner.weight.clone())
+            .map(|d| d.carry(self))
     }
 
     /// A new dataset with the weight replaced (or removed with `None`).
@@ -154,7 +163,8 @@ impl Dataset {
                 });
             }
         }
-        Dataset::new_unchecked_finite(self.names().to_vec(), self.inner.x.clone(), self.inner.label.clone(), weight)
+        Dataset::new_unchecked_finite(self.names().to_vec(), (*self.inner.x).clone(), self.inner.label.clone(), weight)
+            .map(|d| d.carry(self))
     }
 
     /// The rows at `idx`, in that order (with labels and weights).
@@ -162,7 +172,71 @@ impl Dataset {
         let x = self.inner.x.select(Axis(0), idx);
         let label = self.label().map(|l| idx.iter().map(|&i| l[i]).collect());
         let weight = self.weight().map(|w| idx.iter().map(|&i| w[i]).collect());
-        Dataset { inner: Arc::new(Inner { names: self.names().to_vec(), x, label, weight }) }
+        let collections = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
+        Dataset { inner: Arc::new(Inner { names: self.names().to_vec(), x: Arc::new(x), label, weight, collections }) }
+    }
+
+    /// The object collections, in the order they were added.
+    pub fn collections(&self) -> &[Collection] {
+        &self.inner.collections
+    }
+
+    /// One collection by name, or an error listing the collections.
+    pub fn collection(&self, op: &'static str, name: &str) -> Result<&Collection> {
+        self.inner.collections.iter().find(|c| c.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = self.inner.collections.iter().map(Collection::name).collect();
+            Error::UnknownColumn {
+                op,
+                name: name.to_string(),
+                available: if names.is_empty() { "(no collections)".into() } else { names.join(", ") },
+            }
+        })
+    }
+
+    /// A copy with collection `c` added, or replacing the collection of the same name; it
+    /// must have one entry per event.
+    pub fn with_collection(&self, c: Collection) -> Result<Self> {
+        if c.n_events() != self.len() {
+            return Err(Error::Shape {
+                op: "collection",
+                expected: format!("{} events in collection '{}' (one per row)", self.len(), c.name()),
+                got: format!("{} events", c.n_events()),
+            });
+        }
+        let mut cols = self.inner.collections.clone();
+        match cols.iter().position(|o| o.name() == c.name()) {
+            Some(k) => cols[k] = c,
+            None => cols.push(c),
+        }
+        Ok(self.replace_collections(cols))
+    }
+
+    /// A copy without the named collection (an error if there is none of that name).
+    pub fn without_collection(&self, name: &str) -> Result<Self> {
+        self.collection("drop_collection", name)?;
+        let cols = self.inner.collections.iter().filter(|c| c.name() != name).cloned().collect();
+        Ok(self.replace_collections(cols))
+    }
+
+    /// `self` (same events) with the collections of `from`, which has the same rows.
+    pub(crate) fn carry(self, from: &Dataset) -> Dataset {
+        if from.inner.collections.is_empty() {
+            return self;
+        }
+        self.replace_collections(from.inner.collections.clone())
+    }
+
+    /// A copy with other collections (the feature matrix is shared, not copied).
+    fn replace_collections(&self, collections: Vec<Collection>) -> Dataset {
+        let i = &self.inner;
+        let inner = Inner {
+            names: i.names.clone(),
+            x: Arc::clone(&i.x),
+            label: i.label.clone(),
+            weight: i.weight.clone(),
+            collections,
+        };
+        Dataset { inner: Arc::new(inner) }
     }
 
     /// Column means (unweighted), as f64.
@@ -192,7 +266,9 @@ impl Dataset {
         Ok(())
     }
 
-    /// One-line summary, as the REPL prints it: `Dataset(n=2000, features=20, label, weight)`.
+    /// One-line summary, as the REPL prints it: `Dataset(n=2000, features=20, label, weight)`,
+    /// and `, objects: part[6]` (collection name and number of object features) when the
+    /// dataset has collections.
     pub fn summary(&self) -> String {
         let mut s = format!("Dataset(n={}, features={}", self.len(), self.n_features());
         if self.label().is_some() {
@@ -200,6 +276,11 @@ impl Dataset {
         }
         if self.weight().is_some() {
             s.push_str(", weight");
+        }
+        if !self.collections().is_empty() {
+            let parts: Vec<String> =
+                self.collections().iter().map(|c| format!("{}[{}]", c.name(), c.features().len())).collect();
+            s.push_str(&format!(", objects: {}", parts.join(" ")));
         }
         s.push(')');
         s

@@ -18,6 +18,7 @@ use ndarray::{concatenate, Array2, ArrayView2, Axis};
 use rand::seq::SliceRandom;
 use rand::Rng as _;
 
+use super::collection::{self, Collection};
 use super::expr::Expr;
 use super::Dataset;
 use crate::error::{Error, Result};
@@ -34,6 +35,7 @@ impl Dataset {
             self.label().map(<[i64]>::to_vec),
             self.weight().map(<[f32]>::to_vec),
         )
+        .map(|d| d.carry(self))
     }
 
     /// All features except the named ones.
@@ -190,6 +192,7 @@ impl Dataset {
             }
         };
         Dataset::new_unchecked_finite(names, x, self.label().map(<[i64]>::to_vec), self.weight().map(<[f32]>::to_vec))
+            .map(|d| d.carry(self))
     }
 
     /// A copy with feature `from` renamed to `to` (an error if `to` already names another feature).
@@ -209,14 +212,24 @@ impl Dataset {
             self.label().map(<[i64]>::to_vec),
             self.weight().map(<[f32]>::to_vec),
         )
+        .map(|d| d.carry(self))
     }
 }
 
-/// Stacks datasets row-wise. All must have the same feature names in the same order, and
-/// labels and weights must be present in all parts or in none.
+/// Stacks datasets row-wise. All must have the same feature names in the same order, the
+/// same collections (names and object features), and labels and weights must be present in
+/// all parts or in none.
 pub fn concat(parts: &[Dataset]) -> Result<Dataset> {
     let first = parts.first().ok_or_else(|| Error::Empty { op: "concat", what: "the list of datasets".into() })?;
+    let coll_names = |d: &Dataset| d.collections().iter().map(|c| c.name().to_string()).collect::<Vec<_>>();
     for (k, p) in parts.iter().enumerate().skip(1) {
+        if coll_names(p) != coll_names(first) {
+            return Err(Error::Shape {
+                op: "concat",
+                expected: format!("the collections of part 0 [{}]", coll_names(first).join(", ")),
+                got: format!("[{}] in part {k}", coll_names(p).join(", ")),
+            });
+        }
         if p.names() != first.names() {
             return Err(Error::Shape {
                 op: "concat",
@@ -238,7 +251,13 @@ pub fn concat(parts: &[Dataset]) -> Result<Dataset> {
     let x: Array2<f32> = concatenate(Axis(0), &views).map_err(|e| Error::arg("concat", e.to_string()))?;
     let label = first.label().map(|_| parts.iter().flat_map(|p| p.label().unwrap_or(&[]).iter().copied()).collect());
     let weight = first.weight().map(|_| parts.iter().flat_map(|p| p.weight().unwrap_or(&[]).iter().copied()).collect());
-    Dataset::new_unchecked_finite(first.names().to_vec(), x, label, weight)
+    let mut out = Dataset::new_unchecked_finite(first.names().to_vec(), x, label, weight)?;
+    for c in first.collections() {
+        let same: Vec<&Collection> =
+            parts.iter().map(|p| p.collection("concat", c.name())).collect::<Result<Vec<_>>>()?;
+        out = out.with_collection(collection::concat(&same)?)?;
+    }
+    Ok(out)
 }
 
 /// Rows in the first part of a split, or an error naming the problem.

@@ -17,8 +17,13 @@
 //! | atom | number (`3`, `0.5`, `1e-3`, `.5`), column name, `` `odd name` ``, `f(…)`, `( … )` |
 //!
 //! Functions: `abs sqrt exp log sin cos tanh` (one argument), `min max pow atan2 hypot`
-//! (two arguments). Names resolve to features first, then to `label` and `weight` when the
-//! dataset has them and no feature of that name shadows them.
+//! and `dphi` (two arguments; `dphi(a, b)` is a − b wrapped into [−π, π), for azimuths).
+//! Names resolve to features first, then to `label` and `weight` when the dataset has them
+//! and no feature of that name shadows them.
+//!
+//! The same expressions run over the objects of a collection ([`Expr::eval_table`] with a
+//! [`Table`] whose rows are objects, see `data::objects`): there an object feature is read per
+//! object and an event column is broadcast to the event's objects.
 //!
 //! Semantics: values are f64; booleans are 1 and 0; a value is *true* when it is non-zero
 //! and not NaN. Comparisons are made at f32 precision, the precision the data are stored in,
@@ -93,18 +98,7 @@ impl Expr {
 
     /// Evaluates the expression for every row of `ds` (booleans as 1 and 0).
     pub fn eval(&self, ds: &Dataset) -> Result<Vec<f64>> {
-        let cols = self.resolve(ds)?;
-        let n = ds.len();
-        let mut out = vec![0.0; n];
-        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
-            let start = b * BLOCK;
-            let src = Source { ds, cols: &cols, start, len: chunk.len() };
-            match eval_node(&self.root, &src) {
-                Val::S(v) => chunk.fill(v),
-                Val::V(v) => chunk.copy_from_slice(&v),
-            }
-        });
-        Ok(out)
+        self.eval_table(&ds, "filter")
     }
 
     /// Evaluates the expression as a row mask: true where the value is non-zero and not NaN.
@@ -112,26 +106,86 @@ impl Expr {
         Ok(self.eval(ds)?.into_iter().map(truth).collect())
     }
 
-    /// Checks that every column exists and returns how to read each one.
-    fn resolve(&self, ds: &Dataset) -> Result<Vec<(String, ColRef)>> {
-        self.columns()
+    /// Evaluates the expression for every row of any [`Table`]; an unknown name is an
+    /// [`Error::UnknownColumn`] of `op` listing the table's names.
+    pub fn eval_table(&self, table: &dyn Table, op: &'static str) -> Result<Vec<f64>> {
+        let cols = self
+            .columns()
             .into_iter()
-            .map(|c| {
-                let r = if let Some(j) = ds.names().iter().position(|n| *n == c) {
-                    ColRef::Feature(j)
-                } else if c == "label" && ds.label().is_some() {
-                    ColRef::Label
-                } else if c == "weight" && ds.weight().is_some() {
-                    ColRef::Weight
-                } else {
-                    let mut avail = ds.names().to_vec();
-                    avail.extend(ds.label().map(|_| "label".to_string()));
-                    avail.extend(ds.weight().map(|_| "weight".to_string()));
-                    return Err(Error::UnknownColumn { op: "filter", name: c, available: avail.join(", ") });
-                };
-                Ok((c, r))
+            .map(|c| match table.lookup(&c) {
+                Some(id) => Ok((c, id)),
+                None => Err(Error::UnknownColumn { op, name: c, available: table.available().join(", ") }),
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        let mut out = vec![0.0; table.rows()];
+        out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
+            let start = b * BLOCK;
+            let src = Source { table, cols: &cols, start, len: chunk.len() };
+            match eval_node(&self.root, &src) {
+                Val::S(v) => chunk.fill(v),
+                Val::V(v) => chunk.copy_from_slice(&v),
+            }
+        });
+        Ok(out)
+    }
+}
+
+/// Named columns an expression can read: `rows()` rows, read block by block.
+pub trait Table: Sync {
+    /// Number of rows.
+    fn rows(&self) -> usize;
+    /// The id of the column `name`, or `None` when there is no such column.
+    fn lookup(&self, name: &str) -> Option<usize>;
+    /// The names an "unknown column" error lists.
+    fn available(&self) -> Vec<String>;
+    /// Rows `start..start + len` of the column `id` (from [`Table::lookup`]).
+    fn fill(&self, id: usize, start: usize, len: usize) -> Vec<f64>;
+}
+
+/// A dataset's columns: features `0..d`, then the label (`d`) and the weight (`d + 1`).
+impl Table for &Dataset {
+    fn rows(&self) -> usize {
+        self.len()
+    }
+
+    fn lookup(&self, name: &str) -> Option<usize> {
+        let d = self.n_features();
+        if let Some(j) = self.names().iter().position(|n| n == name) {
+            Some(j)
+        } else if name == "label" && self.label().is_some() {
+            Some(d)
+        } else if name == "weight" && self.weight().is_some() {
+            Some(d + 1)
+        } else {
+            None
+        }
+    }
+
+    fn available(&self) -> Vec<String> {
+        let mut avail = self.names().to_vec();
+        avail.extend(self.label().map(|_| "label".to_string()));
+        avail.extend(self.weight().map(|_| "weight".to_string()));
+        avail
+    }
+
+    fn fill(&self, id: usize, start: usize, len: usize) -> Vec<f64> {
+        let r = start..start + len;
+        let d = self.n_features();
+        match id {
+            j if j < d => self.x().slice(ndarray::s![r, j]).iter().map(|&v| f64::from(v)).collect(),
+            j if j == d => self.label().map_or_else(Vec::new, |l| l[r].iter().map(|&v| v as f64).collect()),
+            _ => self.weight().map_or_else(Vec::new, |w| w[r].iter().map(|&v| f64::from(v)).collect()),
+        }
+    }
+}
+
+/// One value of a dataset column by [`Table`] id (for broadcasting event columns to objects).
+pub(crate) fn dataset_value(ds: &Dataset, id: usize, row: usize) -> f64 {
+    let d = ds.n_features();
+    match id {
+        j if j < d => f64::from(ds.x()[[row, j]]),
+        j if j == d => ds.label().map_or(f64::NAN, |l| l[row] as f64),
+        _ => ds.weight().map_or(f64::NAN, |w| f64::from(w[row])),
     }
 }
 
@@ -143,31 +197,19 @@ impl std::fmt::Display for Expr {
 
 // === Evaluation ===
 
-#[derive(Clone, Copy)]
-enum ColRef {
-    Feature(usize),
-    Label,
-    Weight,
-}
-
-/// One block of rows of a dataset, with the resolved columns.
+/// One block of rows of a table, with the resolved columns.
 struct Source<'a> {
-    ds: &'a Dataset,
-    cols: &'a [(String, ColRef)],
+    table: &'a dyn Table,
+    cols: &'a [(String, usize)],
     start: usize,
     len: usize,
 }
 
 impl Source<'_> {
     fn column(&self, name: &str) -> Vec<f64> {
-        let r = self.start..self.start + self.len;
-        // Every name was resolved by `Expr::resolve`, so the lookup cannot miss.
-        match self.cols.iter().find(|(c, _)| c == name).map(|(_, r)| *r) {
-            Some(ColRef::Feature(j)) => self.ds.x().slice(ndarray::s![r, j]).iter().map(|&v| f64::from(v)).collect(),
-            Some(ColRef::Label) => self.ds.label().map_or_else(Vec::new, |l| l[r].iter().map(|&v| v as f64).collect()),
-            Some(ColRef::Weight) => {
-                self.ds.weight().map_or_else(Vec::new, |w| w[r].iter().map(|&v| f64::from(v)).collect())
-            }
+        // Every name was resolved by `Expr::eval_table`, so the lookup cannot miss.
+        match self.cols.iter().find(|(c, _)| c == name) {
+            Some((_, id)) => self.table.fill(*id, self.start, self.len),
             None => vec![f64::NAN; self.len],
         }
     }
@@ -229,9 +271,17 @@ fn eval_node(n: &Node, src: &Source<'_>) -> Val {
                 Bin::Pow => map2(a, b, f64::powf),
                 Bin::Atan2 => map2(a, b, f64::atan2),
                 Bin::Hypot => map2(a, b, f64::hypot),
+                Bin::DeltaPhi => map2(a, b, wrap_dphi),
             }
         }
     }
+}
+
+/// `a − b` wrapped into [−π, π).
+fn wrap_dphi(a: f64, b: f64) -> f64 {
+    use std::f64::consts::{PI, TAU};
+    let d = a - b;
+    d - TAU * ((d + PI) / TAU).floor()
 }
 
 /// Applies `f` to every element, in place when the operand is a column.
@@ -299,6 +349,21 @@ mod tests {
         // hypot(3, 4) = 5; atan2(1, 1) = π/4; log(exp(2)) = 2; tanh(0) = 0
         let v = eval("hypot(3, 4) + atan2(1, 1) + log(exp(2)) + tanh(0) + sin(0) + cos(0)");
         assert!((v[0] - (5.0 + std::f64::consts::FRAC_PI_4 + 2.0 + 1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dphi_wraps_into_minus_pi_pi() {
+        use std::f64::consts::PI;
+        // 3 − (−3) = 6 → 6 − 2π = −0.28319; −3 − 3 = −6 → −6 + 2π = 0.28319; 1 − 0.5 = 0.5;
+        // π − 0 = π → −π (the interval is half-open); 5.5π − 0 → 5.5π − 6π = −π/2.
+        let v = eval("dphi(3, -3) + 0 * a");
+        assert!((v[0] - (6.0 - 2.0 * PI)).abs() < 1e-12, "{v:?}");
+        assert!((eval("dphi(-3, 3)")[0] - (2.0 * PI - 6.0)).abs() < 1e-12);
+        assert_eq!(eval("dphi(1, 0.5)"), vec![0.5; 3]);
+        assert!((eval("dphi(3.141592653589793, 0)")[0] + PI).abs() < 1e-12);
+        assert!((eval("dphi(5.5 * 3.141592653589793, 0)")[0] + PI / 2.0).abs() < 1e-12);
+        let e = Expr::parse("dphi(a)").unwrap_err().to_string();
+        assert!(e.contains("dphi() takes 2 argument(s), got 1"), "{e}");
     }
 
     #[test]

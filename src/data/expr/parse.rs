@@ -66,6 +66,8 @@ pub(super) enum Bin {
     Pow,
     Atan2,
     Hypot,
+    /// `dphi(a, b)`: a − b wrapped into [−π, π).
+    DeltaPhi,
 }
 
 // === Lexer ===
@@ -350,6 +352,7 @@ impl Parser<'_> {
             "pow" => Some(Bin::Pow),
             "atan2" => Some(Bin::Atan2),
             "hypot" => Some(Bin::Hypot),
+            "dphi" => Some(Bin::DeltaPhi),
             _ => None,
         };
         let arity_err = |k: usize| {
@@ -370,7 +373,7 @@ impl Parser<'_> {
                 "expr",
                 format!(
                     "in '{}' at column {col}: unknown function '{name}'; available: \
-                     abs, sqrt, exp, log, sin, cos, tanh, min, max, pow, atan2, hypot",
+                     abs, sqrt, exp, log, sin, cos, tanh, min, max, pow, atan2, hypot, dphi",
                     self.src
                 ),
             )),

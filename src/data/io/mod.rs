@@ -29,12 +29,19 @@
 //!   Parquet rows, ROOT baskets and CSV records, and a set flag ends the read with
 //!   [`Error::Interrupted`].
 //!
+//! * **Collections.** Parquet list columns and ROOT jagged branches are read as object
+//!   collections (variable length per event), grouped as [`jagged`] describes; they are never
+//!   features, and a list column listed in `features` is an error that says so.
+//!
 //! Format specifics are in [`parquet`], [`csv`] and [`root`]. [`read_any`] picks the reader
 //! from the file extension.
 
 pub mod csv;
+pub mod jagged;
 pub mod parquet;
+mod parquet_lists;
 pub mod root;
+mod root_jagged;
 
 mod select;
 
@@ -46,6 +53,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 
 pub use self::csv::{read_csv, write_csv_table};
+pub use self::jagged::CollectionSpec;
 pub use self::parquet::{dataset_columns, read_parquet, write_parquet, write_table};
 pub use self::root::read_root;
 
@@ -69,6 +77,9 @@ pub struct ReadOptions {
     pub tree: Option<String>,
     /// The session's Ctrl-C flag, checked while reading; `None` = not interruptible.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// Parquet and ROOT: which list columns / jagged branches form object collections
+    /// (see [`jagged`]).
+    pub collections: CollectionSpec,
 }
 
 impl ReadOptions {
@@ -167,6 +178,9 @@ pub(crate) fn check_table(func: &str, columns: &[(String, Column)]) -> Result<us
 
 #[cfg(test)]
 pub(crate) mod testutil;
+
+#[cfg(test)]
+mod jagged_tests;
 
 #[cfg(test)]
 mod tests {

@@ -32,7 +32,8 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 
-use super::select::{finish, select, Kind, RawLabel, RawTable, Source};
+use super::parquet_lists;
+use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
 use super::{check_table, Column, ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -74,7 +75,9 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
     })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
-    finish(src, raw, opts, sel.ignored)
+    let (lists, used) = parquet_lists::read(src, &meta, opts, n)?;
+    let ignored = sel.ignored.into_iter().filter(|c| !used.contains(c)).collect();
+    finish_with(src, raw, lists, opts, ignored)
 }
 
 /// A call into the parquet crate, its panics turned into format errors.
@@ -317,6 +320,11 @@ fn kind_of(t: &DataType) -> Kind {
         DataType::Boolean => Kind::Bool,
         DataType::Dictionary(_, v) => kind_of(v),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Kind::Unusable("is not numeric (utf8)".into()),
+        t if parquet_lists::is_object_list(t) => Kind::Unusable(
+            "holds lists (variable length per event); list columns are read as object collections \
+             (option `collections`)"
+                .into(),
+        ),
         other => Kind::Unusable(format!("is not numeric ({other})")),
     }
 }
@@ -329,6 +337,16 @@ pub fn write_table(path: &Path, columns: &[(String, Column)]) -> Result<()> {
 
 /// [`write_table`] on owned columns: their buffers become the Arrow arrays without a copy.
 fn write_owned(path: &Path, columns: Vec<(String, Column)>) -> Result<()> {
+    write_with_lists(path, columns, Vec::new(), None)
+}
+
+/// Writes flat columns, then list columns (with the schema metadata recording collections).
+fn write_with_lists(
+    path: &Path,
+    columns: Vec<(String, Column)>,
+    lists: Vec<(Field, ArrayRef)>,
+    collections_meta: Option<String>,
+) -> Result<()> {
     check_table("write_table", &columns)?;
     let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
@@ -338,11 +356,25 @@ fn write_owned(path: &Path, columns: Vec<(String, Column)>) -> Result<()> {
             props = props.set_column_dictionary_enabled(ColumnPath::from(name.as_str()), false);
         }
     }
+    for (f, _) in &lists {
+        let leaf = ColumnPath::new(vec![f.name().clone(), "list".into(), "element".into()]);
+        props = props.set_column_dictionary_enabled(leaf, false);
+    }
     let (names, arrays): (Vec<String>, Vec<ArrayRef>) =
         columns.into_iter().map(|(name, c)| (name, to_array(c))).unzip();
-    let fields: Vec<Field> =
+    let mut fields: Vec<Field> =
         names.iter().zip(&arrays).map(|(name, a)| Field::new(name, a.data_type().clone(), false)).collect();
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+    let mut arrays = arrays;
+    for (f, a) in lists {
+        fields.push(f);
+        arrays.push(a);
+    }
+    let mut schema = Schema::new(fields);
+    if let Some(m) = collections_meta {
+        let meta: std::collections::HashMap<String, String> = [(parquet_lists::META_KEY.to_string(), m)].into();
+        schema = schema.with_metadata(meta);
+    }
+    let batch = RecordBatch::try_new(Arc::new(schema), arrays)
         .map_err(|e| Error::arg("write_table", format!("cannot build the table: {e}")))?;
     let props = props.build();
     atomic_write(path, |w| Ok(encode_parallel(w, &batch, props)?))
@@ -423,9 +455,13 @@ fn transpose(ds: &Dataset) -> Vec<Vec<f32>> {
     cols
 }
 
-/// Writes a dataset as Parquet: features float32, `label` int64, `weight` float32.
+/// Writes a dataset as Parquet: features float32, `label` int64, `weight` float32, and each
+/// object feature of each collection as a `list<float>` column `collection_feature`.
 pub fn write_parquet(path: &Path, ds: &Dataset) -> Result<()> {
-    write_owned(path, dataset_columns(ds))
+    let columns = dataset_columns(ds);
+    let flat: Vec<String> = columns.iter().map(|(n, _)| n.clone()).collect();
+    let (lists, meta) = parquet_lists::list_columns(ds, &flat)?;
+    write_with_lists(path, columns, lists, meta)
 }
 
 #[cfg(test)]

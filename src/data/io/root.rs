@@ -1,8 +1,10 @@
 //! ROOT files: flat numeric branches of one TTree, through oxyroot.
 //!
 //! Branches of type `float`, `double`, `bool` and every integer width are columns (floats
-//! are features by default, the rest only when listed, as for Parquet). Jagged (`float[]`),
-//! fixed-size array and object branches are skipped by default and an error when listed.
+//! are features by default, the rest only when listed, as for Parquet). Jagged numeric
+//! branches (`float[]` counted arrays, `std::vector<float>`) are read as object collections
+//! by [`super::root_jagged`]; fixed-size array and object branches are skipped, and every
+//! non-flat branch is an error when listed as a feature.
 //! `tree` chooses among several TTrees; without it a file with more than one is an error
 //! listing their names.
 //!
@@ -27,7 +29,8 @@ use std::path::Path;
 use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
 
-use super::select::{finish, select, Kind, RawLabel, RawTable, Source};
+use super::root_jagged;
+use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -72,7 +75,9 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
         None => None,
     };
     let names = sel.features.iter().map(|&i| cols[i].0.clone()).collect();
-    finish(src, RawTable { names, x, label, weight }, opts, sel.ignored)
+    let (jagged, used) = root_jagged::read(src, &tree, opts, n)?;
+    let ignored = sel.ignored.into_iter().filter(|c| !used.contains(c)).collect();
+    finish_with(src, RawTable { names, x, label, weight }, jagged, opts, ignored)
 }
 
 /// Checks the fixed header of a ROOT file against the file's length (see the module docs).
@@ -190,6 +195,11 @@ fn classify(b: &Branch, ty: &str) -> (Kind, Option<Leaf>) {
         "int64_t" => Leaf::I64,
         "uint64_t" => Leaf::U64,
         "bool" => Leaf::Bool,
+        t if root_jagged::jagged_type(t).is_some() => {
+            let why = "is jagged (variable length per event); jagged branches are read as object collections \
+                       (option `collections`)";
+            return (Kind::Unusable(why.into()), None);
+        }
         t if t.ends_with("[]") => return (unusable("is jagged (variable length per event)"), None),
         t if t.ends_with(']') => return (unusable(&format!("is a fixed-size array ({t})")), None),
         t => return (Kind::Unusable(format!("is not numeric ({t})")), None),
@@ -290,7 +300,7 @@ fn read_branch(
 }
 
 /// A call into oxyroot, its panics turned into format errors about `what`.
-fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
+pub(super) fn guarded<T>(path: &Path, what: &str, f: impl FnOnce() -> T) -> Result<T> {
     io_guard::guarded(path, "ROOT reader", what, f)
 }
 
@@ -314,9 +324,12 @@ mod tests {
         let nm = ds.column("NMuon").unwrap();
         let counts: Vec<usize> = (0..5).map(|k| nm.iter().filter(|&&v| v == k as f32).count()).collect();
         assert_eq!(counts, vec![59, 949, 1371, 34, 8]);
-        // jagged branches and the bool trigger flag are skipped and listed
-        assert!(rep.ignored_columns.iter().any(|c| c == "Muon_Px"));
+        // the bool trigger flag is skipped and listed; jagged branches are collections, and
+        // the counter NMuon is the multiplicity of the `Muon` collection
         assert!(rep.ignored_columns.iter().any(|c| c == "triggerIsoMu24"));
+        assert!(!rep.ignored_columns.iter().any(|c| c == "Muon_Px"));
+        let mult: Vec<f32> = ds.collection("t", "Muon").unwrap().counts().into_iter().map(|k| k as f32).collect();
+        assert_eq!(mult, nm.to_vec());
         // The parquet table was converted from this tree: weight = EventWeight (bit-equal),
         // met = hypot(MET_px, MET_py) in float32 (agrees to rounding).
         let (pq, _) = read_parquet(&fixture("cms_tutorial_hzz_events.parquet"), &Default::default()).unwrap();
@@ -331,8 +344,12 @@ mod tests {
     fn hzz_default_rule_takes_float_branches_only() {
         let (ds, rep) = read_root(&fixture("uproot-HZZ.root"), &Default::default()).unwrap();
         // uproot typenames: 21 scalar `float` branches (MET_px, MET_py, EventWeight and
-        // 6 MC particles × px/py/pz = 18); 51 branches in all, so 30 are ignored.
-        assert_eq!((ds.n_features(), rep.ignored_columns.len()), (21, 30));
+        // 6 MC particles × px/py/pz = 18); 23 jagged branches form the collections Jet (6),
+        // Muon (6), Electron (6), Photon (5); 51 branches in all, so 7 are ignored (the 4
+        // counters, MCleptonPDGid, NPrimaryVertices, triggerIsoMu24).
+        assert_eq!((ds.n_features(), rep.ignored_columns.len()), (21, 7));
+        let colls: Vec<(&str, usize)> = ds.collections().iter().map(|c| (c.name(), c.features().len())).collect();
+        assert_eq!(colls, vec![("Jet", 6), ("Muon", 6), ("Electron", 6), ("Photon", 5)]);
         assert!(ds.label().is_none() && ds.weight().is_none());
     }
 
@@ -341,7 +358,8 @@ mod tests {
         let e = read_root(&fixture("uproot-HZZ.root"), &opts(&["Muon_Px"])).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "read_root: branch 'Muon_Px' is jagged (variable length per event); only flat branches can be read"
+            "read_root: branch 'Muon_Px' is jagged (variable length per event); jagged branches are read as object \
+             collections (option `collections`)"
         );
     }
 
@@ -352,7 +370,9 @@ mod tests {
         let (ds, rep) = read_root(&p, &Default::default()).unwrap();
         assert_eq!(ds.names(), &["f", "d"]);
         assert_eq!(ds.label().unwrap(), &[0, 1, 0, 1, 0]);
-        assert_eq!(rep.ignored_columns, vec!["i8", "u16", "i64", "u64", "b", "njag", "jag"]);
+        assert_eq!(rep.ignored_columns, vec!["i8", "u16", "i64", "u64", "b", "njag"]);
+        // jag = [0.0] * i: the collection `jag` (no '_' in the name) with lengths 0..4
+        assert_eq!(ds.collection("t", "jag").unwrap().counts(), vec![0, 1, 2, 3, 4]);
         let (ds, _) = read_root(&p, &opts(&["i8", "u16", "i64", "u64", "b", "d"])).unwrap();
         // row 3: i8 = 1, u16 = 3000, i64 = -2^40 + 3 (f32: -2^40), u64 = 2^62 + 3 (f32: 2^62),
         // b = true, d = 0.75

@@ -7,6 +7,7 @@ use std::path::Path;
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use super::jagged::RawCollection;
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -153,13 +154,36 @@ pub(crate) fn finish(
     opts: &ReadOptions,
     ignored: Vec<String>,
 ) -> Result<(Dataset, ReadReport)> {
+    finish_with(src, raw, Vec::new(), opts, ignored)
+}
+
+/// [`finish`] for a table with object collections: an event with a null list or a non-finite
+/// object value is bad like a non-finite flat value, and kept events keep their objects.
+pub(crate) fn finish_with(
+    src: Source<'_>,
+    raw: RawTable,
+    collections: Vec<RawCollection>,
+    opts: &ReadOptions,
+    ignored: Vec<String>,
+) -> Result<(Dataset, ReadReport)> {
     let n = raw.x.nrows();
     let label = raw.label.map(|(name, l)| integral_label(src, &name, l).map(|v| (name, v)));
     let label = label.transpose()?;
-    let bad = bad_rows(&raw.x, raw.weight.as_ref().map(|w| &w.1[..]), label.as_ref().map(|l| &l.1));
+    let mut bad = bad_rows(&raw.x, raw.weight.as_ref().map(|w| &w.1[..]), label.as_ref().map(|l| &l.1));
+    let flat_bad = bad.contains(&true);
+    for c in &collections {
+        c.mark_bad(&mut bad);
+    }
     let mut report = ReadReport { rows_read: n, dropped_nonfinite: 0, ignored_columns: ignored };
+    let mut keep_events = None;
     let (x, label, weight) = if bad.iter().any(|&b| b) {
         if !opts.drop_nonfinite {
+            // Flat columns are named first; otherwise the first collection column at fault.
+            if !flat_bad {
+                if let Some((column, count, row)) = collections.iter().find_map(RawCollection::first_bad) {
+                    return Err(Error::NonFinite { op: src.path.display().to_string(), column, count, row });
+                }
+            }
             return Err(first_bad_column(src, &raw.names, &raw.x, &raw.weight, &label));
         }
         let keep: Vec<usize> = (0..n).filter(|&i| !bad[i]).collect();
@@ -167,7 +191,9 @@ pub(crate) fn finish(
         let x = raw.x.select(Axis(0), &keep);
         let pick = |v: &[f32]| keep.iter().map(|&i| v[i]).collect::<Vec<_>>();
         let label = label.map(|(_, (v, _))| keep.iter().map(|&i| v[i]).collect::<Vec<_>>());
-        (x, label, raw.weight.map(|(_, w)| pick(&w)))
+        let weight = raw.weight.map(|(_, w)| pick(&w));
+        keep_events = Some(keep);
+        (x, label, weight)
     } else {
         (raw.x, label.map(|(_, (v, _))| v), raw.weight.map(|(_, w)| w))
     };
@@ -178,7 +204,15 @@ pub(crate) fn finish(
         };
         return Err(Error::Empty { op: src.func, what });
     }
-    let ds = Dataset::new_unchecked_finite(raw.names, x, label, weight)?;
+    let mut ds = Dataset::new_unchecked_finite(raw.names, x, label, weight)?;
+    for c in collections {
+        let c = c.into_collection()?;
+        let c = match &keep_events {
+            Some(keep) => c.take_events(keep),
+            None => c,
+        };
+        ds = ds.with_collection(c)?;
+    }
     Ok((ds, report))
 }
 

@@ -1,0 +1,172 @@
+//! ROOT jagged branches → object collections, through oxyroot.
+//!
+//! Two layouts are read: counted C arrays (`float x[n]`, the leaf title `x[n]/F`, which
+//! uproot writes for jagged awkward arrays) and `std::vector<T>` branches. Elements may be
+//! any integer width, `bool`, `float` or `double`; they are stored as f32. Grouping into
+//! collections follows [`super::jagged`]; every oxyroot call runs under the reader's panic
+//! guard, as in [`super::root`].
+
+use std::path::Path;
+
+use oxyroot::{ReaderTree, Slice};
+
+use super::jagged::{assemble, plan, Leaf, LeafData, RawCollection};
+use super::root::guarded;
+use super::select::Source;
+use super::ReadOptions;
+use crate::error::{Error, Result};
+
+/// How the objects of a jagged branch are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// `T x[n]`: a C array counted by another branch.
+    Counted,
+    /// `std::vector<T>`.
+    Vector,
+}
+
+/// Element types of jagged branches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Elem {
+    F32,
+    F64,
+    I8,
+    U8,
+    I16,
+    U16,
+    I32,
+    U32,
+    I64,
+    U64,
+    Bool,
+}
+
+/// The layout and element type of a jagged numeric branch type name (`float[]`,
+/// `vector<float>`, `std::vector<int32_t>`), or `None`.
+pub(super) fn jagged_type(ty: &str) -> Option<(Layout, Elem)> {
+    let (layout, elem) = if let Some(e) = ty.strip_suffix("[]") {
+        (Layout::Counted, e)
+    } else {
+        let inner = ty.strip_prefix("std::").unwrap_or(ty);
+        (Layout::Vector, inner.strip_prefix("vector<")?.strip_suffix('>')?)
+    };
+    let elem = match elem.trim() {
+        "float" => Elem::F32,
+        "double" => Elem::F64,
+        "int8_t" | "char" => Elem::I8,
+        "uint8_t" | "unsigned char" => Elem::U8,
+        "int16_t" | "short" => Elem::I16,
+        "uint16_t" | "unsigned short" => Elem::U16,
+        "int32_t" | "int" => Elem::I32,
+        "uint32_t" | "unsigned int" => Elem::U32,
+        "int64_t" | "long" | "long long" => Elem::I64,
+        "uint64_t" | "unsigned long" | "unsigned long long" => Elem::U64,
+        "bool" => Elem::Bool,
+        _ => return None,
+    };
+    Some((layout, elem))
+}
+
+/// Reads the collections of a TTree with `n` entries; returns them and the branches used.
+pub(super) fn read(
+    src: Source<'_>,
+    tree: &ReaderTree,
+    opts: &ReadOptions,
+    n: usize,
+) -> Result<(Vec<RawCollection>, Vec<String>)> {
+    let path = src.path;
+    let branches: Vec<(String, Layout, Elem)> = guarded(path, "listing jagged branches", || {
+        tree.branches()
+            .filter(|b| b.branches().next().is_none())
+            .filter_map(|b| jagged_type(&b.item_type_name()).map(|(l, e)| (b.name().to_string(), l, e)))
+            .collect()
+    })?;
+    let leaves: Vec<Leaf> = branches.iter().map(|(name, _, _)| Leaf::plain(name)).collect();
+    let groups = plan(src.func, &leaves, &opts.collections, None)?;
+    let mut data: Vec<LeafData> = (0..leaves.len()).map(|_| LeafData::default()).collect();
+    let mut used = Vec::new();
+    for &k in groups.iter().flat_map(|g| g.members.iter().map(|(_, k)| k)) {
+        let (name, layout, elem) = &branches[k];
+        data[k] = read_branch(path, tree, name, *layout, *elem, n)?;
+        used.push(name.clone());
+    }
+    Ok((assemble(path, &groups, &leaves, data)?, used))
+}
+
+/// Reads all `n` entries of one jagged branch.
+fn read_branch(path: &Path, tree: &ReaderTree, name: &str, layout: Layout, elem: Elem, n: usize) -> Result<LeafData> {
+    let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
+    let out = guarded(path, &format!("reading branch '{name}'"), || -> Result<LeafData> {
+        let b = tree.branch(name).ok_or_else(|| fail(&"branch disappeared"))?;
+        let mut out = LeafData::with_capacity(n);
+        macro_rules! each {
+            ($t:ty, $conv:expr) => {
+                match layout {
+                    Layout::Counted => {
+                        for v in b.as_iter::<Slice<$t>>().map_err(|e| fail(&e))? {
+                            out.push(v.into_vec().into_iter().map($conv));
+                        }
+                    }
+                    Layout::Vector => {
+                        for v in b.as_iter::<Vec<$t>>().map_err(|e| fail(&e))? {
+                            out.push(v.into_iter().map($conv));
+                        }
+                    }
+                }
+            };
+        }
+        match elem {
+            Elem::F32 => each!(f32, |x| x),
+            Elem::F64 => each!(f64, |x| x as f32),
+            Elem::I8 => each!(i8, f32::from),
+            Elem::U8 => each!(u8, f32::from),
+            Elem::I16 => each!(i16, f32::from),
+            Elem::U16 => each!(u16, f32::from),
+            Elem::I32 => each!(i32, |x| x as f32),
+            Elem::U32 => each!(u32, |x| x as f32),
+            Elem::I64 => each!(i64, |x| x as f32),
+            Elem::U64 => each!(u64, |x| x as f32),
+            Elem::Bool => each!(bool, |x| f32::from(u8::from(x))),
+        }
+        Ok(out)
+    })??;
+    let got = out.offsets.len() - 1;
+    if got != n {
+        return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::io::testutil::fixture;
+
+    /// Writes `tests/data/oxyroot_vector.root` (see scripts/make_particle_fixtures.py): TTree
+    /// `t`, 4 entries, `jet_pt` float = 1.5, 2.5, 3.5, 4.5 and std::vector<float> branches
+    /// `part_pt` = [1, 2, 3], [], [0.25], [5, 6] and `part_eta` = [-1, 0, 1], [], [2.5], [0.5, -0.5].
+    #[test]
+    #[ignore = "writes the committed fixture; run by hand, see scripts/make_particle_fixtures.py"]
+    fn write_vector_fixture() {
+        let mut file = oxyroot::RootFile::create(fixture("oxyroot_vector.root")).unwrap();
+        let mut tree = oxyroot::WriterTree::new("t");
+        tree.new_branch("jet_pt", vec![1.5f32, 2.5, 3.5, 4.5].into_iter());
+        let pt: Vec<Vec<f32>> = vec![vec![1.0, 2.0, 3.0], vec![], vec![0.25], vec![5.0, 6.0]];
+        let eta: Vec<Vec<f32>> = vec![vec![-1.0, 0.0, 1.0], vec![], vec![2.5], vec![0.5, -0.5]];
+        tree.new_branch("part_pt", pt.into_iter());
+        tree.new_branch("part_eta", eta.into_iter());
+        tree.write(&mut file).unwrap();
+        file.close().unwrap();
+    }
+
+    #[test]
+    fn type_names() {
+        assert_eq!(jagged_type("float[]"), Some((Layout::Counted, Elem::F32)));
+        assert_eq!(jagged_type("int32_t[]"), Some((Layout::Counted, Elem::I32)));
+        assert_eq!(jagged_type("vector<float>"), Some((Layout::Vector, Elem::F32)));
+        assert_eq!(jagged_type("std::vector<double>"), Some((Layout::Vector, Elem::F64)));
+        assert_eq!(jagged_type("vector<vector<float>>"), None);
+        assert_eq!(jagged_type("float"), None);
+        assert_eq!(jagged_type("TString[]"), None);
+    }
+}
