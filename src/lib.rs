@@ -16,6 +16,8 @@ pub mod docs;
 pub mod error;
 pub mod fsutil;
 pub mod landscape;
+pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -187,6 +187,8 @@ pub fn attack_metrics(
     }
     let z0 = model.forward_logits(x0)?;
     let z1 = model.forward_logits(x)?;
+    metrics::check_output_rows("attack_metrics (original events)", z0.view())?;
+    metrics::check_output_rows("attack_metrics (attacked events)", z1.view())?;
     let (before, after) = (model.classes_from_logits(&z0), model.classes_from_logits(&z1));
     let flips = before.iter().zip(&after).filter(|(a, b)| a != b).count();
     let mut m = AttackMetrics {

@@ -233,14 +233,6 @@ pub mod landscape_api {
         let iters = o.usize("iters", 100)?;
         let runs = o.usize("runs", 1)?;
         let points = o.usize("points", 400)?;
-        if points > 1_000_000 {
-            return Err(Error::BadOption {
-                func: "hessian_density".into(),
-                key: "points".into(),
-                problem: format!("must be at most 1000000, got {points}"),
-            }
-            .into());
-        }
         let sigma = o.f64_opt("sigma")?;
         let layer = layer(&mut o)?;
         let seed = cx.seed_or_next(o.seed()?);

@@ -154,6 +154,7 @@ pub(crate) mod helpers {
             return Err(crate::Error::arg("roc", "needs a single-output (sigmoid) model").into());
         }
         let scores: Vec<f32> = s.column(0).to_vec();
+        crate::metrics::check_scores("roc", &scores)?;
         let curve = crate::metrics::roc_curve(&scores, labels, d.weight())?;
         let auc = crate::metrics::auc_of_curve(&curve);
         Ok(map([
@@ -205,6 +206,7 @@ pub mod model_api {
         let widths: Vec<usize> = floats("mlp", "layers", &layers)?
             .into_iter()
             .map(|w| {
+                crate::limits::check_f64("mlp", "layer width", w, crate::limits::LAYER_WIDTH)?;
                 if w >= 1.0 && w.fract() == 0.0 {
                     Ok(w as usize)
                 } else {
