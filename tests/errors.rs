@@ -218,6 +218,18 @@ fn absurd_sizes_are_limit_errors_naming_the_limit() {
             "dataset(\"gaussians\", #{ n: 10, seed: 1 }).sample(1000000000000, #{ replace: true });",
             "sample: n 1000000000000 is over the limit of 200000000",
         ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); rdsa(mlp([20, 1], #{ features: d.features }), d, #{ bins: 1000000000 });",
+            "rdsa: bins 1000000000 is over the limit of 10000000",
+        ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); attack_metrics(mlp([20, 1], #{ features: d.features }), d, d, #{ bins: 1000000000 });",
+            "attack_metrics: bins 1000000000 is over the limit of 10000000",
+        ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); hessian_density(mlp([20, 1], #{ features: d.features }), d, #{ iters: 100000000 });",
+            "hessian_density: iters 100000000 is over the limit of 10000",
+        ),
     ];
     for (src, message) in cases {
         let e = err(src);
@@ -338,4 +350,10 @@ fn the_operation_limit_and_the_timeout_stop_a_plain_loop() {
             .unwrap_err();
     assert!(e.starts_with("error: timeout: the run took longer than 0.2 s\n"), "{e}");
     assert!(e.ends_with("  = hint: raise it with --timeout SECONDS\n"), "{e}");
+    // A long Rust computation stops too (the watchdog sets the interrupt flag that Ctrl-C sets).
+    let src = "let d = dataset(\"gaussians\", #{ n: 20000, seed: 1 });\nlet r = train(mlp([20, 32, 1]), d, #{ epochs: 100000 });\nprint(r.stopped);";
+    let start = std::time::Instant::now();
+    let e = common::run_with(|c| c.timeout = Some(std::time::Duration::from_millis(300)), src).unwrap_err();
+    assert!(e.starts_with("error: timeout: the run took longer than 0.3 s\n"), "{e}");
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
 }

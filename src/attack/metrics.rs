@@ -90,6 +90,7 @@ pub fn jsd_per_feature(x0: ArrayView2<'_, f32>, x: ArrayView2<'_, f32>, bins: us
     if bins == 0 {
         return Err(Error::arg("jsd", "bins must be at least 1, got 0"));
     }
+    crate::limits::check("attack_metrics", "bins", bins, crate::limits::HISTOGRAM_BINS)?;
     Ok((0..x0.ncols())
         .into_par_iter()
         .map(|j| {
