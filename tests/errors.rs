@@ -261,7 +261,7 @@ let m = mlp([2, 1], #{ features: [\"a\", \"b\"] }).with_params([1e30, 1e30, 0.0]
 
 #[test]
 fn nan_scores_make_metrics_errors_naming_the_events() {
-    for (call, op) in [("m.evaluate(d);", "evaluate"), ("m.roc(d);", "roc")] {
+    for (call, op) in [("m.evaluate(d);", "evaluate"), ("m.roc(d);", "roc"), ("m.confusion(d);", "confusion")] {
         let e = err(&format!("{NAN_MODEL}{call}"));
         assert!(
             e.starts_with(&format!(

@@ -64,6 +64,7 @@ impl Mlp {
             None => targets.reborrow(),
         };
         let z = self.forward_logits(x)?;
+        metrics::check_output_rows("loss", z.view())?;
         let mut total = 0.0;
         for (i, row) in z.rows().into_iter().enumerate() {
             let w = weights.map_or(1.0, |w| f64::from(w[i]));
