@@ -10,6 +10,9 @@
 //!   buffers count against.
 //!
 //! Script-engine limits (operations, call depth, string/array/map sizes) are in [`engine`].
+//! Two limits stay next to the code they guard, as they are part of its grammar or format:
+//! cut/derive expressions of at most 2000 tokens and 100 nesting levels (`data/expr/parse.rs`),
+//! plot images of 100–8000 pixels per side (`plot/mod.rs`).
 
 use crate::error::{Error, Result};
 
