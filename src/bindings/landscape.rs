@@ -298,7 +298,7 @@ pub mod landscape_api {
             "layer" => Basis::Identity,
             "random" => Basis::Random { k, seed },
             _ => {
-                let max_iter = (3 * k).max(40);
+                let max_iter = k.saturating_mul(3).max(40);
                 let s = landscape::lanczos(&op, &LanczosConfig { k, max_iter, tol: 1e-3, seed }, &cx.control)?;
                 hvps += s.hvps;
                 Basis::Vectors(s.eigenvectors)
