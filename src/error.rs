@@ -60,6 +60,23 @@ pub enum Error {
     #[error("tensor backend: {0}")]
     Tensor(String),
 
+    // === Limits ===
+    /// A size above one of the limits of `crate::limits`.
+    #[error("{func}: {what} {value} is over the limit of {limit}")]
+    Limit { func: String, what: String, value: String, limit: usize },
+    /// A request that does not fit in the session memory budget (`crate::memory`).
+    #[error(
+        "{what}: needs {}, but the session memory budget of {} has {} left ({} in use)",
+        crate::memory::fmt_bytes(*requested),
+        crate::memory::fmt_bytes(*budget),
+        crate::memory::fmt_bytes(budget.saturating_sub(*used)),
+        crate::memory::fmt_bytes(*used)
+    )]
+    Memory { what: String, requested: u64, used: u64, budget: u64 },
+    /// Model outputs (scores) that are NaN or infinite, where a metric needs numbers.
+    #[error("{op}: {count} of {n} events have a NaN or infinite score (first: event {first})")]
+    NonFiniteScores { op: String, count: usize, n: usize, first: usize },
+
     // === Control ===
     /// The user interrupted a computation (Ctrl-C).
     #[error("interrupted")]
@@ -88,6 +105,9 @@ impl Error {
             Error::NotPositiveDefinite { .. } => "not_positive_definite",
             Error::NotConverged { .. } => "not_converged",
             Error::Tensor(_) => "tensor",
+            Error::Limit { .. } => "limit",
+            Error::Memory { .. } => "memory",
+            Error::NonFiniteScores { .. } => "non_finite",
             Error::Interrupted => "interrupted",
             Error::FeatureMissing { .. } => "feature_missing",
         }
@@ -114,6 +134,13 @@ impl Error {
             }
             Error::NotPositiveDefinite { .. } => {
                 "check the covariance for a zero variance or a correlation of ±1".into()
+            }
+            Error::Limit { .. } => "the limits are listed in the README, section 'Limits'".into(),
+            Error::Memory { .. } => {
+                "raise the budget with --max-memory SIZE (e.g. 8G), or keep fewer datasets alive".into()
+            }
+            Error::NonFiniteScores { .. } => {
+                "the model's weights or the events contain NaN or Inf (a diverged training, a bad file)".into()
             }
             Error::Interrupted => "the computation was stopped by Ctrl-C".into(),
             Error::FeatureMissing { .. } => {

@@ -17,6 +17,8 @@ pub mod error;
 pub mod fsutil;
 pub mod io_guard;
 pub mod landscape;
+pub mod limits;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod optim;

@@ -85,9 +85,27 @@ struct SessionArgs {
     /// Limit on script operations (loops in Rhai; Rust numerics do not count).
     #[arg(long, value_name = "N")]
     max_operations: Option<u64>,
+    /// Memory budget of the session: datasets and large buffers count against it
+    /// (e.g. 4G, 512M; default: half the physical memory).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_memory: Option<u64>,
+    /// Stop the run after this many seconds (in the REPL: each entry).
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    timeout: Option<std::time::Duration>,
     /// Hide progress bars.
     #[arg(long)]
     quiet: bool,
+}
+
+fn parse_size(s: &str) -> Result<u64, String> {
+    nuisance::memory::parse_size(s)
+}
+
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("'{s}' is not a positive number of seconds")),
+    }
 }
 
 impl SessionArgs {
@@ -102,6 +120,9 @@ impl SessionArgs {
             capture: false,
             progress: !self.quiet,
             max_operations: self.max_operations,
+            max_memory: self.max_memory,
+            timeout: self.timeout,
+            ..Config::default()
         }
     }
 }

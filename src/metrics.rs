@@ -21,9 +21,38 @@ pub fn auc_of_curve(curve: &[(f64, f64, f64)]) -> f64 {
     curve.windows(2).map(|w| (w[1].0 - w[0].0) * (w[1].1 + w[0].1) / 2.0).sum()
 }
 
+/// Errors when any score is NaN or infinite, naming how many events are affected (a model
+/// with a NaN weight, or NaN inputs, scores every event NaN; no metric means anything then).
+pub fn check_scores(op: &str, scores: &[f32]) -> Result<()> {
+    check_rows(op, scores.iter().map(|s| s.is_finite()))
+}
+
+/// [`check_scores`] for an `n × k` matrix of outputs (logits or scores): an event counts once
+/// however many of its outputs are not finite.
+pub fn check_output_rows(op: &str, z: ndarray::ArrayView2<'_, f32>) -> Result<()> {
+    check_rows(op, z.rows().into_iter().map(|r| r.iter().all(|v| v.is_finite())))
+}
+
+fn check_rows(op: &str, finite: impl Iterator<Item = bool>) -> Result<()> {
+    let (mut n, mut count, mut first) = (0, 0, None);
+    for ok in finite {
+        if !ok {
+            count += 1;
+            first.get_or_insert(n);
+        }
+        n += 1;
+    }
+    match first {
+        None => Ok(()),
+        Some(first) => Err(Error::NonFiniteScores { op: op.to_string(), count, n, first }),
+    }
+}
+
 /// ROC curve points `(fpr, tpr, threshold)` from the highest threshold down, starting at (0, 0).
+/// NaN or infinite scores are an error (see [`check_scores`]).
 pub fn roc_curve(scores: &[f32], labels: &[i64], weights: Option<&[f32]>) -> Result<Vec<(f64, f64, f64)>> {
     check_lengths("roc_auc", scores.len(), labels.len(), weights.map(<[f32]>::len))?;
+    check_scores("roc_auc", scores)?;
     let w = |i: usize| weights.map_or(1.0, |w| f64::from(w[i]));
     let (mut pos, mut neg) = (0.0, 0.0);
     for (i, &l) in labels.iter().enumerate() {
@@ -43,7 +72,8 @@ pub fn roc_curve(scores: &[f32], labels: &[i64], weights: Option<&[f32]>) -> Res
     let mut k = 0;
     while k < idx.len() {
         let s = scores[idx[k]];
-        while k < idx.len() && scores[idx[k]] == s {
+        // Groups by total_cmp, so every pass consumes at least one event whatever the values.
+        while k < idx.len() && scores[idx[k]].total_cmp(&s).is_eq() {
             if labels[idx[k]] == 1 {
                 tp += w(idx[k]);
             } else {
@@ -110,6 +140,19 @@ mod tests {
         assert!(roc_auc(&[0.1, 0.2], &[1, 1], None).is_err());
         let e = roc_auc(&[0.1, 0.2], &[0, 2], None).unwrap_err();
         assert_eq!(e.to_string(), "roc_auc: labels must be 0 or 1, found 2");
+    }
+
+    #[test]
+    fn nan_and_infinite_scores_are_errors_naming_the_count() {
+        // Before the check, a NaN score never equalled itself and the grouping loop ran forever.
+        let e = roc_auc(&[0.1, f32::NAN, 0.8, f32::NAN], &[0, 0, 1, 1], None).unwrap_err();
+        assert_eq!(e.to_string(), "roc_auc: 2 of 4 events have a NaN or infinite score (first: event 1)");
+        assert_eq!(e.kind(), "non_finite");
+        let e = roc_curve(&[f32::INFINITY, 0.2], &[0, 1], None).unwrap_err();
+        assert_eq!(e.to_string(), "roc_auc: 1 of 2 events have a NaN or infinite score (first: event 0)");
+        let z = ndarray::array![[0.0f32, 1.0], [f32::NAN, f32::NAN], [1.0, 2.0]];
+        let e = check_output_rows("evaluate", z.view()).unwrap_err();
+        assert_eq!(e.to_string(), "evaluate: 1 of 3 events have a NaN or infinite score (first: event 1)");
     }
 
     #[test]

@@ -114,6 +114,19 @@ fn innermost(err: &EvalAltResult) -> (String, String, String) {
                 crate::stdlib::MODULES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
             ),
         ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => {
+            use crate::limits::engine as l;
+            (
+                "limit".into(),
+                format!("{what} is over the limit"),
+                format!(
+                    "arrays hold at most {} elements, object maps {} entries, strings {} MiB (README, section 'Limits')",
+                    l::ARRAY_SIZE,
+                    l::MAP_SIZE,
+                    l::STRING_SIZE >> 20
+                ),
+            )
+        }
         EvalAltResult::ErrorTooManyOperations(_) => (
             "limit".into(),
             "the script exceeded the operation limit".into(),

@@ -4,35 +4,20 @@
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use rhai::{Dynamic, Engine, Scope, AST};
 
 use crate::bindings::{self, Ctx};
 use crate::error::{Error, Result};
+use crate::limits::engine as limits;
+use crate::memory::{self, Budget};
 use crate::optim::Control;
 use crate::render::{Report, Sources};
 use crate::sandbox::Sandbox;
 use crate::stdlib::{self, Resolver};
-
-/// Engine limits (documented in the README's "Limits" section).
-pub mod limits {
-    /// Nested function calls.
-    pub const CALL_LEVELS: usize = 128;
-    /// Script operations per run (loops in scripts; numerics in Rust do not count).
-    pub const OPERATIONS: u64 = 20_000_000_000;
-    /// Characters in one string.
-    pub const STRING_SIZE: usize = 64 << 20;
-    /// Elements in one array.
-    pub const ARRAY_SIZE: usize = 50_000_000;
-    /// Entries in one object map.
-    pub const MAP_SIZE: usize = 1_000_000;
-    /// Modules imported by one script.
-    pub const MODULES: usize = 256;
-    /// Expression nesting depth (global, inside functions).
-    pub const EXPR_DEPTHS: (usize, usize) = (128, 64);
-}
 
 /// How a session is set up.
 #[derive(Clone, Debug, Default)]
@@ -55,6 +40,16 @@ pub struct Config {
     pub progress: bool,
     /// Override the operation limit.
     pub max_operations: Option<u64>,
+    /// Override the array and map size limits (tests use small ones).
+    pub max_array_size: Option<usize>,
+    /// See `max_array_size`.
+    pub max_map_size: Option<usize>,
+    /// The session memory budget in bytes (default: half the physical memory, see
+    /// [`crate::memory`]).
+    pub max_memory: Option<u64>,
+    /// Wall-clock limit of one run (`run_file`, or one REPL entry): the script and any Rust
+    /// computation it started are stopped when it passes.
+    pub timeout: Option<Duration>,
 }
 
 /// A script error, rendered and taken apart.
@@ -80,6 +75,8 @@ pub struct Session {
     main_name: String,
     main_text: Rc<RefCell<String>>,
     config: Config,
+    budget: Arc<Budget>,
+    timed_out: Arc<AtomicBool>,
 }
 
 impl Session {
@@ -89,7 +86,9 @@ impl Session {
         let control = Control { progress: config.progress, ..Control::default() };
         let ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
         let output = Rc::new(RefCell::new(String::new()));
-        let engine = build_engine(&ctx, &config, output.clone());
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let engine = build_engine(&ctx, &config, output.clone(), timed_out.clone());
+        let budget = Budget::new(config.max_memory.unwrap_or_else(memory::default_limit));
         let mut s = Session {
             engine,
             scope: Scope::new(),
@@ -99,6 +98,8 @@ impl Session {
             main_name: "<repl>".into(),
             main_text: Rc::new(RefCell::new(String::new())),
             config,
+            budget,
+            timed_out,
         };
         s.reset_scope();
         Ok(s)
@@ -133,6 +134,11 @@ impl Session {
         &self.ctx.control
     }
 
+    /// The session memory budget (datasets and large buffers count against it).
+    pub fn budget(&self) -> &Arc<Budget> {
+        &self.budget
+    }
+
     /// Output captured from `print` (when `capture` is set); clears the buffer.
     pub fn take_output(&self) -> String {
         std::mem::take(&mut self.output.borrow_mut())
@@ -149,6 +155,9 @@ impl Session {
     pub fn eval_source(&mut self, text: &str) -> std::result::Result<Dynamic, ScriptError> {
         *self.main_text.borrow_mut() = text.to_string();
         self.ctx.control.interrupt.store(false, Ordering::Relaxed);
+        self.timed_out.store(false, Ordering::Relaxed);
+        let _budget = memory::enter(self.budget.clone());
+        let _watchdog = self.config.timeout.map(|t| Watchdog::start(t, &self.ctx.control, &self.timed_out));
         let ast = self.engine.compile_with_scope(&self.scope, text).map_err(|e| self.render(Report::from_parse(&e)))?;
         let merged = self.functions.merge(&ast);
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
@@ -207,6 +216,12 @@ impl Session {
     }
 
     fn render(&self, mut report: Report) -> ScriptError {
+        if report.kind == "interrupted" && self.timed_out.load(Ordering::Relaxed) {
+            let secs = self.config.timeout.map_or(0.0, |t| t.as_secs_f64());
+            report.kind = "timeout".into();
+            report.message = format!("timeout: the run took longer than {secs} s");
+            report.hint = "raise it with --timeout SECONDS".into();
+        }
         if report.kind == "function_not_found" {
             self.explain_missing_function(&mut report);
         }
@@ -264,20 +279,59 @@ impl Sources for SessionSources<'_> {
     }
 }
 
-fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>) -> Engine {
+/// Stops a run when its time is up: sets the interrupt flag (so script loops and Rust
+/// computations stop as on Ctrl-C) and `timed_out` (so the error says why). Dropping it
+/// before the deadline ends its thread.
+struct Watchdog {
+    _cancel: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start(timeout: Duration, control: &Control, timed_out: &Arc<AtomicBool>) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let (interrupt, timed_out) = (control.interrupt.clone(), timed_out.clone());
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(timeout) {
+                timed_out.store(true, Ordering::Relaxed);
+                interrupt.store(true, Ordering::Relaxed);
+            }
+        });
+        Watchdog { _cancel: tx }
+    }
+}
+
+fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>, timed_out: Arc<AtomicBool>) -> Engine {
     let mut engine = Engine::new();
     engine
         .set_max_call_levels(limits::CALL_LEVELS)
         .set_max_operations(config.max_operations.unwrap_or(limits::OPERATIONS))
         .set_max_string_size(limits::STRING_SIZE)
-        .set_max_array_size(limits::ARRAY_SIZE)
-        .set_max_map_size(limits::MAP_SIZE)
+        .set_max_array_size(config.max_array_size.unwrap_or(limits::ARRAY_SIZE))
+        .set_max_map_size(config.max_map_size.unwrap_or(limits::MAP_SIZE))
         .set_max_modules(limits::MODULES)
         .set_max_expr_depths(limits::EXPR_DEPTHS.0, limits::EXPR_DEPTHS.1);
+    // Rhai checks a map's size when a function changes it, but not when `m[key] = v` adds a
+    // key, so a loop doing that would grow the map without bound: check the map variables
+    // before every use instead.
+    // (`on_var` is marked deprecated only as "volatile"; it costs ~10 % on a bare `i += 1` loop.)
+    let max_map = config.max_map_size.unwrap_or(limits::MAP_SIZE);
+    #[allow(deprecated)]
+    engine.on_var(move |name, _, context| {
+        let too_large = context.scope().get(name).and_then(|v| v.read_lock::<rhai::Map>().map(|m| m.len() > max_map));
+        if too_large == Some(true) {
+            return Err(
+                rhai::EvalAltResult::ErrorDataTooLarge("Size of object map".into(), rhai::Position::NONE).into()
+            );
+        }
+        Ok(None)
+    });
     engine.set_default_tag(Dynamic::from(ctx.clone()));
     engine.set_module_resolver(Resolver::new(ctx.sandbox.clone()));
     let flag = ctx.control.interrupt.clone();
-    engine.on_progress(move |_| flag.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
+    engine.on_progress(move |_| {
+        flag.load(Ordering::Relaxed)
+            .then(|| Dynamic::from(if timed_out.load(Ordering::Relaxed) { "timeout" } else { "interrupted" }))
+    });
     if config.capture {
         let out = output.clone();
         engine.on_print(move |s| {

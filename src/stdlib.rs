@@ -26,16 +26,20 @@ pub fn source(name: &str) -> Option<&'static str> {
 }
 
 /// Resolves `std/…` to the embedded modules and anything else to a `.rhai` file checked
-/// against the sandbox's read roots. Modules are compiled once per session.
+/// against the sandbox's read roots. Modules are compiled once per session. A module that
+/// imports itself, directly or through others, is an error naming the cycle (evaluating it
+/// would recurse until the stack overflows).
 pub struct Resolver {
     sandbox: Arc<Sandbox>,
     cache: RefCell<HashMap<String, SharedModule>>,
+    /// The modules being loaded, outermost first.
+    loading: RefCell<Vec<String>>,
 }
 
 impl Resolver {
     /// A resolver reading user modules within `sandbox`.
     pub fn new(sandbox: Arc<Sandbox>) -> Self {
-        Resolver { sandbox, cache: RefCell::new(HashMap::new()) }
+        Resolver { sandbox, cache: RefCell::new(HashMap::new()), loading: RefCell::new(Vec::new()) }
     }
 
     fn file_path(&self, source: Option<&str>, path: &str) -> Result<PathBuf, Box<EvalAltResult>> {
@@ -87,20 +91,38 @@ impl ModuleResolver for Resolver {
         if let Some(m) = self.cache.borrow().get(&key) {
             return Ok(m.clone());
         }
+        if let Some(start) = self.loading.borrow().iter().position(|k| *k == key) {
+            let loading = self.loading.borrow();
+            let mut cycle: Vec<&str> = loading[start..].iter().map(|k| display_name(k)).collect();
+            cycle.push(display_name(&key));
+            let what = if cycle.len() == 2 { "imports itself" } else { "is part of an import cycle" };
+            return Err(crate::Error::arg(
+                "import",
+                format!("module '{}' {what}: {}", display_name(&key), cycle.join(" → ")),
+            )
+            .into());
+        }
+        self.loading.borrow_mut().push(key.clone());
         let module = if path.starts_with("std/") {
-            let text = source_or_not_found(path, pos)?;
-            self.compile(engine, path, text, pos)?
+            source_or_not_found(path, pos).and_then(|text| self.compile(engine, path, text, pos))
         } else {
             // only a regular file: a named pipe would block the session
-            let text = crate::io_guard::read_regular(Path::new(&key))
+            crate::io_guard::read_regular(Path::new(&key))
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))?;
-            self.compile(engine, &key, &text, pos)?
+                .ok_or_else(|| Box::new(EvalAltResult::ErrorModuleNotFound(path.to_string(), pos)))
+                .and_then(|text| self.compile(engine, &key, &text, pos))
         };
+        self.loading.borrow_mut().pop();
+        let module = module?;
         self.cache.borrow_mut().insert(key, module.clone());
         Ok(module)
     }
+}
+
+/// A module's file name without its folder (the full path is in the error's location).
+fn display_name(key: &str) -> &str {
+    Path::new(key).file_name().and_then(|n| n.to_str()).unwrap_or(key)
 }
 
 fn source_or_not_found(path: &str, pos: Position) -> Result<&'static str, Box<EvalAltResult>> {

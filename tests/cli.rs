@@ -141,3 +141,21 @@ fn out_linking_outside_the_current_folder_is_not_a_write_root() {
     assert!(err.contains("out is a symbolic link to ") && err.contains("outside the current folder)"), "{err}");
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 }
+
+#[test]
+fn max_memory_and_timeout_flags() {
+    // 100,000 gaussians events hold 100000·20·4 + 100000·8 = 8.8 MB, more than 1 MiB.
+    let f = script("budget.rhai", "let d = dataset(\"gaussians\", #{ n: 100000, seed: 1 });");
+    let (code, _, err) = nuisance(&["run", &f, "--max-memory", "1M"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.starts_with("error: dataset: 100000 gaussians events × 20 features: needs 8.4 MiB, but the session memory budget of 1.0 MiB has 1.0 MiB left (0 B in use)\n"), "{err}");
+    assert_eq!(nuisance(&["run", &f, "--max-memory", "64M"]).0, 0);
+    let (code, _, err) = nuisance(&["run", &f, "--max-memory", "4X"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("'4X' has an unknown unit 'X' (use K, M, G or T)"), "{err}");
+    let f = script("forever.rhai", "let i = 0;\nloop { i += 1; }");
+    let (code, _, err) = nuisance(&["run", &f, "--timeout", "0.3"]);
+    assert_eq!(code, 1);
+    assert!(err.starts_with("error: timeout: the run took longer than 0.3 s\n"), "{err}");
+    assert_eq!(nuisance(&["run", &f, "--timeout", "-1"]).0, 2);
+}

@@ -332,3 +332,165 @@ fn unknown_collection_and_object_feature_list_what_exists() {
         "{e}"
     );
 }
+
+// === Bounds: every size a script asks for is limited; numerics cannot hang ===
+
+const LIMITS_HINT: &str = "  = hint: the limits are listed in the README, section 'Limits'\n";
+
+#[test]
+fn absurd_sizes_are_limit_errors_naming_the_limit() {
+    let cases = [
+        ("mlp([20, 1e12, 1]);", "mlp: layer width 1000000000000 is over the limit of 100000000"),
+        ("mlp([100000, 100000, 1]);", "mlp: parameter count 10000200001 is over the limit of 1000000000"),
+        (
+            "dataset(\"gaussians\", #{ n: 10, seed: 1 }).histogram(\"x0\", #{ bins: 1000000000 });",
+            "histogram: bins 1000000000 is over the limit of 10000000",
+        ),
+        (
+            "train(mlp([20, 1]), dataset(\"gaussians\", #{ n: 10, seed: 1 }), #{ batch_size: 100000000 });",
+            "train: batch_size 100000000 is over the limit of 16777216",
+        ),
+        ("dataset(\"gaussians\", #{ n: 1000000000000 });", "dataset: n 1000000000000 is over the limit of 200000000"),
+        (
+            "dataset(\"gaussians\", #{ n: 10, seed: 1 }).sample(1000000000000, #{ replace: true });",
+            "sample: n 1000000000000 is over the limit of 200000000",
+        ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); rdsa(mlp([20, 1], #{ features: d.features }), d, #{ bins: 1000000000 });",
+            "rdsa: bins 1000000000 is over the limit of 10000000",
+        ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); attack_metrics(mlp([20, 1], #{ features: d.features }), d, d, #{ bins: 1000000000 });",
+            "attack_metrics: bins 1000000000 is over the limit of 10000000",
+        ),
+        (
+            "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }); hessian_density(mlp([20, 1], #{ features: d.features }), d, #{ iters: 100000000 });",
+            "hessian_density: iters 100000000 is over the limit of 10000",
+        ),
+    ];
+    for (src, message) in cases {
+        let e = err(src);
+        assert!(e.starts_with(&format!("error: {message}\n  --> test.rhai:1:")), "{e}");
+        assert!(e.ends_with(LIMITS_HINT), "{e}");
+    }
+}
+
+#[test]
+fn datasets_kept_in_a_loop_end_at_the_memory_budget() {
+    // Each collider dataset of 20,000 events holds 20000·11·4 + 20000·8 = 1,040,000 bytes: four
+    // fit in 4 MiB (4,194,304 bytes), the fifth does not.
+    let src = "let all = [];\nloop { all.push(dataset(\"collider\", #{ n: 20000, seed: 1 })); }";
+    let e = common::run_with(|c| c.max_memory = Some(4 << 20), src).expect_err("the budget should stop the loop");
+    assert_eq!(
+        e,
+        "error: dataset: 20000 collider events × 11 features: needs 1015.6 KiB, but the session memory budget of 4.0 MiB has 33.5 KiB left (4.0 MiB in use)\n  --> test.rhai:2:17\n  |\n2 | loop { all.push(dataset(\"collider\", #{ n: 20000, seed: 1 })); }\n  |                 ^\n  = hint: raise the budget with --max-memory SIZE (e.g. 8G), or keep fewer datasets alive\n"
+    );
+    // Datasets let go of give their bytes back.
+    let src = "for i in 0..20 { let d = dataset(\"collider\", #{ n: 20000, seed: i }); }\nprint(\"ok\");";
+    assert_eq!(common::run_with(|c| c.max_memory = Some(4 << 20), src).unwrap(), "ok\n");
+}
+
+/// A binary model whose logit is NaN for the first two events: 1e30·1e10 overflows f32 to +∞,
+/// 1e30·(−1e10) to −∞, and their sum is NaN (the last two events give 2e30, finite).
+const NAN_MODEL: &str = "let d = dataset(\"gaussians\", #{ n: 4, seed: 1 })
+    .with_column(\"a\", [1e10, 1e10, 1.0, 1.0]).with_column(\"b\", [-1e10, -1e10, 1.0, 1.0]).select([\"a\", \"b\"]);
+let m = mlp([2, 1], #{ features: [\"a\", \"b\"] }).with_params([1e30, 1e30, 0.0]);\n";
+
+#[test]
+fn nan_scores_make_metrics_errors_naming_the_events() {
+    for (call, op) in [("m.evaluate(d);", "evaluate"), ("m.roc(d);", "roc"), ("m.confusion(d);", "confusion")] {
+        let e = err(&format!("{NAN_MODEL}{call}"));
+        assert!(
+            e.starts_with(&format!(
+                "error: {op}: 2 of 4 events have a NaN or infinite score (first: event 0)\n  --> test.rhai:4:"
+            )),
+            "{e}"
+        );
+        assert!(
+            e.ends_with(
+                "  = hint: the model's weights or the events contain NaN or Inf (a diverged training, a bad file)\n"
+            ),
+            "{e}"
+        );
+    }
+    let out = common::run(&format!("{NAN_MODEL}try {{ m.evaluate(d) }} catch (e) {{ print(e.kind) }}")).unwrap();
+    assert_eq!(out, "non_finite\n");
+}
+
+#[test]
+fn sorting_with_a_float_comparer_works_and_nan_is_an_error() {
+    let out = common::run("let a = [3.0, 1.0, 2.0];\na.sort(|x, y| x - y);\nprint(a);\nlet b = [0.5, 2.5, 1.5];\nb.sort(|x, y| y - x);\nprint(b);").unwrap();
+    assert_eq!(out, "[1.0, 2.0, 3.0]\n[2.5, 1.5, 0.5]\n");
+    let e = err("let a = [1.0, 2.0];\na.sort(|x, y| sqrt(-1.0));");
+    assert!(e.starts_with("error: sort: the comparer returned NaN for (2.0, 1.0); it must return a number\n"), "{e}");
+    let e = err("let a = [1.0, 2.0];\na.sort(|x, y| \"before\");");
+    assert!(
+        e.starts_with("error: sort: the comparer must return a number (negative: a first, positive: b first), got a string for (2.0, 1.0)\n"),
+        "{e}"
+    );
+    // A plain sort of floats with NaN: NaN last, no panic.
+    assert_eq!(common::run("let a = [2.0, sqrt(-1.0), 1.0];\na.sort();\nprint(a);").unwrap(), "[1.0, 2.0, NaN]\n");
+}
+
+#[test]
+fn a_module_that_imports_itself_or_a_cycle_is_an_error() {
+    let dir = std::env::temp_dir().join(format!("nuisance_cycle_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("selfish.rhai"), "import \"selfish\" as s;\nfn f() { 1 }\n").unwrap();
+    std::fs::write(dir.join("ping.rhai"), "import \"pong\" as b;\n").unwrap();
+    std::fs::write(dir.join("pong.rhai"), "import \"ping\" as a;\n").unwrap();
+    let run = |name: &str| {
+        let mut s = common::session(Some(&dir));
+        s.set_main_name("test.rhai");
+        let src = format!("import \"{}\" as m;", dir.join(name).display());
+        s.eval_source(&src).map(|_| ()).expect_err("a cycle must fail").rendered
+    };
+    let e = run("selfish");
+    assert!(e.contains("import: module 'selfish.rhai' imports itself: selfish.rhai → selfish.rhai"), "{e}");
+    let e = run("ping");
+    assert!(
+        e.contains("import: module 'ping.rhai' is part of an import cycle: ping.rhai → pong.rhai → ping.rhai"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Small array and map limits, and an operation limit so that a limit that is not enforced
+/// fails the test instead of filling the memory.
+fn small_collections(c: &mut nuisance::session::Config) {
+    c.max_array_size = Some(1000);
+    c.max_map_size = Some(1000);
+    c.max_operations = Some(1_000_000);
+}
+
+#[test]
+fn an_array_growing_in_a_loop_stops_at_its_limit() {
+    let e = common::run_with(small_collections, "let a = [];\nloop { a.push(1); }").unwrap_err();
+    assert!(e.starts_with("error: Size of array/BLOB is over the limit\n  --> test.rhai:2:"), "{e}");
+    let e = common::run_with(small_collections, "let a = [];\nloop { a += [1, 2]; }").unwrap_err();
+    assert!(e.starts_with("error: Size of array/BLOB is over the limit\n"), "{e}");
+}
+
+#[test]
+fn a_map_growing_in_a_loop_stops_at_its_limit() {
+    let src = "let m = #{};\nlet i = 0;\nloop { m[`${i}`] = 1; i += 1; }";
+    let e = common::run_with(small_collections, src).unwrap_err();
+    assert!(e.starts_with("error: Size of object map is over the limit\n"), "{e}");
+}
+
+#[test]
+fn the_operation_limit_and_the_timeout_stop_a_plain_loop() {
+    let e = common::run_with(|c| c.max_operations = Some(100_000), "let i = 0;\nloop { i += 1; }").unwrap_err();
+    assert!(e.starts_with("error: the script exceeded the operation limit\n"), "{e}");
+    let e =
+        common::run_with(|c| c.timeout = Some(std::time::Duration::from_millis(200)), "let i = 0;\nloop { i += 1; }")
+            .unwrap_err();
+    assert!(e.starts_with("error: timeout: the run took longer than 0.2 s\n"), "{e}");
+    assert!(e.ends_with("  = hint: raise it with --timeout SECONDS\n"), "{e}");
+    // A long Rust computation stops too (the watchdog sets the interrupt flag that Ctrl-C sets).
+    let src = "let d = dataset(\"gaussians\", #{ n: 20000, seed: 1 });\nlet r = train(mlp([20, 32, 1]), d, #{ epochs: 100000 });\nprint(r.stopped);";
+    let start = std::time::Instant::now();
+    let e = common::run_with(|c| c.timeout = Some(std::time::Duration::from_millis(300)), src).unwrap_err();
+    assert!(e.starts_with("error: timeout: the run took longer than 0.3 s\n"), "{e}");
+    assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
+}

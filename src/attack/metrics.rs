@@ -90,6 +90,7 @@ pub fn jsd_per_feature(x0: ArrayView2<'_, f32>, x: ArrayView2<'_, f32>, bins: us
     if bins == 0 {
         return Err(Error::arg("jsd", "bins must be at least 1, got 0"));
     }
+    crate::limits::check("attack_metrics", "bins", bins, crate::limits::HISTOGRAM_BINS)?;
     Ok((0..x0.ncols())
         .into_par_iter()
         .map(|j| {
@@ -187,6 +188,8 @@ pub fn attack_metrics(
     }
     let z0 = model.forward_logits(x0)?;
     let z1 = model.forward_logits(x)?;
+    metrics::check_output_rows("attack_metrics (original events)", z0.view())?;
+    metrics::check_output_rows("attack_metrics (attacked events)", z1.view())?;
     let (before, after) = (model.classes_from_logits(&z0), model.classes_from_logits(&z1));
     let flips = before.iter().zip(&after).filter(|(a, b)| a != b).count();
     let mut m = AttackMetrics {

@@ -16,7 +16,9 @@
 //! - **Adam**: fixed learning rate in σ units; the best point seen is kept per event.
 //!
 //! Events stop on their own (`converged`: gradient or cost change below tolerance;
-//! `line_search`: no decrease found), or when the run hits `max_iters`, Ctrl-C or the timeout.
+//! `line_search`: no decrease found; `stalled`: stopped as converged without ever moving while
+//! the score is still away from its target — a saturated score whose gradient vanished), or
+//! when the run hits `max_iters`, Ctrl-C or the timeout.
 //! With a feasibility [`Projection`] the cost is minimised at the projected events: every
 //! evaluation takes `x' = P(x⁰ + δ(u))`, the χ² of `x' − x⁰` and the score at `x'`, and chains
 //! the gradient through P's Jacobian (0 on features a rule pinned — clipped at a bound,
@@ -219,6 +221,7 @@ fn check_config(cfg: &MiniFoolConfig) -> Result<()> {
     if cfg.memory == 0 {
         return Err(bad("memory", "must be ≥ 1".into()));
     }
+    crate::limits::check("minifool", "memory", cfg.memory, crate::limits::LBFGS_MEMORY)?;
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         return Err(bad("lr", format!("must be a finite number > 0, got {}", cfg.lr)));
     }

@@ -19,6 +19,12 @@ fn row_dots(a: &Array2<f32>, b: &Array2<f32>) -> Array1<f32> {
 /// What a minimiser hands back: points u, iterations, reasons, start and end costs, stop.
 pub(super) type Finished = (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop);
 
+/// Cost above which an event that never moved from δ = 0 did not converge but stalled: the
+/// score term β·(f − g)² is still clearly positive while its gradient vanished, as happens
+/// when the score is saturated (a huge logit: f = 0 or 1 in f32, so ∂f/∂x underflows to 0).
+/// An event already at its target has cost ≈ 0 (below f32 resolution, ~1e-14).
+const STALLED_COST: f64 = 1e-10;
+
 /// State shared by both minimisers: per event the point, cost, gradient, status.
 struct Events {
     u: Array2<f32>,
@@ -65,8 +71,19 @@ impl Events {
         }
     }
 
+    /// The result; an event that stopped as converged without moving from its start while its
+    /// cost is not zero is `stalled` (see [`STALLED_COST`]).
     fn finish(self, stop: Stop) -> Finished {
-        let reason = self.reason.into_iter().map(|r| if r == "running" { stop.as_str() } else { r }).collect();
+        let reason = self
+            .reason
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                "running" => stop.as_str(),
+                "converged" if self.cost[i] > STALLED_COST && self.u.row(i).iter().all(|v| *v == 0.0) => "stalled",
+                r => r,
+            })
+            .collect();
         (self.u, self.iters, reason, self.cost_start, self.cost, stop)
     }
 
@@ -100,6 +117,12 @@ impl<'a> Lbfgs<'a> {
         // instead of 0.211 at λ = 0.1 on the benchmark); the line search shortens it as needed.
         let gamma = Array1::from_iter(ev.grad.rows().into_iter().map(|g| 1.0 / g.dot(&g).sqrt().max(1e-12)));
         let m = cfg.memory;
+        // The (s, y) pairs of every event: 2·m·n·d floats, and ρ.
+        let pairs = m.saturating_mul(n).saturating_mul(d.saturating_mul(2).saturating_add(1));
+        crate::memory::check(
+            crate::memory::bytes(pairs, 4),
+            &format!("minifool: L-BFGS memory {m} for {n} events × {d} features"),
+        )?;
         Ok(Lbfgs {
             p,
             ev,

@@ -4,6 +4,25 @@ use crate::attack::FeatureSigma;
 use ndarray::array;
 
 #[test]
+fn a_saturated_event_that_cannot_move_is_stalled_not_converged() {
+    // f = σ(100·a). At a = 1 the logit is 100 and σ = 1 exactly in f32, so ∂f/∂x = σ(1 − σ) = 0:
+    // the gradient at δ = 0 vanishes although the target-class score 1 − σ = 0 is 1 away from
+    // its target g = 1 (cost β·(0 − 1)² = 1). At a = 0.001 (logit 0.1) a shift of −0.001 flips it.
+    let m = logistic(&[100.0, 0.0], 0.0);
+    let unc = UncertaintyModel::new(vec!["a".into(), "b".into()], vec![FeatureSigma::absolute(1.0); 2]).unwrap();
+    let x0 = array![[1.0f32, 0.0], [0.001, 0.0]];
+    for minimizer in [Minimizer::Lbfgs, Minimizer::Adam] {
+        let cfg = MiniFoolConfig { minimizer, ..MiniFoolConfig::default() };
+        let r = minifool(&m, &unc, x0.view(), &cfg, &Projection::default(), &Control::quiet()).unwrap();
+        assert_eq!(r.attack.reason[0], "stalled", "{minimizer:?}");
+        assert_eq!(r.attack.x.row(0), x0.row(0));
+        assert!((r.cost_end[0] - 1.0).abs() < 1e-6, "{}", r.cost_end[0]);
+        assert_ne!(r.attack.reason[1], "stalled", "{minimizer:?}");
+        assert_eq!(r.attack.flipped(), vec![false, true], "{minimizer:?}");
+    }
+}
+
+#[test]
 fn cost_never_increases_with_either_minimizer() {
     let (m, ds) = trained(5, Output::Sigmoid);
     // At s = 4 a flip costs little χ² (the small model's scores are flat, so the cost falls by

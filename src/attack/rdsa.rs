@@ -145,6 +145,7 @@ impl RdsaConfig {
         if self.bins == 0 {
             return Err(bad("bins", "must be ≥ 1, got 0".into()));
         }
+        crate::limits::check("rdsa", "bins", self.bins, crate::limits::HISTOGRAM_BINS)?;
         if self.features.is_none() && self.k == 0 {
             return Err(bad("k", "must be ≥ 1, got 0".into()));
         }

@@ -119,6 +119,7 @@ impl AttackResult {
 /// Scores (`n × k`) and predicted classes of `x`, from one forward pass.
 pub fn outputs(model: &Mlp, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Vec<i64>)> {
     let z = model.forward_logits(x)?;
+    crate::metrics::check_output_rows("attack", z.view())?;
     let classes = model.classes_from_logits(&z);
     let mut s = z;
     let out: Output = model.output();

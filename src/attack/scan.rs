@@ -5,7 +5,9 @@
 //! correctly and incorrectly classified events and by true class. `s_flip` is the smallest s of
 //! the grid that flips the event (∞ if none), refined for MiniFool by bisection between the
 //! last grid point that did not flip and the first that did (per-event scales, all events in
-//! one batched run per bisection step). Nothing here needs labels except the split.
+//! one batched run per bisection step). Nothing here needs labels except the split. Each row
+//! also counts the events the attack left `stalled` (a saturated score that cannot move), so
+//! a flip fraction that stays low because of them can be told from a robust model.
 
 use ndarray::ArrayView2;
 
@@ -65,6 +67,8 @@ pub struct ScanRow {
     pub by_class: Vec<Fraction>,
     /// Median χ² of the flipped events (NaN when none flipped).
     pub median_chi2_flipped: f64,
+    /// Events the attack left `stalled` (MiniFool: a saturated score that could not move).
+    pub stalled: usize,
 }
 
 /// A whole scan.
@@ -93,6 +97,8 @@ pub fn s_scan(
     control: &Control,
 ) -> Result<Scan> {
     check_s(s_values)?;
+    crate::limits::check("s_scan", "number of s values", s_values.len(), crate::limits::SCAN_POINTS)?;
+    crate::limits::check("s_scan", "bisect", bisect, crate::limits::SCAN_BISECT)?;
     let n = x0.nrows();
     if n == 0 {
         return Err(Error::Empty { op: "s_scan", what: "the dataset".into() });
@@ -113,7 +119,7 @@ pub fn s_scan(
     for &k in &order {
         let s = s_values[k];
         let scaled = unc.with_scale(unc.scale() * s)?;
-        let (flipped, chi2) = run_once(model, &scaled, x0, &clean, attack, proj, control)?;
+        let (flipped, chi2, stalled) = run_once(model, &scaled, x0, &clean, attack, proj, control)?;
         for i in 0..n {
             if flipped[i] && s_flip[i].is_infinite() {
                 s_flip[i] = s;
@@ -121,7 +127,7 @@ pub fn s_scan(
                 below[i] = s;
             }
         }
-        rows[k] = Some(row(s, &flipped, &chi2, labels, correct.as_deref()));
+        rows[k] = Some(ScanRow { stalled, ..row(s, &flipped, &chi2, labels, correct.as_deref()) });
     }
     if let ScanAttack::MiniFool(cfg) = attack {
         refine(model, unc, x0, cfg, bisect, proj, control, &mut s_flip, &mut below)?;
@@ -144,7 +150,7 @@ fn check_s(s_values: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Flip flags and χ² of one attack run.
+/// Flip flags, χ² and the number of stalled events of one attack run.
 fn run_once(
     model: &Mlp,
     unc: &UncertaintyModel,
@@ -153,12 +159,13 @@ fn run_once(
     attack: &ScanAttack,
     proj: &Projection,
     control: &Control,
-) -> Result<(Vec<bool>, Vec<f64>)> {
+) -> Result<(Vec<bool>, Vec<f64>, usize)> {
     let r = match attack {
         ScanAttack::MiniFool(cfg) => minifool(model, unc, x0, cfg, proj, control)?.attack,
         ScanAttack::Pgd(cfg) => pgd(model, unc, x0, &Goal::Untargeted(clean.to_vec()), cfg, proj, control)?,
     };
-    Ok((r.flipped(), r.chi2))
+    let stalled = r.reason.iter().filter(|r| **r == "stalled").count();
+    Ok((r.flipped(), r.chi2, stalled))
 }
 
 fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: Option<&[bool]>) -> ScanRow {
@@ -177,7 +184,7 @@ fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: 
     let mut fc: Vec<f64> = chi2.iter().zip(flipped).filter(|(_, f)| **f).map(|(c, _)| *c).collect();
     fc.sort_by(f64::total_cmp);
     let median_chi2_flipped = if fc.is_empty() { f64::NAN } else { fc[fc.len() / 2] };
-    ScanRow { s, all, correct: pick(true), incorrect: pick(false), by_class, median_chi2_flipped }
+    ScanRow { s, all, correct: pick(true), incorrect: pick(false), by_class, median_chi2_flipped, stalled: 0 }
 }
 
 /// Bisection of s_flip between `below` (no flip) and `s_flip` (flip) for events that flipped.
@@ -249,6 +256,42 @@ mod tests {
             s_scan(&m, &unc, ds.x(), None, &attack, &s_values, 0, &Projection::default(), &Control::quiet()).unwrap();
         assert!(free.rows[0].correct.is_none() && free.rows[0].by_class.is_empty());
         assert_eq!(free.rows[3].all, scan.rows[3].all);
+    }
+
+    #[test]
+    fn the_table_counts_stalled_events() {
+        // The saturated event of the MiniFool test (logit 100) stalls at every s; the other
+        // (logit 0.1) flips at every s.
+        let m = crate::attack::test_support::logistic(&[100.0, 0.0], 0.0);
+        let specs = vec![crate::attack::FeatureSigma::absolute(1.0); 2];
+        let unc = UncertaintyModel::new(vec!["a".into(), "b".into()], specs).unwrap();
+        let x0 = ndarray::array![[1.0f32, 0.0], [0.001, 0.0]];
+        let a = ScanAttack::MiniFool(MiniFoolConfig::default());
+        let scan =
+            s_scan(&m, &unc, x0.view(), None, &a, &[0.5, 2.0], 0, &Projection::default(), &Control::quiet()).unwrap();
+        assert_eq!(scan.rows.iter().map(|r| (r.stalled, r.all.p)).collect::<Vec<_>>(), vec![(1, 0.5), (1, 0.5)]);
+        // PGD has no stalled reason.
+        let pgd = ScanAttack::Pgd(PgdConfig::fgsm(0.5, crate::attack::Norm::Linf));
+        let scan =
+            s_scan(&m, &unc, x0.view(), None, &pgd, &[1.0], 0, &Projection::default(), &Control::quiet()).unwrap();
+        assert_eq!(scan.rows[0].stalled, 0);
+    }
+
+    #[test]
+    fn absurd_grids_are_limit_errors() {
+        let m = crate::attack::test_support::logistic(&[1.0], 0.0);
+        let unc = UncertaintyModel::new(vec!["a".into()], vec![crate::attack::FeatureSigma::absolute(1.0)]).unwrap();
+        let x0 = ndarray::array![[1.0f32]];
+        let a = ScanAttack::MiniFool(MiniFoolConfig::default());
+        let many = vec![1.0; crate::limits::SCAN_POINTS + 1];
+        let e = s_scan(&m, &unc, x0.view(), None, &a, &many, 0, &Projection::default(), &Control::quiet()).unwrap_err();
+        assert_eq!(e.to_string(), "s_scan: number of s values 10001 is over the limit of 10000");
+        let e =
+            s_scan(&m, &unc, x0.view(), None, &a, &[1.0], 65, &Projection::default(), &Control::quiet()).unwrap_err();
+        assert_eq!(e.to_string(), "s_scan: bisect 65 is over the limit of 64");
+        let cfg = MiniFoolConfig { memory: 1_000_000, ..MiniFoolConfig::default() };
+        let e = minifool(&m, &unc, x0.view(), &cfg, &Projection::default(), &Control::quiet()).unwrap_err();
+        assert_eq!(e.to_string(), "minifool: memory 1000000 is over the limit of 1000");
     }
 
     #[test]

@@ -387,7 +387,8 @@ pub(crate) mod helpers {
 
     /// The scan table as a Dataset (one row per s) plus s_flip.
     pub fn scan_map(scan: &Scan) -> RhaiResult<Map> {
-        let mut names: Vec<String> = ["s", "flip", "flip_err", "n", "median_chi2_flipped"].map(String::from).to_vec();
+        let mut names: Vec<String> =
+            ["s", "flip", "flip_err", "n", "median_chi2_flipped", "stalled"].map(String::from).to_vec();
         let labelled = scan.rows.first().is_some_and(|r| r.correct.is_some());
         let k = scan.rows.first().map_or(0, |r| r.by_class.len());
         if labelled {
@@ -410,8 +411,14 @@ pub(crate) mod helpers {
             .rows
             .iter()
             .map(|r| {
-                let mut v =
-                    vec![r.s as f32, r.all.p as f32, r.all.err as f32, r.all.n as f32, r.median_chi2_flipped as f32];
+                let mut v = vec![
+                    r.s as f32,
+                    r.all.p as f32,
+                    r.all.err as f32,
+                    r.all.n as f32,
+                    r.median_chi2_flipped as f32,
+                    r.stalled as f32,
+                ];
                 if let (Some(c), Some(i)) = (r.correct, r.incorrect) {
                     v.extend([c.p, c.err, c.n as f64, i.p, i.err, i.n as f64].map(|x| x as f32));
                     for f in &r.by_class {
@@ -428,6 +435,8 @@ pub(crate) mod helpers {
         m.insert("s".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.s))));
         m.insert("flip".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
         m.insert("flip_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
+        let stalled = scan.rows.iter().map(|r| Dynamic::from_int(r.stalled as i64)).collect();
+        m.insert("stalled".into(), Dynamic::from_array(stalled));
         if labelled {
             let get = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
                 f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.p)))
@@ -744,7 +753,8 @@ pub mod attack_api {
 
     /// An s-scan: runs `attack` (`"minifool"`, default, or `"pgd"`) at every scale in `s`
     /// (relative to the model's own scale) and returns `#{ table, s, flip, flip_err,
-    /// flip_correct, flip_incorrect (+ _err), s_flip }`. With labels the flip fractions are
+    /// flip_correct, flip_incorrect (+ _err), stalled, s_flip }` (`stalled`: per s, the events
+    /// MiniFool could not move because their score is saturated). With labels the flip fractions are
     /// split into initially correct and incorrect events and by class (columns of `table`).
     ///
     /// | key | type | default | meaning |

@@ -239,14 +239,6 @@ pub mod data_api {
         let n = o.usize("n", 10_000)?;
         let seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
-        if n > 200_000_000 {
-            return Err(Error::BadOption {
-                func: "dataset".into(),
-                key: "n".into(),
-                problem: format!("must be at most 200000000, got {n}"),
-            }
-            .into());
-        }
         Ok(synthetic::generate(name, n, seed)?)
     }
 
@@ -596,14 +588,6 @@ pub mod data_api {
     pub fn histogram_opts(d: &mut Dataset, column: &str, options: Map) -> RhaiResult<Map> {
         let mut o = Opts::new("histogram", &options);
         let bins = o.usize("bins", 50)?;
-        if bins > 10_000_000 {
-            return Err(Error::BadOption {
-                func: "histogram".into(),
-                key: "bins".into(),
-                problem: format!("must be at most 10000000, got {bins}"),
-            }
-            .into());
-        }
         let range = o.range_opt("range")?;
         let weighted = o.bool("weighted", true)?;
         o.finish()?;

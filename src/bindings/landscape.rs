@@ -233,14 +233,6 @@ pub mod landscape_api {
         let iters = o.usize("iters", 100)?;
         let runs = o.usize("runs", 1)?;
         let points = o.usize("points", 400)?;
-        if points > 1_000_000 {
-            return Err(Error::BadOption {
-                func: "hessian_density".into(),
-                key: "points".into(),
-                problem: format!("must be at most 1000000, got {points}"),
-            }
-            .into());
-        }
         let sigma = o.f64_opt("sigma")?;
         let layer = layer(&mut o)?;
         let seed = cx.seed_or_next(o.seed()?);
@@ -306,7 +298,7 @@ pub mod landscape_api {
             "layer" => Basis::Identity,
             "random" => Basis::Random { k, seed },
             _ => {
-                let max_iter = (3 * k).max(40);
+                let max_iter = k.saturating_mul(3).max(40);
                 let s = landscape::lanczos(&op, &LanczosConfig { k, max_iter, tol: 1e-3, seed }, &cx.control)?;
                 hvps += s.hvps;
                 Basis::Vectors(s.eigenvectors)

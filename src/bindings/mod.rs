@@ -17,6 +17,7 @@ pub mod model;
 pub mod options;
 pub mod plot;
 pub mod rdsa;
+pub mod sort;
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -93,4 +94,5 @@ pub fn register(engine: &mut Engine) {
     plot::register(engine);
     attack::register(engine);
     rdsa::register(engine);
+    sort::register(engine);
 }

@@ -154,6 +154,7 @@ pub(crate) mod helpers {
             return Err(crate::Error::arg("roc", "needs a single-output (sigmoid) model").into());
         }
         let scores: Vec<f32> = s.column(0).to_vec();
+        crate::metrics::check_scores("roc", &scores)?;
         let curve = crate::metrics::roc_curve(&scores, labels, d.weight())?;
         let auc = crate::metrics::auc_of_curve(&curve);
         Ok(map([
@@ -205,6 +206,7 @@ pub mod model_api {
         let widths: Vec<usize> = floats("mlp", "layers", &layers)?
             .into_iter()
             .map(|w| {
+                crate::limits::check_f64("mlp", "layer width", w, crate::limits::LAYER_WIDTH)?;
                 if w >= 1.0 && w.fract() == 0.0 {
                     Ok(w as usize)
                 } else {
@@ -380,6 +382,7 @@ pub mod model_api {
         let inputs = data.drop_columns(std::slice::from_ref(&target))?;
         m.check_features(&inputs)?;
         let pred = m.scores(inputs.x())?;
+        crate::metrics::check_output_rows("evaluate", pred.view())?;
         if pred.ncols() != 1 {
             return Err(Error::arg("evaluate", "a regression target needs a model with one output").into());
         }
@@ -731,8 +734,11 @@ pub mod model_api {
     pub fn confusion(m: &mut Mlp, data: Dataset) -> RhaiResult<Array> {
         m.check_features(&data)?;
         let labels = data.label().ok_or_else(|| Error::arg("confusion", "the dataset has no label"))?;
-        let pred = m.predict_class(data.x())?;
+        let z = m.forward_logits(data.x())?;
+        crate::metrics::check_output_rows("confusion", z.view())?;
+        let pred = m.classes_from_logits(&z);
         let k = m.n_outputs().max(2);
+        crate::memory::check(crate::memory::bytes(k.saturating_mul(k), 8), &format!("confusion: a {k} × {k} matrix"))?;
         let mut cm = vec![vec![0.0f64; k]; k];
         let w = data.weights_or_ones();
         for i in 0..labels.len() {

@@ -193,9 +193,7 @@ pub mod plot_api {
     pub fn plot_compare(c: NativeCallContext, path: &str, column: &str, datasets: Map, options: Map) -> RhaiResult<()> {
         let mut o = Opts::new("plot_compare", &options);
         let bins = o.usize("bins", 50)?;
-        if bins > 10_000_000 {
-            return Err(Error::arg("plot_compare", format!("bins must be at most 10000000, got {bins}")).into());
-        }
+        crate::limits::check("plot_compare", "bins", bins, crate::limits::HISTOGRAM_BINS)?;
         let range = o.range_opt("range")?;
         let mut opts = plot_options("plot_compare", &mut o)?;
         o.finish()?;

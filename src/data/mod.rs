@@ -21,6 +21,7 @@ use std::sync::Arc;
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::error::{Error, Result};
+use crate::memory::{self, Reservation};
 
 pub use collection::Collection;
 
@@ -39,6 +40,15 @@ struct Inner {
     label: Option<Vec<i64>>,
     weight: Option<Vec<f32>>,
     collections: Vec<Collection>,
+    /// The bytes above, counted against the session memory budget while any clone lives.
+    _memory: Arc<Reservation>,
+}
+
+/// Bytes of the events of a dataset: features, label and weight.
+pub fn dataset_bytes(n: usize, d: usize, label: bool, weight: bool) -> u64 {
+    memory::bytes(n.saturating_mul(d), 4)
+        .saturating_add(if label { memory::bytes(n, 8) } else { 0 })
+        .saturating_add(if weight { memory::bytes(n, 4) } else { 0 })
 }
 
 impl Dataset {
@@ -72,8 +82,25 @@ impl Dataset {
         if let Some(w) = &weight {
             check_len("weight", w.len(), n)?;
         }
+        let bytes = dataset_bytes(n, d, label.is_some(), weight.is_some());
+        let _memory = memory::reserve(bytes, &format!("a dataset of {n} events × {d} features"))?;
         let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_owned() };
-        Ok(Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new() }) })
+        Ok(Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new(), _memory: Arc::new(_memory) }) })
+    }
+
+    /// A dataset from parts that agree by construction (distinct names, one per column; one
+    /// label and weight per row, finite values), counted against the memory budget without
+    /// failing: for generators that checked the budget before allocating.
+    pub(crate) fn from_trusted(
+        names: Vec<String>,
+        x: Array2<f32>,
+        label: Option<Vec<i64>>,
+        weight: Option<Vec<f32>>,
+    ) -> Self {
+        debug_assert_eq!(names.len(), x.ncols());
+        let (n, d) = x.dim();
+        let _memory = memory::account(dataset_bytes(n, d, label.is_some(), weight.is_some()));
+        Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new(), _memory: Arc::new(_memory) }) }
     }
 
     /// Number of events (rows).
@@ -172,8 +199,13 @@ impl Dataset {
         let x = self.inner.x.select(Axis(0), idx);
         let label = self.label().map(|l| idx.iter().map(|&i| l[i]).collect());
         let weight = self.weight().map(|w| idx.iter().map(|&i| w[i]).collect());
-        let collections = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
-        Dataset { inner: Arc::new(Inner { names: self.names().to_vec(), x: Arc::new(x), label, weight, collections }) }
+        let collections: Vec<Collection> = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
+        let d = Dataset::from_trusted(self.names().to_vec(), x, label, weight);
+        if collections.is_empty() {
+            d
+        } else {
+            d.replace_collections(collections)
+        }
     }
 
     /// The object collections, in the order they were added.
@@ -235,6 +267,7 @@ impl Dataset {
             label: i.label.clone(),
             weight: i.weight.clone(),
             collections,
+            _memory: Arc::clone(&i._memory),
         };
         Dataset { inner: Arc::new(inner) }
     }

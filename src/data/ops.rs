@@ -150,6 +150,10 @@ impl Dataset {
         if self.is_empty() {
             return Err(Error::Empty { op: "sample", what: "the dataset".into() });
         }
+        crate::limits::check("sample", "n", n, crate::limits::EVENTS)?;
+        let bytes = super::dataset_bytes(n, self.n_features(), self.label().is_some(), self.weight().is_some());
+        // The row indices and the rows themselves.
+        crate::memory::check(bytes.saturating_add(crate::memory::bytes(n, 8)), &format!("sample: {n} events"))?;
         let mut r = rng::rng(seed);
         let idx: Vec<usize> = if replace {
             (0..n).map(|_| r.random_range(0..self.len())).collect()

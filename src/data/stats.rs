@@ -91,6 +91,7 @@ pub fn histogram_values(
     if bins == 0 {
         return Err(Error::arg(OP, "bins must be at least 1, got 0"));
     }
+    crate::limits::check(OP, "bins", bins, crate::limits::HISTOGRAM_BINS)?;
     if let Some(w) = weights {
         if w.len() != values.len() {
             return Err(Error::Shape {

@@ -16,6 +16,7 @@ use super::Spectrum;
 use crate::error::{Error, Result};
 use crate::optim::{Control, Kv, Solver, Stop};
 use crate::rng;
+use crate::{limits, memory};
 
 /// Settings of [`lanczos`].
 #[derive(Clone, Debug)]
@@ -125,6 +126,14 @@ impl<'a, O: LinearOp + ?Sized> LanczosTop<'a, O> {
     /// Checks the settings and draws the start vector.
     pub fn new(op: &'a O, cfg: &LanczosConfig) -> Result<Self> {
         check_k("hessian_top", cfg.k, op.dim())?;
+        limits::check("hessian_top", "k", cfg.k, limits::EIGENVALUES)?;
+        limits::check("hessian_top", "max_iter", cfg.max_iter, limits::LANCZOS_STEPS)?;
+        // The Lanczos basis: one f64 vector per step, at most min(max_iter, dim).
+        let steps = cfg.max_iter.min(op.dim());
+        memory::check(
+            memory::bytes(steps.saturating_mul(op.dim()), 8),
+            &format!("hessian_top: {steps} Lanczos vectors of {} weights", op.dim()),
+        )?;
         if cfg.max_iter < cfg.k {
             return Err(Error::BadOption {
                 func: "hessian_top".into(),

@@ -11,6 +11,7 @@ use super::Spectrum;
 use crate::error::{Error, Result};
 use crate::optim::{Control, Kv, Solver, Stop};
 use crate::rng::{self, Rng};
+use crate::{limits, memory};
 
 /// Settings of [`power_iteration`].
 #[derive(Clone, Debug)]
@@ -55,6 +56,13 @@ impl<'a, O: LinearOp + ?Sized> PowerIteration<'a, O> {
     /// Checks the settings; no product is computed yet.
     pub fn new(op: &'a O, cfg: &PowerConfig) -> Result<Self> {
         check_k("hessian_top", cfg.k, op.dim())?;
+        limits::check("hessian_top", "k", cfg.k, limits::EIGENVALUES)?;
+        limits::check("hessian_top", "max_iter", cfg.max_iter, limits::POWER_ITERATIONS)?;
+        // The k eigenvectors kept (f64).
+        memory::check(
+            memory::bytes(cfg.k.saturating_mul(op.dim()), 8),
+            &format!("hessian_top: {} eigenvectors of {} weights", cfg.k, op.dim()),
+        )?;
         if cfg.max_iter == 0 {
             return Err(Error::BadOption {
                 func: "hessian_top".into(),

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::optim::{Control, Kv, Solver, Stop};
 use crate::rng;
 
-/// Largest subspace dimension (the dense matrix holds k² numbers).
-pub const MAX_DIM: usize = 8192;
+/// Largest subspace dimension (the dense matrix holds k² numbers): [`crate::limits::REDUCED_DIM`].
+pub const MAX_DIM: usize = crate::limits::REDUCED_DIM;
 
 /// The subspace a reduced Hessian lives in.
 #[derive(Clone, Debug)]
@@ -66,6 +66,11 @@ impl<'a, O: LinearOp + ?Sized> ReducedHessian<'a, O> {
             Basis::Identity => None,
             Basis::Random { k, seed } => {
                 super::power::check_k("reduced_hessian", k, n)?;
+                crate::limits::check("reduced_hessian", "k", k, MAX_DIM)?;
+                crate::memory::check(
+                    crate::memory::bytes(k.saturating_mul(n), 8),
+                    &format!("reduced_hessian: {k} directions of {n} weights"),
+                )?;
                 let mut r = rng::rng(seed);
                 Some(orthonormal((0..k).map(|_| gaussian(n, &mut r)).collect())?)
             }
@@ -84,12 +89,8 @@ impl<'a, O: LinearOp + ?Sized> ReducedHessian<'a, O> {
             }
         };
         let k = q.as_ref().map_or(n, Vec::len);
-        if k > MAX_DIM {
-            return Err(Error::arg(
-                "reduced_hessian",
-                format!("a {k}-dimensional subspace is more than the {MAX_DIM} allowed (the dense matrix would hold {k}² numbers)"),
-            ));
-        }
+        crate::limits::check("reduced_hessian", "subspace dimension", k, MAX_DIM)?;
+        crate::memory::check(crate::memory::bytes(k.saturating_mul(k), 16), "reduced_hessian: the dense matrix")?;
         Ok(ReducedHessian { op, q, k, cols: Vec::new() })
     }
 

@@ -12,6 +12,7 @@ use super::op::{rademacher, LinearOp};
 use crate::error::{Error, Result};
 use crate::optim::{Control, Kv, Solver, Stop};
 use crate::rng::{self, Rng};
+use crate::{limits, memory};
 
 /// Settings of [`slq`].
 #[derive(Clone, Debug)]
@@ -82,6 +83,13 @@ impl<'a, O: LinearOp + ?Sized> Slq<'a, O> {
                 });
             }
         }
+        limits::check("hessian_density", "iters", cfg.iters, limits::LANCZOS_STEPS)?;
+        limits::check("hessian_density", "runs", cfg.runs, limits::SLQ_RUNS)?;
+        let steps = cfg.iters.min(op.dim());
+        memory::check(
+            memory::bytes(steps.saturating_mul(op.dim()), 8),
+            &format!("hessian_density: {steps} Lanczos vectors of {} weights", op.dim()),
+        )?;
         Ok(Slq { op, cfg: cfg.clone(), rng: rng::rng(cfg.seed), current: None, runs: Vec::new(), hvps: 0 })
     }
 
@@ -141,6 +149,7 @@ pub fn density_on_grid(d: &Density, points: usize, sigma: Option<f64>) -> Result
     if d.nodes.is_empty() {
         return Err(Error::Empty { op: "hessian_density", what: "the quadrature (no Lanczos step finished)".into() });
     }
+    limits::check("hessian_density", "points", points, limits::GRID_POINTS)?;
     if points < 2 {
         return Err(Error::BadOption {
             func: "hessian_density".into(),

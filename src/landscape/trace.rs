@@ -65,6 +65,7 @@ impl<'a, O: LinearOp + ?Sized> Hutchinson<'a, O> {
                 problem: "must be at least 1".into(),
             });
         }
+        crate::limits::check("hessian_trace", "samples", cfg.samples, crate::limits::TRACE_SAMPLES)?;
         if !(cfg.tol.is_finite() && cfg.tol >= 0.0) {
             return Err(Error::BadOption {
                 func: "hessian_trace".into(),

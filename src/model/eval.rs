@@ -64,6 +64,7 @@ impl Mlp {
             None => targets.reborrow(),
         };
         let z = self.forward_logits(x)?;
+        metrics::check_output_rows("loss", z.view())?;
         let mut total = 0.0;
         for (i, row) in z.rows().into_iter().enumerate() {
             let w = weights.map_or(1.0, |w| f64::from(w[i]));
@@ -85,6 +86,7 @@ impl Mlp {
         let weights = if use_weights { ds.weight() } else { None };
         let wsum = super::backward::check_weights("evaluate", weights, ds.len())?;
         let z = self.forward_logits(ds.x())?;
+        metrics::check_output_rows("evaluate", z.view())?;
         let mut loss = 0.0;
         for (i, row) in z.rows().into_iter().enumerate() {
             let w = weights.map_or(1.0, |w| f64::from(w[i]));
@@ -156,5 +158,30 @@ mod tests {
         let e = m.evaluate(&ds, true).unwrap();
         // Both events classified right; the positive scores higher → AUC 1.
         assert_eq!((e.accuracy, e.auc, e.n), (Some(1.0), Some(1.0), 2));
+    }
+
+    #[test]
+    fn a_nan_weight_makes_evaluate_an_error_naming_the_events() {
+        // W[0][0] multiplies feature a of every event: every logit is NaN.
+        let mut m = Mlp::new(&[2, 1], MlpConfig::default()).unwrap();
+        m.params_mut()[0] = f32::NAN;
+        let x = array![[1.0f32, 2.0], [3.0, 4.0], [5.0, 6.0]];
+        let ds = Dataset::new(vec!["a".into(), "b".into()], x, Some(vec![0, 1, 1]), None).unwrap();
+        let e = m.evaluate(&ds, true).unwrap_err();
+        assert_eq!(e.to_string(), "evaluate: 3 of 3 events have a NaN or infinite score (first: event 0)");
+        assert_eq!(e.kind(), "non_finite");
+        // Finite weights, but inputs whose products overflow f32 to +∞ and −∞: their sum is NaN
+        // in the second event only (z = 1e30·(1e10 − 1e10) overflows term by term).
+        let mut m = Mlp::new(&[2, 1], MlpConfig::default()).unwrap();
+        m.set_params_flat(&[1e30, 1e30, 0.0]).unwrap();
+        let x = array![[1.0f32, 2.0], [1e10, -1e10]];
+        let ds = Dataset::new(vec!["a".into(), "b".into()], x, Some(vec![0, 1]), None).unwrap();
+        let e = m.evaluate(&ds, true).unwrap_err();
+        assert_eq!(e.to_string(), "evaluate: 1 of 2 events have a NaN or infinite score (first: event 1)");
+        let e = crate::attack::metrics::attack_metrics(&m, ds.x(), ds.x(), ds.label(), None, 10).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "attack_metrics (original events): 1 of 2 events have a NaN or infinite score (first: event 1)"
+        );
     }
 }

@@ -21,7 +21,7 @@ use super::loss::Output;
 use super::workspace::{with_workspace, Pass, Workspace};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::rng;
+use crate::{limits, memory, rng};
 
 /// Events per chunk for parallel inference: big enough to amortise GEMM packing, small
 /// enough that a chunk's activations stay in the core's L2 cache.
@@ -73,9 +73,18 @@ impl Mlp {
         if layers.len() < 2 {
             return Err(Error::arg("mlp", format!("needs at least an input and an output width, got {layers:?}")));
         }
+        limits::check("mlp", "number of layers", layers.len(), limits::LAYERS)?;
         if let Some(i) = layers.iter().position(|&w| w == 0) {
             return Err(Error::arg("mlp", format!("layer {i} has width 0 in {layers:?}")));
         }
+        for &w in layers {
+            limits::check("mlp", "layer width", w, limits::LAYER_WIDTH)?;
+        }
+        let params =
+            layers.windows(2).map(|p| p[0].saturating_mul(p[1]).saturating_add(p[1])).fold(0, usize::saturating_add);
+        limits::check("mlp", "parameter count", params, limits::PARAMS)?;
+        // The weights, and the copy in PyTorch order made while initialising them.
+        memory::check(memory::bytes(params, 8), &format!("mlp: a network of {params} parameters"))?;
         cfg.output.check_width(layers[layers.len() - 1])?;
         if !(0.0..1.0).contains(&cfg.dropout) {
             return Err(Error::arg("mlp", format!("dropout must be in [0, 1), got {}", cfg.dropout)));

@@ -333,7 +333,14 @@ impl Trainer {
             event_weights(&data, cfg, labels)?
         };
         let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())? / data.len() as f64;
-        let half = cfg.batch_size.div_ceil(2);
+        // Minibatches never hold more than the training events.
+        let half = cfg.batch_size.min(data.len()).div_ceil(2);
+        let ws_bytes = Workspace::bytes(&model, half).saturating_mul(2);
+        let state_bytes = crate::memory::bytes(model.n_params(), 4 * 5);
+        crate::memory::check(
+            ws_bytes.saturating_add(state_bytes),
+            &format!("train: buffers for minibatches of {} events", cfg.batch_size.min(data.len())),
+        )?;
         let ws = [Workspace::new(&model, half), Workspace::new(&model, half)];
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
         let state = OptState::new(model.n_params());
@@ -462,7 +469,7 @@ impl Trainer {
     }
 
     /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
-    /// Returns Σ wᵢℓᵢ / w̄ over the batch (at the clean weights, except for RWP, whose one
+    /// Returns Σ wᵢℓᵢ over the batch (at the clean weights, except for RWP, whose one
     /// gradient is taken at the perturbed weights).
     fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> f64 {
         let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
@@ -548,7 +555,8 @@ impl Trainer {
     /// Validation, early-stopping bookkeeping and the history record after an epoch whose
     /// summed training loss is `total`.
     fn end_epoch(&mut self, iter: usize, lr: f64, total: f64) -> Result<Kv> {
-        let loss = total / self.data.len() as f64;
+        // Σ wᵢℓᵢ / Σ wᵢ (Σ wᵢ = n·w̄): the weighted mean, as the validation loss is.
+        let loss = total / (self.data.len() as f64 * self.mean_weight);
         if !loss.is_finite() {
             return Err(Error::arg(
                 "train",
@@ -644,6 +652,7 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
     if cfg.batch_size == 0 {
         return Err(bad("batch_size", "must be at least 1".into()));
     }
+    crate::limits::check("train", "batch_size", cfg.batch_size, crate::limits::BATCH_SIZE)?;
     if !(0.0..1.0).contains(&cfg.validation_fraction) {
         return Err(bad("validation_fraction", format!("must be in [0, 1), got {}", cfg.validation_fraction)));
     }

@@ -245,3 +245,40 @@ fn zero_sized_weight_attacks_train_bit_identically_to_plain_training() {
     let cfg = TrainConfig { weight_attack: Some(WeightPerturbation::Awp { gamma: 0.05 }), ..small_cfg(2) };
     assert_ne!(train(&m, &ds, &cfg, &Control::quiet()).unwrap().model.params_flat(), plain.model.params_flat());
 }
+
+#[test]
+fn weighted_training_loss_is_the_weighted_mean() {
+    // A 2 → 1 logistic model with zero weights and bias 1: z = 1 for every event whatever the
+    // (standardised) inputs, so ℓ = ln(1 + e^−1) for label 1 and ln(1 + e^1) for label 0.
+    // One minibatch of all four events: the recorded loss is at these initial weights.
+    // Labels (1, 0, 1, 0) with weights (1, 2, 3, 4): Σwℓ/Σw = (4·ln(1+e^−1) + 6·ln(1+e)) / 10
+    // = 0.913 26…, where Σwℓ/n (the old figure) is 2.5 times more.
+    let x = ndarray::array![[0.0f32, 1.0], [1.0, 0.0], [2.0, 3.0], [3.0, 2.0]];
+    let names = vec!["a".to_string(), "b".to_string()];
+    let ds = Dataset::new(names, x, Some(vec![1, 0, 1, 0]), Some(vec![1.0, 2.0, 3.0, 4.0])).unwrap();
+    let mut m = Mlp::new(&[2, 1], MlpConfig::default()).unwrap();
+    m.set_params_flat(&[0.0, 0.0, 1.0]).unwrap();
+    let cfg = TrainConfig { epochs: 1, batch_size: 4, ..TrainConfig::default() };
+    let r = train(&m, &ds, &cfg, &Control::quiet()).unwrap();
+    let sp = |z: f64| (1.0 + z.exp()).ln();
+    let expected = (4.0 * sp(-1.0) + 6.0 * sp(1.0)) / 10.0;
+    assert!((r.history[0].loss - expected).abs() < 1e-6, "{} vs {expected}", r.history[0].loss);
+    // Without event weights the plain mean: (2·ln(1+e^−1) + 2·ln(1+e)) / 4.
+    let r = train(&m, &ds, &TrainConfig { use_event_weights: false, ..cfg }, &Control::quiet()).unwrap();
+    let plain = (2.0 * sp(-1.0) + 2.0 * sp(1.0)) / 4.0;
+    assert!((r.history[0].loss - plain).abs() < 1e-6, "{} vs {plain}", r.history[0].loss);
+}
+
+#[test]
+fn absurd_batch_sizes_and_widths_are_limit_errors() {
+    let ds = gaussians(10, 2, 1);
+    let m = Mlp::new(&[2, 1], MlpConfig::default()).unwrap();
+    let cfg = TrainConfig { batch_size: 1 << 40, ..TrainConfig::default() };
+    let e = train(&m, &ds, &cfg, &Control::quiet()).unwrap_err();
+    assert_eq!(e.to_string(), "train: batch_size 1099511627776 is over the limit of 16777216");
+    let e = Mlp::new(&[2, 1 << 40, 1], MlpConfig::default()).unwrap_err();
+    assert_eq!(e.to_string(), "mlp: layer width 1099511627776 is over the limit of 100000000");
+    // Every width allowed, the product not: 10⁵·10⁵ weights.
+    let e = Mlp::new(&[100_000, 100_000, 1], MlpConfig::default()).unwrap_err();
+    assert_eq!(e.to_string(), "mlp: parameter count 10000200001 is over the limit of 1000000000");
+}

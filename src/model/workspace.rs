@@ -65,6 +65,15 @@ impl Workspace {
         ws
     }
 
+    /// Bytes of a workspace for `rows` events of `mlp` (what [`Workspace::new`] allocates).
+    pub fn bytes(mlp: &Mlp, rows: usize) -> u64 {
+        let layers = mlp.layers();
+        let widest = layers.iter().copied().max().unwrap_or(1);
+        let per_row =
+            layers.iter().fold(0usize, |a, &w| a.saturating_add(w.saturating_mul(2))).saturating_add(2 * widest);
+        crate::memory::bytes(rows.saturating_mul(per_row), 4)
+    }
+
     /// Grows the buffers to hold `rows` events (never shrinks).
     pub fn ensure_rows(&mut self, mlp: &Mlp, rows: usize) {
         let same = self.layers == mlp.layers();

@@ -43,3 +43,15 @@ pub fn shared_data() -> Option<PathBuf> {
     let p = root().join("../shared/data");
     p.is_dir().then(|| p.canonicalize().ok()).flatten()
 }
+
+/// Like [`run`] with a session configured by `configure` (e.g. a small memory budget).
+pub fn run_with(configure: impl FnOnce(&mut Config), src: &str) -> Result<String, String> {
+    let mut config = Config { smoke: true, capture: true, progress: false, ..Config::default() };
+    configure(&mut config);
+    let mut s = Session::new(config).expect("session");
+    s.set_main_name("test.rhai");
+    match s.eval_source(src) {
+        Ok(_) => Ok(s.take_output()),
+        Err(e) => Err(e.rendered),
+    }
+}

@@ -86,7 +86,7 @@ pub fn gaussians(n: usize, seed: u64) -> Dataset {
     let names = feature_names(cfg.d);
     let (x, label) = sample(&cfg);
     // The names and shapes are built here to agree, so construction cannot fail.
-    Dataset::new_unchecked_finite(names, x, Some(label), None).expect("gaussians: 20 names for 20 columns")
+    Dataset::from_trusted(names, x, Some(label), None)
 }
 
 /// The two-Gaussian task with any size, dimension, shift and correlation.

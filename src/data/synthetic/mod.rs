@@ -17,19 +17,33 @@ pub use gaussians::{gaussians, gaussians_discriminant, gaussians_with, Gaussians
 
 use crate::data::Dataset;
 use crate::error::{nearest, Error, Result};
+use crate::{limits, memory};
 
 /// Names accepted by [`generate`].
 pub const GENERATORS: [&str; 2] = ["gaussians", "collider"];
 
-/// Generates `n` events of the named sample with default parameters and `seed`.
+/// Generates `n` events of the named sample with default parameters and `seed`; `n` is
+/// bounded by [`limits::EVENTS`] and the events must fit in the memory budget.
 pub fn generate(name: &str, n: usize, seed: u64) -> Result<Dataset> {
-    match name {
-        "gaussians" => Ok(gaussians(n, seed)),
-        "collider" => collider(&ColliderConfig::new(n, seed)),
+    let d = match name {
+        "gaussians" => 20,
+        "collider" => COLLIDER_FEATURES.len(),
         _ => {
             let hint = nearest(name, GENERATORS).map_or(String::new(), |c| format!(" (did you mean '{c}'?)"));
-            Err(Error::arg("generate", format!("unknown generator '{name}'{hint}; valid: {}", GENERATORS.join(", "))))
+            return Err(Error::arg(
+                "generate",
+                format!("unknown generator '{name}'{hint}; valid: {}", GENERATORS.join(", ")),
+            ));
         }
+    };
+    limits::check("dataset", "n", n, limits::EVENTS)?;
+    memory::check(
+        crate::data::dataset_bytes(n, d, true, false),
+        &format!("dataset: {n} {name} events × {d} features"),
+    )?;
+    match name {
+        "gaussians" => Ok(gaussians(n, seed)),
+        _ => collider(&ColliderConfig::new(n, seed)),
     }
 }
 
