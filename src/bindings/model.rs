@@ -383,21 +383,13 @@ pub mod model_api {
         if pred.ncols() != 1 {
             return Err(Error::arg("evaluate", "a regression target needs a model with one output").into());
         }
-        let w = inputs.weights_or_ones();
-        let wsum: f64 = w.iter().map(|&v| f64::from(v)).sum();
-        if inputs.is_empty() || wsum <= 0.0 {
-            return Err(Error::Empty { op: "evaluate", what: "the dataset (or its total weight)".into() }.into());
-        }
-        let r: Vec<f64> = pred.column(0).iter().zip(&truth).map(|(p, t)| f64::from(*p) - f64::from(*t)).collect();
-        let mean = r.iter().zip(&w).map(|(d, &v)| d * f64::from(v)).sum::<f64>() / wsum;
-        let mse = r.iter().zip(&w).map(|(d, &v)| d * d * f64::from(v)).sum::<f64>() / wsum;
-        let resolution = (mse - mean * mean).max(0.0).sqrt();
+        let r = crate::metrics::regression("evaluate", &pred.column(0).to_vec(), &truth, &inputs.weights_or_ones())?;
         Ok(map([
-            ("n", (inputs.len() as i64).into()),
-            ("mse", mse.into()),
-            ("rmse", mse.sqrt().into()),
-            ("bias", mean.into()),
-            ("resolution", resolution.into()),
+            ("n", (r.n as i64).into()),
+            ("mse", r.mse.into()),
+            ("rmse", r.rmse.into()),
+            ("bias", r.bias.into()),
+            ("resolution", r.resolution.into()),
         ]))
     }
 
@@ -713,15 +705,7 @@ pub mod model_api {
         let labels = data.label().ok_or_else(|| Error::arg("confusion", "the dataset has no label"))?;
         let pred = m.predict_class(data.x())?;
         let k = m.n_outputs().max(2);
-        let mut cm = vec![vec![0.0f64; k]; k];
-        let w = data.weights_or_ones();
-        for i in 0..labels.len() {
-            let (t, p) = (labels[i], pred[i]);
-            if t < 0 || t as usize >= k {
-                return Err(Error::arg("confusion", format!("label {t} at row {i} is outside 0..{k}")).into());
-            }
-            cm[t as usize][p as usize] += f64::from(w[i]);
-        }
+        let cm = crate::metrics::confusion("confusion", labels, &pred, &data.weights_or_ones(), k)?;
         Ok(cm.into_iter().map(|r| Dynamic::from_array(f64_array(r))).collect())
     }
 }

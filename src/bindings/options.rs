@@ -189,6 +189,11 @@ impl<'a> Opts<'a> {
         self.get(key).cloned()
     }
 
+    /// Whether `key` was given (without reading it).
+    pub fn given(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
     /// Errors on the first key that no getter asked for.
     pub fn finish(self) -> Result<()> {
         let mut keys: Vec<&str> = self.map.keys().map(|k| k.as_str()).collect();
@@ -200,6 +205,80 @@ impl<'a> Opts<'a> {
             return Err(Error::UnknownOption { func: self.func.to_string(), key: k.to_string(), valid });
         }
         Ok(())
+    }
+}
+
+/// An attack's options read from a script's map, with the session's seed streams: what the
+/// attack registry's `configure` functions read through.
+pub struct ScriptOptions<'a, 'm> {
+    pub opts: &'a mut Opts<'m>,
+    pub ctx: &'a crate::bindings::Ctx,
+}
+
+impl crate::attack::AttackOptions for ScriptOptions<'_, '_> {
+    fn f64(&mut self, key: &'static str, default: f64) -> Result<f64> {
+        self.opts.f64(key, default)
+    }
+
+    fn f64_opt(&mut self, key: &'static str) -> Result<Option<f64>> {
+        self.opts.f64_opt(key)
+    }
+
+    fn positive(&mut self, key: &'static str, default: f64) -> Result<f64> {
+        self.opts.positive(key, default)
+    }
+
+    fn usize(&mut self, key: &'static str, default: usize) -> Result<usize> {
+        self.opts.usize(key, default)
+    }
+
+    fn usize_opt(&mut self, key: &'static str) -> Result<Option<usize>> {
+        self.opts.usize_opt(key)
+    }
+
+    fn bool(&mut self, key: &'static str, default: bool) -> Result<bool> {
+        self.opts.bool(key, default)
+    }
+
+    fn choice(&mut self, key: &'static str, choices: &[&'static str], default: &'static str) -> Result<&'static str> {
+        self.opts.choice(key, choices, default)
+    }
+
+    fn string(&mut self, key: &'static str, default: &str) -> Result<String> {
+        self.opts.string(key, default)
+    }
+
+    fn strings_opt(&mut self, key: &'static str) -> Result<Option<Vec<String>>> {
+        self.opts.strings_opt(key)
+    }
+
+    fn number(&mut self, key: &'static str) -> Result<Option<crate::attack::Number>> {
+        use crate::attack::Number;
+        Ok(self.opts.raw(key).map(|v| match (v.as_int(), as_f64(&v)) {
+            (Ok(i), _) => Number::Int(i),
+            (_, Some(f)) => Number::Float(f),
+            _ => Number::Other(type_name(&v)),
+        }))
+    }
+
+    fn seed(&mut self) -> Result<u64> {
+        Ok(self.ctx.seed_or_next(self.opts.seed()?))
+    }
+
+    fn projection(&mut self, key: &'static str) -> Result<Option<crate::attack::Projection>> {
+        self.opts.custom_opt(key, "a Projection")
+    }
+
+    fn uncertainty(&mut self, key: &'static str) -> Result<Option<crate::attack::UncertaintyModel>> {
+        self.opts.custom_opt(key, "an Uncertainty")
+    }
+
+    fn dataset(&mut self, key: &'static str) -> Result<Option<crate::data::Dataset>> {
+        self.opts.custom_opt(key, "a Dataset")
+    }
+
+    fn given(&self, key: &str) -> bool {
+        self.opts.given(key)
     }
 }
 
