@@ -6,3 +6,6 @@ pub mod fgsm;
 pub mod minifool;
 pub mod pgd;
 pub mod rdsa;
+
+#[cfg(test)]
+mod tests;
