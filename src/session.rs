@@ -80,6 +80,7 @@ pub struct Session {
     main_name: String,
     main_text: Rc<RefCell<String>>,
     config: Config,
+    warnings: Rc<dyn Fn(&str)>,
 }
 
 impl Session {
@@ -90,6 +91,7 @@ impl Session {
         let ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
         let output = Rc::new(RefCell::new(String::new()));
         let engine = build_engine(&ctx, &config, output.clone());
+        let warnings = warning_sink(config.capture, output.clone());
         let mut s = Session {
             engine,
             scope: Scope::new(),
@@ -99,6 +101,7 @@ impl Session {
             main_name: "<repl>".into(),
             main_text: Rc::new(RefCell::new(String::new())),
             config,
+            warnings,
         };
         s.reset_scope();
         Ok(s)
@@ -149,6 +152,7 @@ impl Session {
     pub fn eval_source(&mut self, text: &str) -> std::result::Result<Dynamic, ScriptError> {
         *self.main_text.borrow_mut() = text.to_string();
         self.ctx.control.interrupt.store(false, Ordering::Relaxed);
+        let _route = bindings::route_warnings(self.warnings.clone());
         let ast = self.engine.compile_with_scope(&self.scope, text).map_err(|e| self.render(Report::from_parse(&e)))?;
         let merged = self.functions.merge(&ast);
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
@@ -262,6 +266,25 @@ impl Sources for SessionSources<'_> {
     fn name(&self, source: Option<&str>) -> String {
         source.unwrap_or(self.main_name).to_string()
     }
+}
+
+/// Where a session's warnings go: each distinct message once per session, as a
+/// `warning: …` line in the captured output (tests) or on stderr.
+fn warning_sink(capture: bool, output: Rc<RefCell<String>>) -> Rc<dyn Fn(&str)> {
+    let seen = RefCell::new(std::collections::HashSet::<String>::new());
+    Rc::new(move |m: &str| {
+        if !seen.borrow_mut().insert(m.to_string()) {
+            return;
+        }
+        if capture {
+            let mut o = output.borrow_mut();
+            o.push_str("warning: ");
+            o.push_str(m);
+            o.push('\n');
+        } else {
+            eprintln!("warning: {m}");
+        }
+    })
 }
 
 fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>) -> Engine {

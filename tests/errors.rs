@@ -195,3 +195,34 @@ fn rdsa_k_larger_than_the_continuous_features_lists_them() {
         "error: rdsa: option 'k' is 12, more than the 10 features that can be shuffled [pt1, eta1, phi1, pt2, eta2, phi2, m12, dr12, met, ht] (continuous: more than 100 distinct values in the reference set, not frozen); lower k, or list features with `continuous` or `features`\n  --> test.rhai:3:1\n  |\n3 | rdsa(m, d, #{ k: 12 });\n  | ^\n"
     );
 }
+
+#[test]
+fn one_script_surface_names_the_right_option_column_or_function() {
+    let setup = "let d = dataset(\"gaussians\", #{ n: 200, seed: 1 }).select([\"x0\", \"x1\", \"x2\"]);\nlet m = mlp([3, 8, 1], #{ features: d.features, seed: 1 });\nlet u = uncertainty(d, #{ all: #{ abs: 0.1 } });\n";
+    let e = |body: &str| err(&format!("{setup}{body}"));
+    // An option another function spells differently, or that belongs to another attack.
+    let x = e("pgd(m, d, u, #{ step_size: 0.1 });");
+    assert!(x.starts_with("error: pgd: unknown option 'step_size'\n"), "{x}");
+    assert!(x.contains("= hint: did you mean 'step'?; valid options: direction, eps, labels, norm, project,"), "{x}");
+    let x = e("fgsm(m, d, u, #{ steps: 5 });");
+    assert!(
+        x.contains("= hint: FGSM is one step of size eps; for several steps use pgd; valid options: direction, eps,"),
+        "{x}"
+    );
+    let x = e("minifool(m, d, u, #{ bisect: 2 });");
+    assert!(x.contains("= hint: 'bisect' is an option of s_scan; valid options: alpha, beta,"), "{x}");
+    // An old name and its new one together.
+    assert!(e("minifool(m, d, u, #{ max_iters: 5, steps: 5 });")
+        .starts_with("error: minifool: option 'max_iters' is the old name of 'steps': give only 'steps'\n"));
+    // An unknown feature is an unknown_column everywhere, with the nearest name.
+    let x = e("rdsa(m, d, #{ features: [\"x9\"] });");
+    assert!(x.starts_with("error: rdsa: unknown column 'x9'; available: x0, x1, x2\n"), "{x}");
+    // Scans need an attack with an uncertainty budget.
+    let x = e("s_scan(m, d, u, #{ attack: \"rdsa\" });");
+    assert!(x.starts_with("error: s_scan: option 'attack' must be one of fgsm, pgd, minifool, got 'rdsa'\n"), "{x}");
+    // Rows, labels and weights set from a script.
+    assert!(e("d.take([0, 200]);").starts_with("error: take: index 200 at position 1 is outside 0..200\n"));
+    assert!(
+        e("d.with_weights([1.0]);").starts_with("error: with_weights: expected 200 weights (one per event), got 1\n")
+    );
+}

@@ -100,6 +100,7 @@ impl Values {
                 func: self.func.into(),
                 key: k.to_string(),
                 valid: self.read.iter().map(|s| s.to_string()).collect(),
+                suggestion: None,
             }),
             None => Ok(()),
         }

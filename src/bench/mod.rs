@@ -209,7 +209,7 @@ fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
     // whitened units, ≈ 0.04 on average over σ ∈ {0.25, 0.5, 0.75, 1}.
     let adam = [
         ("minimizer", Value::Str("adam".into())),
-        ("max_iters", Value::Int(50)),
+        ("steps", Value::Int(50)),
         ("lr", Value::Float(0.04)),
         ("gtol", Value::Float(0.0)),
     ];

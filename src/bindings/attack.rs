@@ -33,7 +33,7 @@ pub(crate) mod helpers {
 
     /// One feature's σ from `#{ abs, rel, floor, frozen, std_fraction }`.
     fn sigma_spec(map: &Map, std: f32, base: FeatureSigma) -> RhaiResult<FeatureSigma> {
-        let mut o = Opts::new("uncertainty", map);
+        let mut o = Opts::new("uncertainty (feature)", map);
         let frozen = o.bool("frozen", base.frozen)?;
         let mut s = FeatureSigma {
             absolute: o.f64("abs", f64::from(base.absolute))? as f32,
@@ -345,8 +345,8 @@ pub(crate) mod helpers {
         let mut m = Map::new();
         m.insert("table".into(), Dynamic::from(table));
         m.insert("s".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.s))));
-        m.insert("flip".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
-        m.insert("flip_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
+        m.insert("flip_fraction".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
+        m.insert("flip_fraction_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
         if labelled {
             let get = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
                 f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.p)))
@@ -354,10 +354,23 @@ pub(crate) mod helpers {
             let err = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
                 f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.err)))
             };
-            m.insert("flip_correct".into(), Dynamic::from_array(get(|r| r.correct)));
-            m.insert("flip_correct_err".into(), Dynamic::from_array(err(|r| r.correct)));
-            m.insert("flip_incorrect".into(), Dynamic::from_array(get(|r| r.incorrect)));
-            m.insert("flip_incorrect_err".into(), Dynamic::from_array(err(|r| r.incorrect)));
+            m.insert("flip_fraction_correct".into(), Dynamic::from_array(get(|r| r.correct)));
+            m.insert("flip_fraction_correct_err".into(), Dynamic::from_array(err(|r| r.correct)));
+            m.insert("flip_fraction_incorrect".into(), Dynamic::from_array(get(|r| r.incorrect)));
+            m.insert("flip_fraction_incorrect_err".into(), Dynamic::from_array(err(|r| r.incorrect)));
+        }
+        // The old names, kept for one release (deprecated).
+        for (old, new) in [
+            ("flip", "flip_fraction"),
+            ("flip_err", "flip_fraction_err"),
+            ("flip_correct", "flip_fraction_correct"),
+            ("flip_correct_err", "flip_fraction_correct_err"),
+            ("flip_incorrect", "flip_fraction_incorrect"),
+            ("flip_incorrect_err", "flip_fraction_incorrect_err"),
+        ] {
+            if let Some(v) = m.get(new).cloned() {
+                m.insert(old.into(), v);
+            }
         }
         m.insert("s_flip".into(), Dynamic::from_array(f64_array(scan.s_flip.iter().copied())));
         Ok(m)
@@ -462,7 +475,11 @@ pub mod attack_api {
         chi2_opts(u, original, perturbed, Map::new())
     }
 
-    /// `chi2` with options: `form`: `"mahalanobis"` (default) or `"diagonal"` (ignore correlations).
+    /// `chi2` with options.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `form` | string | "mahalanobis" | `"mahalanobis"`, or `"diagonal"` (ignore correlations) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 3, seed: 1 });
@@ -555,8 +572,19 @@ pub mod attack_api {
     }
 
     /// FGSM: one step of ε σ-units along the sign of the loss gradient (L∞) or along the
-    /// whitened gradient (`norm: "l2"`, the χ² ball). Options as `pgd` (without `steps`, `step`).
-    /// Returns `#{ events, table, flip_fraction, n_flipped, median_chi2_flipped, stopped, reasons }`.
+    /// whitened gradient (`norm: "l2"`, the χ² ball): PGD with one step of size ε (for more
+    /// steps or a random start use `pgd`). Returns `#{ events, table, flip_fraction, n_flipped,
+    /// median_chi2_flipped, stopped, reasons }`.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `eps` | float | 1 | budget and step: \|δᵢ\| ≤ ε·s·σᵢ (L∞) or χ² ≤ ε² (L2) |
+    /// | `norm` | string | "linf" | `"linf"` or `"l2"` (χ²; Mahalanobis with correlations) |
+    /// | `labels` | string | "predicted" | untargeted: ascend the loss of the `"predicted"` or `"true"` class |
+    /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |
+    /// | `direction` | string | "both" | regression: push the output `"up"`, `"down"` or the larger of `"both"` |
+    /// | `project` | Projection | — | feasibility rules |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -583,6 +611,7 @@ pub mod attack_api {
     /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |
     /// | `direction` | string | "both" | regression: push the output `"up"`, `"down"` or the larger of `"both"` |
     /// | `project` | Projection | — | feasibility rules |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -608,12 +637,13 @@ pub mod attack_api {
     /// | `target` | int or float | — | a target class (classifier) or output value (regression) |
     /// | `shift` | float | — | regression: target = clean output + shift |
     /// | `minimizer` | string | "lbfgs" | `"lbfgs"` or `"adam"` |
-    /// | `max_iters` | int | 100 | iteration limit |
+    /// | `steps` | int | 100 | iteration limit (old name `max_iters`, deprecated) |
     /// | `gtol` | float | 1e-5 | per-event gradient tolerance |
     /// | `ftol` | float | 1e-9 | per-event relative cost-change tolerance |
     /// | `memory` | int | 10 | L-BFGS memory |
     /// | `lr` | float | 0.05 | Adam learning rate (σ units) |
     /// | `project` | Projection | — | feasibility rules: the cost is minimised at the projected events (pinned features get no gradient, integers pass it through) |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
@@ -628,25 +658,29 @@ pub mod attack_api {
         helpers::run_attack(&ctx(&c)?, "minifool", &m, &ds, Some(&u), &options)
     }
 
-    /// An s-scan: runs `attack` (`"minifool"`, default, or `"pgd"`) at every scale in `s`
-    /// (relative to the model's own scale) and returns `#{ table, s, flip, flip_err,
-    /// flip_correct, flip_incorrect (+ _err), s_flip }`. With labels the flip fractions are
-    /// split into initially correct and incorrect events and by class (columns of `table`).
+    /// An s-scan: runs `attack` (`"minifool"`, default, `"pgd"` or `"fgsm"`: the attacks bounded
+    /// by the uncertainty model) at every scale in `s` (relative to the model's own scale) and
+    /// returns `#{ table, s, flip_fraction, flip_fraction_err, flip_fraction_correct,
+    /// flip_fraction_incorrect (+ _err), s_flip }`. With labels the flip fractions are split
+    /// into initially correct and incorrect events and by class (columns of `table`: `flip`,
+    /// `flip_err`, `flip_correct`, …). The keys `flip`, `flip_err`, `flip_correct`,
+    /// `flip_incorrect` (+ `_err`) are the old names of the `flip_fraction…` keys, kept for one
+    /// release.
     ///
     /// | key | type | default | meaning |
     /// |---|---|---|---|
     /// | `s` | array | [0.5, 1, 2, 4] | scales |
-    /// | `attack` | string | "minifool" | `"minifool"` or `"pgd"` |
-    /// | `options` | map | #{} | the attack's own options (as `minifool` / `pgd`) |
+    /// | `attack` | string | "minifool" | `"minifool"`, `"pgd"` or `"fgsm"` |
+    /// | `options` | map | #{} | the attack's own options (as `minifool` / `pgd` / `fgsm`) |
     /// | `bisect` | int | 4 | MiniFool bisection steps refining each event's s_flip |
-    /// | `labels` | bool | true | split by correctness and class when the dataset has labels |
+    /// | `split` | bool | true | split by correctness and class when the dataset has labels (old name `labels`, deprecated) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
     /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
     /// let u = uncertainty(d, #{ all: #{ abs: 0.5 } });
     /// let sc = s_scan(m, d, u, #{ s: [0.5, 1.0, 2.0] });
-    /// assert(sc.flip[2] >= sc.flip[0]);
+    /// assert(sc.flip_fraction[2] >= sc.flip_fraction[0]);
     /// assert(sc.table.len == 3);
     /// ```
     #[rhai_fn(return_raw, name = "s_scan")]
@@ -664,7 +698,7 @@ pub mod attack_api {
         let kind = o.choice("attack", &crate::attack::attack_names(true), "minifool")?;
         let sub = o.map_opt("options")?.unwrap_or_default();
         let bisect = o.usize("bisect", 4)?;
-        let use_labels = o.bool("labels", true)?;
+        let use_labels = o.bool("split", true)?;
         o.finish()?;
         helpers::check("s_scan", &m, &ds, &u)?;
         let entry =

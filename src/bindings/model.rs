@@ -30,7 +30,7 @@ pub(crate) mod helpers {
     pub fn optimizer(o: &mut Opts) -> RhaiResult<Optimizer> {
         let kind = o.choice("optimizer", &["adam", "adamw", "sgd"], "adam")?;
         let lr = o.positive("lr", 1e-3)?;
-        let (beta1, beta2, eps) = (o.f64("beta1", 0.9)?, o.f64("beta2", 0.999)?, o.f64("eps", 1e-8)?);
+        let (beta1, beta2, eps) = (o.f64("beta1", 0.9)?, o.f64("beta2", 0.999)?, o.f64("adam_eps", 1e-8)?);
         let weight_decay = o.f64("weight_decay", 1e-2)?;
         let momentum = o.f64("momentum", 0.9)?;
         Ok(match kind {
@@ -97,7 +97,7 @@ pub(crate) mod helpers {
             weight_attack: match o.map_opt("weight_attack")? {
                 None => None,
                 Some(m) => {
-                    let mut wo = Opts::new("train", &m);
+                    let mut wo = Opts::new("train (weight_attack)", &m);
                     let p = crate::bindings::landscape::perturbation(&mut wo)?;
                     wo.finish()?;
                     Some(p)
@@ -238,7 +238,7 @@ pub mod model_api {
     /// | `lr` | float | 1e-3 | learning rate |
     /// | `beta1` | float | 0.9 | Adam β₁ |
     /// | `beta2` | float | 0.999 | Adam β₂ |
-    /// | `eps` | float | 1e-8 | Adam ε |
+    /// | `adam_eps` | float | 1e-8 | Adam ε (old name `eps`, deprecated) |
     /// | `weight_decay` | float | 0.01 | AdamW decoupled weight decay |
     /// | `momentum` | float | 0.9 | SGD momentum |
     /// | `schedule` | string | "constant" | constant, step, cosine |
@@ -409,19 +409,19 @@ pub mod model_api {
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
-    /// | `target` | string | "loss" | loss (per-event loss w.r.t. the label), score, or logit |
+    /// | `objective` | string | "loss" | what is differentiated: loss (per-event loss w.r.t. the label), score, or logit (old name `target`, deprecated) |
     /// | `class` | int | 1 | the class whose score or logit is differentiated |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 5, seed: 1 });
-    /// let g = mlp([20, 4, 1], #{ features: d.features, seed: 1 }).input_grad(d, #{ target: "score" });
+    /// let g = mlp([20, 4, 1], #{ features: d.features, seed: 1 }).input_grad(d, #{ objective: "score" });
     /// assert_eq(g.len, 5);
     /// assert_eq(g.features, d.features);
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn input_grad(m: &mut Mlp, data: Dataset, options: Map) -> RhaiResult<Dataset> {
         let mut o = Opts::new("input_grad", &options);
-        let target = o.choice("target", &["loss", "score", "logit"], "loss")?;
+        let target = o.choice("objective", &["loss", "score", "logit"], "loss")?;
         let class = o.usize("class", 1)?;
         o.finish()?;
         m.check_features(&data)?;
@@ -429,8 +429,9 @@ pub mod model_api {
             "score" => GradTarget::Score { class },
             "logit" => GradTarget::Logit { class },
             _ => {
-                let l =
-                    data.label().ok_or_else(|| Error::arg("input_grad", "target 'loss' needs a labelled dataset"))?;
+                let l = data
+                    .label()
+                    .ok_or_else(|| Error::arg("input_grad", "objective 'loss' needs a labelled dataset"))?;
                 return Ok(Dataset::new(
                     data.names().to_vec(),
                     m.input_grad(data.x(), GradTarget::Loss(Targets::Labels(l)))?,

@@ -48,6 +48,11 @@ pub(crate) mod helpers {
             ("n_fooled", m.fooling.map_or(Dynamic::UNIT, |f| Dynamic::from_int(f.fooled as i64))),
             ("n_correct", m.fooling.map_or(Dynamic::UNIT, |f| Dynamic::from_int(f.correct as i64))),
             ("flip_fraction", Dynamic::from_float(m.flip_fraction)),
+            ("clean_accuracy", opt(m.accuracy_clean)),
+            ("adv_accuracy", opt(m.accuracy_adv)),
+            ("clean_auc", opt(m.auc_clean)),
+            ("adv_auc", opt(m.auc_adv)),
+            // The old names, kept for one release (deprecated).
             ("accuracy_clean", opt(m.accuracy_clean)),
             ("accuracy", opt(m.accuracy_adv)),
             ("auc_clean", opt(m.auc_clean)),
@@ -127,11 +132,33 @@ pub mod rdsa_api {
         rdsa(c, m, ds, Map::new())
     }
 
+    /// RDSA reporting each shuffle's χ² under the uncertainty model `u`, passed as for every
+    /// other attack (the `uncertainty` option of the form without `u` does the same). Options
+    /// as `rdsa`.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
+    /// let m = train(mlp([20, 8, 1]), d, #{ epochs: 1, seed: 1 }).model;
+    /// let r = rdsa(m, d, uncertainty(d, #{ all: #{ abs: 1.0 } }), #{ steps: 10, seed: 2 });
+    /// assert(r.table["chi2"].all(|c| c >= 0.0));
+    /// ```
+    #[rhai_fn(return_raw, name = "rdsa")]
+    pub fn rdsa_unc(
+        c: NativeCallContext,
+        m: Mlp,
+        ds: Dataset,
+        u: crate::attack::UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, Some(&u), &options)
+    }
+
     /// How an attack changed a set of events, for any attack: `adversarial` is the attack's
     /// result map (its `events`) or a Dataset of the perturbed events, row by row the
     /// `original` ones. Returns `#{ fooling_ratio, n_fooled, n_correct, flip_fraction,
-    /// accuracy, accuracy_clean, auc, auc_clean, jsd, max_jsd, max_jsd_feature,
-    /// mean_abs_change, correlation_change }`: the fooling ratio counts only events the model
+    /// clean_accuracy, adv_accuracy, clean_auc, adv_auc, jsd, max_jsd, max_jsd_feature,
+    /// mean_abs_change, correlation_change }` (`accuracy_clean`, `accuracy`, `auc_clean` and
+    /// `auc` are the old names of the accuracies and AUCs, kept for one release): the fooling ratio counts only events the model
     /// classified correctly before (labels needed, else `()`); `jsd` is per feature the
     /// Jensen–Shannon distance (base 2) of the original and adversarial histograms over the
     /// original range; `correlation_change` = ‖C_adv − C‖_F / ‖C‖_F of the Pearson matrices.
@@ -146,7 +173,7 @@ pub mod rdsa_api {
     /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2, seed: 1 }).model;
     /// let r = rdsa(m, d, #{ steps: 20, seed: 2 });
     /// let s = attack_metrics(m, d, r, #{ bins: 50 });
-    /// assert(s.fooling_ratio > 0.0 && s.accuracy < s.accuracy_clean);
+    /// assert(s.fooling_ratio > 0.0 && s.adv_accuracy < s.clean_accuracy);
     /// assert(s.max_jsd < 0.1 && s.correlation_change > 0.05);
     /// ```
     #[rhai_fn(return_raw, name = "attack_metrics")]

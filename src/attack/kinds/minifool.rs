@@ -85,7 +85,7 @@ fn config(o: &mut dyn AttackOptions, s: &Setup) -> Result<MiniFoolConfig> {
         beta: o.f64("beta", f64::from(d.beta))? as f32,
         target,
         minimizer: Minimizer::parse(&o.string("minimizer", "lbfgs")?)?,
-        max_iters: o.usize("max_iters", d.max_iters)?,
+        max_iters: o.usize("steps", d.max_iters)?,
         gtol: o.f64("gtol", d.gtol)?,
         ftol: o.f64("ftol", d.ftol)?,
         memory: o.usize("memory", d.memory)?,

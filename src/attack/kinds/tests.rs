@@ -28,17 +28,15 @@ fn registry_runs_equal_the_direct_calls_bit_for_bit() {
     let q = Control::quiet();
     let setup = Setup { model: &m, events: &ds, unc: Some(&unc), purpose: Purpose::Script };
     // PGD: 5 steps of 0.05 in the L∞ ball of 0.2, the clean class's loss ascended.
-    let values = Values::new("pgd")
-        .with("eps", Value::Float(0.2))
-        .with("steps", Value::Int(5))
-        .with("step", Value::Float(0.05));
+    let values =
+        Values::new("pgd").with("eps", Value::Float(0.2)).with("steps", Value::Int(5)).with("step", Value::Float(0.05));
     let via = configure("pgd", &setup, values).unwrap().run(&m, ds.x(), None, &q).unwrap();
     let cfg = PgdConfig { eps: 0.2, step: 0.05, steps: 5, norm: Norm::Linf, random_start: false, seed: 0 };
     let direct = pgd(&m, &unc, ds.x(), &Goal::UntargetedClean, &cfg, &Projection::default(), &q).unwrap();
     assert_eq!(via.attack.x, direct.x);
     assert!(via.attack.flip_fraction() > 0.0);
     // MiniFool: its cost columns come with the outcome.
-    let mf = configure("minifool", &setup, Values::new("minifool").with("max_iters", Value::Int(10))).unwrap();
+    let mf = configure("minifool", &setup, Values::new("minifool").with("steps", Value::Int(10))).unwrap();
     let via = mf.run(&m, ds.x(), None, &q).unwrap();
     let cfg = MiniFoolConfig { max_iters: 10, ..Default::default() };
     let direct = minifool(&m, &unc, ds.x(), &cfg, &Projection::default(), &q).unwrap();
