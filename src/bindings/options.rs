@@ -672,4 +672,19 @@ mod tests {
         o.f64("epsilon", 1.0).unwrap();
         assert!(o.finish().unwrap_err().to_string().contains("internal error: option 'epsilon'"));
     }
+
+    #[test]
+    fn correlation_warns_about_constant_columns_instead_of_a_silent_nan() {
+        let mut s =
+            crate::session::Session::new(crate::session::Config { capture: true, ..Default::default() }).unwrap();
+        let src = "let d0 = dataset(\"gaussians\", #{ n: 50, seed: 1 });\n\
+                   let d = d0.select([\"x0\", \"x1\"]).with_column(\"c\", d0[\"x0\"].map(|v| 1.0));\n\
+                   let c = d.correlation();\n\
+                   c[2][2].is_nan && c[2][0].is_nan && !c[0][1].is_nan";
+        assert!(s.eval_source(src).unwrap().as_bool().unwrap());
+        assert_eq!(
+            s.take_output(),
+            "warning: correlation: c has no spread (constant, or zero total weight): its rows and columns are NaN\n"
+        );
+    }
 }
