@@ -2,7 +2,7 @@
 //! the reference task (generated events). Prints one JSON line per measurement; run several
 //! times and compare medians (the machines are noisy).
 
-use nuisance::model::bench;
+use nuisance::bench::model as bench;
 
 fn main() -> nuisance::Result<()> {
     let quick = std::env::args().any(|a| a == "--quick");

@@ -39,9 +39,10 @@ pub enum Error {
     Empty { op: &'static str, what: String },
 
     // === Options and arguments ===
-    /// An option key that the function does not know.
+    /// An option key that the function does not know; `suggestion` (when set) replaces the
+    /// nearest-key guess in the hint (an old name, or an option of another function).
     #[error("{func}: unknown option '{key}'")]
-    UnknownOption { func: String, key: String, valid: Vec<String> },
+    UnknownOption { func: String, key: String, valid: Vec<String>, suggestion: Option<String> },
     /// An option or argument with a wrong type or value.
     #[error("{func}: option '{key}' {problem}")]
     BadOption { func: String, key: String, problem: String },
@@ -116,12 +117,13 @@ impl Error {
     /// What the user can do about it; empty when there is nothing useful to say.
     pub fn hint(&self) -> String {
         match self {
-            Error::UnknownOption { key, valid, .. } => {
+            Error::UnknownOption { key, valid, suggestion, .. } => {
                 let near = nearest(key, valid.iter().map(String::as_str));
                 let list = valid.join(", ");
-                match near {
-                    Some(n) => format!("did you mean '{n}'? valid options: {list}"),
-                    None => format!("valid options: {list}"),
+                match (suggestion, near) {
+                    (Some(s), _) => format!("{s}; valid options: {list}"),
+                    (None, Some(n)) => format!("did you mean '{n}'? valid options: {list}"),
+                    (None, None) => format!("valid options: {list}"),
                 }
             }
             Error::UnknownColumn { name, available, .. } => match nearest(name, available.split(", ")) {
@@ -213,8 +215,12 @@ mod tests {
 
     #[test]
     fn unknown_option_hint_lists_keys() {
-        let e =
-            Error::UnknownOption { func: "pgd".into(), key: "stpes".into(), valid: vec!["eps".into(), "steps".into()] };
+        let e = Error::UnknownOption {
+            func: "pgd".into(),
+            key: "stpes".into(),
+            valid: vec!["eps".into(), "steps".into()],
+            suggestion: None,
+        };
         assert_eq!(e.to_string(), "pgd: unknown option 'stpes'");
         assert_eq!(e.hint(), "did you mean 'steps'? valid options: eps, steps");
         assert_eq!(e.kind(), "unknown_option");

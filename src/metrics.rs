@@ -112,6 +112,60 @@ fn check_lengths(op: &'static str, a: usize, b: usize, w: Option<usize>) -> Resu
     Ok(())
 }
 
+/// How a regression output compares with its target: weighted mean squared error, its root,
+/// the bias (weighted mean of prediction − target) and the resolution (weighted standard
+/// deviation of prediction − target, √(mse − bias²)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Regression {
+    /// Events.
+    pub n: usize,
+    /// Weighted mean of (prediction − target)².
+    pub mse: f64,
+    /// √mse.
+    pub rmse: f64,
+    /// Weighted mean of prediction − target.
+    pub bias: f64,
+    /// Weighted standard deviation of prediction − target.
+    pub resolution: f64,
+}
+
+/// Regression metrics of `pred` against `truth` with event `weights`; `op` names the caller in
+/// errors (no events, or no total weight).
+pub fn regression(op: &'static str, pred: &[f32], truth: &[f32], weights: &[f32]) -> Result<Regression> {
+    if pred.len() != truth.len() || pred.len() != weights.len() {
+        return Err(Error::Shape {
+            op,
+            expected: format!("{} targets and weights", pred.len()),
+            got: format!("{} and {}", truth.len(), weights.len()),
+        });
+    }
+    let wsum: f64 = weights.iter().map(|&v| f64::from(v)).sum();
+    if pred.is_empty() || wsum <= 0.0 {
+        return Err(Error::Empty { op, what: "the dataset (or its total weight)".into() });
+    }
+    let r: Vec<f64> = pred.iter().zip(truth).map(|(p, t)| f64::from(*p) - f64::from(*t)).collect();
+    let bias = r.iter().zip(weights).map(|(d, &v)| d * f64::from(v)).sum::<f64>() / wsum;
+    let mse = r.iter().zip(weights).map(|(d, &v)| d * d * f64::from(v)).sum::<f64>() / wsum;
+    let resolution = (mse - bias * bias).max(0.0).sqrt();
+    Ok(Regression { n: pred.len(), mse, rmse: mse.sqrt(), bias, resolution })
+}
+
+/// The `k × k` confusion matrix `[true][predicted]` of weighted counts; a label outside `0..k`
+/// is an error naming its row.
+pub fn confusion(op: &'static str, labels: &[i64], pred: &[i64], weights: &[f32], k: usize) -> Result<Vec<Vec<f64>>> {
+    let mut cm = vec![vec![0.0f64; k]; k];
+    for (i, ((&t, &p), &w)) in labels.iter().zip(pred).zip(weights).enumerate() {
+        if t < 0 || t as usize >= k {
+            return Err(Error::arg(op, format!("label {t} at row {i} is outside 0..{k}")));
+        }
+        if p < 0 || p as usize >= k {
+            return Err(Error::arg(op, format!("predicted class {p} at row {i} is outside 0..{k}")));
+        }
+        cm[t as usize][p as usize] += f64::from(w);
+    }
+    Ok(cm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,5 +214,26 @@ mod tests {
         // right: events 0 (w 1) and 2 (w 2) of total weight 4 → 0.75
         let a = accuracy(&[1, 0, 1], &[1, 1, 1], Some(&[1.0, 1.0, 2.0])).unwrap();
         assert_eq!(a, 0.75);
+    }
+
+    #[test]
+    fn regression_metrics_by_hand() {
+        // Residuals 1, −1, 3 with weights 1, 1, 2: bias = (1 − 1 + 6)/4 = 1.5,
+        // mse = (1 + 1 + 18)/4 = 5, resolution = √(5 − 2.25) = √2.75.
+        let r = regression("t", &[2.0, 0.0, 5.0], &[1.0, 1.0, 2.0], &[1.0, 1.0, 2.0]).unwrap();
+        assert_eq!((r.n, r.bias, r.mse), (3, 1.5, 5.0));
+        assert!((r.rmse - 5f64.sqrt()).abs() < 1e-15);
+        assert!((r.resolution - 2.75f64.sqrt()).abs() < 1e-15);
+        assert!(regression("t", &[], &[], &[]).is_err());
+        assert!(regression("t", &[1.0], &[1.0], &[0.0]).is_err());
+    }
+
+    #[test]
+    fn confusion_counts_weights_by_true_and_predicted_class() {
+        // Rows (true 0, pred 0, w 1), (0, 1, 2), (1, 1, 0.5), (1, 1, 1).
+        let cm = confusion("t", &[0, 0, 1, 1], &[0, 1, 1, 1], &[1.0, 2.0, 0.5, 1.0], 2).unwrap();
+        assert_eq!(cm, vec![vec![1.0, 2.0], vec![0.0, 1.5]]);
+        let e = confusion("confusion", &[0, 2], &[0, 0], &[1.0, 1.0], 2).unwrap_err();
+        assert_eq!(e.to_string(), "confusion: label 2 at row 1 is outside 0..2");
     }
 }

@@ -77,6 +77,7 @@ pub struct Session {
     config: Config,
     budget: Arc<Budget>,
     timed_out: Arc<AtomicBool>,
+    warnings: Rc<dyn Fn(&str)>,
 }
 
 impl Session {
@@ -89,6 +90,7 @@ impl Session {
         let timed_out = Arc::new(AtomicBool::new(false));
         let engine = build_engine(&ctx, &config, output.clone(), timed_out.clone());
         let budget = Budget::new(config.max_memory.unwrap_or_else(memory::default_limit));
+        let warnings = warning_sink(config.capture, output.clone());
         let mut s = Session {
             engine,
             scope: Scope::new(),
@@ -100,6 +102,7 @@ impl Session {
             config,
             budget,
             timed_out,
+            warnings,
         };
         s.reset_scope();
         Ok(s)
@@ -158,6 +161,7 @@ impl Session {
         self.timed_out.store(false, Ordering::Relaxed);
         let _budget = memory::enter(self.budget.clone());
         let _watchdog = self.config.timeout.map(|t| Watchdog::start(t, &self.ctx.control, &self.timed_out));
+        let _route = bindings::route_warnings(self.warnings.clone());
         let ast = self.engine.compile_with_scope(&self.scope, text).map_err(|e| self.render(Report::from_parse(&e)))?;
         let merged = self.functions.merge(&ast);
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &merged);
@@ -277,6 +281,25 @@ impl Sources for SessionSources<'_> {
     fn name(&self, source: Option<&str>) -> String {
         source.unwrap_or(self.main_name).to_string()
     }
+}
+
+/// Where a session's warnings go: each distinct message once per session, as a
+/// `warning: …` line in the captured output (tests) or on stderr.
+fn warning_sink(capture: bool, output: Rc<RefCell<String>>) -> Rc<dyn Fn(&str)> {
+    let seen = RefCell::new(std::collections::HashSet::<String>::new());
+    Rc::new(move |m: &str| {
+        if !seen.borrow_mut().insert(m.to_string()) {
+            return;
+        }
+        if capture {
+            let mut o = output.borrow_mut();
+            o.push_str("warning: ");
+            o.push_str(m);
+            o.push('\n');
+        } else {
+            eprintln!("warning: {m}");
+        }
+    })
 }
 
 /// Stops a run when its time is up: sets the interrupt flag (so script loops and Rust

@@ -494,3 +494,34 @@ fn the_operation_limit_and_the_timeout_stop_a_plain_loop() {
     assert!(e.starts_with("error: timeout: the run took longer than 0.3 s\n"), "{e}");
     assert!(start.elapsed().as_secs() < 30, "took {:?}", start.elapsed());
 }
+
+#[test]
+fn one_script_surface_names_the_right_option_column_or_function() {
+    let setup = "let d = dataset(\"gaussians\", #{ n: 200, seed: 1 }).select([\"x0\", \"x1\", \"x2\"]);\nlet m = mlp([3, 8, 1], #{ features: d.features, seed: 1 });\nlet u = uncertainty(d, #{ all: #{ abs: 0.1 } });\n";
+    let e = |body: &str| err(&format!("{setup}{body}"));
+    // An option another function spells differently, or that belongs to another attack.
+    let x = e("pgd(m, d, u, #{ step_size: 0.1 });");
+    assert!(x.starts_with("error: pgd: unknown option 'step_size'\n"), "{x}");
+    assert!(x.contains("= hint: did you mean 'step'?; valid options: direction, eps, labels, norm, project,"), "{x}");
+    let x = e("fgsm(m, d, u, #{ steps: 5 });");
+    assert!(
+        x.contains("= hint: FGSM is one step of size eps; for several steps use pgd; valid options: direction, eps,"),
+        "{x}"
+    );
+    let x = e("minifool(m, d, u, #{ bisect: 2 });");
+    assert!(x.contains("= hint: 'bisect' is an option of s_scan; valid options: alpha, beta,"), "{x}");
+    // An old name and its new one together.
+    assert!(e("minifool(m, d, u, #{ max_iters: 5, steps: 5 });")
+        .starts_with("error: minifool: option 'max_iters' is the old name of 'steps': give only 'steps'\n"));
+    // An unknown feature is an unknown_column everywhere, with the nearest name.
+    let x = e("rdsa(m, d, #{ features: [\"x9\"] });");
+    assert!(x.starts_with("error: rdsa: unknown column 'x9'; available: x0, x1, x2\n"), "{x}");
+    // Scans need an attack with an uncertainty budget.
+    let x = e("s_scan(m, d, u, #{ attack: \"rdsa\" });");
+    assert!(x.starts_with("error: s_scan: option 'attack' must be one of fgsm, pgd, minifool, got 'rdsa'\n"), "{x}");
+    // Rows, labels and weights set from a script.
+    assert!(e("d.take([0, 200]);").starts_with("error: take: index 200 at position 1 is outside 0..200\n"));
+    assert!(
+        e("d.with_weights([1.0]);").starts_with("error: with_weights: expected 200 weights (one per event), got 1\n")
+    );
+}

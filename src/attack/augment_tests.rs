@@ -12,6 +12,9 @@
 //! +0 to +9 points (20 tries at evaluation); with 15 epochs and 100 tries +7 to +13. The
 //! setting tested here is the smallest of those runs.
 
+use super::kinds::minifool::MiniFool;
+use super::kinds::pgd::Gradient;
+use super::kinds::rdsa::RdsaAttack;
 use super::*;
 use crate::data::synthetic::{collider, ColliderConfig};
 use crate::model::{adversarial_train, train, AdversarialConfig, Every, Mlp, MlpConfig, TrainConfig};
@@ -53,7 +56,7 @@ fn rdsa_training_raises_rdsa_accuracy_on_held_out_events() {
     let plain = train(&s.model, &s.train, &s.cfg, &Control::quiet()).unwrap().model;
     let base = rdsa_acc(&plain);
     for every in [Every::Epoch, Every::Batch] {
-        let mut aug = AttackAugmenter::Rdsa(Box::new(on_train.clone()));
+        let mut aug = AttackAugmenter(Box::new(RdsaAttack::prepared(on_train.clone(), s.train.names())));
         let ac = AdversarialConfig { ratio: 0.5, warmup: 1, every, ..Default::default() };
         let r = adversarial_train(&s.model, &s.train, &s.cfg, &ac, &mut aug, &Control::quiet()).unwrap();
         let robust = rdsa_acc(&r.train.model);
@@ -79,7 +82,7 @@ fn fgsm_and_pgd_training_raise_their_adversarial_accuracy() {
             let a = pgd(m, &unc, s.test.x(), &g, &cfg, &Projection::default(), &Control::quiet()).unwrap();
             accuracy(&a.class_after, &s.test)
         };
-        let mut aug = AttackAugmenter::Gradient { unc: unc.clone(), cfg: cfg.clone(), proj: Projection::default() };
+        let mut aug = AttackAugmenter(Box::new(Gradient::new(name, cfg.clone(), unc.clone(), Projection::default())));
         let ac = AdversarialConfig { ratio: 0.5, warmup: 1, every: Every::Epoch, ..Default::default() };
         let r = adversarial_train(&s.model, &s.train, &s.cfg, &ac, &mut aug, &Control::quiet()).unwrap();
         let (base, robust) = (adv_acc(&plain), adv_acc(&r.train.model));
@@ -96,7 +99,8 @@ fn minifool_training_runs_and_is_deterministic() {
     let tc = TrainConfig { epochs: 3, ..s.cfg.clone() };
     let ac = AdversarialConfig { ratio: 0.25, warmup: 1, every: Every::Batch, eval_events: 300 };
     let run = || {
-        let mut aug = AttackAugmenter::MiniFool { unc: unc.clone(), cfg: cfg.clone(), proj: Projection::default() };
+        let mut aug =
+            AttackAugmenter(Box::new(MiniFool { unc: unc.clone(), cfg: cfg.clone(), proj: Projection::default() }));
         adversarial_train(&s.model, &tr, &tc, &ac, &mut aug, &Control::quiet()).unwrap()
     };
     let (a, b) = (run(), run());

@@ -172,6 +172,17 @@ pub struct AttackMetrics {
     pub correlation_change: f64,
 }
 
+impl AttackMetrics {
+    /// The largest per-feature JSD and its feature (the first of equals; −∞ and 0 when there
+    /// are no features).
+    pub fn max_jsd(&self) -> (f64, usize) {
+        self.jsd
+            .iter()
+            .enumerate()
+            .fold((f64::NEG_INFINITY, 0), |(b, bj), (j, &v)| if v > b { (v, j) } else { (b, bj) })
+    }
+}
+
 /// Metrics of an attack that turned `x0` into `x`, for `model` (labels optional, event
 /// `weights` applied to accuracy and AUC when given); JSD histograms have `bins` bins.
 pub fn attack_metrics(

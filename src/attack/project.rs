@@ -53,6 +53,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// One clip rule per feature: each to its range in `x` (rows = events).
+    pub fn clip_to_data(x: ndarray::ArrayView2<'_, f32>) -> Vec<Rule> {
+        x.axis_iter(ndarray::Axis(1))
+            .enumerate()
+            .map(|(feature, c)| {
+                let lo = c.iter().cloned().fold(f32::INFINITY, f32::min);
+                let hi = c.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+                Rule::Clip { feature, lo, hi }
+            })
+            .collect()
+    }
+
     fn feature(&self) -> usize {
         match *self {
             Rule::Clip { feature, .. }

@@ -105,6 +105,32 @@ impl AttackResult {
         self.class_before.iter().zip(&self.class_after).map(|(a, b)| a != b).collect()
     }
 
+    /// Median of `values` over the flipped events (NaN when none flipped): the upper median,
+    /// element n/2 of the sorted values.
+    pub fn median_of_flipped(values: &[f64], flipped: &[bool]) -> f64 {
+        let mut v: Vec<f64> = values.iter().zip(flipped).filter(|(_, f)| **f).map(|(c, _)| *c).collect();
+        v.sort_by(f64::total_cmp);
+        if v.is_empty() {
+            f64::NAN
+        } else {
+            v[v.len() / 2]
+        }
+    }
+
+    /// Median χ² of the events that flipped (NaN when none did).
+    pub fn median_chi2_flipped(&self) -> f64 {
+        Self::median_of_flipped(&self.chi2, &self.flipped())
+    }
+
+    /// How many events stopped for each reason.
+    pub fn reason_counts(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut m = std::collections::BTreeMap::new();
+        for r in &self.reason {
+            *m.entry(*r).or_default() += 1;
+        }
+        m
+    }
+
     /// Fraction of events whose predicted class changed.
     pub fn flip_fraction(&self) -> f64 {
         let f = self.flipped();

@@ -11,22 +11,12 @@
 
 use ndarray::ArrayView2;
 
-use super::gradient::{pgd, Goal, PgdConfig};
-use super::minifool::{minifool, minifool_scaled, MiniFoolConfig};
-use super::project::Projection;
+use super::result::AttackResult;
 use super::uncertainty::UncertaintyModel;
+use super::Attack;
 use crate::error::{Error, Result};
 use crate::model::{Mlp, Output};
 use crate::optim::Control;
-
-/// The attack a scan runs at every s.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ScanAttack {
-    /// MiniFool with these settings.
-    MiniFool(MiniFoolConfig),
-    /// PGD/FGSM towards the other class (the clean predicted class's loss is ascended).
-    Pgd(PgdConfig),
-}
 
 /// A flip fraction with its count and standard error.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -82,23 +72,31 @@ pub struct Scan {
     pub correct: Option<Vec<bool>>,
 }
 
-/// Runs `attack` at every s of `s_values` (relative to the model's own scale) on the events
-/// `x0`, with optional true `labels`; `bisect` extra MiniFool runs refine s_flip.
-#[allow(clippy::too_many_arguments)]
+/// Runs `attack` at every s of `s_values` (relative to its uncertainty model's own scale) on
+/// the events `x0`, with optional true `labels`; `bisect` extra runs refine s_flip for attacks
+/// with per-event scales (MiniFool).
 pub fn s_scan(
     model: &Mlp,
-    unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
     labels: Option<&[i64]>,
-    attack: &ScanAttack,
+    attack: &dyn Attack,
     s_values: &[f64],
     bisect: usize,
-    proj: &Projection,
     control: &Control,
 ) -> Result<Scan> {
     check_s(s_values)?;
     crate::limits::check("s_scan", "number of s values", s_values.len(), crate::limits::SCAN_POINTS)?;
     crate::limits::check("s_scan", "bisect", bisect, crate::limits::SCAN_BISECT)?;
+    let unc = attack.budget().ok_or_else(|| {
+        Error::arg(
+            "s_scan",
+            format!(
+                "{} has no uncertainty budget to scale; scan {}",
+                attack.name(),
+                super::attack_names(true).join(", ")
+            ),
+        )
+    })?;
     let n = x0.nrows();
     if n == 0 {
         return Err(Error::Empty { op: "s_scan", what: "the dataset".into() });
@@ -119,7 +117,9 @@ pub fn s_scan(
     for &k in &order {
         let s = s_values[k];
         let scaled = unc.with_scale(unc.scale() * s)?;
-        let (flipped, chi2, stalled) = run_once(model, &scaled, x0, &clean, attack, proj, control)?;
+        let r = attack.at_budget(model, &scaled, x0, &clean, control)?;
+        let stalled = r.reason.iter().filter(|r| **r == "stalled").count();
+        let (flipped, chi2) = (r.flipped(), r.chi2);
         for i in 0..n {
             if flipped[i] && s_flip[i].is_infinite() {
                 s_flip[i] = s;
@@ -129,9 +129,7 @@ pub fn s_scan(
         }
         rows[k] = Some(ScanRow { stalled, ..row(s, &flipped, &chi2, labels, correct.as_deref()) });
     }
-    if let ScanAttack::MiniFool(cfg) = attack {
-        refine(model, unc, x0, cfg, bisect, proj, control, &mut s_flip, &mut below)?;
-    }
+    refine(model, unc, x0, attack, bisect, control, &mut s_flip, &mut below)?;
     let rows = rows.into_iter().flatten().collect();
     Ok(Scan { rows, s_flip, correct })
 }
@@ -150,24 +148,6 @@ fn check_s(s_values: &[f64]) -> Result<()> {
     Ok(())
 }
 
-/// Flip flags, χ² and the number of stalled events of one attack run.
-fn run_once(
-    model: &Mlp,
-    unc: &UncertaintyModel,
-    x0: ArrayView2<'_, f32>,
-    clean: &[i64],
-    attack: &ScanAttack,
-    proj: &Projection,
-    control: &Control,
-) -> Result<(Vec<bool>, Vec<f64>, usize)> {
-    let r = match attack {
-        ScanAttack::MiniFool(cfg) => minifool(model, unc, x0, cfg, proj, control)?.attack,
-        ScanAttack::Pgd(cfg) => pgd(model, unc, x0, &Goal::Untargeted(clean.to_vec()), cfg, proj, control)?,
-    };
-    let stalled = r.reason.iter().filter(|r| **r == "stalled").count();
-    Ok((r.flipped(), r.chi2, stalled))
-}
-
 fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: Option<&[bool]>) -> ScanRow {
     let all = Fraction::of(flipped.iter().copied());
     let pick =
@@ -181,21 +161,19 @@ fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: 
         }
         None => Vec::new(),
     };
-    let mut fc: Vec<f64> = chi2.iter().zip(flipped).filter(|(_, f)| **f).map(|(c, _)| *c).collect();
-    fc.sort_by(f64::total_cmp);
-    let median_chi2_flipped = if fc.is_empty() { f64::NAN } else { fc[fc.len() / 2] };
+    let median_chi2_flipped = AttackResult::median_of_flipped(chi2, flipped);
     ScanRow { s, all, correct: pick(true), incorrect: pick(false), by_class, median_chi2_flipped, stalled: 0 }
 }
 
-/// Bisection of s_flip between `below` (no flip) and `s_flip` (flip) for events that flipped.
+/// Bisection of s_flip between `below` (no flip) and `s_flip` (flip) for events that flipped,
+/// for attacks with per-event scales.
 #[allow(clippy::too_many_arguments)]
 fn refine(
     model: &Mlp,
     unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
-    cfg: &MiniFoolConfig,
+    attack: &dyn Attack,
     steps: usize,
-    proj: &Projection,
     control: &Control,
     s_flip: &mut [f64],
     below: &mut [f64],
@@ -208,8 +186,8 @@ fn refine(
     for _ in 0..steps {
         let mid: Vec<f64> = idx.iter().map(|&i| 0.5 * (below[i] + s_flip[i])).collect();
         let scales: Vec<f32> = mid.iter().map(|&m| m as f32).collect();
-        let r = minifool_scaled(model, unc, xs.view(), &scales, cfg, proj, control)?;
-        for ((&i, &m), f) in idx.iter().zip(&mid).zip(r.attack.flipped()) {
+        let Some(r) = attack.at_event_scales(model, unc, xs.view(), &scales, control)? else { return Ok(()) };
+        for ((&i, &m), f) in idx.iter().zip(&mid).zip(r.flipped()) {
             if f {
                 s_flip[i] = m;
             } else {
@@ -223,17 +201,17 @@ fn refine(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attack::kinds::minifool::MiniFool;
     use crate::attack::test_support::{bench_sigma, trained};
+    use crate::attack::{MiniFoolConfig, Projection};
 
     #[test]
     fn flip_fraction_grows_with_s_and_misclassified_events_flip_first() {
         let (m, ds) = trained(5, Output::Sigmoid);
         let unc = bench_sigma(&ds);
         let s_values = [0.25, 0.5, 1.0, 2.0, 4.0];
-        let attack = ScanAttack::MiniFool(MiniFoolConfig::default());
-        let scan =
-            s_scan(&m, &unc, ds.x(), ds.label(), &attack, &s_values, 4, &Projection::default(), &Control::quiet())
-                .unwrap();
+        let attack = MiniFool { cfg: MiniFoolConfig::default(), unc, proj: Projection::default() };
+        let scan = s_scan(&m, ds.x(), ds.label(), &attack, &s_values, 4, &Control::quiet()).unwrap();
         let p: Vec<f64> = scan.rows.iter().map(|r| r.all.p).collect();
         assert!(p.windows(2).all(|w| w[1] >= w[0]), "{p:?}");
         assert!(p[4] > p[0]);
@@ -252,8 +230,7 @@ mod tests {
         // Each refined s_flip lies in the scanned range and flips there.
         assert!(scan.s_flip.iter().all(|s| s.is_infinite() || (*s > 0.0 && *s <= 4.0)));
         // Label-free: no split, the same overall fractions.
-        let free =
-            s_scan(&m, &unc, ds.x(), None, &attack, &s_values, 0, &Projection::default(), &Control::quiet()).unwrap();
+        let free = s_scan(&m, ds.x(), None, &attack, &s_values, 0, &Control::quiet()).unwrap();
         assert!(free.rows[0].correct.is_none() && free.rows[0].by_class.is_empty());
         assert_eq!(free.rows[3].all, scan.rows[3].all);
     }
@@ -266,14 +243,13 @@ mod tests {
         let specs = vec![crate::attack::FeatureSigma::absolute(1.0); 2];
         let unc = UncertaintyModel::new(vec!["a".into(), "b".into()], specs).unwrap();
         let x0 = ndarray::array![[1.0f32, 0.0], [0.001, 0.0]];
-        let a = ScanAttack::MiniFool(MiniFoolConfig::default());
-        let scan =
-            s_scan(&m, &unc, x0.view(), None, &a, &[0.5, 2.0], 0, &Projection::default(), &Control::quiet()).unwrap();
+        let a = MiniFool { cfg: MiniFoolConfig::default(), unc: unc.clone(), proj: Projection::default() };
+        let scan = s_scan(&m, x0.view(), None, &a, &[0.5, 2.0], 0, &Control::quiet()).unwrap();
         assert_eq!(scan.rows.iter().map(|r| (r.stalled, r.all.p)).collect::<Vec<_>>(), vec![(1, 0.5), (1, 0.5)]);
         // PGD has no stalled reason.
-        let pgd = ScanAttack::Pgd(PgdConfig::fgsm(0.5, crate::attack::Norm::Linf));
-        let scan =
-            s_scan(&m, &unc, x0.view(), None, &pgd, &[1.0], 0, &Projection::default(), &Control::quiet()).unwrap();
+        let cfg = crate::attack::PgdConfig::fgsm(0.5, crate::attack::Norm::Linf);
+        let pgd = crate::attack::kinds::pgd::Gradient::new("fgsm", cfg, unc, Projection::default());
+        let scan = s_scan(&m, x0.view(), None, &pgd, &[1.0], 0, &Control::quiet()).unwrap();
         assert_eq!(scan.rows[0].stalled, 0);
     }
 
@@ -282,15 +258,15 @@ mod tests {
         let m = crate::attack::test_support::logistic(&[1.0], 0.0);
         let unc = UncertaintyModel::new(vec!["a".into()], vec![crate::attack::FeatureSigma::absolute(1.0)]).unwrap();
         let x0 = ndarray::array![[1.0f32]];
-        let a = ScanAttack::MiniFool(MiniFoolConfig::default());
+        let a = MiniFool { cfg: MiniFoolConfig::default(), unc: unc.clone(), proj: Projection::default() };
         let many = vec![1.0; crate::limits::SCAN_POINTS + 1];
-        let e = s_scan(&m, &unc, x0.view(), None, &a, &many, 0, &Projection::default(), &Control::quiet()).unwrap_err();
+        let e = s_scan(&m, x0.view(), None, &a, &many, 0, &Control::quiet()).unwrap_err();
         assert_eq!(e.to_string(), "s_scan: number of s values 10001 is over the limit of 10000");
-        let e =
-            s_scan(&m, &unc, x0.view(), None, &a, &[1.0], 65, &Projection::default(), &Control::quiet()).unwrap_err();
+        let e = s_scan(&m, x0.view(), None, &a, &[1.0], 65, &Control::quiet()).unwrap_err();
         assert_eq!(e.to_string(), "s_scan: bisect 65 is over the limit of 64");
         let cfg = MiniFoolConfig { memory: 1_000_000, ..MiniFoolConfig::default() };
-        let e = minifool(&m, &unc, x0.view(), &cfg, &Projection::default(), &Control::quiet()).unwrap_err();
+        let e =
+            crate::attack::minifool(&m, &unc, x0.view(), &cfg, &Projection::default(), &Control::quiet()).unwrap_err();
         assert_eq!(e.to_string(), "minifool: memory 1000000 is over the limit of 1000");
     }
 
@@ -298,9 +274,9 @@ mod tests {
     fn bad_scales_are_errors() {
         let (m, ds) = trained(5, Output::Sigmoid);
         let unc = bench_sigma(&ds);
-        let a = ScanAttack::MiniFool(MiniFoolConfig::default());
+        let a = MiniFool { cfg: MiniFoolConfig::default(), unc, proj: Projection::default() };
         for bad in [vec![], vec![1.0, 0.0], vec![-1.0], vec![f64::NAN]] {
-            assert!(s_scan(&m, &unc, ds.x(), None, &a, &bad, 0, &Projection::default(), &Control::quiet()).is_err());
+            assert!(s_scan(&m, ds.x(), None, &a, &bad, 0, &Control::quiet()).is_err());
         }
     }
 }

@@ -5,18 +5,14 @@
 use ndarray::{Array2, ArrayView2};
 use rhai::{Dynamic, EvalAltResult, FnPtr, Map, NativeCallContext};
 
-use crate::attack::{AttackAugmenter, UncertaintyModel};
-use crate::bindings::attack::helpers::{minifool_config, pgd_config, project_opt};
+use crate::attack::{attack_names, lookup, AttackAugmenter, Purpose, Setup, UncertaintyModel};
 use crate::bindings::convert::map;
-use crate::bindings::options::{type_name, Opts};
+use crate::bindings::options::{type_name, Opts, ScriptOptions};
 use crate::bindings::{Ctx, RhaiResult};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{adversarial_train, AdversarialConfig, AdversarialResult, Augmenter, Every, Mlp, TrainConfig};
 use crate::optim::Control;
-
-/// The attack methods a configuration map may name.
-const METHODS: [&str; 4] = ["rdsa", "fgsm", "pgd", "minifool"];
 
 /// Trains `model` on `data` with the `adversarial` options map; returns `train`'s result map
 /// whose history entries also hold `clean_accuracy`, `adv_accuracy`, `mixed_accuracy` and
@@ -45,7 +41,10 @@ pub fn train(
     let attack = attack.ok_or_else(|| Error::BadOption {
         func: "train".into(),
         key: "adversarial".into(),
-        problem: "needs an attack: #{ attack: #{ method: \"rdsa\" | \"fgsm\" | \"pgd\" | \"minifool\", ... } } or a function |model, events| ...".into(),
+        problem: format!(
+            "needs an attack: #{{ attack: #{{ method: {}, ... }} }} or a function |model, events| ...",
+            attack_names(false).iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(" | ")
+        ),
     })?;
     let result = if let Some(f) = attack.clone().try_cast::<FnPtr>() {
         let mut aug = ScriptAugmenter { ctx: c, f, names: data.names().to_vec(), error: None };
@@ -68,61 +67,35 @@ pub fn train(
     Ok(result_map(result))
 }
 
-/// An attack configuration map as an augmenter; the map's keys are the attack's own options.
+/// An attack configuration map as an augmenter, through the attack registry; the map's keys
+/// are the attack's own options, plus `uncertainty` (the budget) for attacks that have one.
 fn augmenter(m: &Map, model: &Mlp, data: &Dataset, cx: &Ctx) -> RhaiResult<AttackAugmenter> {
+    let methods = attack_names(false).join(", ");
     let method =
         m.get("method").and_then(|v| v.clone().into_immutable_string().ok()).ok_or_else(|| Error::BadOption {
             func: "train".into(),
             key: "adversarial.attack".into(),
-            problem: format!("needs a method: one of {}", METHODS.join(", ")),
+            problem: format!("needs a method: one of {methods}"),
         })?;
     let mut rest = m.clone();
     rest.remove("method");
-    let func: &'static str = METHODS.iter().copied().find(|x| *x == method.as_str()).ok_or_else(|| {
-        let near = crate::error::nearest(&method, METHODS);
+    let entry = lookup(&method).ok_or_else(|| {
+        let near = crate::error::nearest(&method, attack_names(false));
         Error::BadOption {
             func: "train".into(),
             key: "adversarial.attack.method".into(),
             problem: format!(
-                "must be one of {}, got '{method}'{}",
-                METHODS.join(", "),
+                "must be one of {methods}, got '{method}'{}",
                 near.map_or(String::new(), |n| format!(" (did you mean '{n}'?)"))
             ),
         }
     })?;
-    let mut o = Opts::new(func, &rest);
-    let aug = match func {
-        "rdsa" => {
-            let spec = crate::bindings::rdsa::helpers::spec(&mut o, data, cx, false)?;
-            AttackAugmenter::Rdsa(Box::new(crate::bindings::rdsa::helpers::prepare(&spec, data)?))
-        }
-        _ => {
-            let unc =
-                o.custom_opt::<UncertaintyModel>("uncertainty", "an Uncertainty")?.ok_or_else(|| Error::BadOption {
-                    func: func.into(),
-                    key: "uncertainty".into(),
-                    problem: "is needed in adversarial training (the attack's budget)".into(),
-                })?;
-            unc.check_dataset(func, data)?;
-            let proj = project_opt(&mut o, data)?;
-            if func == "minifool" {
-                if let Some(k) = ["target", "shift"].into_iter().find(|k| rest.contains_key(*k)) {
-                    return Err(Error::BadOption {
-                        func: "minifool".into(),
-                        key: k.into(),
-                        problem: "is not available in adversarial training (each event's predicted class is flipped)"
-                            .into(),
-                    }
-                    .into());
-                }
-                AttackAugmenter::MiniFool { cfg: minifool_config(&mut o, model, data)?, unc, proj }
-            } else {
-                AttackAugmenter::Gradient { cfg: pgd_config(&mut o, cx, func == "fgsm")?, unc, proj }
-            }
-        }
-    };
+    let mut o = Opts::new(entry.name, &rest);
+    let unc = if entry.budgeted { o.custom_opt::<UncertaintyModel>("uncertainty", "an Uncertainty")? } else { None };
+    let setup = Setup { model, events: data, unc: unc.as_ref(), purpose: Purpose::Training };
+    let attack = (entry.configure)(&mut ScriptOptions { opts: &mut o, ctx: cx }, &setup)?;
     o.finish()?;
-    Ok(aug)
+    Ok(AttackAugmenter(attack))
 }
 
 /// `train`'s result map with the per-epoch accuracies added to its history.

@@ -13,19 +13,19 @@ pub fn register(engine: &mut Engine) {
 }
 
 pub(crate) mod helpers {
-    use ndarray::{Array2, Axis};
+    use ndarray::Array2;
     use rhai::{Array, Dynamic, Map};
 
     use crate::attack::{
-        collider_model, column_std, split_covariance, AttackResult, FeatureSigma, Goal, MiniFoolConfig, Minimizer,
-        Norm, PgdConfig, Projection, Rule, Scan, Target, UncertaintyModel,
+        collider_model, column_std, split_covariance, FeatureSigma, Outcome, Projection, Purpose, Rule, Scan, Setup,
+        Summary, UncertaintyModel,
     };
     use crate::bindings::convert::f64_array;
-    use crate::bindings::options::{as_f64, floats, type_name, Opts};
+    use crate::bindings::options::{as_f64, floats, type_name, Opts, ScriptOptions};
     use crate::bindings::{Ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::{Mlp, Output};
+    use crate::model::Mlp;
 
     fn bad(func: &str, problem: String) -> Box<rhai::EvalAltResult> {
         Error::arg(func, problem).into()
@@ -33,7 +33,7 @@ pub(crate) mod helpers {
 
     /// One feature's σ from `#{ abs, rel, floor, frozen, std_fraction }`.
     fn sigma_spec(map: &Map, std: f32, base: FeatureSigma) -> RhaiResult<FeatureSigma> {
-        let mut o = Opts::new("uncertainty", map);
+        let mut o = Opts::new("uncertainty (feature)", map);
         let frozen = o.bool("frozen", base.frozen)?;
         let mut s = FeatureSigma {
             absolute: o.f64("abs", f64::from(base.absolute))? as f32,
@@ -180,11 +180,7 @@ pub(crate) mod helpers {
         let mut o = Opts::new("projection", spec);
         let mut rules = Vec::new();
         if o.bool("clip_to_data", false)? {
-            for (j, c) in ds.x().axis_iter(Axis(1)).enumerate() {
-                let lo = c.iter().cloned().fold(f32::INFINITY, f32::min);
-                let hi = c.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                rules.push(Rule::Clip { feature: j, lo, hi });
-            }
+            rules.extend(Rule::clip_to_data(ds.x()));
         }
         if let Some(clip) = o.map_opt("clip")? {
             for (name, v) in clip {
@@ -217,14 +213,6 @@ pub(crate) mod helpers {
         Ok(Projection::new(names, rules)?)
     }
 
-    pub fn project_opt(o: &mut Opts, ds: &Dataset) -> RhaiResult<Projection> {
-        let p = o.custom_opt::<Projection>("project", "a Projection")?.unwrap_or_default();
-        if !p.is_empty() && p.names() != ds.names() {
-            return Err(bad("attack", "the projection was built for a dataset with other features".into()));
-        }
-        Ok(p)
-    }
-
     /// Checks model, dataset and uncertainty agree.
     pub fn check(op: &'static str, m: &Mlp, ds: &Dataset, u: &UncertaintyModel) -> RhaiResult<()> {
         u.check_dataset(op, ds)?;
@@ -233,103 +221,34 @@ pub(crate) mod helpers {
         Ok(())
     }
 
-    /// Goal of FGSM/PGD from options `target`, `labels`, `direction`.
-    pub fn goal(o: &mut Opts, m: &Mlp, ds: &Dataset) -> RhaiResult<Vec<Goal>> {
-        let labels = o.choice("labels", &["predicted", "true"], "predicted")?;
-        let target = o.raw("target");
-        let direction = o.choice("direction", &["up", "down", "both"], "both")?;
-        if m.output() == Output::Linear {
-            return Ok(match direction {
-                "up" => vec![Goal::Shift { index: 0, up: true }],
-                "down" => vec![Goal::Shift { index: 0, up: false }],
-                _ => vec![Goal::Shift { index: 0, up: true }, Goal::Shift { index: 0, up: false }],
-            });
+    /// Runs the registered attack `name` on `ds` for a script call: checks, options (through
+    /// the attack's own reader), the run, and the result map.
+    pub fn run_attack(
+        cx: &Ctx,
+        name: &'static str,
+        m: &Mlp,
+        ds: &Dataset,
+        u: Option<&UncertaintyModel>,
+        options: &Map,
+    ) -> RhaiResult<Map> {
+        let entry = crate::attack::lookup(name).ok_or_else(|| Error::arg(name, "not a registered attack"))?;
+        if let Some(u) = u {
+            u.check_dataset(name, ds)?;
         }
-        if let Some(t) = target {
-            if let Ok(c) = t.as_int() {
-                return Ok(vec![Goal::TargetClass(vec![c; ds.len()])]);
-            }
-            if let Some(g) = as_f64(&t) {
-                return Ok(vec![Goal::TargetScore(g as f32)]);
-            }
-            return Err(bad("pgd", format!("target must be a class (int) or a score (float), got {}", type_name(&t))));
-        }
-        match labels {
-            "true" => {
-                let y = ds.label().map(|l| l.to_vec()).ok_or_else(|| {
-                    bad("pgd", "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)".into())
-                })?;
-                Ok(vec![Goal::Untargeted(y)])
-            }
-            _ => Ok(vec![Goal::UntargetedClean]),
-        }
+        m.check_features(ds)?;
+        ds.check_finite(name)?;
+        let mut o = Opts::new(name, options);
+        let setup = Setup { model: m, events: ds, unc: u, purpose: Purpose::Script };
+        let attack = (entry.configure)(&mut ScriptOptions { opts: &mut o, ctx: cx }, &setup)?;
+        o.finish()?;
+        let out = attack.run(m, ds.x(), ds.label(), &cx.control)?;
+        outcome_map(ds, &out)
     }
 
-    pub fn pgd_config(o: &mut Opts, cx: &Ctx, fgsm: bool) -> RhaiResult<PgdConfig> {
-        let eps = o.positive("eps", 1.0)? as f32;
-        let norm = Norm::parse(&o.string("norm", "linf")?)?;
-        if fgsm {
-            return Ok(PgdConfig::fgsm(eps, norm));
-        }
-        let steps = o.usize("steps", 10)?;
-        let step = o.positive("step", f64::from(2.5 * eps / steps.max(1) as f32))? as f32;
-        let random_start = o.bool("random_start", false)?;
-        let seed = cx.seed_or_next(o.seed()?);
-        Ok(PgdConfig { eps, step, steps, norm, random_start, seed })
-    }
-
-    pub fn minifool_config(o: &mut Opts, m: &Mlp, ds: &Dataset) -> RhaiResult<MiniFoolConfig> {
-        let d = MiniFoolConfig::default();
-        let margin = o.f64("margin", 0.5)? as f32;
-        let target = match (o.raw("target"), o.f64_opt("shift")?) {
-            (_, Some(shift)) => {
-                let (s, _) = crate::attack::outputs(m, ds.x())?;
-                Target::Values { index: 0, value: s.column(0).iter().map(|v| v + shift as f32).collect() }
-            }
-            (Some(t), None) if m.output() == Output::Linear => {
-                let v = as_f64(&t).ok_or_else(|| bad("minifool", "target must be a number".into()))?;
-                Target::Values { index: 0, value: vec![v as f32; ds.len()] }
-            }
-            (Some(t), None) => {
-                let c = t.as_int().map_err(|_| bad("minifool", "target must be a class (int)".into()))?;
-                Target::Classes { class: vec![c; ds.len()], score: vec![0.5 + margin; ds.len()] }
-            }
-            (None, None) => Target::Flip { margin },
-        };
-        let cfg = MiniFoolConfig {
-            alpha: o.f64("alpha", f64::from(d.alpha))? as f32,
-            beta: o.f64("beta", f64::from(d.beta))? as f32,
-            target,
-            minimizer: Minimizer::parse(&o.string("minimizer", "lbfgs")?)?,
-            max_iters: o.usize("max_iters", d.max_iters)?,
-            gtol: o.f64("gtol", d.gtol)?,
-            ftol: o.f64("ftol", d.ftol)?,
-            memory: o.usize("memory", d.memory)?,
-            lr: o.f64("lr", f64::from(d.lr))? as f32,
-        };
-        Ok(cfg)
-    }
-
-    /// For regression "both": per event the result with the larger output change.
-    pub fn best_shift(a: AttackResult, b: AttackResult) -> AttackResult {
-        let mut out = a.clone();
-        for i in 0..a.len() {
-            let da = (a.score_after[[i, 0]] - a.score_before[[i, 0]]).abs();
-            let db = (b.score_after[[i, 0]] - b.score_before[[i, 0]]).abs();
-            if db > da {
-                out.x.row_mut(i).assign(&b.x.row(i));
-                out.score_after.row_mut(i).assign(&b.score_after.row(i));
-                out.class_after[i] = b.class_after[i];
-                out.chi2[i] = b.chi2[i];
-                out.p_value[i] = b.p_value[i];
-            }
-        }
-        out
-    }
-
-    /// The script result of an attack: perturbed events, a table with per-event outputs, and
-    /// summary numbers.
-    pub fn result_map(ds: &Dataset, r: &AttackResult, cost: Option<(&[f64], &[f64])>) -> RhaiResult<Map> {
+    /// The script result of an attack: perturbed events, a table with per-event outputs (and
+    /// the attack's own columns), and summary numbers (and the attack's own).
+    pub fn outcome_map(ds: &Dataset, out: &Outcome) -> RhaiResult<Map> {
+        let r = &out.attack;
         let events = ds.with_x(r.x.clone())?;
         let mut names = ds.names().to_vec();
         let mut cols: Vec<Vec<f32>> = Vec::new();
@@ -353,23 +272,18 @@ pub(crate) mod helpers {
         }
         names.push("iterations".into());
         cols.push(r.iters.iter().map(|&c| c as f32).collect());
-        if let Some((start, end)) = cost {
-            names.extend(["cost_start", "cost_end"].map(String::from));
-            cols.push(start.iter().map(|&c| c as f32).collect());
-            cols.push(end.iter().map(|&c| c as f32).collect());
+        for (name, col) in &out.columns {
+            names.push(name.clone());
+            cols.push(col.clone());
         }
         let n = r.len();
         let d0 = ds.n_features();
         let x = Array2::from_shape_fn((n, names.len()), |(i, j)| if j < d0 { r.x[[i, j]] } else { cols[j - d0][i] });
         let table = Dataset::new(names, x, ds.label().map(|l| l.to_vec()), ds.weight().map(|w| w.to_vec()))?;
         let n_flipped = flipped.iter().filter(|f| **f).count();
-        let mut reasons = std::collections::BTreeMap::<&str, i64>::new();
-        for re in &r.reason {
-            *reasons.entry(re).or_default() += 1;
-        }
         let mut reason_map = Map::new();
-        for (k, v) in reasons {
-            reason_map.insert(k.into(), Dynamic::from_int(v));
+        for (k, v) in r.reason_counts() {
+            reason_map.insert(k.into(), Dynamic::from_int(v as i64));
         }
         let mut m = Map::new();
         m.insert("events".into(), Dynamic::from(events));
@@ -378,10 +292,15 @@ pub(crate) mod helpers {
         m.insert("n_flipped".into(), Dynamic::from_int(n_flipped as i64));
         m.insert("stopped".into(), Dynamic::from(r.stop.as_str().to_string()));
         m.insert("reasons".into(), Dynamic::from_map(reason_map));
-        let mut chi2_flipped: Vec<f64> = r.chi2.iter().zip(&flipped).filter(|(_, f)| **f).map(|(c, _)| *c).collect();
-        chi2_flipped.sort_by(f64::total_cmp);
-        let med = if chi2_flipped.is_empty() { f64::NAN } else { chi2_flipped[chi2_flipped.len() / 2] };
-        m.insert("median_chi2_flipped".into(), Dynamic::from_float(med));
+        m.insert("median_chi2_flipped".into(), Dynamic::from_float(r.median_chi2_flipped()));
+        for (key, v) in &out.summary {
+            let v = match v {
+                Summary::Int(i) => Dynamic::from_int(*i),
+                Summary::Float(f) => Dynamic::from_float(*f),
+                Summary::Names(n) => Dynamic::from_array(crate::bindings::convert::string_array(n)),
+            };
+            m.insert((*key).into(), v);
+        }
         Ok(m)
     }
 
@@ -433,8 +352,8 @@ pub(crate) mod helpers {
         let mut m = Map::new();
         m.insert("table".into(), Dynamic::from(table));
         m.insert("s".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.s))));
-        m.insert("flip".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
-        m.insert("flip_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
+        m.insert("flip_fraction".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.p))));
+        m.insert("flip_fraction_err".into(), Dynamic::from_array(f64_array(scan.rows.iter().map(|r| r.all.err))));
         let stalled = scan.rows.iter().map(|r| Dynamic::from_int(r.stalled as i64)).collect();
         m.insert("stalled".into(), Dynamic::from_array(stalled));
         if labelled {
@@ -444,10 +363,23 @@ pub(crate) mod helpers {
             let err = |f: fn(&crate::attack::ScanRow) -> Option<crate::attack::Fraction>| {
                 f64_array(scan.rows.iter().map(move |r| f(r).map_or(f64::NAN, |x| x.err)))
             };
-            m.insert("flip_correct".into(), Dynamic::from_array(get(|r| r.correct)));
-            m.insert("flip_correct_err".into(), Dynamic::from_array(err(|r| r.correct)));
-            m.insert("flip_incorrect".into(), Dynamic::from_array(get(|r| r.incorrect)));
-            m.insert("flip_incorrect_err".into(), Dynamic::from_array(err(|r| r.incorrect)));
+            m.insert("flip_fraction_correct".into(), Dynamic::from_array(get(|r| r.correct)));
+            m.insert("flip_fraction_correct_err".into(), Dynamic::from_array(err(|r| r.correct)));
+            m.insert("flip_fraction_incorrect".into(), Dynamic::from_array(get(|r| r.incorrect)));
+            m.insert("flip_fraction_incorrect_err".into(), Dynamic::from_array(err(|r| r.incorrect)));
+        }
+        // The old names, kept for one release (deprecated).
+        for (old, new) in [
+            ("flip", "flip_fraction"),
+            ("flip_err", "flip_fraction_err"),
+            ("flip_correct", "flip_fraction_correct"),
+            ("flip_correct_err", "flip_fraction_correct_err"),
+            ("flip_incorrect", "flip_fraction_incorrect"),
+            ("flip_incorrect_err", "flip_fraction_incorrect_err"),
+        ] {
+            if let Some(v) = m.get(new).cloned() {
+                m.insert(old.into(), v);
+            }
         }
         m.insert("s_flip".into(), Dynamic::from_array(f64_array(scan.s_flip.iter().copied())));
         Ok(m)
@@ -459,9 +391,9 @@ pub mod attack_api {
     use rhai::{Array, Dynamic, Map};
 
     use super::helpers;
-    use crate::attack::{Projection, ScanAttack, UncertaintyModel};
+    use crate::attack::{Projection, Purpose, Setup, UncertaintyModel};
     use crate::bindings::convert::{bool_array, f64_array, string_array};
-    use crate::bindings::options::{floats, Opts};
+    use crate::bindings::options::{floats, Opts, ScriptOptions};
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::model::Mlp;
@@ -552,7 +484,11 @@ pub mod attack_api {
         chi2_opts(u, original, perturbed, Map::new())
     }
 
-    /// `chi2` with options: `form`: `"mahalanobis"` (default) or `"diagonal"` (ignore correlations).
+    /// `chi2` with options.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `form` | string | "mahalanobis" | `"mahalanobis"`, or `"diagonal"` (ignore correlations) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 3, seed: 1 });
@@ -645,8 +581,19 @@ pub mod attack_api {
     }
 
     /// FGSM: one step of ε σ-units along the sign of the loss gradient (L∞) or along the
-    /// whitened gradient (`norm: "l2"`, the χ² ball). Options as `pgd` (without `steps`, `step`).
-    /// Returns `#{ events, table, flip_fraction, n_flipped, median_chi2_flipped, stopped, reasons }`.
+    /// whitened gradient (`norm: "l2"`, the χ² ball): PGD with one step of size ε (for more
+    /// steps or a random start use `pgd`). Returns `#{ events, table, flip_fraction, n_flipped,
+    /// median_chi2_flipped, stopped, reasons }`.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `eps` | float | 1 | budget and step: \|δᵢ\| ≤ ε·s·σᵢ (L∞) or χ² ≤ ε² (L2) |
+    /// | `norm` | string | "linf" | `"linf"` or `"l2"` (χ²; Mahalanobis with correlations) |
+    /// | `labels` | string | "predicted" | untargeted: ascend the loss of the `"predicted"` or `"true"` class |
+    /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |
+    /// | `direction` | string | "both" | regression: push the output `"up"`, `"down"` or the larger of `"both"` |
+    /// | `project` | Projection | — | feasibility rules |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -656,7 +603,7 @@ pub mod attack_api {
     /// ```
     #[rhai_fn(return_raw, name = "fgsm")]
     pub fn fgsm(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        gradient_attack(c, m, ds, u, options, true)
+        helpers::run_attack(&ctx(&c)?, "fgsm", &m, &ds, Some(&u), &options)
     }
 
     /// PGD with the budget in σ units of the uncertainty model.
@@ -673,6 +620,7 @@ pub mod attack_api {
     /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |
     /// | `direction` | string | "both" | regression: push the output `"up"`, `"down"` or the larger of `"both"` |
     /// | `project` | Projection | — | feasibility rules |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -684,33 +632,7 @@ pub mod attack_api {
     /// ```
     #[rhai_fn(return_raw, name = "pgd")]
     pub fn pgd(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        gradient_attack(c, m, ds, u, options, false)
-    }
-
-    fn gradient_attack(
-        c: NativeCallContext,
-        m: Mlp,
-        ds: Dataset,
-        u: UncertaintyModel,
-        options: Map,
-        fgsm: bool,
-    ) -> RhaiResult<Map> {
-        let func = if fgsm { "fgsm" } else { "pgd" };
-        let cx = ctx(&c)?;
-        let mut o = Opts::new(func, &options);
-        let cfg = helpers::pgd_config(&mut o, &cx, fgsm)?;
-        let goals = helpers::goal(&mut o, &m, &ds)?;
-        let proj = helpers::project_opt(&mut o, &ds)?;
-        o.finish()?;
-        helpers::check(func, &m, &ds, &u)?;
-        let mut results = Vec::new();
-        for g in &goals {
-            results.push(crate::attack::pgd(&m, &u, ds.x(), g, &cfg, &proj, &cx.control)?);
-        }
-        let mut it = results.into_iter();
-        let first = it.next().ok_or_else(|| crate::Error::arg(func, "no goal"))?;
-        let r = it.fold(first, helpers::best_shift);
-        helpers::result_map(&ds, &r, None)
+        helpers::run_attack(&ctx(&c)?, "pgd", &m, &ds, Some(&u), &options)
     }
 
     /// MiniFool: per event, minimise α·χ²/N + β·(f_target − g)² over perturbations in σ units,
@@ -724,12 +646,13 @@ pub mod attack_api {
     /// | `target` | int or float | — | a target class (classifier) or output value (regression) |
     /// | `shift` | float | — | regression: target = clean output + shift |
     /// | `minimizer` | string | "lbfgs" | `"lbfgs"` or `"adam"` |
-    /// | `max_iters` | int | 100 | iteration limit |
+    /// | `steps` | int | 100 | iteration limit (old name `max_iters`, deprecated) |
     /// | `gtol` | float | 1e-5 | per-event gradient tolerance |
     /// | `ftol` | float | 1e-9 | per-event relative cost-change tolerance |
     /// | `memory` | int | 10 | L-BFGS memory |
     /// | `lr` | float | 0.05 | Adam learning rate (σ units) |
     /// | `project` | Projection | — | feasibility rules: the cost is minimised at the projected events (pinned features get no gradient, integers pass it through) |
+    /// | `uncertainty` | Uncertainty | — | only in `train`'s adversarial attack map: the budget (scripts pass it as the third argument) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
@@ -741,36 +664,33 @@ pub mod attack_api {
     /// ```
     #[rhai_fn(return_raw, name = "minifool")]
     pub fn minifool(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        let cx = ctx(&c)?;
-        let mut o = Opts::new("minifool", &options);
-        helpers::check("minifool", &m, &ds, &u)?;
-        let cfg = helpers::minifool_config(&mut o, &m, &ds)?;
-        let proj = helpers::project_opt(&mut o, &ds)?;
-        o.finish()?;
-        let r = crate::attack::minifool(&m, &u, ds.x(), &cfg, &proj, &cx.control)?;
-        helpers::result_map(&ds, &r.attack, Some((&r.cost_start, &r.cost_end)))
+        helpers::run_attack(&ctx(&c)?, "minifool", &m, &ds, Some(&u), &options)
     }
 
-    /// An s-scan: runs `attack` (`"minifool"`, default, or `"pgd"`) at every scale in `s`
-    /// (relative to the model's own scale) and returns `#{ table, s, flip, flip_err,
-    /// flip_correct, flip_incorrect (+ _err), stalled, s_flip }` (`stalled`: per s, the events
-    /// MiniFool could not move because their score is saturated). With labels the flip fractions are
-    /// split into initially correct and incorrect events and by class (columns of `table`).
+    /// An s-scan: runs `attack` (`"minifool"`, default, `"pgd"` or `"fgsm"`: the attacks bounded
+    /// by the uncertainty model) at every scale in `s` (relative to the model's own scale) and
+    /// returns `#{ table, s, flip_fraction, flip_fraction_err, flip_fraction_correct,
+    /// flip_fraction_incorrect (+ _err), stalled, s_flip }` (`stalled`: per s, the events
+    /// MiniFool could not move because their score is saturated). With labels the flip fractions are split
+    /// into initially correct and incorrect events and by class (columns of `table`: `flip`,
+    /// `flip_err`, `flip_correct`, …). The keys `flip`, `flip_err`, `flip_correct`,
+    /// `flip_incorrect` (+ `_err`) are the old names of the `flip_fraction…` keys, kept for one
+    /// release.
     ///
     /// | key | type | default | meaning |
     /// |---|---|---|---|
     /// | `s` | array | [0.5, 1, 2, 4] | scales |
-    /// | `attack` | string | "minifool" | `"minifool"` or `"pgd"` |
-    /// | `options` | map | #{} | the attack's own options (as `minifool` / `pgd`) |
+    /// | `attack` | string | "minifool" | `"minifool"`, `"pgd"` or `"fgsm"` |
+    /// | `options` | map | #{} | the attack's own options (as `minifool` / `pgd` / `fgsm`) |
     /// | `bisect` | int | 4 | MiniFool bisection steps refining each event's s_flip |
-    /// | `labels` | bool | true | split by correctness and class when the dataset has labels |
+    /// | `split` | bool | true | split by correctness and class when the dataset has labels (old name `labels`, deprecated) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
     /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2 }).model;
     /// let u = uncertainty(d, #{ all: #{ abs: 0.5 } });
     /// let sc = s_scan(m, d, u, #{ s: [0.5, 1.0, 2.0] });
-    /// assert(sc.flip[2] >= sc.flip[0]);
+    /// assert(sc.flip_fraction[2] >= sc.flip_fraction[0]);
     /// assert(sc.table.len == 3);
     /// ```
     #[rhai_fn(return_raw, name = "s_scan")]
@@ -785,22 +705,20 @@ pub mod attack_api {
             )?,
             None => vec![0.5, 1.0, 2.0, 4.0],
         };
-        let kind = o.choice("attack", &["minifool", "pgd"], "minifool")?;
+        let kind = o.choice("attack", &crate::attack::attack_names(true), "minifool")?;
         let sub = o.map_opt("options")?.unwrap_or_default();
         let bisect = o.usize("bisect", 4)?;
-        let use_labels = o.bool("labels", true)?;
+        let use_labels = o.bool("split", true)?;
         o.finish()?;
         helpers::check("s_scan", &m, &ds, &u)?;
-        let mut so = Opts::new(if kind == "pgd" { "pgd" } else { "minifool" }, &sub);
-        let proj = helpers::project_opt(&mut so, &ds)?;
-        let attack = if kind == "pgd" {
-            ScanAttack::Pgd(helpers::pgd_config(&mut so, &cx, false)?)
-        } else {
-            ScanAttack::MiniFool(helpers::minifool_config(&mut so, &m, &ds)?)
-        };
+        let entry =
+            crate::attack::lookup(kind).ok_or_else(|| crate::Error::arg("s_scan", "not a registered attack"))?;
+        let mut so = Opts::new(kind, &sub);
+        let setup = Setup { model: &m, events: &ds, unc: Some(&u), purpose: Purpose::Scan };
+        let attack = (entry.configure)(&mut ScriptOptions { opts: &mut so, ctx: &cx }, &setup)?;
         so.finish()?;
         let labels = if use_labels { ds.label() } else { None };
-        let scan = crate::attack::s_scan(&m, &u, ds.x(), labels, &attack, &s, bisect, &proj, &cx.control)?;
+        let scan = crate::attack::s_scan(&m, ds.x(), labels, attack.as_ref(), &s, bisect, &cx.control)?;
         helpers::scan_map(&scan)
     }
 }

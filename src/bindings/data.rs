@@ -75,6 +75,15 @@ mod helpers {
         }
         Ok(ds)
     }
+
+    /// One value per event, or an error naming the function and both lengths.
+    pub fn check_len(func: &'static str, what: &str, got: usize, n: usize) -> crate::Result<()> {
+        if got == n {
+            Ok(())
+        } else {
+            Err(crate::Error::Shape { op: func, expected: format!("{n} {what} (one per event)"), got: got.to_string() })
+        }
+    }
 }
 
 #[export_module]
@@ -132,6 +141,15 @@ pub mod data_api {
 
     /// Reads a CSV file with a header row (options as for `read_parquet`).
     ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `features` | array of strings | all float columns | the feature columns, in order |
+    /// | `label` | string | `"label"` if present | integer class column |
+    /// | `weight` | string | `"weight"` if present | event weight column |
+    /// | `no_label` | bool | false | do not pick up a `label` column |
+    /// | `no_weight` | bool | false | do not pick up a `weight` column |
+    /// | `drop_nonfinite` | bool | false | drop rows with NaN/Inf instead of failing |
+    ///
     /// ```rhai,no_run
     /// let d = read_csv("events.csv", #{ label: "is_signal" });
     /// ```
@@ -153,6 +171,17 @@ pub mod data_api {
     /// Reads flat numeric branches of a ROOT TTree, and jagged ones (counted `float x[n]`
     /// arrays, `std::vector<T>`) as object collections. Options as for `read_parquet`, plus
     /// `tree` (the TTree name; required when the file holds several).
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `features` | array of strings | all float columns | the feature columns, in order |
+    /// | `label` | string | `"label"` if present | integer class column |
+    /// | `weight` | string | `"weight"` if present | event weight column |
+    /// | `no_label` | bool | false | do not pick up a `label` column |
+    /// | `no_weight` | bool | false | do not pick up a `weight` column |
+    /// | `drop_nonfinite` | bool | false | drop rows with NaN/Inf instead of failing |
+    /// | `tree` | string | the only TTree | the TTree to read |
+    /// | `collections` | bool or map | true | jagged branches → object collections, as in `read_parquet` (counted `x[n]` arrays and `std::vector` branches) |
     ///
     /// ```rhai,no_run
     /// let d = read_root("tests/data/uproot-HZZ.root", #{ features: ["MET_px", "MET_py"] });
@@ -180,7 +209,19 @@ pub mod data_api {
         read_with(&c, "read_root", path, &Map::new(), io::read_root)
     }
 
-    /// Reads Parquet, CSV or ROOT, chosen by the file extension (options as for each reader).
+    /// Reads Parquet, CSV or ROOT, chosen by the file extension (options as for each reader;
+    /// `tree` only for ROOT).
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `features` | array of strings | all float columns | the feature columns, in order |
+    /// | `label` | string | `"label"` if present | integer class column |
+    /// | `weight` | string | `"weight"` if present | event weight column |
+    /// | `no_label` | bool | false | do not pick up a `label` column |
+    /// | `no_weight` | bool | false | do not pick up a `weight` column |
+    /// | `drop_nonfinite` | bool | false | drop rows with NaN/Inf instead of failing |
+    /// | `tree` | string | the only TTree | ROOT: the TTree to read |
+    /// | `collections` | bool or map | true | Parquet/ROOT: list columns or jagged branches → object collections, as in `read_parquet` |
     ///
     /// ```rhai
     /// dataset("gaussians", #{ n: 20, seed: 2 }).write_parquet("out/doc_any.parquet");
@@ -342,6 +383,75 @@ pub mod data_api {
     #[rhai_fn(pure)]
     pub fn weights(d: &mut Dataset) -> Array {
         f32_array(d.weights_or_ones())
+    }
+
+    /// The dataset with its labels replaced: one integer class per event (`()` removes them).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 4, seed: 1 });
+    /// let e = d.with_labels([1, 0, 1, 1]);
+    /// assert_eq(e.labels(), [1, 0, 1, 1]);
+    /// assert(!d.with_labels(()).has_label);
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn with_labels(d: &mut Dataset, labels: Dynamic) -> RhaiResult<Dataset> {
+        if labels.is_unit() {
+            return Ok(d.with_label(None)?);
+        }
+        let a = labels
+            .try_cast::<Array>()
+            .ok_or_else(|| Error::arg("with_labels", "labels must be an array of integers or ()"))?;
+        let l = a
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.as_int().map_err(|_| Error::arg("with_labels", format!("labels[{i}] must be an integer"))))
+            .collect::<Result<Vec<i64>, _>>()?;
+        check_len("with_labels", "labels", l.len(), d.len())?;
+        Ok(d.with_label(Some(l))?)
+    }
+
+    /// The dataset with its event weights replaced: one finite number per event (`()` removes
+    /// them).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 3, seed: 1 }).with_weights([1, 2.5, 0.5]);
+    /// assert_eq(d.weights(), [1.0, 2.5, 0.5]);
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn with_weights(d: &mut Dataset, weights: Dynamic) -> RhaiResult<Dataset> {
+        if weights.is_unit() {
+            return Ok(d.with_weight(None)?);
+        }
+        let a = weights
+            .try_cast::<Array>()
+            .ok_or_else(|| Error::arg("with_weights", "weights must be an array of numbers or ()"))?;
+        let w: Vec<f32> = floats("with_weights", "weights", &a)?.into_iter().map(|v| v as f32).collect();
+        check_len("with_weights", "weights", w.len(), d.len())?;
+        Ok(d.with_weight(Some(w))?)
+    }
+
+    /// The rows at the given indices (0-based), in that order, with their labels and weights;
+    /// an index may repeat.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 10, seed: 1 });
+    /// let t = d.take([9, 0, 0]);
+    /// assert_eq(t.len, 3);
+    /// assert_eq(t["x0"][1], d["x0"][0]);
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn take(d: &mut Dataset, indices: Array) -> RhaiResult<Dataset> {
+        let n = d.len();
+        let idx = indices
+            .iter()
+            .enumerate()
+            .map(|(k, v)| match v.as_int() {
+                Ok(i) if i >= 0 && (i as usize) < n => Ok(i as usize),
+                Ok(i) => Err(Error::arg("take", format!("index {i} at position {k} is outside 0..{n}"))),
+                Err(_) => Err(Error::arg("take", format!("indices[{k}] must be an integer"))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(d.take_rows(&idx))
     }
 
     /// Keeps the listed feature columns, in the given order.
@@ -542,7 +652,35 @@ pub mod data_api {
         Ok(crate::data::ops::concat(&ds)?)
     }
 
-    /// Per-feature statistics: an array of `#{ name, count, mean, std, min, q25, median, q75, max }`.
+    /// Per-feature statistics: an array of `#{ name, count, mean, std, min, q25, median, q75,
+    /// max }`, weighted with the event weights like `histogram` and `correlation` (a dataset
+    /// without weights gives the plain numbers). `std` is the sample standard deviation:
+    /// divisor n − 1 unweighted, V₁ − V₂/V₁ weighted (V₁ = Σw, V₂ = Σw²; reliability weights,
+    /// equal to n − 1 for equal weights); quartiles interpolate linearly (numpy's rule; weighted,
+    /// at positions (Sᵢ − wᵢ)/(S − wᵢ) of the cumulative weight over events with w > 0).
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `weighted` | bool | true | use the event weights (if any) |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 1000, seed: 1 });
+    /// let s = d.describe(#{ weighted: false });
+    /// assert_eq(s[0].name, "x0");
+    /// assert(s[0].std > 0.5);
+    /// let w = d.with_weights(d["x1"].map(|v| if v > 0.0 { 2.0 } else { 1.0 })).describe();
+    /// assert(w[1].mean > s[1].mean);    // events with x1 > 0 count twice
+    /// ```
+    #[rhai_fn(return_raw, pure, name = "describe")]
+    pub fn describe_opts(d: &mut Dataset, options: Map) -> RhaiResult<Array> {
+        let mut o = Opts::new("describe", &options);
+        let weighted = o.bool("weighted", true)?;
+        o.finish()?;
+        Ok(describe_array(if weighted { d.describe_weighted() } else { d.describe() }))
+    }
+
+    /// Per-feature statistics, weighted when the dataset has event weights (see the form
+    /// with options).
     ///
     /// ```rhai
     /// let s = dataset("gaussians", #{ n: 1000, seed: 1 }).describe();
@@ -551,7 +689,11 @@ pub mod data_api {
     /// ```
     #[rhai_fn(pure)]
     pub fn describe(d: &mut Dataset) -> Array {
-        d.describe()
+        describe_array(d.describe_weighted())
+    }
+
+    fn describe_array(stats: Vec<crate::data::stats::ColumnStats>) -> Array {
+        stats
             .into_iter()
             .map(|s| {
                 Dynamic::from_map(map([
@@ -605,7 +747,8 @@ pub mod data_api {
         histogram_opts(d, column, Map::new())
     }
 
-    /// The Pearson correlation matrix of the features (an array of rows).
+    /// The Pearson correlation matrix of the features (an array of rows). A constant column
+    /// has no correlation: its row and column are NaN, and a warning names it.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
@@ -622,6 +765,16 @@ pub mod data_api {
         let weighted = o.bool("weighted", true)?;
         o.finish()?;
         let c = d.correlation(weighted);
+        let constant: Vec<&str> =
+            (0..c.nrows()).filter(|&j| c[[j, j]].is_nan()).map(|j| d.names()[j].as_str()).collect();
+        if !constant.is_empty() && !d.is_empty() {
+            crate::bindings::warn(&format!(
+                "correlation: {} {} no spread (constant, or zero total weight): {} rows and columns are NaN",
+                constant.join(", "),
+                if constant.len() == 1 { "has" } else { "have" },
+                if constant.len() == 1 { "its" } else { "their" }
+            ));
+        }
         Ok(matrix(c.rows().into_iter().map(|r| r.to_vec())))
     }
 

@@ -132,7 +132,7 @@ pub mod landscape_api {
     /// |---|---|---|---|
     /// | `k` | int | 1 | number of eigenvalues |
     /// | `method` | string | "power" | power, lanczos |
-    /// | `max_iter` | int | 100 | power: products per eigenvalue; lanczos: steps |
+    /// | `steps` | int | 100 | iteration limit: power, products per eigenvalue; lanczos, Lanczos steps (old name `max_iter`, deprecated) |
     /// | `tol` | float | 1e-3 | power: relative change of λ; lanczos: residual relative to λ |
     /// | `layer` | int | all weights | the Hessian block of this layer |
     /// | `vectors` | bool | false | also return the eigenvectors |
@@ -151,7 +151,7 @@ pub mod landscape_api {
         let mut o = Opts::new("hessian_top", &options);
         let k = o.usize("k", 1)?;
         let method = o.choice("method", &["power", "lanczos"], "power")?;
-        let max_iter = o.usize("max_iter", 100)?;
+        let max_iter = o.usize("steps", 100)?;
         let tol = o.f64("tol", 1e-3)?;
         let layer = layer(&mut o)?;
         let want_vectors = o.bool("vectors", false)?;
@@ -212,7 +212,7 @@ pub mod landscape_api {
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
-    /// | `iters` | int | 100 | Lanczos steps per run |
+    /// | `steps` | int | 100 | Lanczos steps per run (old name `iters`, deprecated) |
     /// | `runs` | int | 1 | random start vectors |
     /// | `points` | int | 400 | grid points of `density` |
     /// | `sigma` | float | PyHessian's √(1e-5·range), at least 2 grid steps | Gaussian width |
@@ -222,7 +222,7 @@ pub mod landscape_api {
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 300, seed: 1 });
     /// let m = mlp([20, 6, 1], #{ features: d.features, seed: 1 });
-    /// let s = hessian_density(m, d, #{ iters: 20, runs: 2, seed: 1 });
+    /// let s = hessian_density(m, d, #{ steps: 20, runs: 2, seed: 1 });
     /// assert(abs(s.weights.reduce(|a, w| a + w, 0.0) - 1.0) < 1e-9);
     /// plot_lines("out/doc_density.png", [#{ label: "init", x: s.x, y: s.density }], #{ logy: true });
     /// ```
@@ -230,7 +230,7 @@ pub mod landscape_api {
     pub fn hessian_density(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("hessian_density", &options);
-        let iters = o.usize("iters", 100)?;
+        let iters = o.usize("steps", 100)?;
         let runs = o.usize("runs", 1)?;
         let points = o.usize("points", 400)?;
         let sigma = o.f64_opt("sigma")?;
@@ -325,7 +325,7 @@ pub mod landscape_api {
     /// | `relative` | bool | false | radius ρ·‖w‖ (per layer: ρ·‖w_l‖) |
     /// | `per_layer` | bool | false | one ball per layer |
     /// | `steps` | int | 10 | ascent steps |
-    /// | `step_size` | float | 2.5/steps | step length as a fraction of the radius |
+    /// | `step` | float | 2.5/steps | step length as a fraction of the radius (old name `step_size`, deprecated) |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
@@ -343,7 +343,7 @@ pub mod landscape_api {
             relative: o.bool("relative", d.relative)?,
             per_layer: o.bool("per_layer", d.per_layer)?,
             steps: o.usize("steps", d.steps)?,
-            step_size: o.f64_opt("step_size")?,
+            step_size: o.f64_opt("step")?,
         };
         o.finish()?;
         let r = landscape::sharpness(&model, &data, &cfg, &cx.control)?;

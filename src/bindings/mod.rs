@@ -19,7 +19,7 @@ pub mod plot;
 pub mod rdsa;
 pub mod sort;
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -82,6 +82,39 @@ pub fn ctx(c: &NativeCallContext) -> RhaiResult<Ctx> {
     c.tag()
         .and_then(|t| t.read_lock::<Ctx>().map(|g| g.clone()))
         .ok_or_else(|| "internal error: no nuisance session attached to this engine".into())
+}
+
+/// Where warnings go: a function of the message.
+pub type WarningSink = Rc<dyn Fn(&str)>;
+
+thread_local! {
+    static WARNINGS: RefCell<Option<WarningSink>> = RefCell::new(None);
+}
+
+/// Tells the user about something that is not an error (a deprecated option name, a
+/// constant column): through the running session's warning sink (`Session::eval_source`
+/// routes it; the session prints each distinct warning once), else on stderr.
+pub fn warn(message: &str) {
+    let sink = WARNINGS.with(|w| w.borrow().clone());
+    match sink {
+        Some(f) => f(message),
+        None => eprintln!("warning: {message}"),
+    }
+}
+
+/// Routes [`warn`] to `sink` on this thread until the returned guard is dropped.
+pub fn route_warnings(sink: WarningSink) -> WarningRoute {
+    WarningRoute(WARNINGS.with(|w| w.borrow_mut().replace(sink)))
+}
+
+/// Restores the previous warning sink when dropped.
+pub struct WarningRoute(Option<WarningSink>);
+
+impl Drop for WarningRoute {
+    fn drop(&mut self) {
+        let prev = self.0.take();
+        WARNINGS.with(|w| *w.borrow_mut() = prev);
+    }
 }
 
 /// Registers every type and function of nuisance into `engine`.

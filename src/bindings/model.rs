@@ -30,7 +30,7 @@ pub(crate) mod helpers {
     pub fn optimizer(o: &mut Opts) -> RhaiResult<Optimizer> {
         let kind = o.choice("optimizer", &["adam", "adamw", "sgd"], "adam")?;
         let lr = o.positive("lr", 1e-3)?;
-        let (beta1, beta2, eps) = (o.f64("beta1", 0.9)?, o.f64("beta2", 0.999)?, o.f64("eps", 1e-8)?);
+        let (beta1, beta2, eps) = (o.f64("beta1", 0.9)?, o.f64("beta2", 0.999)?, o.f64("adam_eps", 1e-8)?);
         let weight_decay = o.f64("weight_decay", 1e-2)?;
         let momentum = o.f64("momentum", 0.9)?;
         Ok(match kind {
@@ -97,7 +97,7 @@ pub(crate) mod helpers {
             weight_attack: match o.map_opt("weight_attack")? {
                 None => None,
                 Some(m) => {
-                    let mut wo = Opts::new("train", &m);
+                    let mut wo = Opts::new("train (weight_attack)", &m);
                     let p = crate::bindings::landscape::perturbation(&mut wo)?;
                     wo.finish()?;
                     Some(p)
@@ -240,7 +240,7 @@ pub mod model_api {
     /// | `lr` | float | 1e-3 | learning rate |
     /// | `beta1` | float | 0.9 | Adam β₁ |
     /// | `beta2` | float | 0.999 | Adam β₂ |
-    /// | `eps` | float | 1e-8 | Adam ε |
+    /// | `adam_eps` | float | 1e-8 | Adam ε (old name `eps`, deprecated) |
     /// | `weight_decay` | float | 0.01 | AdamW decoupled weight decay |
     /// | `momentum` | float | 0.9 | SGD momentum |
     /// | `schedule` | string | "constant" | constant, step, cosine |
@@ -386,21 +386,13 @@ pub mod model_api {
         if pred.ncols() != 1 {
             return Err(Error::arg("evaluate", "a regression target needs a model with one output").into());
         }
-        let w = inputs.weights_or_ones();
-        let wsum: f64 = w.iter().map(|&v| f64::from(v)).sum();
-        if inputs.is_empty() || wsum <= 0.0 {
-            return Err(Error::Empty { op: "evaluate", what: "the dataset (or its total weight)".into() }.into());
-        }
-        let r: Vec<f64> = pred.column(0).iter().zip(&truth).map(|(p, t)| f64::from(*p) - f64::from(*t)).collect();
-        let mean = r.iter().zip(&w).map(|(d, &v)| d * f64::from(v)).sum::<f64>() / wsum;
-        let mse = r.iter().zip(&w).map(|(d, &v)| d * d * f64::from(v)).sum::<f64>() / wsum;
-        let resolution = (mse - mean * mean).max(0.0).sqrt();
+        let r = crate::metrics::regression("evaluate", &pred.column(0).to_vec(), &truth, &inputs.weights_or_ones())?;
         Ok(map([
-            ("n", (inputs.len() as i64).into()),
-            ("mse", mse.into()),
-            ("rmse", mse.sqrt().into()),
-            ("bias", mean.into()),
-            ("resolution", resolution.into()),
+            ("n", (r.n as i64).into()),
+            ("mse", r.mse.into()),
+            ("rmse", r.rmse.into()),
+            ("bias", r.bias.into()),
+            ("resolution", r.resolution.into()),
         ]))
     }
 
@@ -420,19 +412,19 @@ pub mod model_api {
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
-    /// | `target` | string | "loss" | loss (per-event loss w.r.t. the label), score, or logit |
+    /// | `objective` | string | "loss" | what is differentiated: loss (per-event loss w.r.t. the label), score, or logit (old name `target`, deprecated) |
     /// | `class` | int | 1 | the class whose score or logit is differentiated |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 5, seed: 1 });
-    /// let g = mlp([20, 4, 1], #{ features: d.features, seed: 1 }).input_grad(d, #{ target: "score" });
+    /// let g = mlp([20, 4, 1], #{ features: d.features, seed: 1 }).input_grad(d, #{ objective: "score" });
     /// assert_eq(g.len, 5);
     /// assert_eq(g.features, d.features);
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn input_grad(m: &mut Mlp, data: Dataset, options: Map) -> RhaiResult<Dataset> {
         let mut o = Opts::new("input_grad", &options);
-        let target = o.choice("target", &["loss", "score", "logit"], "loss")?;
+        let target = o.choice("objective", &["loss", "score", "logit"], "loss")?;
         let class = o.usize("class", 1)?;
         o.finish()?;
         m.check_features(&data)?;
@@ -440,8 +432,9 @@ pub mod model_api {
             "score" => GradTarget::Score { class },
             "logit" => GradTarget::Logit { class },
             _ => {
-                let l =
-                    data.label().ok_or_else(|| Error::arg("input_grad", "target 'loss' needs a labelled dataset"))?;
+                let l = data
+                    .label()
+                    .ok_or_else(|| Error::arg("input_grad", "objective 'loss' needs a labelled dataset"))?;
                 return Ok(Dataset::new(
                     data.names().to_vec(),
                     m.input_grad(data.x(), GradTarget::Loss(Targets::Labels(l)))?,
@@ -638,7 +631,7 @@ pub mod model_api {
         let file = ctx(&c)?.sandbox.check_read(path)?;
         let (m, warnings) = crate::model::import_torch_with_warnings(&file, &spec)?;
         for w in warnings {
-            c.call_native_fn::<()>("print", (w,))?;
+            crate::bindings::warn(&w);
         }
         Ok(m)
     }
@@ -739,15 +732,7 @@ pub mod model_api {
         let pred = m.classes_from_logits(&z);
         let k = m.n_outputs().max(2);
         crate::memory::check(crate::memory::bytes(k.saturating_mul(k), 8), &format!("confusion: a {k} × {k} matrix"))?;
-        let mut cm = vec![vec![0.0f64; k]; k];
-        let w = data.weights_or_ones();
-        for i in 0..labels.len() {
-            let (t, p) = (labels[i], pred[i]);
-            if t < 0 || t as usize >= k {
-                return Err(Error::arg("confusion", format!("label {t} at row {i} is outside 0..{k}")).into());
-            }
-            cm[t as usize][p as usize] += f64::from(w[i]);
-        }
+        let cm = crate::metrics::confusion("confusion", labels, &pred, &data.weights_or_ones(), k)?;
         Ok(cm.into_iter().map(|r| Dynamic::from_array(f64_array(r))).collect())
     }
 }

@@ -147,7 +147,18 @@ pub mod plot_api {
 
     /// Lines (e.g. a robustness curve) with optional error bands, written as PNG or SVG.
     /// Each series is a map with `x`, `y` and optionally `lo`, `hi` (band) and `markers`.
-    /// Options as for `plot_hist`.
+    /// Options as for `plot_hist` (`density` has no effect on lines).
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `title` | string | "" | plot title |
+    /// | `xlabel` | string | "" | x-axis label |
+    /// | `ylabel` | string | "" | y-axis label |
+    /// | `logy` | bool | false | logarithmic y axis |
+    /// | `logx` | bool | false | logarithmic x axis |
+    /// | `density` | bool | false | normalise each histogram to unit area |
+    /// | `width` | int | 800 | pixels |
+    /// | `height` | int | 600 | pixels |
     ///
     /// ```rhai
     /// let s = [0.5, 1.0, 2.0];
@@ -183,7 +194,14 @@ pub mod plot_api {
     /// |---|---|---|---|
     /// | `bins` | int | 50 | number of bins |
     /// | `range` | [lo, hi] | min..max over all datasets | histogram range |
-    /// | `title`, `xlabel`, `ylabel`, `logy`, `logx`, `density`, `width`, `height` | | | as for `plot_hist` (xlabel defaults to the column) |
+    /// | `title` | string | "" | plot title |
+    /// | `xlabel` | string | the column | x-axis label |
+    /// | `ylabel` | string | "" | y-axis label |
+    /// | `logy` | bool | false | logarithmic y axis |
+    /// | `logx` | bool | false | logarithmic x axis |
+    /// | `density` | bool | false | normalise each histogram to unit area |
+    /// | `width` | int | 800 | pixels |
+    /// | `height` | int | 600 | pixels |
     ///
     /// ```rhai
     /// let d = dataset("collider", #{ n: 1000, seed: 2 });

@@ -9,131 +9,13 @@ pub fn register(engine: &mut Engine) {
 }
 
 pub(crate) mod helpers {
-    use ndarray::Array2;
     use rhai::{Dynamic, Map};
 
     use crate::attack::metrics::AttackMetrics;
-    use crate::attack::{Projection, Rdsa, RdsaConfig, RdsaResult, Sampling, SubsetDraw, UncertaintyModel};
-    use crate::bindings::attack::helpers::{index, project_opt, result_map};
-    use crate::bindings::convert::{map, string_array};
-    use crate::bindings::options::Opts;
-    use crate::bindings::{Ctx, RhaiResult};
+    use crate::bindings::convert::map;
+    use crate::bindings::RhaiResult;
     use crate::data::Dataset;
     use crate::error::Error;
-
-    /// Everything the `rdsa` options say, before the marginals are built.
-    #[derive(Clone)]
-    pub struct RdsaSpec {
-        pub cfg: RdsaConfig,
-        pub reference: Option<Dataset>,
-        pub proj: Projection,
-        pub unc: Option<UncertaintyModel>,
-    }
-
-    fn columns(func: &str, ds: &Dataset, names: Vec<String>) -> RhaiResult<Vec<usize>> {
-        names.iter().map(|n| index(func, ds.names(), n)).collect()
-    }
-
-    /// Reads the RDSA options (all but `uncertainty` when `with_unc` is false) for events `ds`.
-    pub fn spec(o: &mut Opts, ds: &Dataset, cx: &Ctx, with_unc: bool) -> RhaiResult<RdsaSpec> {
-        let d = RdsaConfig::default();
-        let func = "rdsa";
-        let features = o.strings_opt("features")?.map(|f| columns(func, ds, f)).transpose()?;
-        let k = o.usize_opt("k")?;
-        if features.is_some() && k.is_some() {
-            return Err(Error::BadOption {
-                func: func.into(),
-                key: "k".into(),
-                problem: "and 'features' exclude each other: give a random subset size or a list".into(),
-            }
-            .into());
-        }
-        let cfg = RdsaConfig {
-            k: k.unwrap_or(d.k),
-            features,
-            steps: o.usize("steps", d.steps)?,
-            bins: o.usize("bins", d.bins)?,
-            unique_threshold: o.usize("unique_threshold", d.unique_threshold)?,
-            continuous: o.strings_opt("continuous")?.map(|f| columns(func, ds, f)).transpose()?,
-            frozen: columns(func, ds, o.strings_opt("frozen")?.unwrap_or_default())?,
-            sampling: Sampling::parse(o.choice("sampling", &["histogram", "empirical"], "histogram")?)?,
-            per_class: o.choice("marginals", &["pooled", "per_class"], "pooled")? == "per_class",
-            subset: match o.choice("subset", &["event", "try"], "event")? {
-                "try" => SubsetDraw::PerTry,
-                _ => SubsetDraw::PerEvent,
-            },
-            stop_at_flip: o.bool("stop_at_flip", d.stop_at_flip)?,
-            seed: cx.seed_or_next(o.seed()?),
-        };
-        let reference = o.custom_opt::<Dataset>("reference", "a Dataset")?;
-        if let Some(r) = &reference {
-            if r.names() != ds.names() {
-                return Err(Error::BadOption {
-                    func: func.into(),
-                    key: "reference".into(),
-                    problem: format!(
-                        "has features [{}] but the attacked events have [{}]",
-                        r.names().join(", "),
-                        ds.names().join(", ")
-                    ),
-                }
-                .into());
-            }
-        }
-        let proj = project_opt(o, ds)?;
-        let unc = if with_unc { o.custom_opt::<UncertaintyModel>("uncertainty", "an Uncertainty")? } else { None };
-        if let Some(u) = &unc {
-            u.check_dataset(func, ds)?;
-        }
-        Ok(RdsaSpec { cfg, reference, proj, unc })
-    }
-
-    /// The prepared attack: marginals from the reference set (default: `ds`).
-    pub fn prepare(spec: &RdsaSpec, ds: &Dataset) -> RhaiResult<Rdsa> {
-        let r = spec.reference.as_ref().unwrap_or(ds);
-        r.check_finite("rdsa")?;
-        Ok(Rdsa::new(ds.names(), r.x(), r.label(), &spec.cfg, &spec.proj)?)
-    }
-
-    /// The attack result map plus RDSA's own numbers and per-feature `changed_*` columns.
-    pub fn rdsa_map(ds: &Dataset, r: &RdsaResult) -> RhaiResult<Map> {
-        let mut m = result_map(ds, &r.attack, None)?;
-        let table = m.get("table").and_then(|t| t.clone().try_cast::<Dataset>()).ok_or("internal: no table")?;
-        let x0 = ds.x();
-        let changed: Vec<Vec<f32>> = r
-            .shuffled
-            .iter()
-            .map(|&j| x0.column(j).iter().zip(r.attack.x.column(j)).map(|(a, b)| f32::from(u8::from(a != b))).collect())
-            .collect();
-        let n_changed: Vec<f32> = (0..ds.len()).map(|i| changed.iter().map(|c| c[i]).sum()).collect();
-        let mut extra: Vec<(String, Vec<f32>)> = vec![("n_changed".into(), n_changed)];
-        for (&j, c) in r.shuffled.iter().zip(changed) {
-            extra.push((format!("changed_{}", ds.names()[j]), c));
-        }
-        m.insert("table".into(), Dynamic::from(append_columns(&table, extra)?));
-        let n = r.attack.len() as f64;
-        let mean_tries = r.attack.iters.iter().map(|&t| f64::from(t)).sum::<f64>() / n;
-        let shuffled: Vec<&str> = r.shuffled.iter().map(|&j| ds.names()[j].as_str()).collect();
-        m.insert("tries".into(), Dynamic::from_int(r.tries as i64));
-        m.insert("mean_tries".into(), Dynamic::from_float(mean_tries));
-        m.insert("try_flip_fraction".into(), Dynamic::from_float(r.try_flip_fraction()));
-        m.insert("shuffled".into(), Dynamic::from_array(string_array(shuffled)));
-        Ok(m)
-    }
-
-    /// `table` with more columns, built in one copy.
-    fn append_columns(table: &Dataset, extra: Vec<(String, Vec<f32>)>) -> RhaiResult<Dataset> {
-        let (n, d) = table.x().dim();
-        let mut names = table.names().to_vec();
-        let mut x = Array2::<f32>::zeros((n, d + extra.len()));
-        x.slice_mut(ndarray::s![.., ..d]).assign(&table.x());
-        for (c, (name, v)) in extra.into_iter().enumerate() {
-            x.column_mut(d + c).assign(&ndarray::ArrayView1::from(&v[..]));
-            names.push(name);
-        }
-        let (label, weight) = (table.label().map(<[i64]>::to_vec), table.weight().map(<[f32]>::to_vec));
-        Ok(Dataset::new_unchecked_finite(names, x, label, weight)?)
-    }
 
     /// The adversarial events of a script value: a Dataset, or an attack result map's `events`.
     pub fn adversarial_events(v: &Dynamic) -> RhaiResult<Dataset> {
@@ -160,16 +42,17 @@ pub(crate) mod helpers {
         let per = |v: &[f64]| -> Dynamic {
             Dynamic::from_map(names.iter().zip(v).map(|(n, &x)| (n.as_str().into(), Dynamic::from_float(x))).collect())
         };
-        let (jmax, jarg) = m
-            .jsd
-            .iter()
-            .enumerate()
-            .fold((f64::NEG_INFINITY, 0), |(b, bj), (j, &v)| if v > b { (v, j) } else { (b, bj) });
+        let (jmax, jarg) = m.max_jsd();
         map([
             ("fooling_ratio", opt(m.fooling.map(|f| f.ratio))),
             ("n_fooled", m.fooling.map_or(Dynamic::UNIT, |f| Dynamic::from_int(f.fooled as i64))),
             ("n_correct", m.fooling.map_or(Dynamic::UNIT, |f| Dynamic::from_int(f.correct as i64))),
             ("flip_fraction", Dynamic::from_float(m.flip_fraction)),
+            ("clean_accuracy", opt(m.accuracy_clean)),
+            ("adv_accuracy", opt(m.accuracy_adv)),
+            ("clean_auc", opt(m.auc_clean)),
+            ("adv_auc", opt(m.auc_adv)),
+            // The old names, kept for one release (deprecated).
             ("accuracy_clean", opt(m.accuracy_clean)),
             ("accuracy", opt(m.accuracy_adv)),
             ("auc_clean", opt(m.auc_clean)),
@@ -233,15 +116,7 @@ pub mod rdsa_api {
     /// `shared/guide/methods.md` §4.
     #[rhai_fn(return_raw, name = "rdsa")]
     pub fn rdsa(c: NativeCallContext, m: Mlp, ds: Dataset, options: Map) -> RhaiResult<Map> {
-        let cx = ctx(&c)?;
-        let mut o = Opts::new("rdsa", &options);
-        let spec = helpers::spec(&mut o, &ds, &cx, true)?;
-        o.finish()?;
-        m.check_features(&ds)?;
-        ds.check_finite("rdsa")?;
-        let prepared = helpers::prepare(&spec, &ds)?;
-        let r = prepared.attack(&m, ds.x(), ds.label(), spec.unc.as_ref(), &cx.control)?;
-        helpers::rdsa_map(&ds, &r)
+        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, None, &options)
     }
 
     /// RDSA with the reference defaults (k = 3, 100 steps, 100-bin histograms).
@@ -257,11 +132,33 @@ pub mod rdsa_api {
         rdsa(c, m, ds, Map::new())
     }
 
+    /// RDSA reporting each shuffle's χ² under the uncertainty model `u`, passed as for every
+    /// other attack (the `uncertainty` option of the form without `u` does the same). Options
+    /// as `rdsa`.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
+    /// let m = train(mlp([20, 8, 1]), d, #{ epochs: 1, seed: 1 }).model;
+    /// let r = rdsa(m, d, uncertainty(d, #{ all: #{ abs: 1.0 } }), #{ steps: 10, seed: 2 });
+    /// assert(r.table["chi2"].all(|c| c >= 0.0));
+    /// ```
+    #[rhai_fn(return_raw, name = "rdsa")]
+    pub fn rdsa_unc(
+        c: NativeCallContext,
+        m: Mlp,
+        ds: Dataset,
+        u: crate::attack::UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, Some(&u), &options)
+    }
+
     /// How an attack changed a set of events, for any attack: `adversarial` is the attack's
     /// result map (its `events`) or a Dataset of the perturbed events, row by row the
     /// `original` ones. Returns `#{ fooling_ratio, n_fooled, n_correct, flip_fraction,
-    /// accuracy, accuracy_clean, auc, auc_clean, jsd, max_jsd, max_jsd_feature,
-    /// mean_abs_change, correlation_change }`: the fooling ratio counts only events the model
+    /// clean_accuracy, adv_accuracy, clean_auc, adv_auc, jsd, max_jsd, max_jsd_feature,
+    /// mean_abs_change, correlation_change }` (`accuracy_clean`, `accuracy`, `auc_clean` and
+    /// `auc` are the old names of the accuracies and AUCs, kept for one release): the fooling ratio counts only events the model
     /// classified correctly before (labels needed, else `()`); `jsd` is per feature the
     /// Jensen–Shannon distance (base 2) of the original and adversarial histograms over the
     /// original range; `correlation_change` = ‖C_adv − C‖_F / ‖C‖_F of the Pearson matrices.
@@ -276,7 +173,7 @@ pub mod rdsa_api {
     /// let m = train(mlp([20, 16, 1]), d, #{ epochs: 2, seed: 1 }).model;
     /// let r = rdsa(m, d, #{ steps: 20, seed: 2 });
     /// let s = attack_metrics(m, d, r, #{ bins: 50 });
-    /// assert(s.fooling_ratio > 0.0 && s.accuracy < s.accuracy_clean);
+    /// assert(s.fooling_ratio > 0.0 && s.adv_accuracy < s.clean_accuracy);
     /// assert(s.max_jsd < 0.1 && s.correlation_change > 0.05);
     /// ```
     #[rhai_fn(return_raw, name = "attack_metrics")]

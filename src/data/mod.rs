@@ -85,7 +85,16 @@ impl Dataset {
         let bytes = dataset_bytes(n, d, label.is_some(), weight.is_some());
         let _memory = memory::reserve(bytes, &format!("a dataset of {n} events × {d} features"))?;
         let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_owned() };
-        Ok(Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new(), _memory: Arc::new(_memory) }) })
+        Ok(Dataset {
+            inner: Arc::new(Inner {
+                names,
+                x: Arc::new(x),
+                label,
+                weight,
+                collections: Vec::new(),
+                _memory: Arc::new(_memory),
+            }),
+        })
     }
 
     /// A dataset from parts that agree by construction (distinct names, one per column; one
@@ -100,7 +109,16 @@ impl Dataset {
         debug_assert_eq!(names.len(), x.ncols());
         let (n, d) = x.dim();
         let _memory = memory::account(dataset_bytes(n, d, label.is_some(), weight.is_some()));
-        Dataset { inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections: Vec::new(), _memory: Arc::new(_memory) }) }
+        Dataset {
+            inner: Arc::new(Inner {
+                names,
+                x: Arc::new(x),
+                label,
+                weight,
+                collections: Vec::new(),
+                _memory: Arc::new(_memory),
+            }),
+        }
     }
 
     /// Number of events (rows).

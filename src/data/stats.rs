@@ -161,6 +161,28 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     }
 }
 
+/// Quantile `q` of `(value, weight > 0)` pairs sorted by value: positions
+/// pᵢ = (Sᵢ − wᵢ)/(S − wᵢ), linear interpolation between them ([`quantile_sorted`] for equal
+/// weights). NaN when there are no pairs.
+pub fn weighted_quantile_sorted(pairs: &[(f64, f64)], q: f64) -> f64 {
+    let total: f64 = pairs.iter().map(|p| p.1).sum();
+    let q = q.clamp(0.0, 1.0);
+    let mut cum = 0.0;
+    let mut prev: Option<(f64, f64)> = None;
+    for &(x, w) in pairs {
+        cum += w;
+        let p = if pairs.len() == 1 { 0.0 } else { (cum - w) / (total - w) };
+        if p >= q {
+            return match prev {
+                Some((px, pp)) if p > pp => px + (q - pp) / (p - pp) * (x - px),
+                _ => x,
+            };
+        }
+        prev = Some((x, p));
+    }
+    pairs.last().map_or(f64::NAN, |p| p.0)
+}
+
 /// Like [`quantile_sorted`] on unsorted values, in O(n) by selection (reorders `values`).
 pub fn quantile_select(values: &mut [f64], q: f64) -> f64 {
     if values.is_empty() {
@@ -203,6 +225,56 @@ impl Dataset {
                     q25: quantile_select(&mut v, 0.25),
                     q50: quantile_select(&mut v, 0.5),
                     q75: quantile_select(&mut v, 0.75),
+                }
+            })
+            .collect()
+    }
+
+    /// [`Dataset::describe`] weighted with the event weights (unweighted when the dataset has
+    /// none). Mean Σwx/Σw; standard deviation with reliability weights,
+    /// √(Σw(x−μ)² / (V₁ − V₂/V₁)) with V₁ = Σw, V₂ = Σw² (n − 1 for unit weights, so unit
+    /// weights give the unweighted numbers); quartiles over the events with w > 0 at positions
+    /// pᵢ = (Sᵢ − wᵢ)/(S − wᵢ) of the sorted values (Sᵢ the cumulative weight, S the total),
+    /// interpolated linearly (numpy's linear rule for equal weights). `count` stays the number
+    /// of rows; min and max are over every row.
+    pub fn describe_weighted(&self) -> Vec<ColumnStats> {
+        let Some(w) = self.weight() else { return self.describe() };
+        let x = self.x();
+        (0..self.n_features())
+            .into_par_iter()
+            .map(|j| {
+                let col = x.column(j);
+                let (mut v1, mut v2, mut sx) = (0.0f64, 0.0f64, 0.0f64);
+                for (&a, &wi) in col.iter().zip(w) {
+                    let (a, wi) = (f64::from(a), f64::from(wi));
+                    v1 += wi;
+                    v2 += wi * wi;
+                    sx += wi * a;
+                }
+                let mean = sx / v1;
+                let ss: f64 = col.iter().zip(w).map(|(&a, &wi)| f64::from(wi) * (f64::from(a) - mean).powi(2)).sum();
+                let denom = v1 - v2 / v1;
+                let std = if denom > 0.0 { (ss / denom).sqrt() } else { f64::NAN };
+                let min = col.iter().map(|&a| f64::from(a)).fold(f64::INFINITY, f64::min);
+                let max = col.iter().map(|&a| f64::from(a)).fold(f64::NEG_INFINITY, f64::max);
+                let mut pairs: Vec<(f64, f64)> = col
+                    .iter()
+                    .zip(w)
+                    .filter(|(_, &wi)| wi > 0.0)
+                    .map(|(&a, &wi)| (f64::from(a), f64::from(wi)))
+                    .collect();
+                pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let n = col.len();
+                ColumnStats {
+                    name: self.names()[j].clone(),
+                    count: n,
+                    mean,
+                    std,
+                    min: if n == 0 { f64::NAN } else { min },
+                    max: if n == 0 { f64::NAN } else { max },
+                    q25: weighted_quantile_sorted(&pairs, 0.25),
+                    q50: weighted_quantile_sorted(&pairs, 0.5),
+                    q75: weighted_quantile_sorted(&pairs, 0.75),
                 }
             })
             .collect()
@@ -371,5 +443,28 @@ mod tests {
             Array2::from_shape_fn((n, 2), |(i, j)| if j == 0 { (i % 97) as f32 } else { 2.0 * (i % 97) as f32 + 1.0 });
         let d = Dataset::new(vec!["a".into(), "b".into()], x, None, None).unwrap();
         assert!((d.correlation(false)[[0, 1]] - 1.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn weighted_describe_by_hand_and_unit_weights_match_the_unweighted_one() {
+        // x = 1, 2, 3 with w = 1, 1, 2: μ = 9/4 = 2.25; Σw(x−μ)² = 1.5625 + 0.0625 + 1.125 = 2.75;
+        // V₁ = 4, V₂ = 6, V₁ − V₂/V₁ = 2.5, std = √1.1. Median: S = 1, 2, 4, positions
+        // p = 0/3, 1/3, 2/2 = 0, ⅓, 1, so q = ½ lies between 2 (⅓) and 3 (1): 2 + (½ − ⅓)/(⅔) = 2.25.
+        let x = ndarray::array![[1.0f32], [2.0], [3.0]];
+        let d = Dataset::new(vec!["a".into()], x, None, Some(vec![1.0, 1.0, 2.0])).unwrap();
+        let s = &d.describe_weighted()[0];
+        assert!((s.mean - 2.25).abs() < 1e-15);
+        assert!((s.std - 1.1f64.sqrt()).abs() < 1e-12);
+        assert!((s.q50 - 2.25).abs() < 1e-12);
+        assert_eq!((s.count, s.min, s.max), (3, 1.0, 3.0));
+        // Equal weights (any value) reproduce the unweighted numbers.
+        let plain = ds();
+        let n = plain.len();
+        let twos = plain.with_weight(Some(vec![2.0; n])).unwrap();
+        for (a, b) in plain.describe().iter().zip(twos.describe_weighted()) {
+            for (u, v) in [(a.mean, b.mean), (a.std, b.std), (a.q25, b.q25), (a.q50, b.q50), (a.q75, b.q75)] {
+                assert!((u - v).abs() < 1e-12, "{u} vs {v}");
+            }
+        }
     }
 }

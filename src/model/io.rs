@@ -224,7 +224,7 @@ pub fn import_torch_with_warnings(path: &Path, spec: &TorchImport) -> Result<(Ml
     let mut warnings = Vec::new();
     if mean.is_none() && std.is_none() && !spec.raw_inputs {
         warnings.push(format!(
-            "warning: import_torch: no standardization given for '{}', so the model sees the inputs as they \
+            "import_torch: no standardization given for '{}', so the model sees the inputs as they \
              are; if it was trained on standardized inputs, pass #{{ mean: …, std: … }} from its training \
              data (or #{{ raw_inputs: true }} to say it was not)",
             path.display()

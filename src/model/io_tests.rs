@@ -249,7 +249,7 @@ fn missing_standardization_is_warned_about() {
     let spec = TorchImport { activation: Some(Activation::Relu), ..TorchImport::default() };
     let (_, w) = import_torch_with_warnings(&p, &spec).unwrap();
     assert_eq!(w.len(), 1);
-    assert!(w[0].starts_with("warning: import_torch: no standardization given for '"), "{}", w[0]);
+    assert!(w[0].starts_with("import_torch: no standardization given for '"), "{}", w[0]);
     let (_, w) = import_torch_with_warnings(&p, &TorchImport { raw_inputs: true, ..spec.clone() }).unwrap();
     assert!(w.is_empty());
     let given = TorchImport { mean: Some(vec![0.5; 20]), std: Some(vec![2.0; 20]), ..spec };

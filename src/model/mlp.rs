@@ -343,7 +343,7 @@ impl Mlp {
     /// its feature names. A constant feature gets std 1 (it is only centred).
     pub fn fit_standardization(&mut self, ds: &Dataset) -> Result<()> {
         if ds.n_features() != self.n_inputs() {
-            return Err(self.feature_error("fit_standardization", ds.names()));
+            return Err(self.feature_error("classifier", ds.names()));
         }
         if ds.is_empty() {
             return Err(Error::Empty { op: "fit_standardization", what: "dataset".into() });
@@ -376,16 +376,32 @@ impl Mlp {
         if same {
             Ok(())
         } else {
-            Err(self.feature_error("check_features", ds.names()))
+            Err(self.feature_error("classifier", ds.names()))
         }
     }
 
+    /// The model's and the data's features, and which differ (missing from the data, not in
+    /// the model, or the same names in another order).
     fn feature_error(&self, op: &'static str, got: &[String]) -> Error {
-        let expected = match &self.feature_names {
-            Some(n) => format!("{} features [{}]", n.len(), n.join(", ")),
-            None => format!("{} features", self.n_inputs()),
+        let (expected, diff) = match &self.feature_names {
+            Some(n) => {
+                let missing: Vec<&str> = n.iter().filter(|f| !got.contains(f)).map(String::as_str).collect();
+                let extra: Vec<&str> = got.iter().filter(|f| !n.contains(f)).map(String::as_str).collect();
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("missing: {}", missing.join(", ")));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("not in the model: {}", extra.join(", ")));
+                }
+                if parts.is_empty() {
+                    parts.push("the same features in another order".to_string());
+                }
+                (format!("{} features [{}]", n.len(), n.join(", ")), format!(" ({})", parts.join("; ")))
+            }
+            None => (format!("{} features", self.n_inputs()), String::new()),
         };
-        Error::Shape { op, expected, got: format!("{} features [{}]", got.len(), got.join(", ")) }
+        Error::Shape { op, expected, got: format!("{} features [{}]{diff}", got.len(), got.join(", ")) }
     }
 
     /// Errors unless `x` has one column per model input.

@@ -18,7 +18,6 @@
 mod activation;
 mod adversarial;
 mod backward;
-pub mod bench;
 mod candle_mlp;
 mod eval;
 mod gemm;

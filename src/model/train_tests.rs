@@ -174,12 +174,15 @@ fn bad_inputs_give_clear_errors() {
         Dataset::new(vec!["a".into(), "b".into(), "c".into()], Array2::zeros((3, 3)), Some(vec![0, 1, 0]), None)
             .unwrap();
     let e = train(&m, &three, &small_cfg(1), &q).unwrap_err().to_string();
-    assert_eq!(e, "fit_standardization: expected 2 features, got 3 features [a, b, c]");
+    assert_eq!(e, "classifier: expected 2 features, got 3 features [a, b, c]");
     let mut named = m.clone();
     named.set_feature_names(Some(vec!["a".into(), "z".into()])).unwrap();
     let ok = Dataset::new(names, x, Some(vec![0, 1, 0]), None).unwrap();
     let e = named.check_features(&ok).unwrap_err().to_string();
-    assert_eq!(e, "check_features: expected 2 features [a, z], got 2 features [a, b]");
+    assert_eq!(e, "classifier: expected 2 features [a, z], got 2 features [a, b] (missing: z; not in the model: b)");
+    let swapped = Dataset::new(vec!["z".into(), "a".into()], Array2::zeros((1, 2)), None, None).unwrap();
+    let e = named.check_features(&swapped).unwrap_err().to_string();
+    assert_eq!(e, "classifier: expected 2 features [a, z], got 2 features [z, a] (the same features in another order)");
     let cfg = TrainConfig { class_weights: Some(vec![1.0]), ..small_cfg(1) };
     let e = train(&m, &ok, &cfg, &q).unwrap_err().to_string();
     assert_eq!(e, "train: option 'class_weights' has 1 entries, no entry for label 1");

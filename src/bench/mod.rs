@@ -4,6 +4,11 @@
 //! Benchmarks are measurements, never assertions: the machines are shared and noisy, so each
 //! figure is the median of several repetitions.
 
+pub mod gradient;
+pub mod minifool;
+pub mod model;
+pub mod rdsa;
+
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -160,23 +165,20 @@ fn parse(line: String) -> Result<Value> {
 /// Training speed of the fused path on the reference task (PyTorch: 134k–155k events/s).
 fn train(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (tr, te) = gaussians_pair(cfg)?;
-    (0..cfg.repeats.max(1)).map(|_| parse(crate::model::bench::train_fused(&tr, Some(&te), 5, 256)?)).collect()
+    (0..cfg.repeats.max(1)).map(|_| parse(model::train_fused(&tr, Some(&te), 5, 256)?)).collect()
 }
 
 /// Training speed of the candle path (one epoch; it is the slower, general path).
 fn train_candle(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (tr, _) = gaussians_pair(cfg)?;
-    Ok(vec![parse(crate::model::bench::train_candle(&tr, 1, 256)?)?])
+    Ok(vec![parse(model::train_candle(&tr, 1, 256)?)?])
 }
 
 /// Inference and FGSM speed at batch 4096. With `--fixtures`, the PyTorch-trained reference
 /// model is imported so the flip rate compares with PyTorch's 0.17641 one to one.
 fn inference(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
-    Ok(vec![
-        parse(crate::model::bench::forward_fused(&model, &te, 4096)?)?,
-        parse(crate::model::bench::fgsm_fused(&model, &te, 4096, 0.1)?)?,
-    ])
+    Ok(vec![parse(model::forward_fused(&model, &te, 4096)?)?, parse(model::fgsm_fused(&model, &te, 4096, 0.1)?)?])
 }
 
 /// FGSM through the attack module (PyTorch 1.10–1.22 M events/s, flip rate 0.17641), after
@@ -185,16 +187,16 @@ fn inference(cfg: &BenchConfig) -> Result<Vec<Value>> {
 /// pays only once.
 fn fgsm(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
-    crate::attack::bench::gradient_attack(&model, &te, 1, 0.1)?;
-    (0..cfg.repeats.max(1)).map(|_| crate::attack::bench::gradient_attack(&model, &te, 1, 0.1)).collect()
+    gradient::gradient_attack(&model, &te, 1, 0.1)?;
+    (0..cfg.repeats.max(1)).map(|_| gradient::gradient_attack(&model, &te, 1, 0.1)).collect()
 }
 
 /// PGD-20 (PyTorch 60k–74k events/s, flip rate 0.17643), after an untimed warm-up run as
 /// for [`fgsm`].
 fn pgd(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
-    crate::attack::bench::gradient_attack(&model, &te, 20, 0.01)?;
-    (0..cfg.repeats.max(1)).map(|_| crate::attack::bench::gradient_attack(&model, &te, 20, 0.01)).collect()
+    gradient::gradient_attack(&model, &te, 20, 0.01)?;
+    (0..cfg.repeats.max(1)).map(|_| gradient::gradient_attack(&model, &te, 20, 0.01)).collect()
 }
 
 /// MiniFool at λ = 0.1, 1, 10 (batched PyTorch Adam ≈ 20k–24k events/s with flip rates
@@ -202,17 +204,18 @@ fn pgd(cfg: &BenchConfig) -> Result<Vec<Value>> {
 fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
     let mut out = Vec::new();
-    for minimizer in [crate::attack::Minimizer::Lbfgs, crate::attack::Minimizer::Adam] {
-        // Adam as the reference ran it: 50 steps from δ = 0; lr 0.02 in x units is 0.02/σ in
-        // whitened units, ≈ 0.04 on average over σ ∈ {0.25, 0.5, 0.75, 1}.
-        let mc = match minimizer {
-            crate::attack::Minimizer::Adam => {
-                crate::attack::MiniFoolConfig { minimizer, max_iters: 50, lr: 0.04, gtol: 0.0, ..Default::default() }
-            }
-            _ => crate::attack::MiniFoolConfig { minimizer, ..Default::default() },
-        };
+    use crate::attack::Value;
+    // Adam as the reference ran it: 50 steps from δ = 0; lr 0.02 in x units is 0.02/σ in
+    // whitened units, ≈ 0.04 on average over σ ∈ {0.25, 0.5, 0.75, 1}.
+    let adam = [
+        ("minimizer", Value::Str("adam".into())),
+        ("steps", Value::Int(50)),
+        ("lr", Value::Float(0.04)),
+        ("gtol", Value::Float(0.0)),
+    ];
+    for extra in [&[][..], &adam[..]] {
         for lambda in [0.1f32, 1.0, 10.0] {
-            out.push(crate::attack::bench::minifool_bench(&model, &te, lambda, &mc)?);
+            out.push(minifool::minifool_bench(&model, &te, lambda, extra)?);
         }
     }
     Ok(out)
@@ -223,7 +226,7 @@ fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
 /// 2,000 events.
 fn rdsa(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
-    Ok(vec![crate::attack::rdsa_bench::rdsa_bench(&model, &te, cfg.repeats.max(3), 2_000)?])
+    Ok(vec![rdsa::rdsa_bench(&model, &te, cfg.repeats.max(3), 2_000)?])
 }
 
 /// The reference model and test events: PyTorch's trained copy with `--fixtures`, else a model
@@ -249,7 +252,7 @@ fn reference_mlp(cfg: &BenchConfig, tr: &crate::Dataset) -> Result<crate::model:
             crate::model::import_torch(&dir.join("reference_mlp.safetensors"), &spec)
         }
         None => {
-            let m = crate::model::bench::reference_model(3)?;
+            let m = model::reference_model(3)?;
             let cfg = crate::model::TrainConfig { epochs: 2, seed: 4, ..Default::default() };
             Ok(crate::model::train(&m, tr, &cfg, &crate::optim::Control::quiet())?.model)
         }

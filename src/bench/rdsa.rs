@@ -6,50 +6,54 @@
 use std::time::Instant;
 
 use ndarray::Array2;
-use serde_json::{json, Value};
+use serde_json::{json, Value as Json};
 
-use super::rdsa::{Rdsa, RdsaConfig, Sampling, SubsetDraw};
-use super::Projection;
-use crate::bench::median_seconds;
+use super::median_seconds;
+use crate::attack::{configure, Purpose, Setup, Value, Values};
 use crate::data::Dataset;
 use crate::error::Result;
 use crate::model::Mlp;
 use crate::optim::Control;
 use crate::rng::Stream;
 
-/// The protocol as an [`RdsaConfig`]: every feature may be drawn, 3 per try, 10 tries, all
-/// evaluated, empirical draws.
-pub fn protocol() -> RdsaConfig {
-    RdsaConfig {
-        k: 3,
-        steps: 10,
-        sampling: Sampling::Empirical,
-        subset: SubsetDraw::PerTry,
-        stop_at_flip: false,
-        ..RdsaConfig::default()
-    }
+/// The protocol as RDSA options: every feature may be drawn, 3 per try, 10 tries, all
+/// evaluated, empirical draws, seed 0.
+pub fn protocol(test: &Dataset) -> Values {
+    Values::new("rdsa")
+        .with("continuous", Value::Strs(test.names().to_vec()))
+        .with("k", Value::Int(3))
+        .with("steps", Value::Int(10))
+        .with("sampling", Value::Str("empirical".into()))
+        .with("subset", Value::Str("try".into()))
+        .with("stop_at_flip", Value::Bool(false))
+        .with("seed", Value::Int(0))
 }
 
 /// The batched attack on every test event, median of `repeats` timings (preparation of the
 /// marginals and the clean forward pass included), plus the original code's per-event loop
 /// shape, written in Rust (so far faster than the Python original), on the first
 /// `loop_events` events.
-pub fn rdsa_bench(model: &Mlp, test: &Dataset, repeats: usize, loop_events: usize) -> Result<Value> {
-    let cfg = RdsaConfig { continuous: Some((0..test.n_features()).collect()), ..protocol() };
+pub fn rdsa_bench(model: &Mlp, test: &Dataset, repeats: usize, loop_events: usize) -> Result<Json> {
+    let setup = Setup { model, events: test, unc: None, purpose: Purpose::Script };
     let mut last = None;
     let secs = median_seconds(repeats, || {
-        let r = Rdsa::new(test.names(), test.x(), None, &cfg, &Projection::default())?;
-        last = Some(r.attack(model, test.x(), None, None, &Control::quiet())?);
+        let attack = configure("rdsa", &setup, protocol(test))?;
+        last = Some(attack.run(model, test.x(), None, &Control::quiet())?);
         Ok(())
     })?;
     let r = last.ok_or_else(|| crate::Error::arg("bench", "internal: no run"))?;
     let n = test.len() as f64;
-    let per_event = per_event_loop(model, test, loop_events.min(test.len()), cfg.seed)?;
+    let try_flip_rate = r.summary.iter().find(|(k, _)| *k == "try_flip_fraction").map(|(_, v)| v.clone());
+    let try_flip_rate = match try_flip_rate {
+        Some(crate::attack::Summary::Float(f)) => f,
+        _ => f64::NAN,
+    };
+    let per_event = per_event_loop(model, test, loop_events.min(test.len()), 0)?;
     Ok(json!({
         "bench": "rdsa",
         "events_per_s": n / secs,
         "event_flip_rate": r.attack.flip_fraction(),
-        "try_flip_rate": r.try_flip_fraction(),
+        "try_flip_rate": try_flip_rate,
         "n": test.len(),
         "tries": 10,
         "k": 3,

@@ -7,14 +7,10 @@ use std::time::Instant;
 
 use ndarray::{s, Axis};
 
-use super::backward::GradTarget;
-use super::candle_mlp::{CandleAdam, CandleMlp};
-use super::loss::Targets;
-use super::mlp::{Mlp, MlpConfig};
-use super::train::{train, TrainConfig};
 use crate::attack::gradient::sign;
 use crate::data::Dataset;
 use crate::error::Result;
+use crate::model::{train, CandleAdam, CandleMlp, GradTarget, Mlp, MlpConfig, Targets, TrainConfig};
 use crate::optim::Control;
 
 /// The reference task's events: label ~ Bernoulli(½); class 0 ~ N(0, Σ), class 1 ~
