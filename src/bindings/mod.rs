@@ -8,6 +8,7 @@
 
 pub mod adversarial;
 pub mod attack;
+pub mod checks;
 pub mod convert;
 pub mod core;
 pub mod data;
@@ -91,4 +92,5 @@ pub fn register(engine: &mut Engine) {
     plot::register(engine);
     attack::register(engine);
     rdsa::register(engine);
+    checks::register(engine);
 }
