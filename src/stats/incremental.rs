@@ -92,6 +92,12 @@ impl IncrementalJsd {
         self.eval(a, b, w)
     }
 
+    /// The change of the distance that moving an event of weight `w` from `from` to `to` would
+    /// make (nothing changes). O(bins).
+    pub fn delta_if_moved(&self, from: f64, to: f64, w: f64) -> f64 {
+        self.jsd_if_moved(from, to, w) - self.jsd()
+    }
+
     /// JSD with bin `a` lowered and bin `b` raised by `w`.
     fn eval(&self, a: usize, b: usize, w: f64) -> f64 {
         let c = |i: usize| {
@@ -159,11 +165,13 @@ impl RunningMoments {
     /// Adds an event (its feature values) of weight `w`.
     pub fn add_row(&mut self, row: &[f64], w: f64) {
         self.sw += w;
-        for j in 0..self.d {
+        let d = self.d;
+        for j in 0..d {
             let a = row[j] - self.shift[j];
             self.s[j] += w * a;
-            for k in 0..self.d {
-                self.m[j * self.d + k] += w * a * (row[k] - self.shift[k]);
+            let m = &mut self.m[j * d..(j + 1) * d];
+            for ((m, &x), &s) in m.iter_mut().zip(row).zip(&self.shift) {
+                *m += w * a * (x - s);
             }
         }
     }
@@ -179,9 +187,9 @@ impl RunningMoments {
         let d = self.d;
         let (a, b) = (row[j] - self.shift[j], new - self.shift[j]);
         self.s[j] += w * (b - a);
-        for k in 0..d {
+        for (k, (&x, &s)) in row.iter().zip(&self.shift).enumerate() {
             if k != j {
-                let delta = w * (b - a) * (row[k] - self.shift[k]);
+                let delta = w * (b - a) * (x - s);
                 self.m[j * d + k] += delta;
                 self.m[k * d + j] += delta;
             }
@@ -370,7 +378,10 @@ mod tests {
                     alive[i] = true;
                 }
                 _ if alive[i] => {
+                    let before = h.jsd();
                     let predicted = h.jsd_if_moved(f64::from(cur[i]), f64::from(to), f64::from(w[i]));
+                    let delta = h.delta_if_moved(f64::from(cur[i]), f64::from(to), f64::from(w[i]));
+                    assert!((before + delta - predicted).abs() < 1e-15);
                     h.move_value(f64::from(cur[i]), f64::from(to), f64::from(w[i]));
                     cur[i] = to;
                     assert!((predicted - h.jsd()).abs() < 1e-12);
@@ -439,13 +450,13 @@ mod tests {
         let (x, w) = sample(9);
         let mut m = RunningMoments::new(x.slice(ndarray::s![..200, ..]), Some(&w[..200]));
         let mut row = vec![0.0; 4];
-        for i in 200..300 {
-            row.iter_mut().zip(x.row(i)).for_each(|(a, &b)| *a = f64::from(b));
-            m.add_row(&row, f64::from(w[i]));
+        for (xi, &wi) in x.rows().into_iter().zip(&w).skip(200) {
+            row.iter_mut().zip(xi).for_each(|(a, &b)| *a = f64::from(b));
+            m.add_row(&row, f64::from(wi));
         }
-        for i in 0..50 {
-            row.iter_mut().zip(x.row(i)).for_each(|(a, &b)| *a = f64::from(b));
-            m.remove_row(&row, f64::from(w[i]));
+        for (xi, &wi) in x.rows().into_iter().zip(&w).take(50) {
+            row.iter_mut().zip(xi).for_each(|(a, &b)| *a = f64::from(b));
+            m.remove_row(&row, f64::from(wi));
         }
         let names = (0..4).map(|j| format!("c{j}")).collect();
         let rest =

@@ -34,8 +34,11 @@ pub struct KsResult {
     pub n_eff2: f64,
 }
 
-/// (sorted values, weights in that order, Σw, Σw²).
-fn prepare(op: &'static str, x: &[f32], w: Option<&[f32]>) -> Result<(Vec<(f64, f64)>, f64, f64)> {
+/// Sorted `(value, weight)` pairs, Σw and Σw².
+type Prepared = (Vec<(f64, f64)>, f64, f64);
+
+/// The sample sorted by value with its weights, Σw and Σw².
+fn prepare(op: &'static str, x: &[f32], w: Option<&[f32]>) -> Result<Prepared> {
     if let Some(w) = w {
         if w.len() != x.len() {
             return Err(Error::Shape {
@@ -54,7 +57,7 @@ fn prepare(op: &'static str, x: &[f32], w: Option<&[f32]>) -> Result<(Vec<(f64, 
     v.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
     let sw: f64 = v.iter().map(|p| p.1).sum();
     let sw2: f64 = v.iter().map(|p| p.1 * p.1).sum();
-    if !(sw > 0.0) {
+    if sw.is_nan() || sw <= 0.0 {
         return Err(Error::arg(op, format!("a sample has total weight {sw}; it must be positive")));
     }
     Ok((v, sw, sw2))
