@@ -21,6 +21,9 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::optim::Control;
 
+/// Most in-range bins a histogram may have.
+pub const MAX_BINS: usize = 1_000_000;
+
 /// Thresholds of the verdict; `None` leaves a test out of it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Thresholds {
@@ -190,14 +193,17 @@ fn region(ds: &Dataset, features: &[String], name: &str, cut: &str, which: &str)
         }
         ds.filter_mask(&mask)?
     };
+    if sel.is_empty() {
+        return Err(Error::Empty { op: "checks", what: format!("the {which} sample") });
+    }
     sel.select(features)
 }
 
 /// Compares `candidate` with `reference` (see the module documentation).
 pub fn checks(reference: &Dataset, candidate: &Dataset, cfg: &ChecksConfig, control: &Control) -> Result<CheckReport> {
     let features = feature_list(reference, candidate, cfg)?;
-    if cfg.bins == 0 {
-        return Err(Error::arg("checks", "bins must be at least 1, got 0"));
+    if cfg.bins == 0 || cfg.bins > MAX_BINS {
+        return Err(Error::arg("checks", format!("bins must be between 1 and {MAX_BINS}, got {}", cfg.bins)));
     }
     if cfg.regions.iter().any(|(n, _)| n == "all") {
         return Err(Error::arg("checks", "the region name 'all' is reserved for all events"));
@@ -424,5 +430,10 @@ mod tests {
         let cfg = ChecksConfig { regions: vec![("x".into(), "r > 5".into())], ..ChecksConfig::default() };
         let e = checks(&r, &r, &cfg, &Control::quiet()).unwrap_err();
         assert!(e.to_string().contains("region 'x' ('r > 5') of the reference is empty"), "{e}");
+        let e = checks(&r, &r.head(0), &ChecksConfig::default(), &Control::quiet()).unwrap_err();
+        assert_eq!(e.to_string(), "checks: the candidate sample is empty");
+        let huge = ChecksConfig { bins: usize::MAX, ..ChecksConfig::default() };
+        let e = checks(&r, &r, &huge, &Control::quiet()).unwrap_err();
+        assert!(e.to_string().contains("bins must be between 1 and 1000000"), "{e}");
     }
 }
