@@ -61,6 +61,11 @@ pub fn all() -> Vec<Bench> {
             run: rdsa,
         },
         Bench {
+            name: "checks",
+            about: "checks of 100k test against 200k training gaussians (20 features, 100 bins, no C2ST) and tentative incremental JSD/correlation moves",
+            run: checks,
+        },
+        Bench {
             name: "hessian_top5",
             about: "top-5 Hessian eigenvalues (power iteration, 100 iterations, tol 1e-3) on 10k training events",
             run: hessian_top5,
@@ -228,6 +233,14 @@ fn rdsa(cfg: &BenchConfig) -> Result<Vec<Value>> {
 
 /// The reference model and test events: PyTorch's trained copy with `--fixtures`, else a model
 /// trained here for 2 epochs on generated events.
+fn checks(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let (train, test) = gaussians_pair(cfg)?;
+    Ok(vec![
+        crate::stats::bench::checks_bench(&train, &test, cfg.repeats)?,
+        crate::stats::bench::incremental_bench(&test, 1_000_000, cfg.repeats)?,
+    ])
+}
+
 fn attack_model(cfg: &BenchConfig) -> Result<(crate::model::Mlp, crate::Dataset)> {
     let (tr, te) = gaussians_pair(cfg)?;
     let model = reference_mlp(cfg, &tr)?;

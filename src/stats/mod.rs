@@ -10,6 +10,7 @@
 //!
 //! Domain code only: no rhai here (the script function is `bindings::checks`).
 
+pub mod bench;
 pub mod binned;
 pub mod c2st;
 pub mod checks;
