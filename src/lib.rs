@@ -28,6 +28,7 @@ pub mod repl;
 pub mod rng;
 pub mod sandbox;
 pub mod session;
+pub mod stats;
 pub mod stdlib;
 
 pub use data::Dataset;

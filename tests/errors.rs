@@ -525,3 +525,23 @@ fn one_script_surface_names_the_right_option_column_or_function() {
         e("d.with_weights([1.0]);").starts_with("error: with_weights: expected 200 weights (one per event), got 1\n")
     );
 }
+
+#[test]
+fn checks_names_the_features_the_candidate_lacks() {
+    let e = err(
+        "let d = dataset(\"gaussians\", #{ n: 20, seed: 1 });\nlet c = d.select([\"x0\"]);\nchecks(d, c, #{ features: [\"x0\", \"x1\", \"x2\"] });",
+    );
+    assert!(
+        e.starts_with(
+            "error: checks: the candidate has no feature 'x1', 'x2' of the reference (candidate features: x0)\n  --> test.rhai:3:1\n"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn checks_threshold_typo_names_the_nested_option() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 20, seed: 1 });\nchecks(d, d, #{ thresholds: #{ jds: 0.1 } });");
+    assert!(e.starts_with("error: checks (thresholds): unknown option 'jds'\n"), "{e}");
+    assert!(e.contains("= hint: did you mean 'jsd'? valid options: c2st_auc, chi2_p, corr, jsd, ks_p\n"), "{e}");
+}

@@ -4,6 +4,7 @@
 //! Benchmarks are measurements, never assertions: the machines are shared and noisy, so each
 //! figure is the median of several repetitions.
 
+pub mod checks;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
@@ -64,6 +65,11 @@ pub fn all() -> Vec<Bench> {
             name: "rdsa",
             about: "RDSA, 10 tries of a random 3-subset drawn from the empirical marginals, 100k test events",
             run: rdsa,
+        },
+        Bench {
+            name: "checks",
+            about: "checks of 100k test against 200k training gaussians (20 features, 100 bins, no C2ST) and tentative incremental JSD/correlation moves",
+            run: checks,
         },
         Bench {
             name: "hessian_top5",
@@ -227,6 +233,16 @@ fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
 fn rdsa(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
     Ok(vec![rdsa::rdsa_bench(&model, &te, cfg.repeats.max(3), 2_000)?])
+}
+
+/// The population checks of 100k against 200k events, and the incremental statistics'
+/// tentative moves.
+fn checks(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    let (train, test) = gaussians_pair(cfg)?;
+    Ok(vec![
+        checks::checks_bench(&train, &test, cfg.repeats)?,
+        checks::incremental_bench(&test, 1_000_000, cfg.repeats)?,
+    ])
 }
 
 /// The reference model and test events: PyTorch's trained copy with `--fixtures`, else a model

@@ -8,6 +8,7 @@
 
 pub mod adversarial;
 pub mod attack;
+pub mod checks;
 pub mod collections;
 pub mod convert;
 pub mod core;
@@ -128,4 +129,5 @@ pub fn register(engine: &mut Engine) {
     attack::register(engine);
     rdsa::register(engine);
     sort::register(engine);
+    checks::register(engine);
 }

@@ -64,6 +64,8 @@ pub const DECLARED: &[(&str, &[&str])] = &[
     ("input_grad", &["objective", "class"]),
     ("import_torch", &["layers", "activation", "output", "tensors", "features", "mean", "std", "raw_inputs"]),
     ("sort_objects", &["descending", "keep"]),
+    ("checks", &["features", "bins", "regions", "thresholds", "weighted", "c2st", "c2st_epochs", "seed"]),
+    ("checks (thresholds)", &["jsd", "corr", "ks_p", "chi2_p", "c2st_auc"]),
     ("multiplicity", &["name", "where"]),
     ("import_onnx", &["layers", "output", "features", "mean", "std"]),
     ("uncertainty", &["preset", "all", "features", "frozen", "correlation", "covariance", "groups", "scale"]),
