@@ -6,10 +6,13 @@
 //!   a file swapped for a pipe between the two checks is refused too.
 //! * **Sizes read from a file are checked before anything is allocated.** A size is turned into
 //!   bytes with overflow checks ([`bytes_for`]); a negative size is an error; and
-//!   [`check_alloc`] refuses a request larger than the *read limit* — one per-read cap on what
-//!   a single file may make nuisance allocate, 8 GiB unless changed with [`set_read_limit`]
-//!   (a session-wide memory budget should lower it there). Callers also compare sizes with the
-//!   file's length, which is the other thing a size must be justified by.
+//!   [`check_alloc`] is the one rule for what a read may allocate: a request is refused when it
+//!   is larger than the *read limit* (a fixed per-read cap, 8 GiB unless changed with
+//!   [`set_read_limit`]; a format error), or when it does not fit in what is left of the
+//!   session memory budget of the calling thread ([`crate::memory::check`]; a memory error
+//!   naming the file). Readers call it with the size of everything they will decode, before
+//!   decoding. Callers also compare sizes with the file's length, which is the other thing a
+//!   size must be justified by.
 //! * **Panics in third-party parsers stay inside.** [`guarded`] runs a call into the parquet or
 //!   ROOT crates under `catch_unwind`; a panic becomes [`Error::Format`] naming the file, and
 //!   the panic message is not printed (a hook, installed once and chained to the previous one,
@@ -43,8 +46,10 @@ pub fn set_read_limit(bytes: u64) -> u64 {
     READ_LIMIT.swap(bytes, Ordering::Relaxed)
 }
 
-/// `Ok` when `bytes` is within the read limit; otherwise a format error naming `path` and
-/// `what` needs the memory.
+/// `Ok` when `bytes` is within the read limit and fits in what is left of the current session
+/// memory budget (see the module documentation). Over the read limit: a format error naming
+/// `path` and `what` needs the memory; over the budget: [`Error::Memory`] whose `what` is
+/// "`path`: `what`".
 ///
 /// ```
 /// use nuisance::io_guard::{check_alloc, read_limit};
@@ -60,7 +65,7 @@ pub fn check_alloc(path: impl AsRef<Path>, what: &str, bytes: u64) -> Result<()>
             format!("{what} would need {} of memory, more than the read limit of {}", human(bytes), human(limit)),
         ));
     }
-    Ok(())
+    crate::memory::check(bytes, &format!("{}: {what}", path.as_ref().display()))
 }
 
 /// `count × each` bytes, or an error when a count read from the file is negative or the
@@ -211,6 +216,23 @@ mod tests {
         let e = check_alloc("f", "the features", 9 << 30).unwrap_err();
         assert_eq!(e.kind(), "format");
         assert_eq!(e.to_string(), "f: the features would need 9.0 GiB of memory, more than the read limit of 8.0 GiB");
+    }
+
+    #[test]
+    fn a_read_must_also_fit_in_the_session_budget() {
+        let b = crate::memory::Budget::new(1000);
+        let _g = crate::memory::enter(b.clone());
+        let _held = b.reserve(600, "held").unwrap();
+        assert!(check_alloc("f.csv", "3 rows", 400).is_ok());
+        // 401 bytes do not fit in the 400 left, far below the 8 GiB read limit.
+        let e = check_alloc("f.csv", "3 rows", 401).unwrap_err();
+        assert_eq!(e.kind(), "memory");
+        assert_eq!(
+            e.to_string(),
+            "f.csv: 3 rows: needs 401 B, but the session memory budget of 1000 B has 400 B left (600 B in use)"
+        );
+        // A check holds nothing.
+        assert_eq!(b.used(), 600);
     }
 
     #[test]

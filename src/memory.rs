@@ -89,6 +89,18 @@ impl Reservation {
     }
 }
 
+impl Reservation {
+    /// The same bytes counted again against the same budget, without failing: for a value
+    /// whose clone copies its memory (an [`crate::Mlp`]'s weights), so each copy counts
+    /// while it lives.
+    pub fn duplicate(&self) -> Reservation {
+        match &self.budget {
+            Some(b) => b.account(self.bytes),
+            None => Reservation::default(),
+        }
+    }
+}
+
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(b) = &self.budget {

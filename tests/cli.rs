@@ -86,6 +86,31 @@ fn allow_write_extends_the_sandbox() {
 }
 
 #[test]
+fn a_file_larger_than_the_budget_is_refused_before_decoding() {
+    let dir = std::env::temp_dir().join(format!("nuisance_cli_budget_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let target = dir.join("big.parquet");
+    let src = format!("dataset(\"gaussians\", #{{ n: 100000, seed: 1 }}).write_parquet(\"{}\");", target.display());
+    let f = script("write_big.rhai", &src);
+    let (code, _, err) = nuisance(&["run", &f, "--allow-write", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // Decoding 100,000 rows of 20 f32 features, a label (9 bytes with its validity) and a weight
+    // (4) needs 100000·(80 + 9 + 4) = 9,300,000 bytes = 8.9 MiB, more than a 4 MiB budget,
+    // although the file is far below the 8 GiB read limit: refused by the reader's size check,
+    // before any column is decoded.
+    let f = script("read_big.rhai", &format!("let d = read_parquet(\"{}\");", target.display()));
+    let (code, _, err) = nuisance(&["run", &f, "--allow-read", dir.to_str().unwrap(), "--max-memory", "4M"]);
+    assert_eq!(code, 1, "{err}");
+    let expected = format!(
+        "error: {}: 100000 rows: needs 8.9 MiB, but the session memory budget of 4.0 MiB has 4.0 MiB left (0 B in use)\n",
+        target.display()
+    );
+    assert!(err.starts_with(&expected), "{err}");
+    let (code, _, err) = nuisance(&["run", &f, "--allow-read", dir.to_str().unwrap(), "--max-memory", "32M"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
 fn printing_into_a_closed_pipe_ends_quietly() {
     // `nuisance run x.rhai | head -0`: the reader goes away before the script is done.
     use std::process::Stdio;

@@ -390,6 +390,32 @@ fn datasets_kept_in_a_loop_end_at_the_memory_budget() {
     assert_eq!(common::run_with(|c| c.max_memory = Some(4 << 20), src).unwrap(), "ok\n");
 }
 
+#[test]
+fn script_arrays_and_models_count_against_the_memory_budget() {
+    // 100,000 gaussians events hold 100000·20·4 + 100000·8 = 8,800,000 bytes, within a budget
+    // of 9.5 MiB (9,961,472 bytes); a column as a script array costs 16 bytes an event,
+    // 1,600,000 bytes, more than the 1,161,472 left.
+    let src = "let d = dataset(\"gaussians\", #{ n: 100000, seed: 1 });\nlet x = d.column(\"x0\");";
+    let e = common::run_with(|c| c.max_memory = Some(19 << 19), src).expect_err("the array should not fit");
+    assert!(
+        e.starts_with("error: column: an array of 100000 values: needs 1.5 MiB, but the session memory budget of 9.5 MiB has 1.1 MiB left (8.4 MiB in use)\n  --> test.rhai:2:"),
+        "{e}"
+    );
+    // mlp([1000, 1000, 1000, 1]) has 1000·1000 + 1000 + 1000·1000 + 1000 + 1000 + 1 = 2,003,001
+    // parameters: 8,012,004 bytes held while a model lives, twice that needed while one is
+    // built. In 32 MiB (33,554,432 bytes), three models are kept (24,036,012 bytes); the fourth
+    // needs 16,024,008 bytes with 9,518,420 left.
+    let src = "let ms = [];\nloop { ms.push(mlp([1000, 1000, 1000, 1], #{})); }";
+    let e = common::run_with(|c| c.max_memory = Some(32 << 20), src).expect_err("the budget should stop the loop");
+    assert!(
+        e.starts_with("error: mlp: a network of 2003001 parameters: needs 15.3 MiB, but the session memory budget of 32.0 MiB has 9.1 MiB left (22.9 MiB in use)\n  --> test.rhai:2:"),
+        "{e}"
+    );
+    // Models let go of give their bytes back.
+    let src = "for i in 0..8 { let m = mlp([1000, 1000, 1000, 1], #{}); }\nprint(\"ok\");";
+    assert_eq!(common::run_with(|c| c.max_memory = Some(32 << 20), src).unwrap(), "ok\n");
+}
+
 /// A binary model whose logit is NaN for the first two events: 1e30·1e10 overflows f32 to +∞,
 /// 1e30·(−1e10) to −∞, and their sum is NaN (the last two events give 2e30, finite).
 const NAN_MODEL: &str = "let d = dataset(\"gaussians\", #{ n: 4, seed: 1 })

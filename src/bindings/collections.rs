@@ -61,7 +61,7 @@ pub(crate) fn collection_spec(
 pub mod collections_api {
     use rhai::{Array, Map};
 
-    use crate::bindings::convert::{f32_array, int_array, string_array};
+    use crate::bindings::convert::{check_array, f32_array, int_array, string_array};
     use crate::bindings::options::{floats, type_name, Opts};
     use crate::bindings::RhaiResult;
     use crate::data::{Collection, Dataset};
@@ -284,6 +284,8 @@ pub mod collections_api {
     #[rhai_fn(return_raw, pure)]
     pub fn values(c: &mut Collection, feature: &str) -> RhaiResult<Array> {
         let v = c.values(feature)?;
+        // One array per event and one element per object.
+        check_array("values", v.len().saturating_add(c.offsets().len()))?;
         Ok(c.offsets().windows(2).map(|w| Dynamic::from_array(f32_array(v[w[0]..w[1]].iter().copied()))).collect())
     }
 
@@ -295,7 +297,9 @@ pub mod collections_api {
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn flat(c: &mut Collection, feature: &str) -> RhaiResult<Array> {
-        Ok(f32_array(c.values(feature)?.iter().copied()))
+        let v = c.values(feature)?;
+        check_array("flat", v.len())?;
+        Ok(f32_array(v.iter().copied()))
     }
 
     /// `Collection(part: 10166 events, 341210 objects, features pt, eta, …)`.

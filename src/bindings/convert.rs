@@ -2,6 +2,18 @@
 
 use rhai::{Array, Dynamic, Map};
 
+/// What one element of a script array costs, the estimate counted against the session memory
+/// budget: one `Dynamic` (16 bytes on 64-bit targets; a float, integer or bool is stored
+/// inline). A dataset column of f32 costs 4 bytes an event, its script array 16.
+pub const ELEMENT_BYTES: usize = std::mem::size_of::<Dynamic>();
+
+/// Errors (`Error::Memory`) unless script arrays of `n` elements in all would fit in what is
+/// left of the session memory budget now; called before building an array from
+/// dataset-sized or model-sized data.
+pub fn check_array(func: &str, n: usize) -> crate::Result<()> {
+    crate::memory::check(crate::memory::bytes(n, ELEMENT_BYTES), &format!("{func}: an array of {n} values"))
+}
+
 /// f64 values as a Rhai array of floats.
 pub fn f64_array(v: impl IntoIterator<Item = f64>) -> Array {
     v.into_iter().map(Dynamic::from_float).collect()

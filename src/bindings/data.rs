@@ -92,7 +92,7 @@ pub mod data_api {
 
     use rhai::{Array, Map};
 
-    use crate::bindings::convert::{f32_array, f64_array, int_array, map, matrix, string_array};
+    use crate::bindings::convert::{check_array, f32_array, f64_array, int_array, map, matrix, string_array};
     use crate::bindings::options::{floats, strings, Opts};
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::io;
@@ -354,7 +354,9 @@ pub mod data_api {
     /// ```
     #[rhai_fn(return_raw, pure)]
     pub fn column(d: &mut Dataset, name: &str) -> RhaiResult<Array> {
-        Ok(f32_array(d.column(name)?.iter().copied()))
+        let c = d.column(name)?;
+        check_array("column", c.len())?;
+        Ok(f32_array(c.iter().copied()))
     }
 
     /// `d["name"]` is the column `name`.
@@ -372,6 +374,7 @@ pub mod data_api {
     #[rhai_fn(return_raw, pure)]
     pub fn labels(d: &mut Dataset) -> RhaiResult<Array> {
         let l = d.label().ok_or_else(|| Error::arg("labels", "the dataset has no label"))?;
+        check_array("labels", l.len())?;
         Ok(int_array(l.iter().copied()))
     }
 
@@ -380,9 +383,10 @@ pub mod data_api {
     /// ```rhai
     /// assert_eq(dataset("gaussians", #{ n: 2, seed: 1 }).weights(), [1.0, 1.0]);
     /// ```
-    #[rhai_fn(pure)]
-    pub fn weights(d: &mut Dataset) -> Array {
-        f32_array(d.weights_or_ones())
+    #[rhai_fn(return_raw, pure)]
+    pub fn weights(d: &mut Dataset) -> RhaiResult<Array> {
+        check_array("weights", d.len())?;
+        Ok(f32_array(d.weights_or_ones()))
     }
 
     /// The dataset with its labels replaced: one integer class per event (`()` removes them).
@@ -524,6 +528,7 @@ pub mod data_api {
     #[rhai_fn(return_raw, pure)]
     pub fn compute(d: &mut Dataset, expression: &str) -> RhaiResult<Array> {
         let e = crate::data::expr::Expr::parse(expression)?;
+        check_array("compute", d.len())?;
         Ok(f64_array(e.eval(d)?))
     }
 

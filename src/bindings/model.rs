@@ -13,7 +13,7 @@ pub fn register(engine: &mut Engine) {
 pub(crate) mod helpers {
     use rhai::{Array, Dynamic, Map};
 
-    use crate::bindings::convert::{f32_array, f64_array, map};
+    use crate::bindings::convert::{check_array, f32_array, f64_array, map};
     use crate::bindings::options::Opts;
     use crate::bindings::{Ctx, RhaiResult};
     use crate::data::Dataset;
@@ -137,6 +137,8 @@ pub(crate) mod helpers {
     /// of per-class probabilities per event otherwise.
     pub fn scores_value(m: &Mlp, d: &Dataset) -> RhaiResult<Array> {
         m.check_features(d)?;
+        // Each event's class probabilities are an array: one element more per event.
+        check_array("scores", d.len().saturating_mul(m.n_outputs().max(1) + usize::from(m.n_outputs() > 1)))?;
         let s = m.scores(d.x())?;
         Ok(if s.ncols() == 1 {
             f32_array(s.column(0).iter().copied())
@@ -170,7 +172,7 @@ pub mod model_api {
     use super::helpers::*;
     use rhai::{Array, Map};
 
-    use crate::bindings::convert::{f32_array, f64_array, int_array, map};
+    use crate::bindings::convert::{check_array, f32_array, f64_array, int_array, map};
     use crate::bindings::options::{floats, strings, Opts};
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
@@ -334,6 +336,7 @@ pub mod model_api {
     #[rhai_fn(return_raw, pure)]
     pub fn predict(m: &mut Mlp, data: Dataset) -> RhaiResult<Array> {
         m.check_features(&data)?;
+        check_array("predict", data.len())?;
         Ok(int_array(m.predict_class(data.x())?))
     }
 
@@ -462,6 +465,8 @@ pub mod model_api {
     pub fn weight_grad(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
         m.check_features(&data)?;
         let l = data.label().ok_or_else(|| Error::arg("weight_grad", "needs a labelled dataset"))?;
+        // `grad` and `layers` each hold every parameter once.
+        check_array("weight_grad", m.n_params().saturating_mul(2))?;
         let (loss, grad) = m.weight_grad(data.x(), Targets::Labels(l), data.weight())?;
         let layers: Array = m
             .split_layers(&grad)?
@@ -506,9 +511,10 @@ pub mod model_api {
     /// let m = mlp([2, 3, 1], #{ seed: 1 });
     /// assert_eq(m.params().len(), 13); // 2·3 + 3 + 3·1 + 1
     /// ```
-    #[rhai_fn(pure)]
-    pub fn params(m: &mut Mlp) -> Array {
-        f32_array(m.params_flat())
+    #[rhai_fn(return_raw, pure)]
+    pub fn params(m: &mut Mlp) -> RhaiResult<Array> {
+        check_array("params", m.n_params())?;
+        Ok(f32_array(m.params_flat()))
     }
 
     /// A copy of the model with the given flat parameter array.

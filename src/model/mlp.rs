@@ -62,6 +62,26 @@ pub struct Mlp {
     feature_names: Option<Vec<String>>,
     mean: Vec<f32>,
     std: Vec<f32>,
+    memory: Held,
+}
+
+/// The weights' bytes counted against the session memory budget while the model lives
+/// ([`memory::Reservation`]). Cloning a model copies its weights, so the clone counts them
+/// again ([`memory::Reservation::duplicate`]); not part of a model's value (equality ignores
+/// it).
+#[derive(Debug, Default)]
+struct Held(memory::Reservation);
+
+impl Clone for Held {
+    fn clone(&self) -> Self {
+        Held(self.0.duplicate())
+    }
+}
+
+impl PartialEq for Held {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Mlp {
@@ -83,8 +103,11 @@ impl Mlp {
         let params =
             layers.windows(2).map(|p| p[0].saturating_mul(p[1]).saturating_add(p[1])).fold(0, usize::saturating_add);
         limits::check("mlp", "parameter count", params, limits::PARAMS)?;
-        // The weights, and the copy in PyTorch order made while initialising them.
-        memory::check(memory::bytes(params, 8), &format!("mlp: a network of {params} parameters"))?;
+        // The weights and the copy in PyTorch order made while initialising them must fit;
+        // the weights then count while the model lives.
+        let what = format!("mlp: a network of {params} parameters");
+        memory::check(memory::bytes(params, 8), &what)?;
+        let held = memory::reserve(memory::bytes(params, 4), &what)?;
         cfg.output.check_width(layers[layers.len() - 1])?;
         if !(0.0..1.0).contains(&cfg.dropout) {
             return Err(Error::arg("mlp", format!("dropout must be in [0, 1), got {}", cfg.dropout)));
@@ -116,6 +139,7 @@ impl Mlp {
             feature_names: cfg.feature_names,
             mean: vec![0.0; d],
             std: vec![1.0; d],
+            memory: Held(held),
         };
         mlp.init_params(cfg.seed);
         Ok(mlp)
@@ -533,5 +557,30 @@ fn apply_dropout(p: f32, h: &mut [f32], d: &mut [f32], rng: &mut rng::Rng) {
         let f = if rng.random::<f32>() < p { 0.0 } else { keep };
         *v *= f;
         *dv *= f;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_model_counts_its_weights_while_it_and_each_clone_live() {
+        let b = memory::Budget::new(1 << 20);
+        let _g = memory::enter(b.clone());
+        // 3·4 + 4 + 4·1 + 1 = 21 parameters of 4 bytes.
+        let m = Mlp::new(&[3, 4, 1], MlpConfig::default()).unwrap();
+        assert_eq!(b.used(), 84);
+        let c = m.clone();
+        assert_eq!(b.used(), 168);
+        assert_eq!(c, m);
+        drop(m);
+        assert_eq!(b.used(), 84);
+        drop(c);
+        assert_eq!(b.used(), 0);
+        // 1000·1000 + 1000 = 1,001,000 parameters need 8 bytes each while being built: 8 MB.
+        let e = Mlp::new(&[1000, 1000], MlpConfig { output: Output::Linear, ..Default::default() }).unwrap_err();
+        assert_eq!(e.kind(), "memory");
+        assert_eq!(b.used(), 0);
     }
 }
