@@ -62,7 +62,11 @@ pub fn check_alloc(path: impl AsRef<Path>, what: &str, bytes: u64) -> Result<()>
     if bytes > limit {
         return Err(Error::format(
             path.as_ref(),
-            format!("{what} would need {} of memory, more than the read limit of {}", human(bytes), human(limit)),
+            format!(
+                "{what} would need {} of memory, more than the read limit of {}",
+                crate::memory::fmt_bytes(bytes),
+                crate::memory::fmt_bytes(limit)
+            ),
         ));
     }
     crate::memory::check(bytes, &format!("{}: {what}", path.as_ref().display()))
@@ -75,22 +79,6 @@ pub fn bytes_for(path: impl AsRef<Path>, what: &str, count: i64, each: u64) -> R
         .map_err(|_| Error::format(path.as_ref(), format!("{what}: negative size {count} in the file")))?;
     c.checked_mul(each)
         .ok_or_else(|| Error::format(path.as_ref(), format!("{what}: size {count} × {each} bytes overflows")))
-}
-
-/// Bytes in a human unit (`12.0 GiB`).
-fn human(b: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{b} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
 }
 
 /// The length of `path` if it is a regular file (following symbolic links, which the sandbox

@@ -155,21 +155,8 @@ fn choose_tree(path: &Path, file: &RootFile, wanted: Option<&str>) -> Result<Str
     }
 }
 
-/// How to read a flat branch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Leaf {
-    F32,
-    F64,
-    I8,
-    U8,
-    I16,
-    U16,
-    I32,
-    U32,
-    I64,
-    U64,
-    Bool,
-}
+/// How to read a flat branch: its element type.
+use super::root_jagged::Elem as Leaf;
 
 /// Top-level branches: name, selection kind, and how to read it (for flat ones).
 fn list_branches(tree: &ReaderTree) -> Vec<(String, Kind, Option<Leaf>)> {
@@ -183,26 +170,16 @@ fn list_branches(tree: &ReaderTree) -> Vec<(String, Kind, Option<Leaf>)> {
 }
 
 fn classify(b: &Branch, ty: &str) -> (Kind, Option<Leaf>) {
-    let leaf = match ty {
-        "float" => Leaf::F32,
-        "double" => Leaf::F64,
-        "int8_t" => Leaf::I8,
-        "uint8_t" => Leaf::U8,
-        "int16_t" => Leaf::I16,
-        "uint16_t" => Leaf::U16,
-        "int32_t" => Leaf::I32,
-        "uint32_t" => Leaf::U32,
-        "int64_t" => Leaf::I64,
-        "uint64_t" => Leaf::U64,
-        "bool" => Leaf::Bool,
-        t if root_jagged::jagged_type(t).is_some() => {
+    let leaf = match Leaf::of(ty) {
+        Some(leaf) => leaf,
+        None if root_jagged::jagged_type(ty).is_some() => {
             let why = "is jagged (variable length per event); jagged branches are read as object collections \
                        (option `collections`)";
             return (Kind::Unusable(why.into()), None);
         }
-        t if t.ends_with("[]") => return (unusable("is jagged (variable length per event)"), None),
-        t if t.ends_with(']') => return (unusable(&format!("is a fixed-size array ({t})")), None),
-        t => return (Kind::Unusable(format!("is not numeric ({t})")), None),
+        None if ty.ends_with("[]") => return (unusable("is jagged (variable length per event)"), None),
+        None if ty.ends_with(']') => return (unusable(&format!("is a fixed-size array ({ty})")), None),
+        None => return (Kind::Unusable(format!("is not numeric ({ty})")), None),
     };
     if b.branches().next().is_some() {
         return (unusable("has sub-branches"), None);

@@ -25,7 +25,7 @@ pub(super) enum Layout {
     Vector,
 }
 
-/// Element types of jagged branches.
+/// Element types of numeric branches, flat (`root.rs`) or jagged.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Elem {
     F32,
@@ -41,6 +41,26 @@ pub(super) enum Elem {
     Bool,
 }
 
+impl Elem {
+    /// The element type of a ROOT numeric type name (`float`, `int32_t`, `unsigned int`, …).
+    pub(super) fn of(ty: &str) -> Option<Elem> {
+        Some(match ty {
+            "float" => Elem::F32,
+            "double" => Elem::F64,
+            "int8_t" | "char" => Elem::I8,
+            "uint8_t" | "unsigned char" => Elem::U8,
+            "int16_t" | "short" => Elem::I16,
+            "uint16_t" | "unsigned short" => Elem::U16,
+            "int32_t" | "int" => Elem::I32,
+            "uint32_t" | "unsigned int" => Elem::U32,
+            "int64_t" | "long" | "long long" => Elem::I64,
+            "uint64_t" | "unsigned long" | "unsigned long long" => Elem::U64,
+            "bool" => Elem::Bool,
+            _ => return None,
+        })
+    }
+}
+
 /// The layout and element type of a jagged numeric branch type name (`float[]`,
 /// `vector<float>`, `std::vector<int32_t>`), or `None`.
 pub(super) fn jagged_type(ty: &str) -> Option<(Layout, Elem)> {
@@ -50,20 +70,7 @@ pub(super) fn jagged_type(ty: &str) -> Option<(Layout, Elem)> {
         let inner = ty.strip_prefix("std::").unwrap_or(ty);
         (Layout::Vector, inner.strip_prefix("vector<")?.strip_suffix('>')?)
     };
-    let elem = match elem.trim() {
-        "float" => Elem::F32,
-        "double" => Elem::F64,
-        "int8_t" | "char" => Elem::I8,
-        "uint8_t" | "unsigned char" => Elem::U8,
-        "int16_t" | "short" => Elem::I16,
-        "uint16_t" | "unsigned short" => Elem::U16,
-        "int32_t" | "int" => Elem::I32,
-        "uint32_t" | "unsigned int" => Elem::U32,
-        "int64_t" | "long" | "long long" => Elem::I64,
-        "uint64_t" | "unsigned long" | "unsigned long long" => Elem::U64,
-        "bool" => Elem::Bool,
-        _ => return None,
-    };
+    let elem = Elem::of(elem.trim())?;
     Some((layout, elem))
 }
 
