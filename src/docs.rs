@@ -17,6 +17,11 @@ pub struct FnDoc {
 }
 
 impl FnDoc {
+    /// A property (`Dataset.len`, read as `d.len`) rather than a function.
+    pub fn is_property(&self) -> bool {
+        self.name.contains('.')
+    }
+
     /// The first paragraph of the doc comment.
     pub fn summary(&self) -> String {
         self.doc.split("\n\n").next().unwrap_or("").replace('\n', " ")
@@ -58,8 +63,9 @@ impl FnDoc {
     }
 }
 
-/// Every nuisance function registered in `engine` plus the stdlib's exported functions,
-/// sorted by name (Rhai's own built-ins are left out).
+/// Every nuisance function registered in `engine`, the properties of its types (named
+/// `Type.property`), plus the stdlib's exported functions, sorted by name (Rhai's own
+/// built-ins are left out).
 pub fn collect(engine: &Engine) -> Vec<FnDoc> {
     let mut docs = rust_functions(engine);
     docs.extend(stdlib_functions(engine));
@@ -80,14 +86,26 @@ fn rust_functions(engine: &Engine) -> Vec<FnDoc> {
             let signature = script_signature(f.get("signature")?.as_str()?);
             let comments = f.get("docComments").and_then(Value::as_array).cloned().unwrap_or_default();
             let doc = strip_comments(comments.iter().filter_map(Value::as_str));
-            // Getters/setters/indexers are documented through their type.
-            (!name.starts_with("get$") && !name.starts_with("set$") && !name.starts_with("index$")).then_some(FnDoc {
-                name,
-                signature,
-                doc,
-            })
+            if let Some(prop) = name.strip_prefix("get$") {
+                return property(prop, &signature).map(|(name, signature)| FnDoc { name, signature, doc });
+            }
+            // Setters and indexers are documented through their type.
+            (!name.starts_with("set$") && !name.starts_with("index$")).then_some(FnDoc { name, signature, doc })
         })
         .collect()
+}
+
+/// A getter's name and signature in property terms: `get$len(d: Dataset) -> int` reads
+/// `Dataset.len`, `Dataset.len -> int`.
+fn property(prop: &str, signature: &str) -> Option<(String, String)> {
+    let (params, ret) = signature.split_once('(')?.1.split_once(')')?;
+    let ty = params.split_once(": ").map_or(params, |(_, t)| t).trim();
+    let name = format!("{ty}.{prop}");
+    let signature = match ret.strip_prefix(" -> ") {
+        Some(r) => format!("{name} -> {r}"),
+        None => name.clone(),
+    };
+    Some((name, signature))
 }
 
 fn stdlib_functions(engine: &Engine) -> Vec<FnDoc> {
@@ -167,9 +185,14 @@ fn strip_comments<'a>(lines: impl Iterator<Item = &'a str>) -> String {
     out.join("\n").trim().to_string()
 }
 
-/// All docs whose name equals `name` (or whose stdlib short name does).
+/// All docs whose name equals `name` (or whose stdlib short name or property name does:
+/// `len` finds `Dataset.len`).
 pub fn find<'a>(docs: &'a [FnDoc], name: &str) -> Vec<&'a FnDoc> {
-    docs.iter().filter(|d| d.name == name || d.name.rsplit("::").next() == Some(name)).collect()
+    docs.iter()
+        .filter(|d| {
+            d.name == name || d.name.rsplit("::").next() == Some(name) || d.name.rsplit('.').next() == Some(name)
+        })
+        .collect()
 }
 
 /// Human-readable help for `name`, or a "did you mean" message.
@@ -211,6 +234,21 @@ mod tests {
             script_signature("split(d: &mut Dataset, f: f64, o: Map) -> RhaiResult<Map>"),
             "split(d: Dataset, f: float, o: map) -> map"
         );
+    }
+
+    #[test]
+    fn properties_are_documented_with_their_type() {
+        assert_eq!(
+            property("len", "get$len(d: Dataset) -> int"),
+            Some(("Dataset.len".to_string(), "Dataset.len -> int".to_string()))
+        );
+        let session = crate::session::Session::new(crate::session::Config::default()).unwrap();
+        let docs = collect(session.engine());
+        let len: Vec<&FnDoc> = find(&docs, "len").into_iter().filter(|d| d.name == "Dataset.len").collect();
+        assert_eq!(len.len(), 1, "Dataset.len is listed once");
+        assert!(len[0].is_property() && !len[0].doc.is_empty(), "{:?}", len[0]);
+        assert!(docs.iter().any(|d| d.name == "Dataset.features"));
+        assert!(!docs.iter().any(|d| d.name.starts_with("get$")));
     }
 
     #[test]

@@ -256,7 +256,7 @@ impl Session {
         report.hint = if !forms.is_empty() {
             format!("{called} takes: {}", forms.join("; "))
         } else {
-            let mut names: Vec<&str> = docs.iter().map(|d| d.name.as_str()).collect();
+            let mut names: Vec<&str> = docs.iter().filter(|d| !d.is_property()).map(|d| d.name.as_str()).collect();
             names.extend(self.functions.iter_functions().map(|f| f.name));
             match crate::error::nearest(&called, names) {
                 Some(n) => format!("did you mean '{n}'?"),

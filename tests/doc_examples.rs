@@ -39,7 +39,7 @@ fn every_script_function_has_a_doc_and_an_example() {
     let s = common::session(None);
     let missing: Vec<String> = docs::collect(s.engine())
         .into_iter()
-        .filter(|d| d.name != "to_string" && d.name != "to_debug")
+        .filter(|d| d.name != "to_string" && d.name != "to_debug" && !d.is_property())
         .filter(|d| d.examples().is_empty())
         .map(|d| d.signature)
         .collect();
@@ -53,4 +53,32 @@ fn every_script_function_has_a_doc_and_an_example() {
         })
         .collect();
     assert!(uncovered.is_empty(), "functions without a ```rhai example: {uncovered:#?}");
+}
+
+/// Every function whose last parameter is an options map can be called without it: an
+/// overload with one parameter fewer exists (issue 19 item 7: options maps are optional).
+#[test]
+fn every_options_map_is_optional() {
+    let s = common::session(None);
+    let all = docs::collect(s.engine());
+    let params = |sig: &str| -> Vec<String> {
+        let inner = sig.split_once('(').map(|(_, r)| r).unwrap_or("");
+        let inner = inner.rsplit_once(')').map(|(l, _)| l).unwrap_or("");
+        inner.split(", ").filter(|p| !p.is_empty()).map(str::to_string).collect()
+    };
+    let mut checked = 0;
+    let mut missing = Vec::new();
+    for d in &all {
+        let p = params(&d.signature);
+        if p.last().map(String::as_str) != Some("options: map") {
+            continue;
+        }
+        checked += 1;
+        let shorter = &p[..p.len() - 1];
+        if !all.iter().any(|e| e.name == d.name && params(&e.signature) == shorter) {
+            missing.push(d.signature.clone());
+        }
+    }
+    assert!(checked > 30, "only {checked} functions with an options map found");
+    assert!(missing.is_empty(), "options maps that cannot be left out: {missing:#?}");
 }

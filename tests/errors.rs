@@ -250,6 +250,25 @@ fn import_torch_needs_the_activation() {
 }
 
 #[test]
+fn import_torch_tensor_names_suggest_the_nearest() {
+    let d = scratch("tnames");
+    let p = d.join("two.safetensors");
+    state_dict(&p, &[("net.0.weight", &[4, 3]), ("net.0.bias", &[4]), ("net.2.weight", &[1, 4]), ("net.2.bias", &[1])]);
+    let e = err(&format!(
+        "import_torch(\"{}\", #{{ activation: \"relu\", raw_inputs: true, tensors: [[\"net.0.weigth\", \"net.0.bias\"], [\"net.2.weight\", \"net.2.bias\"]] }});",
+        p.display()
+    ));
+    assert!(
+        e.starts_with(&format!(
+            "error: {}: missing tensor 'net.0.weigth' (did you mean 'net.0.weight'?); the file has: net.0.bias, \
+             net.0.weight, net.2.bias, net.2.weight\n",
+            p.display()
+        )),
+        "{e}"
+    );
+}
+
+#[test]
 fn import_torch_refuses_layers_it_does_not_understand() {
     let d = scratch("bn");
     let p = d.join("bn.safetensors");
@@ -570,4 +589,19 @@ fn checks_threshold_typo_names_the_nested_option() {
     let e = err("let d = dataset(\"gaussians\", #{ n: 20, seed: 1 });\nchecks(d, d, #{ thresholds: #{ jds: 0.1 } });");
     assert!(e.starts_with("error: checks (thresholds): unknown option 'jds'\n"), "{e}");
     assert!(e.contains("= hint: did you mean 'jsd'? valid options: c2st_auc, chi2_p, corr, jsd, ks_p\n"), "{e}");
+}
+
+/// Every error of an `fgsm` call names `fgsm`, also those its PGD solver raises.
+#[test]
+fn fgsm_errors_name_fgsm() {
+    let setup = "let d = dataset(\"gaussians\", #{ n: 50, seed: 1 }).select([\"x0\", \"x1\"]);\nlet m = mlp([2, 4, 1], #{ features: d.features, seed: 1 });\nlet u = uncertainty(d, #{ all: #{ abs: 0.1 } });\n";
+    let e = |body: &str| err(&format!("{setup}{body}"));
+    let x = e("fgsm(m, d, u, #{ target: 1.5 });");
+    assert!(x.starts_with("error: fgsm: a target score needs a sigmoid model and a score in [0, 1], got 1.5"), "{x}");
+    let x = e("fgsm(m, d, u, #{ norm: \"l3\" });");
+    assert!(x.starts_with("error: fgsm: option 'norm' must be one of"), "{x}");
+    let x = e("fgsm(m, d, u, #{ target: \"a\" });");
+    assert!(x.starts_with("error: fgsm: "), "{x}");
+    // The same goal error from pgd still names pgd.
+    assert!(e("pgd(m, d, u, #{ target: 1.5 });").starts_with("error: pgd: a target score needs"));
 }

@@ -306,24 +306,25 @@ pub(crate) mod helpers {
 
     /// The scan table as a Dataset (one row per s) plus s_flip.
     pub fn scan_map(scan: &Scan) -> RhaiResult<Map> {
-        let mut names: Vec<String> =
-            ["s", "flip", "flip_err", "n", "median_chi2_flipped", "stalled"].map(String::from).to_vec();
+        let mut names: Vec<String> = ["s", "flip_fraction", "flip_fraction_err", "n", "median_chi2_flipped", "stalled"]
+            .map(String::from)
+            .to_vec();
         let labelled = scan.rows.first().is_some_and(|r| r.correct.is_some());
         let k = scan.rows.first().map_or(0, |r| r.by_class.len());
         if labelled {
             names.extend(
                 [
-                    "flip_correct",
-                    "flip_correct_err",
+                    "flip_fraction_correct",
+                    "flip_fraction_correct_err",
                     "n_correct",
-                    "flip_incorrect",
-                    "flip_incorrect_err",
+                    "flip_fraction_incorrect",
+                    "flip_fraction_incorrect_err",
                     "n_incorrect",
                 ]
                 .map(String::from),
             );
             for c in 0..k {
-                names.extend([format!("flip_class{c}"), format!("flip_class{c}_err")]);
+                names.extend([format!("flip_fraction_class{c}"), format!("flip_fraction_class{c}_err")]);
             }
         }
         let rows: Vec<Vec<f32>> = scan
@@ -606,6 +607,12 @@ pub mod attack_api {
         helpers::run_attack(&ctx(&c)?, "fgsm", &m, &ds, Some(&u), &options)
     }
 
+    /// FGSM with the default options (ε = 1, L∞). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "fgsm")]
+    pub fn fgsm_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+        fgsm(c, m, ds, u, Map::new())
+    }
+
     /// PGD with the budget in σ units of the uncertainty model.
     ///
     /// | key | type | default | meaning |
@@ -633,6 +640,12 @@ pub mod attack_api {
     #[rhai_fn(return_raw, name = "pgd")]
     pub fn pgd(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
         helpers::run_attack(&ctx(&c)?, "pgd", &m, &ds, Some(&u), &options)
+    }
+
+    /// PGD with the default options (ε = 1, 10 steps, L∞). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "pgd")]
+    pub fn pgd_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+        pgd(c, m, ds, u, Map::new())
     }
 
     /// MiniFool: per event, minimise α·χ²/N + β·(f_target − g)² over perturbations in σ units,
@@ -667,13 +680,20 @@ pub mod attack_api {
         helpers::run_attack(&ctx(&c)?, "minifool", &m, &ds, Some(&u), &options)
     }
 
+    /// MiniFool with the default options (α = β = 1, L-BFGS). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "minifool")]
+    pub fn minifool_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+        minifool(c, m, ds, u, Map::new())
+    }
+
     /// An s-scan: runs `attack` (`"minifool"`, default, `"pgd"` or `"fgsm"`: the attacks bounded
     /// by the uncertainty model) at every scale in `s` (relative to the model's own scale) and
     /// returns `#{ table, s, flip_fraction, flip_fraction_err, flip_fraction_correct,
     /// flip_fraction_incorrect (+ _err), stalled, s_flip }` (`stalled`: per s, the events
     /// MiniFool could not move because their score is saturated). With labels the flip fractions are split
-    /// into initially correct and incorrect events and by class (columns of `table`: `flip`,
-    /// `flip_err`, `flip_correct`, …). The keys `flip`, `flip_err`, `flip_correct`,
+    /// into initially correct and incorrect events and by class (columns of `table`:
+    /// `flip_fraction`, `flip_fraction_err`, `flip_fraction_correct`, …, `flip_fraction_class0`,
+    /// …). The keys `flip`, `flip_err`, `flip_correct`,
     /// `flip_incorrect` (+ `_err`) are the old names of the `flip_fraction…` keys, kept for one
     /// release.
     ///
@@ -720,5 +740,25 @@ pub mod attack_api {
         let labels = if use_labels { ds.label() } else { None };
         let scan = crate::attack::s_scan(&m, ds.x(), labels, attack.as_ref(), &s, bisect, &cx.control)?;
         helpers::scan_map(&scan)
+    }
+
+    /// An s-scan with the default options (MiniFool at s = 0.5, 1, 2, 4). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "s_scan")]
+    pub fn s_scan_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+        s_scan(c, m, ds, u, Map::new())
+    }
+
+    /// An s-scan at the scales `s` with the other options at their defaults: `s_scan(m, d, u, s)`
+    /// is `s_scan(m, d, u, #{ s: s })`.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 200, seed: 1 });
+    /// let m = train(mlp([20, 8, 1]), d, #{ epochs: 1 }).model;
+    /// let sc = s_scan(m, d, uncertainty(d, #{ all: #{ abs: 0.5 } }), [1.0, 2.0]);
+    /// assert_eq(sc.s, [1.0, 2.0]);
+    /// ```
+    #[rhai_fn(return_raw, name = "s_scan")]
+    pub fn s_scan_at(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, s: Array) -> RhaiResult<Map> {
+        s_scan(c, m, ds, u, Map::from_iter([("s".into(), Dynamic::from_array(s))]))
     }
 }

@@ -110,6 +110,12 @@ pub mod checks_api {
         Ok(crate::stats::checks(&reference, &candidate, &cfg, &cx.control)?)
     }
 
+    /// The checks with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "checks")]
+    pub fn checks_default(c: NativeCallContext, reference: Dataset, candidate: Dataset) -> RhaiResult<CheckReport> {
+        checks(c, reference, candidate, Map::new())
+    }
+
     /// True when every applied threshold holds in every region.
     #[rhai_fn(get = "passed", pure)]
     pub fn passed(r: &mut CheckReport) -> bool {

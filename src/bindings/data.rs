@@ -232,6 +232,12 @@ pub mod data_api {
         read_with(&c, "read", path, &options, io::read_any)
     }
 
+    /// Reads a dataset, its format from the extension, with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "read")]
+    pub fn read_any_default(c: NativeCallContext, path: &str) -> RhaiResult<Dataset> {
+        read_any(c, path, Map::new())
+    }
+
     /// Writes the dataset to Parquet (features float32, `label` int64, `weight` float32),
     /// atomically, under an allowed write path.
     ///

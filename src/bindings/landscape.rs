@@ -122,6 +122,12 @@ pub mod landscape_api {
         }
     }
 
+    /// The Hessian-vector product with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, pure, name = "hvp")]
+    pub fn hvp_default(m: &mut Mlp, data: Dataset, v: Array) -> RhaiResult<Array> {
+        hvp(m, data, v, Map::new())
+    }
+
     /// Top-k eigenvalues of the training-loss Hessian (largest magnitude first), by power
     /// iteration with deflation (PyHessian's method and defaults) or Lanczos with full
     /// re-orthogonalisation (far fewer products for k > 1). Returns `#{ eigenvalues,
@@ -175,6 +181,12 @@ pub mod landscape_api {
         Ok(out)
     }
 
+    /// The top Hessian eigenvalues with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "hessian_top")]
+    pub fn hessian_top_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        hessian_top(c, model, data, Map::new())
+    }
+
     /// The trace of the training-loss Hessian by Hutchinson's estimator (mean of vᵀHv over
     /// Rademacher vectors v) with its standard error: `#{ trace, stderr, samples, stopped }`.
     ///
@@ -203,6 +215,12 @@ pub mod landscape_api {
         let op = operator(&model, &data, layer)?;
         let t = landscape::hutchinson(&op, &TraceConfig { samples, tol, seed }, &cx.control)?;
         Ok(trace_map(&t))
+    }
+
+    /// The Hessian trace estimate with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "hessian_trace")]
+    pub fn hessian_trace_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        hessian_trace(c, model, data, Map::new())
     }
 
     /// The spectral density of the training-loss Hessian by stochastic Lanczos quadrature:
@@ -250,6 +268,12 @@ pub mod landscape_api {
             ("hvps", (d.hvps as i64).into()),
             ("stopped", d.stop.as_str().into()),
         ]))
+    }
+
+    /// The Hessian spectral density with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "hessian_density")]
+    pub fn hessian_density_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        hessian_density(c, model, data, Map::new())
     }
 
     /// The reduced Hessian: the training-loss Hessian restricted to a subspace, formed densely
@@ -314,6 +338,12 @@ pub mod landscape_api {
         ]))
     }
 
+    /// The reduced Hessian with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "reduced_hessian")]
+    pub fn reduced_hessian_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        reduced_hessian(c, model, data, Map::new())
+    }
+
     /// Sharpness by projected gradient ascent: the largest increase of the training loss
     /// within a ball of radius ρ around the weights (absolute, or relative to ‖w‖; one global
     /// ball or one per layer), found by `steps` normalised ascent steps:
@@ -356,6 +386,12 @@ pub mod landscape_api {
             ("steps", (r.steps as i64).into()),
             ("stopped", r.stop.as_str().into()),
         ]))
+    }
+
+    /// Sharpness with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "sharpness")]
+    pub fn sharpness_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        sharpness(c, model, data, Map::new())
     }
 
     /// A weight-space attack: the loss and accuracy of the model after one weight
@@ -403,5 +439,11 @@ pub mod landscape_api {
             ("relative_norm", r.relative_norm.into()),
             ("samples", (r.samples as i64).into()),
         ]))
+    }
+
+    /// The weight attack with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "weight_attack")]
+    pub fn weight_attack_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+        weight_attack(c, model, data, Map::new())
     }
 }

@@ -449,6 +449,12 @@ pub mod model_api {
         Ok(Dataset::new(data.names().to_vec(), m.input_grad(data.x(), t)?, None, None)?)
     }
 
+    /// ∂loss/∂x per event (the default options). Options as the form with an options map.
+    #[rhai_fn(return_raw, pure, name = "input_grad")]
+    pub fn input_grad_default(m: &mut Mlp, data: Dataset) -> RhaiResult<Dataset> {
+        input_grad(m, data, Map::new())
+    }
+
     /// Mean training loss and its gradient with respect to every weight: `#{ loss, grad,
     /// layers }` — `grad` flat in PyTorch order, `layers` the same numbers per layer as
     /// `#{ weight, bias }` (weight flattened out × in, row-major).
@@ -640,6 +646,12 @@ pub mod model_api {
             crate::bindings::warn(&w);
         }
         Ok(m)
+    }
+
+    /// Imports a PyTorch MLP with the default options (the file must record its activation, as nuisance's `save` does). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "import_torch")]
+    pub fn import_torch_default(c: NativeCallContext, path: &str) -> RhaiResult<Mlp> {
+        import_torch(c, path, Map::new())
     }
 
     /// Imports a dense MLP from an ONNX file (e.g. `torch.onnx.export` of an `nn.Sequential`

@@ -145,6 +145,12 @@ pub mod plot_api {
         Ok(plot::plot_hist(&file, &list, &opts)?)
     }
 
+    /// Histograms with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "plot_hist")]
+    pub fn plot_hist_default(c: NativeCallContext, path: &str, series: Dynamic) -> RhaiResult<()> {
+        plot_hist(c, path, series, Map::new())
+    }
+
     /// Lines (e.g. a robustness curve) with optional error bands, written as PNG or SVG.
     /// Each series is a map with `x`, `y` and optionally `lo`, `hi` (band) and `markers`.
     /// Options as for `plot_hist` (`density` has no effect on lines).
@@ -185,6 +191,12 @@ pub mod plot_api {
             })
             .collect::<RhaiResult<Vec<_>>>()?;
         Ok(plot::plot_lines(&file, &list, &opts)?)
+    }
+
+    /// Lines with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "plot_lines")]
+    pub fn plot_lines_default(c: NativeCallContext, path: &str, series: Dynamic) -> RhaiResult<()> {
+        plot_lines(c, path, series, Map::new())
     }
 
     /// Overlays one column of several datasets (weighted, common binning) — e.g. simulation
@@ -247,5 +259,11 @@ pub mod plot_api {
             .collect::<crate::Result<Vec<_>>>()?;
         let file = ctx(&c)?.sandbox.check_write(path)?;
         Ok(plot::plot_hist(&file, &list, &opts)?)
+    }
+
+    /// The comparison plot with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "plot_compare")]
+    pub fn plot_compare_default(c: NativeCallContext, path: &str, column: &str, datasets: Map) -> RhaiResult<()> {
+        plot_compare(c, path, column, datasets, Map::new())
     }
 }

@@ -71,6 +71,7 @@ pub mod rdsa_api {
     use rhai::{Dynamic, Map};
 
     use super::helpers;
+    use crate::attack::UncertaintyModel;
     use crate::bindings::options::Opts;
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
@@ -143,14 +144,14 @@ pub mod rdsa_api {
     /// assert(r.table["chi2"].all(|c| c >= 0.0));
     /// ```
     #[rhai_fn(return_raw, name = "rdsa")]
-    pub fn rdsa_unc(
-        c: NativeCallContext,
-        m: Mlp,
-        ds: Dataset,
-        u: crate::attack::UncertaintyModel,
-        options: Map,
-    ) -> RhaiResult<Map> {
+    pub fn rdsa_unc(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
         crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, Some(&u), &options)
+    }
+
+    /// RDSA with χ² under `u` and the default options.
+    #[rhai_fn(return_raw, name = "rdsa")]
+    pub fn rdsa_unc_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+        rdsa_unc(c, m, ds, u, Map::new())
     }
 
     /// How an attack changed a set of events, for any attack: `adversarial` is the attack's

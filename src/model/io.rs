@@ -348,10 +348,18 @@ fn not_safetensors(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("not a safetensors file ({e})"))
 }
 
+/// A tensor the file lacks (a name of the `tensors` option, or a weight's bias), with the
+/// file's tensors and the nearest of them.
 fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
     let mut names = st.names();
     names.sort_by_key(|n| natural_key(n));
-    Error::format(path, format!("missing tensor '{name}'; the file has: {}", names.join(", ")))
+    // A guess only when one name is nearest ('net.3.bias' is as near 'net.0.bias' as 'net.2.bias').
+    let dist = |n: &str| crate::error::levenshtein(&name.to_lowercase(), &n.to_lowercase());
+    let guess = match crate::error::nearest(name, names.iter().copied()) {
+        Some(n) if names.iter().filter(|m| dist(m) == dist(n)).count() == 1 => format!(" (did you mean '{n}'?)"),
+        _ => String::new(),
+    };
+    Error::format(path, format!("missing tensor '{name}'{guess}; the file has: {}", names.join(", ")))
 }
 
 /// A safetensors file of F32 tensors with sorted metadata and tensors, so equal inputs give

@@ -19,7 +19,7 @@ impl Completions {
     /// Everything the session knows right now.
     pub fn from_session(s: &Session) -> Self {
         let docs = docs::collect(s.engine());
-        let mut functions: Vec<String> = docs.iter().map(|d| d.name.clone()).collect();
+        let mut functions: Vec<String> = docs.iter().filter(|d| !d.is_property()).map(|d| d.name.clone()).collect();
         let mut options: Vec<String> = docs.iter().flat_map(|d| d.option_keys()).collect();
         for v in [&mut functions, &mut options] {
             v.sort();

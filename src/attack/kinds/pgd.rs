@@ -45,14 +45,28 @@ impl Gradient {
     /// Reads the options of `name` ("fgsm" or "pgd") for `setup`.
     pub fn configure(name: &'static str, o: &mut dyn AttackOptions, s: &Setup) -> Result<Box<dyn Attack>> {
         let unc = s.budget(name)?;
-        let cfg = config(name, o)?;
+        let cfg = config(name, o).map_err(|e| named(name, e))?;
         let goals = match s.purpose {
-            Purpose::Script => goals(o, s)?,
+            Purpose::Script => goals(name, o, s)?,
             // Training ascends the true labels' loss, a scan the clean class's: set per run.
             Purpose::Training | Purpose::Scan => Vec::new(),
         };
         let proj = s.projection(name, o)?;
         Ok(Box::new(Gradient { name, cfg, goals, unc, proj }))
+    }
+}
+
+/// `e` as raised by the FGSM/PGD solver (whose errors name `pgd`), naming `name` instead, so
+/// an `fgsm` call's errors say `fgsm:`.
+fn named(name: &'static str, e: Error) -> Error {
+    match e {
+        Error::BadOption { func, key, problem } if func == "pgd" => {
+            Error::BadOption { func: name.into(), key, problem }
+        }
+        Error::BadArgument { func, problem } if func == "pgd" => Error::BadArgument { func: name.into(), problem },
+        Error::Empty { op: "pgd", what } => Error::Empty { op: name, what },
+        Error::Shape { op: "pgd", expected, got } => Error::Shape { op: name, expected, got },
+        e => e,
     }
 }
 
@@ -71,7 +85,7 @@ fn config(name: &'static str, o: &mut dyn AttackOptions) -> Result<PgdConfig> {
 }
 
 /// The goals of options `labels`, `target`, `direction`.
-fn goals(o: &mut dyn AttackOptions, s: &Setup) -> Result<Vec<Goal>> {
+fn goals(name: &'static str, o: &mut dyn AttackOptions, s: &Setup) -> Result<Vec<Goal>> {
     let labels = o.choice("labels", &["predicted", "true"], "predicted")?;
     let target = o.number("target")?;
     let direction = o.choice("direction", &["up", "down", "both"], "both")?;
@@ -86,14 +100,14 @@ fn goals(o: &mut dyn AttackOptions, s: &Setup) -> Result<Vec<Goal>> {
         Some(Number::Int(c)) => return Ok(vec![Goal::TargetClass(vec![c; s.events.len()])]),
         Some(Number::Float(g)) => return Ok(vec![Goal::TargetScore(g as f32)]),
         Some(Number::Other(t)) => {
-            return Err(Error::arg("pgd", format!("target must be a class (int) or a score (float), got {t}")))
+            return Err(Error::arg(name, format!("target must be a class (int) or a score (float), got {t}")))
         }
         None => {}
     }
     match labels {
         "true" => {
             let y = s.events.label().map(<[i64]>::to_vec).ok_or_else(|| {
-                Error::arg("pgd", "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)")
+                Error::arg(name, "labels: \"true\" needs a dataset with labels; use \"predicted\" (the default)")
             })?;
             Ok(vec![Goal::Untargeted(y)])
         }
@@ -109,7 +123,7 @@ impl Attack for Gradient {
     fn run(&self, model: &Mlp, x: ArrayView2<'_, f32>, _labels: Option<&[i64]>, control: &Control) -> Result<Outcome> {
         let mut results = Vec::with_capacity(self.goals.len());
         for g in &self.goals {
-            results.push(pgd(model, &self.unc, x, g, &self.cfg, &self.proj, control)?);
+            results.push(pgd(model, &self.unc, x, g, &self.cfg, &self.proj, control).map_err(|e| named(self.name, e))?);
         }
         let mut it = results.into_iter();
         let first = it.next().ok_or_else(|| Error::arg(self.name, "no goal"))?;
@@ -125,7 +139,8 @@ impl Attack for Gradient {
         control: &Control,
     ) -> Result<Array2<f32>> {
         let cfg = PgdConfig { seed, ..self.cfg.clone() };
-        Ok(pgd(model, &self.unc, x, &Goal::Untargeted(labels.to_vec()), &cfg, &self.proj, control)?.x)
+        let r = pgd(model, &self.unc, x, &Goal::Untargeted(labels.to_vec()), &cfg, &self.proj, control);
+        Ok(r.map_err(|e| named(self.name, e))?.x)
     }
 
     fn budget(&self) -> Option<&UncertaintyModel> {
