@@ -28,7 +28,9 @@ use std::path::Path;
 
 use super::loss::Output;
 use super::mlp::Mlp;
-use crate::error::{Error, Result};
+#[cfg(not(feature = "onnx"))]
+use crate::error::Error;
+use crate::error::Result;
 
 /// Options of [`import_onnx`]: what the ONNX file does not record.
 #[derive(Clone, Debug, Default)]
