@@ -85,16 +85,7 @@ impl Dataset {
         let bytes = dataset_bytes(n, d, label.is_some(), weight.is_some());
         let _memory = memory::reserve(bytes, &format!("a dataset of {n} events × {d} features"))?;
         let x = if x.is_standard_layout() { x } else { x.as_standard_layout().to_owned() };
-        Ok(Dataset {
-            inner: Arc::new(Inner {
-                names,
-                x: Arc::new(x),
-                label,
-                weight,
-                collections: Vec::new(),
-                _memory: Arc::new(_memory),
-            }),
-        })
+        Ok(Dataset::from_parts(names, x, label, weight, Vec::new(), _memory))
     }
 
     /// A dataset from parts that agree by construction (distinct names, one per column; one
@@ -107,17 +98,33 @@ impl Dataset {
         weight: Option<Vec<f32>>,
     ) -> Self {
         debug_assert_eq!(names.len(), x.ncols());
+        Dataset::trusted_with(names, x, label, weight, Vec::new())
+    }
+
+    /// [`Dataset::from_trusted`] with object collections (one entry per row).
+    fn trusted_with(
+        names: Vec<String>,
+        x: Array2<f32>,
+        label: Option<Vec<i64>>,
+        weight: Option<Vec<f32>>,
+        collections: Vec<Collection>,
+    ) -> Self {
         let (n, d) = x.dim();
-        let _memory = memory::account(dataset_bytes(n, d, label.is_some(), weight.is_some()));
+        let memory = memory::account(dataset_bytes(n, d, label.is_some(), weight.is_some()));
+        Dataset::from_parts(names, x, label, weight, collections, memory)
+    }
+
+    /// The one place a dataset is assembled from checked parts and their reservation.
+    fn from_parts(
+        names: Vec<String>,
+        x: Array2<f32>,
+        label: Option<Vec<i64>>,
+        weight: Option<Vec<f32>>,
+        collections: Vec<Collection>,
+        memory: Reservation,
+    ) -> Self {
         Dataset {
-            inner: Arc::new(Inner {
-                names,
-                x: Arc::new(x),
-                label,
-                weight,
-                collections: Vec::new(),
-                _memory: Arc::new(_memory),
-            }),
+            inner: Arc::new(Inner { names, x: Arc::new(x), label, weight, collections, _memory: Arc::new(memory) }),
         }
     }
 
@@ -217,13 +224,8 @@ impl Dataset {
         let x = self.inner.x.select(Axis(0), idx);
         let label = self.label().map(|l| idx.iter().map(|&i| l[i]).collect());
         let weight = self.weight().map(|w| idx.iter().map(|&i| w[i]).collect());
-        let collections: Vec<Collection> = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
-        let d = Dataset::from_trusted(self.names().to_vec(), x, label, weight);
-        if collections.is_empty() {
-            d
-        } else {
-            d.replace_collections(collections)
-        }
+        let collections = self.inner.collections.iter().map(|c| c.take_events(idx)).collect();
+        Dataset::trusted_with(self.names().to_vec(), x, label, weight, collections)
     }
 
     /// The object collections, in the order they were added.
