@@ -13,6 +13,7 @@ pub mod collections;
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod files;
 pub mod landscape;
 pub mod model;
 pub mod options;
@@ -122,6 +123,7 @@ impl Drop for WarningRoute {
 pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
+    files::register(engine);
     collections::register(engine);
     model::register(engine);
     landscape::register(engine);
