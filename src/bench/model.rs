@@ -50,7 +50,7 @@ pub fn train_fused(train_ds: &Dataset, test: Option<&Dataset>, epochs: usize, ba
 pub fn train_candle(train_ds: &Dataset, epochs: usize, batch: usize) -> Result<String> {
     let mut m = reference_model(1)?;
     m.fit_standardization(train_ds)?;
-    let c = CandleMlp::from_mlp(&m)?;
+    let mut c = CandleMlp::from_mlp(&m)?;
     let mut adam = CandleAdam::new(&c, 1e-3)?;
     let labels = train_ds.label().unwrap_or(&[]);
     let n = train_ds.len();
@@ -60,7 +60,7 @@ pub fn train_candle(train_ds: &Dataset, epochs: usize, batch: usize) -> Result<S
             let end = (start + batch).min(n);
             let xb = train_ds.x().slice_move(s![start..end, ..]);
             let loss = c.mean_loss(xb, Targets::Labels(&labels[start..end]), None)?;
-            adam.step(&c, &loss)?;
+            adam.step(&mut c, &loss)?;
         }
     }
     let secs = t0.elapsed().as_secs_f64();

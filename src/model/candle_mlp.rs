@@ -7,10 +7,11 @@ use candle_core::{DType, Device, Tensor, Var};
 use ndarray::{Array2, ArrayView2};
 
 use super::activation::{Activation, LEAKY_SLOPE};
-use super::backward::{check_weights, GradTarget};
+use super::backward::{check_weights, GradTarget, InputGrad};
 use super::eval::class_of_row;
+use super::interface::{Model, ParamGroup};
 use super::loss::{Output, Targets};
-use super::mlp::Mlp;
+use super::mlp::{Mlp, MlpConfig};
 use crate::error::{Error, Result};
 
 /// Converts a candle error into the crate's.
@@ -18,7 +19,10 @@ fn ce(e: candle_core::Error) -> Error {
     Error::Tensor(e.to_string())
 }
 
-/// An [`Mlp`] as candle variables (weights in × out, as in [`Mlp`]).
+/// An [`Mlp`] as candle variables (weights in × out, as in [`Mlp`]), with its feature names
+/// and standardisation. As a [`Model`] its working layout is the flat (PyTorch) order, it has
+/// no dropout and no exact Hessian (spectra take finite differences of its gradients).
+#[derive(Clone)]
 pub struct CandleMlp {
     layers: Vec<usize>,
     activation: Activation,
@@ -27,31 +31,78 @@ pub struct CandleMlp {
     biases: Vec<Var>,
     mean: Tensor,
     std: Tensor,
+    /// The parameters in PyTorch order, kept equal to the variables.
+    flat: Vec<f32>,
+    mean_v: Vec<f32>,
+    std_v: Vec<f32>,
+    feature_names: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for CandleMlp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CandleMlp").field("layers", &self.layers).field("output", &self.output).finish()
+    }
 }
 
 impl CandleMlp {
-    /// Copies the parameters and standardisation of `m` into candle variables on the CPU.
+    /// Copies the parameters, standardisation and feature names of `m` into candle variables
+    /// on the CPU.
     pub fn from_mlp(m: &Mlp) -> Result<Self> {
         let dev = Device::Cpu;
-        let (mut weights, mut biases) = (Vec::new(), Vec::new());
-        for l in 0..m.n_layers() {
-            let (a, b) = (m.layers()[l], m.layers()[l + 1]);
-            weights.push(Var::from_slice(m.weight(l), (a, b), &dev).map_err(ce)?);
-            biases.push(Var::from_slice(m.bias(l), (1, b), &dev).map_err(ce)?);
-        }
         let d = m.n_inputs();
-        Ok(CandleMlp {
+        let mut c = CandleMlp {
             layers: m.layers().to_vec(),
             activation: m.activation(),
             output: m.output(),
-            weights,
-            biases,
+            weights: Vec::new(),
+            biases: Vec::new(),
             mean: Tensor::from_slice(m.mean(), (1, d), &dev).map_err(ce)?,
             std: Tensor::from_slice(m.std(), (1, d), &dev).map_err(ce)?,
-        })
+            flat: Vec::new(),
+            mean_v: m.mean().to_vec(),
+            std_v: m.std().to_vec(),
+            feature_names: m.feature_names().map(<[String]>::to_vec),
+        };
+        c.load_flat(m.params_flat())?;
+        Ok(c)
     }
 
-    /// All parameters in PyTorch order (weight out × in, then bias, per layer).
+    /// The same network as a fused [`Mlp`] (for saving; no dropout).
+    pub fn to_mlp(&self) -> Result<Mlp> {
+        let cfg = MlpConfig {
+            activation: self.activation,
+            output: self.output,
+            dropout: 0.0,
+            seed: 0,
+            feature_names: self.feature_names.clone(),
+        };
+        let mut m = Mlp::new(&self.layers, cfg)?;
+        m.set_params_flat(&self.flat)?;
+        m.set_standardization(self.mean_v.clone(), self.std_v.clone())?;
+        Ok(m)
+    }
+
+    /// Rebuilds the variables from parameters in PyTorch order.
+    fn load_flat(&mut self, flat: Vec<f32>) -> Result<()> {
+        let dev = Device::Cpu;
+        let (mut weights, mut biases) = (Vec::new(), Vec::new());
+        let mut o = 0;
+        for w in self.layers.windows(2) {
+            let (a, b) = (w[0], w[1]);
+            let wt =
+                Tensor::from_slice(&flat[o..o + a * b], (b, a), &dev).and_then(|t| t.t()?.contiguous()).map_err(ce)?;
+            weights.push(Var::from_tensor(&wt).map_err(ce)?);
+            biases.push(Var::from_slice(&flat[o + a * b..o + a * b + b], (1, b), &dev).map_err(ce)?);
+            o += a * b + b;
+        }
+        self.weights = weights;
+        self.biases = biases;
+        self.flat = flat;
+        Ok(())
+    }
+
+    /// All parameters in PyTorch order (weight out × in, then bias, per layer), read from the
+    /// variables.
     pub fn params_flat(&self) -> Result<Vec<f32>> {
         self.flatten(|v| Ok(v.as_tensor().clone()))
     }
@@ -89,11 +140,32 @@ impl CandleMlp {
     /// ∂objective/∂x per event by candle's autograd (the same objectives as
     /// [`Mlp::input_grad`]).
     pub fn input_grad(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<Array2<f32>> {
+        Ok(self.grad_and_scores(x, target)?.grad)
+    }
+
+    /// The input gradient with the scores, objective values and classes of the same pass. The
+    /// built-in objectives are candle expressions differentiated by autograd; a `Custom`
+    /// objective gives ∂objective/∂z per event, and the input gradient is the vector–Jacobian
+    /// product of the logits with it (the gradient of Σᵢ zᵢ·gᵢ with g held constant).
+    fn grad_and_scores(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<InputGrad> {
+        let (n, k) = (x.nrows(), self.k());
+        if let GradTarget::Score { class } | GradTarget::Logit { class } = target {
+            (self as &dyn Model).check_class("input_grad", class)?;
+        }
         let xv = Var::from_tensor(&self.input(x)?).map_err(ce)?;
         let z = self.forward_t(xv.as_tensor()).map_err(ce)?;
+        let za = to_array(&z)?;
+        let classes: Vec<i64> = za.rows().into_iter().map(|r| class_of_row(self.output, &r.to_vec())).collect();
+        let mut scores = za.clone();
+        for mut row in scores.rows_mut() {
+            if let Some(r) = row.as_slice_mut() {
+                self.output.scores_row(r);
+            }
+        }
+        let mut custom = None;
         let obj = match target {
             GradTarget::Loss(t) => {
-                t.validate("input_grad", self.output, x.nrows(), self.k())?;
+                t.validate("input_grad", self.output, n, k)?;
                 self.event_loss(&z, &self.target_tensor(t)?).map_err(ce)?
             }
             GradTarget::Score { class } => self.score(&z, class).map_err(ce)?,
@@ -105,20 +177,27 @@ impl CandleMlp {
                 })
             }
             GradTarget::LossOfPredicted => {
-                let zs = to_array(&z)?;
-                let classes: Vec<i64> = zs.rows().into_iter().map(|r| class_of_row(self.output, &r.to_vec())).collect();
                 self.event_loss(&z, &self.target_tensor(Targets::Labels(&classes))?).map_err(ce)?
             }
-            GradTarget::Custom(_) => {
-                return Err(Error::BadArgument {
-                    func: "input_grad".into(),
-                    problem: "custom per-event objectives run on the fused MLP path only".into(),
-                })
+            GradTarget::Custom(f) => {
+                let mut g = Array2::<f32>::zeros((n, k));
+                let mut values = vec![0.0f32; n];
+                for (i, (zr, mut gr)) in za.rows().into_iter().zip(g.rows_mut()).enumerate() {
+                    let mut gbuf = vec![0.0f32; k];
+                    values[i] = f(i, &zr.to_vec(), &mut gbuf);
+                    gr.assign(&ndarray::ArrayView1::from(&gbuf));
+                }
+                custom = Some(values);
+                z.mul(&self.input_like(g)?).and_then(|t| t.sum(1)).map_err(ce)?
             }
+        };
+        let value = match custom {
+            Some(v) => v,
+            None => obj.to_dtype(DType::F32).and_then(|t| t.to_vec1::<f32>()).map_err(ce)?,
         };
         let grads = obj.sum_all().and_then(|s| s.backward()).map_err(ce)?;
         let g = grads.get(xv.as_tensor()).ok_or_else(|| Error::Tensor("no gradient for the input".into()))?;
-        to_array(g)
+        Ok(InputGrad { grad: to_array(g)?, scores, value, classes })
     }
 
     /// The event-weighted mean loss and its gradient in PyTorch order (as
@@ -249,6 +328,127 @@ fn to_array(t: &Tensor) -> Result<Array2<f32>> {
     Array2::from_shape_vec((n, k), v).map_err(|e| Error::Tensor(e.to_string()))
 }
 
+impl Model for CandleMlp {
+    fn kind(&self) -> &'static str {
+        "candle_mlp"
+    }
+
+    /// `CandleMlp(20→64→1, relu, sigmoid, 1409 params)`.
+    fn describe(&self) -> String {
+        let widths: Vec<String> = self.layers.iter().map(ToString::to_string).collect();
+        format!("CandleMlp({}, {}, {}, {} params)", widths.join("→"), self.activation, self.output, self.flat.len())
+    }
+
+    fn box_clone(&self) -> Box<dyn Model> {
+        Box::new(self.clone())
+    }
+
+    fn n_inputs(&self) -> usize {
+        self.layers[0]
+    }
+
+    fn n_outputs(&self) -> usize {
+        self.k()
+    }
+
+    fn output(&self) -> Output {
+        self.output
+    }
+
+    fn feature_names(&self) -> Option<Vec<String>> {
+        self.feature_names.clone()
+    }
+
+    fn check_features(&self, ds: &crate::data::Dataset) -> Result<()> {
+        let same = match &self.feature_names {
+            Some(names) => names.as_slice() == ds.names(),
+            None => ds.n_features() == self.layers[0],
+        };
+        if same {
+            return Ok(());
+        }
+        let expected = match &self.feature_names {
+            Some(n) => format!("{} features [{}]", n.len(), n.join(", ")),
+            None => format!("{} features", self.layers[0]),
+        };
+        Err(Error::Shape {
+            op: "classifier",
+            expected,
+            got: format!("{} features [{}]", ds.n_features(), ds.names().join(", ")),
+        })
+    }
+
+    fn fit_standardization(&mut self, ds: &crate::data::Dataset) -> Result<()> {
+        let mut m = self.to_mlp()?;
+        m.fit_standardization(ds)?;
+        let d = self.layers[0];
+        self.mean = Tensor::from_slice(m.mean(), (1, d), &Device::Cpu).map_err(ce)?;
+        self.std = Tensor::from_slice(m.std(), (1, d), &Device::Cpu).map_err(ce)?;
+        self.mean_v = m.mean().to_vec();
+        self.std_v = m.std().to_vec();
+        self.feature_names = m.feature_names().map(<[String]>::to_vec);
+        Ok(())
+    }
+
+    fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.forward_logits(x)
+    }
+
+    fn input_grad_and_scores(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<InputGrad> {
+        self.grad_and_scores(x, target)
+    }
+
+    fn weight_grad(
+        &self,
+        x: ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+    ) -> Result<(f64, Vec<f32>)> {
+        if x.nrows() == 0 {
+            return Err(Error::Empty { op: "weight_grad", what: "the event set".into() });
+        }
+        CandleMlp::weight_grad(self, x, targets, weights)
+    }
+
+    fn n_params(&self) -> usize {
+        self.flat.len()
+    }
+
+    fn params(&self) -> Vec<f32> {
+        self.flat.clone()
+    }
+
+    fn set_params(&mut self, p: &[f32]) -> Result<()> {
+        if p.len() != self.flat.len() {
+            return Err(Error::Shape {
+                op: "set_params",
+                expected: format!("{} parameters", self.flat.len()),
+                got: format!("{}", p.len()),
+            });
+        }
+        if let Some(i) = p.iter().position(|v| !v.is_finite()) {
+            return Err(Error::arg("set_params", format!("parameter {i} is {}", p[i])));
+        }
+        self.load_flat(p.to_vec())
+    }
+
+    /// One group per layer (`layer0`, …), weight and bias, as the fused MLP.
+    fn param_groups(&self) -> Vec<ParamGroup> {
+        let mut o = 0;
+        let mut out = Vec::new();
+        for (l, w) in self.layers.windows(2).enumerate() {
+            let len = w[0] * w[1] + w[1];
+            out.push(ParamGroup { name: format!("layer{l}"), range: o..o + len });
+            o += len;
+        }
+        out
+    }
+
+    fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.to_mlp()?.save_as(path, "candle_mlp")
+    }
+}
+
 /// Adam on candle variables, op by op (what a candle training loop does), for comparison.
 pub struct CandleAdam {
     lr: f64,
@@ -267,7 +467,7 @@ impl CandleAdam {
     }
 
     /// One step from the gradient of `loss`.
-    pub fn step(&mut self, model: &CandleMlp, loss: &Tensor) -> Result<()> {
+    pub fn step(&mut self, model: &mut CandleMlp, loss: &Tensor) -> Result<()> {
         let grads = loss.backward().map_err(ce)?;
         self.t += 1;
         let (b1, b2, eps) = (0.9f64, 0.999f64, 1e-8);
@@ -286,6 +486,7 @@ impl CandleAdam {
             })();
             r.map_err(ce)?;
         }
+        model.flat = model.params_flat()?;
         Ok(())
     }
 }

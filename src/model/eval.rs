@@ -2,11 +2,11 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use super::loss::{check_labels, loss_row, Output, Targets};
+use super::interface::Model;
+use super::loss::{Output, Targets};
 use super::mlp::Mlp;
 use crate::data::Dataset;
-use crate::error::{Error, Result};
-use crate::metrics;
+use crate::error::Result;
 
 /// Loss and metrics of a model on a labelled dataset.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,97 +25,35 @@ impl Mlp {
     /// Scores `n × k`: σ(z) for sigmoid (probability of class 1), softmax probabilities, or
     /// the linear outputs.
     pub fn scores(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let mut z = self.forward_logits(x)?;
-        let out = self.output();
-        for mut row in z.rows_mut() {
-            if let Some(s) = row.as_slice_mut() {
-                out.scores_row(s);
-            }
-        }
-        Ok(z)
+        Model::scores(self, x)
     }
 
     /// The predicted class per event from its logits: z > 0 for sigmoid, the arg-max for
     /// softmax (and for a linear output of width ≥ 2), z > 0.5 for a linear output of width 1.
     pub fn predict_class(&self, x: ArrayView2<'_, f32>) -> Result<Vec<i64>> {
-        Ok(self.classes_from_logits(&self.forward_logits(x)?))
+        (self as &dyn Model).predict_class(x)
     }
 
     /// [`Mlp::predict_class`] on logits already computed.
     pub fn classes_from_logits(&self, z: &Array2<f32>) -> Vec<i64> {
-        let out = self.output();
-        z.rows()
-            .into_iter()
-            .map(|row| row.as_slice().map_or_else(|| class_of_row(out, &row.to_vec()), |r| class_of_row(out, r)))
-            .collect()
+        (self as &dyn Model).classes_from_logits(z)
     }
 
     /// Event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ (unit weights when `weights` is `None`).
     pub fn loss(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<f64> {
-        let n = x.nrows();
-        if n == 0 {
-            return Err(Error::Empty { op: "loss", what: "the event set".into() });
-        }
-        targets.validate("loss", self.output(), n, self.n_outputs())?;
-        let wsum = super::backward::check_weights("loss", weights, n)?;
-        let owned = super::backward::standard_targets(targets);
-        let targets = match &owned {
-            Some(a) => Targets::Values(a.view()),
-            None => targets.reborrow(),
-        };
-        let z = self.forward_logits(x)?;
-        metrics::check_output_rows("loss", z.view())?;
-        let mut total = 0.0;
-        for (i, row) in z.rows().into_iter().enumerate() {
-            let w = weights.map_or(1.0, |w| f64::from(w[i]));
-            let zrow: Vec<f32> = row.to_vec();
-            total += w * loss_row(self.output(), &zrow, targets.row(i));
-        }
-        Ok(total / wsum)
+        (self as &dyn Model).loss(x, targets, weights)
     }
 
     /// Loss, AUC and accuracy on a labelled dataset (features checked by name). With
     /// `use_weights` the dataset's event weights (if any) weight every number.
     pub fn evaluate(&self, ds: &Dataset, use_weights: bool) -> Result<Evaluation> {
-        self.check_features(ds)?;
-        let labels = ds.label().ok_or_else(|| Error::arg("evaluate", "the dataset has no label"))?;
-        if ds.is_empty() {
-            return Err(Error::Empty { op: "evaluate", what: "dataset".into() });
-        }
-        check_labels("evaluate", self.output(), self.n_outputs(), labels)?;
-        let weights = if use_weights { ds.weight() } else { None };
-        let wsum = super::backward::check_weights("evaluate", weights, ds.len())?;
-        let z = self.forward_logits(ds.x())?;
-        metrics::check_output_rows("evaluate", z.view())?;
-        let mut loss = 0.0;
-        for (i, row) in z.rows().into_iter().enumerate() {
-            let w = weights.map_or(1.0, |w| f64::from(w[i]));
-            let zrow: Vec<f32> = row.to_vec();
-            loss += w * loss_row(self.output(), &zrow, Targets::Labels(labels).row(i));
-        }
-        let classifier = self.output() != Output::Linear;
-        let accuracy =
-            if classifier { Some(metrics::accuracy(&self.classes_from_logits(&z), labels, weights)?) } else { None };
-        let auc = self.positive_scores(&z).and_then(|s| metrics::roc_auc(&s, labels, weights).ok());
-        Ok(Evaluation { n: ds.len(), loss: loss / wsum, auc, accuracy })
+        (self as &dyn Model).evaluate(ds, use_weights)
     }
 
     /// The class-1 score per event from logits `z` for a binary classifier (sigmoid, or
     /// softmax with 2 classes), the score a ROC curve ranks by; `None` for other outputs.
     pub fn positive_scores(&self, z: &Array2<f32>) -> Option<Vec<f32>> {
-        if !matches!((self.output(), self.n_outputs()), (Output::Sigmoid, _) | (Output::Softmax, 2)) {
-            return None;
-        }
-        let scores = z
-            .rows()
-            .into_iter()
-            .map(|row| {
-                let mut v = row.to_vec();
-                self.output().scores_row(&mut v);
-                v[v.len() - 1]
-            })
-            .collect();
-        Some(scores)
+        (self as &dyn Model).positive_scores(z)
     }
 }
 

@@ -60,6 +60,12 @@ impl Mlp {
     /// Writes the model to `path` (safetensors, atomically). The same model gives the same
     /// bytes: tensors and metadata keys are written in sorted order.
     pub fn save(&self, path: &Path) -> Result<()> {
+        self.save_as(path, "mlp")
+    }
+
+    /// [`Mlp::save`] with `kind` (the [`super::Model::kind`] that [`super::load_model`]
+    /// rebuilds) in the metadata.
+    pub(crate) fn save_as(&self, path: &Path, kind: &str) -> Result<()> {
         let torch = self.params_flat();
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (l, (out, inp)) in self.layer_shapes().into_iter().enumerate() {
@@ -69,7 +75,9 @@ impl Mlp {
             tensors.push((format!("net.{}.weight", 2 * l), vec![out, inp], le_bytes(w)));
             tensors.push((format!("net.{}.bias", 2 * l), vec![out], le_bytes(b)));
         }
-        fsutil::atomic_write_bytes(path, &serialize(tensors, &self.metadata()))
+        let mut meta = self.metadata();
+        meta.insert("kind".into(), kind.into());
+        fsutil::atomic_write_bytes(path, &serialize(tensors, &meta))
     }
 
     /// Reads a model written by [`Mlp::save`].
@@ -140,6 +148,14 @@ impl Mlp {
         m.insert("std".into(), floats(self.std()));
         m
     }
+}
+
+/// The `kind` in the metadata of a model file written by nuisance (`None` for files written
+/// before models had kinds: those are fused MLPs).
+pub(crate) fn saved_kind(path: &Path) -> Result<Option<String>> {
+    let data = io_guard::read_regular(path)?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
+    Ok(header.metadata().as_ref().and_then(|m| m.get("kind").cloned()))
 }
 
 /// Builds an [`Mlp`] from a PyTorch MLP state dict saved with `safetensors.torch.save_file`.
