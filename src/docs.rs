@@ -162,7 +162,7 @@ pub fn script_signature(sig: &str) -> String {
         ("Array", "array"),
         ("Map", "map"),
         ("FnPtr", "fn"),
-        ("Mlp", "Classifier"),
+        ("SharedModel", "model"),
         ("UncertaintyModel", "Uncertainty"),
     ] {
         out = out.replace(from, to);

@@ -156,7 +156,7 @@ fn import_onnx_from_a_script() {
     )
     .unwrap();
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "Classifier(20→64→64→64→1, relu, sigmoid, 9729 params)");
+    assert_eq!(lines[0], "Mlp(20→64→64→64→1, relu, sigmoid, 9729 params)");
     assert_eq!(lines[1], "[4, 6, 3]");
     assert_eq!(lines[2], "format");
     assert_eq!(lines[3], "sandbox");

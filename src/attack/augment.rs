@@ -7,7 +7,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::Attack;
 use crate::error::Result;
-use crate::model::{Augmenter, Mlp};
+use crate::model::{Augmenter, Model};
 use crate::optim::Control;
 
 /// An attack configured once and run on every batch (or epoch) of adversarial training; the
@@ -18,7 +18,7 @@ pub struct AttackAugmenter(pub Box<dyn Attack>);
 impl Augmenter for AttackAugmenter {
     fn perturb(
         &mut self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         seed: u64,

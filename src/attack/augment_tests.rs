@@ -17,6 +17,7 @@ use super::kinds::pgd::Gradient;
 use super::kinds::rdsa::RdsaAttack;
 use super::*;
 use crate::data::synthetic::{collider, ColliderConfig};
+use crate::model::Model;
 use crate::model::{adversarial_train, train, AdversarialConfig, Every, Mlp, MlpConfig, TrainConfig};
 use crate::optim::Control;
 use crate::Dataset;
@@ -49,17 +50,17 @@ fn rdsa_training_raises_rdsa_accuracy_on_held_out_events() {
     let rc = RdsaConfig { steps: 20, ..Default::default() };
     let on_train = Rdsa::new(s.train.names(), s.train.x(), None, &rc, &Projection::default()).unwrap();
     let on_test = Rdsa::new(s.test.names(), s.test.x(), None, &rc, &Projection::default()).unwrap();
-    let rdsa_acc = |m: &Mlp| {
+    let rdsa_acc = |m: &dyn Model| {
         let a = on_test.attack_seeded(m, s.test.x(), None, None, &Control::quiet(), 7).unwrap();
         accuracy(&a.attack.class_after, &s.test)
     };
     let plain = train(&s.model, &s.train, &s.cfg, &Control::quiet()).unwrap().model;
-    let base = rdsa_acc(&plain);
+    let base = rdsa_acc(&*plain);
     for every in [Every::Epoch, Every::Batch] {
         let mut aug = AttackAugmenter(Box::new(RdsaAttack::prepared(on_train.clone(), s.train.names())));
         let ac = AdversarialConfig { ratio: 0.5, warmup: 1, every, ..Default::default() };
         let r = adversarial_train(&s.model, &s.train, &s.cfg, &ac, &mut aug, &Control::quiet()).unwrap();
-        let robust = rdsa_acc(&r.train.model);
+        let robust = rdsa_acc(&*r.train.model);
         assert!(robust > base + 0.03, "{every:?}: RDSA accuracy {base:.4} → {robust:.4}");
         // Warm-up epoch clean, then half of the 10k events each epoch.
         assert_eq!(r.adversarial[0].adversarial_events, 0);
@@ -77,7 +78,7 @@ fn fgsm_and_pgd_training_raise_their_adversarial_accuracy() {
     let plain = train(&s.model, &s.train, &s.cfg, &Control::quiet()).unwrap().model;
     let pgd10 = PgdConfig { eps: 1.0, step: 0.25, steps: 10, norm: Norm::Linf, random_start: false, seed: 0 };
     for (name, cfg) in [("fgsm", PgdConfig::fgsm(1.0, Norm::Linf)), ("pgd", pgd10)] {
-        let adv_acc = |m: &Mlp| {
+        let adv_acc = |m: &dyn Model| {
             let g = Goal::Untargeted(s.test.label().unwrap().to_vec());
             let a = pgd(m, &unc, s.test.x(), &g, &cfg, &Projection::default(), &Control::quiet()).unwrap();
             accuracy(&a.class_after, &s.test)
@@ -85,7 +86,7 @@ fn fgsm_and_pgd_training_raise_their_adversarial_accuracy() {
         let mut aug = AttackAugmenter(Box::new(Gradient::new(name, cfg.clone(), unc.clone(), Projection::default())));
         let ac = AdversarialConfig { ratio: 0.5, warmup: 1, every: Every::Epoch, ..Default::default() };
         let r = adversarial_train(&s.model, &s.train, &s.cfg, &ac, &mut aug, &Control::quiet()).unwrap();
-        let (base, robust) = (adv_acc(&plain), adv_acc(&r.train.model));
+        let (base, robust) = (adv_acc(&*plain), adv_acc(&*r.train.model));
         assert!(robust > base + 0.04, "{name}: adversarial accuracy {base:.4} → {robust:.4}");
     }
 }

@@ -23,7 +23,7 @@ use super::project::Projection;
 use super::result::{outputs, AttackResult, Ending, Known};
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
-use crate::model::{GradTarget, Mlp, Output, Targets};
+use crate::model::{GradTarget, Model, Output, Targets};
 use crate::optim::{Control, Kv, Solver};
 use crate::rng::{rng, substream};
 
@@ -119,7 +119,7 @@ impl PgdConfig {
 
 /// Runs PGD (or FGSM) on every event of `x0` (`n × d`, physical units).
 pub fn pgd(
-    model: &Mlp,
+    model: &dyn Model,
     unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
     goal: &Goal,
@@ -142,7 +142,7 @@ pub fn pgd(
     AttackResult::finish(model, unc, x0, x, ending, known)
 }
 
-fn check_goal(model: &Mlp, goal: &Goal, n: usize) -> Result<()> {
+fn check_goal(model: &dyn Model, goal: &Goal, n: usize) -> Result<()> {
     let out = model.output();
     match goal {
         Goal::Untargeted(c) | Goal::TargetClass(c) if c.len() != n => Err(Error::Shape {
@@ -170,7 +170,7 @@ fn check_goal(model: &Mlp, goal: &Goal, n: usize) -> Result<()> {
 
 /// The PGD iteration as an optimizer-framework solver (one step = one step on every event).
 struct Pgd<'a> {
-    model: &'a Mlp,
+    model: &'a dyn Model,
     unc: &'a UncertaintyModel,
     x0: ArrayView2<'a, f32>,
     sigma: Array2<f32>,
@@ -190,7 +190,7 @@ struct Pgd<'a> {
 
 impl<'a> Pgd<'a> {
     fn new(
-        model: &'a Mlp,
+        model: &'a dyn Model,
         unc: &'a UncertaintyModel,
         x0: ArrayView2<'a, f32>,
         sigma: Array2<f32>,

@@ -1,7 +1,7 @@
 use super::*;
 use crate::attack::test_support::{bench_sigma, correlated, logistic, trained};
 use crate::attack::Rule;
-use crate::model::Output;
+use crate::model::{Mlp, Output};
 use ndarray::array;
 
 fn untargeted(m: &Mlp, x: ArrayView2<'_, f32>) -> Goal {

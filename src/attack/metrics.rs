@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 
 /// Probabilities below this are raised to it before the Jensen–Shannon distance (the
 /// reference implementation's floor, so empty bins do not give log 0).
@@ -186,7 +186,7 @@ impl AttackMetrics {
 /// Metrics of an attack that turned `x0` into `x`, for `model` (labels optional, event
 /// `weights` applied to accuracy and AUC when given); JSD histograms have `bins` bins.
 pub fn attack_metrics(
-    model: &Mlp,
+    model: &dyn Model,
     x0: ArrayView2<'_, f32>,
     x: ArrayView2<'_, f32>,
     labels: Option<&[i64]>,
@@ -197,8 +197,8 @@ pub fn attack_metrics(
     if model.output() == Output::Linear {
         return Err(Error::arg("attack_metrics", "needs a classifier (sigmoid or softmax output)"));
     }
-    let z0 = model.forward_logits(x0)?;
-    let z1 = model.forward_logits(x)?;
+    let z0 = model.logits(x0)?;
+    let z1 = model.logits(x)?;
     metrics::check_output_rows("attack_metrics (original events)", z0.view())?;
     metrics::check_output_rows("attack_metrics (attacked events)", z1.view())?;
     let (before, after) = (model.classes_from_logits(&z0), model.classes_from_logits(&z1));

@@ -35,7 +35,7 @@ use super::project::Projection;
 use super::result::{outputs, AttackResult, Ending, Known};
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
-use crate::model::{sigmoid, GradTarget, Mlp, Output};
+use crate::model::{sigmoid, GradTarget, Model, Output};
 use crate::optim::Control;
 
 #[path = "minifool_solvers.rs"]
@@ -146,7 +146,7 @@ pub struct MiniFoolResult {
 
 /// Runs MiniFool on every event of `x0` (physical units) under `unc` (at its scale s).
 pub fn minifool(
-    model: &Mlp,
+    model: &dyn Model,
     unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
     cfg: &MiniFoolConfig,
@@ -159,7 +159,7 @@ pub fn minifool(
 
 /// [`minifool`] with an extra per-event factor on s (for per-event flip thresholds).
 pub fn minifool_scaled(
-    model: &Mlp,
+    model: &dyn Model,
     unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
     scales: &[f32],
@@ -238,7 +238,7 @@ struct Targets {
 }
 
 /// The per-event targets, with the clean scores and classes when finding them needed a pass.
-fn resolve_targets(model: &Mlp, x0: ArrayView2<'_, f32>, t: &Target) -> Result<(Targets, Option<Clean>)> {
+fn resolve_targets(model: &dyn Model, x0: ArrayView2<'_, f32>, t: &Target) -> Result<(Targets, Option<Clean>)> {
     let n = x0.nrows();
     let out = model.output();
     match t {
@@ -331,7 +331,7 @@ const GATHER_CHUNK: usize = 2048;
 
 /// The batched cost function.
 struct Problem<'a> {
-    model: &'a Mlp,
+    model: &'a dyn Model,
     unc: &'a UncertaintyModel,
     x0: ArrayView2<'a, f32>,
     sigma: Array2<f32>,

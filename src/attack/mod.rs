@@ -52,7 +52,7 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::Model;
 use crate::optim::Control;
 
 /// An attack configured for a set of events: what scripts run, adversarial training mixes in,
@@ -63,13 +63,19 @@ pub trait Attack: std::fmt::Debug + Send + Sync {
 
     /// Attacks every event of `x` (physical units; the events it was configured for), with
     /// their true `labels` when known.
-    fn run(&self, model: &Mlp, x: ArrayView2<'_, f32>, labels: Option<&[i64]>, control: &Control) -> Result<Outcome>;
+    fn run(
+        &self,
+        model: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        control: &Control,
+    ) -> Result<Outcome>;
 
     /// Adversarial versions of training events for adversarial training: aimed at their true
     /// `labels` (or their predicted class, for attacks that flip it), randomness from `seed`.
     fn augment(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         seed: u64,
@@ -84,7 +90,7 @@ pub trait Attack: std::fmt::Debug + Send + Sync {
     /// the clean classes `clean`.
     fn at_budget(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         unc: &UncertaintyModel,
         x: ArrayView2<'_, f32>,
         clean: &[i64],
@@ -95,7 +101,7 @@ pub trait Attack: std::fmt::Debug + Send + Sync {
     /// attacks that support it; `None` otherwise.
     fn at_event_scales(
         &self,
-        _model: &Mlp,
+        _model: &dyn Model,
         _unc: &UncertaintyModel,
         _x: ArrayView2<'_, f32>,
         _scales: &[f32],
@@ -152,7 +158,7 @@ pub enum Purpose {
 #[derive(Clone, Copy, Debug)]
 pub struct Setup<'a> {
     /// The attacked model.
-    pub model: &'a Mlp,
+    pub model: &'a dyn Model,
     /// The events (for adversarial training: the training events).
     pub events: &'a Dataset,
     /// The uncertainty model (the budget of FGSM, PGD, MiniFool; RDSA reports χ² under it).

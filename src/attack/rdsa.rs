@@ -24,7 +24,7 @@
 //!
 //! Batching: a round gives every event that has not flipped yet `T` more tries (`T` grows as
 //! events drop out, so each round holds ≥ 32k rows); the tries are generated inside the fused
-//! batched forward pass ([`Mlp::forward_with`]), 256 rows per task across the rayon pool, and
+//! batched forward pass ([`Model::logits_with`]; the fused MLP never builds the input matrix), 256 rows per task across the rayon pool, and
 //! no tries matrix is stored. Try `t` of event `i` draws from its own counter-based stream
 //! `(seed, i, t)` ([`crate::rng::Stream`]), so the chosen try is regenerated afterwards and the
 //! result for a seed depends neither on the batching nor on the thread count.
@@ -38,7 +38,7 @@ use super::project::{Projection, Rule};
 use super::result::{outputs, AttackResult};
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 use crate::optim::Control;
 use crate::rng::Stream;
 use rounds::Rounds;
@@ -362,7 +362,7 @@ impl Rdsa {
     /// marginals). With `unc` the χ² of each perturbation is reported.
     pub fn attack(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x0: ArrayView2<'_, f32>,
         labels: Option<&[i64]>,
         unc: Option<&UncertaintyModel>,
@@ -374,7 +374,7 @@ impl Rdsa {
     /// [`Rdsa::attack`] with another seed than the configured one.
     pub fn attack_seeded(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x0: ArrayView2<'_, f32>,
         labels: Option<&[i64]>,
         unc: Option<&UncertaintyModel>,
@@ -421,7 +421,7 @@ impl Rdsa {
         Ok(RdsaResult { attack, tries: total_tries, flipping_tries, shuffled: self.candidates.clone() })
     }
 
-    fn check_input(&self, model: &Mlp, x0: ArrayView2<'_, f32>, labels: Option<&[i64]>) -> Result<()> {
+    fn check_input(&self, model: &dyn Model, x0: ArrayView2<'_, f32>, labels: Option<&[i64]>) -> Result<()> {
         if model.output() == Output::Linear {
             return Err(Error::arg(
                 "rdsa",

@@ -6,14 +6,14 @@ use rayon::prelude::*;
 
 use super::{Marginal, Rdsa, SubsetDraw, TARGET_ROWS};
 use crate::error::Result;
-use crate::model::Mlp;
+use crate::model::Model;
 use crate::optim::{Control, Kv, Solver, Stop};
 use crate::rng::{substream, Stream};
 
 /// The rounds of tries as an optimizer-framework solver (one step = one round).
 pub(super) struct Rounds<'a> {
     rdsa: &'a Rdsa,
-    model: &'a Mlp,
+    model: &'a dyn Model,
     /// The attacked events, row-major `n × d`.
     x0: &'a [f32],
     d: usize,
@@ -60,7 +60,7 @@ impl<'a> Rounds<'a> {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         rdsa: &'a Rdsa,
-        model: &'a Mlp,
+        model: &'a dyn Model,
         x0: &'a [f32],
         d: usize,
         class_before: &'a [i64],
@@ -154,14 +154,14 @@ impl<'a> Rounds<'a> {
 
     /// `t` tries for each event of `chunk` in one fused pass (rows generated inside the
     /// forward pass); returns each event's outcome and the logits of every try.
-    fn run_chunk(&self, chunk: &[usize], t: usize) -> (Vec<Outcome>, Array2<f32>) {
-        let logits = self.model.forward_with(chunk.len() * t, |first, rows| {
+    fn run_chunk(&self, chunk: &[usize], t: usize) -> Result<(Vec<Outcome>, Array2<f32>)> {
+        let logits = self.model.logits_with(chunk.len() * t, &|first, rows| {
             let who = |r: usize| {
                 let i = chunk[(first + r) / t];
                 (i, self.tries[i] + ((first + r) % t) as u32)
             };
             self.generate(rows, who, &mut Scratch::default());
-        });
+        })?;
         let classes = self.model.classes_from_logits(&logits);
         let stop = self.rdsa.cfg.stop_at_flip;
         let outcomes = chunk
@@ -178,7 +178,7 @@ impl<'a> Rounds<'a> {
                 Outcome { first_flip, flips, evaluated: evaluated as u32 }
             })
             .collect();
-        (outcomes, logits)
+        Ok((outcomes, logits))
     }
 
     /// Books one event's round: its chosen try (unless an earlier round already flipped it),
@@ -224,13 +224,17 @@ impl Solver for Rounds<'_> {
         let mut still = Vec::with_capacity(active.len());
         let mut row = Vec::new();
         for (c, chunk) in active.chunks(per_chunk).enumerate() {
-            if let Err(e) = self.control.check() {
-                // Unprocessed events keep their state; the run ends as interrupted.
-                still.extend(active[c * per_chunk..].iter().copied());
-                self.active = still;
-                return Err(e);
-            }
-            let (outcomes, logits) = self.run_chunk(chunk, t);
+            let run = self.control.check().and_then(|()| self.run_chunk(chunk, t));
+            let (outcomes, logits) = match run {
+                Ok(r) => r,
+                Err(e) => {
+                    // Unprocessed events keep their state; the run ends as interrupted (or
+                    // with the model's error).
+                    still.extend(active[c * per_chunk..].iter().copied());
+                    self.active = still;
+                    return Err(e);
+                }
+            };
             for (c, (&i, o)) in chunk.iter().zip(&outcomes).enumerate() {
                 let pick = o.first_flip.unwrap_or(t - 1);
                 self.record(i, o, t, logits.row(c * t + pick), &mut row);

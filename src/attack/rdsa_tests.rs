@@ -6,7 +6,7 @@ use super::*;
 use crate::attack::metrics::{correlation_change, fooling_ratio, jsd_per_feature};
 use crate::attack::test_support::trained;
 use crate::data::synthetic::{gaussians_with, GaussiansConfig};
-use crate::model::{MlpConfig, Output};
+use crate::model::{Mlp, MlpConfig, Output};
 
 fn names(d: usize) -> Vec<String> {
     (0..d).map(|j| format!("x{j}")).collect()

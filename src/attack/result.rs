@@ -4,7 +4,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::uncertainty::UncertaintyModel;
 use crate::error::Result;
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 use crate::optim::Stop;
 
 /// Per-event outcome of an attack.
@@ -58,7 +58,7 @@ impl AttackResult {
     /// Evaluates the model on the perturbed (and, unless known, the original) events and the χ²
     /// between them.
     pub fn finish(
-        model: &Mlp,
+        model: &dyn Model,
         unc: &UncertaintyModel,
         x0: ArrayView2<'_, f32>,
         x: Array2<f32>,
@@ -143,8 +143,8 @@ impl AttackResult {
 }
 
 /// Scores (`n × k`) and predicted classes of `x`, from one forward pass.
-pub fn outputs(model: &Mlp, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Vec<i64>)> {
-    let z = model.forward_logits(x)?;
+pub fn outputs(model: &dyn Model, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Vec<i64>)> {
+    let z = model.logits(x)?;
     crate::metrics::check_output_rows("attack", z.view())?;
     let classes = model.classes_from_logits(&z);
     let mut s = z;

@@ -15,7 +15,7 @@ use super::result::AttackResult;
 use super::uncertainty::UncertaintyModel;
 use super::Attack;
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 use crate::optim::Control;
 
 /// A flip fraction with its count and standard error.
@@ -76,7 +76,7 @@ pub struct Scan {
 /// the events `x0`, with optional true `labels`; `bisect` extra runs refine s_flip for attacks
 /// with per-event scales (MiniFool).
 pub fn s_scan(
-    model: &Mlp,
+    model: &dyn Model,
     x0: ArrayView2<'_, f32>,
     labels: Option<&[i64]>,
     attack: &dyn Attack,
@@ -169,7 +169,7 @@ fn row(s: f64, flipped: &[bool], chi2: &[f64], labels: Option<&[i64]>, correct: 
 /// for attacks with per-event scales.
 #[allow(clippy::too_many_arguments)]
 fn refine(
-    model: &Mlp,
+    model: &dyn Model,
     unc: &UncertaintyModel,
     x0: ArrayView2<'_, f32>,
     attack: &dyn Attack,

@@ -23,7 +23,7 @@ pub fn trained(d: usize, output: Output) -> (Mlp, Dataset) {
     let m = Mlp::new(&[d, 16, 16, width], cfg).unwrap();
     let tc = TrainConfig { epochs: 3, batch_size: 64, seed: 2, ..TrainConfig::default() };
     let m = train(&m, &ds, &tc, &Control::quiet()).unwrap().model;
-    (m, ds)
+    (m.as_mlp().unwrap().clone(), ds)
 }
 
 /// σ = 0.25·(1 + i mod 4), the benchmark's uncertainty, over `ds`'s features.

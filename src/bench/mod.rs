@@ -270,7 +270,8 @@ fn reference_mlp(cfg: &BenchConfig, tr: &crate::Dataset) -> Result<crate::model:
         None => {
             let m = model::reference_model(3)?;
             let cfg = crate::model::TrainConfig { epochs: 2, seed: 4, ..Default::default() };
-            Ok(crate::model::train(&m, tr, &cfg, &crate::optim::Control::quiet())?.model)
+            let trained = crate::model::train(&m, tr, &cfg, &crate::optim::Control::quiet())?.model;
+            trained.as_mlp().cloned().ok_or_else(|| crate::Error::arg("bench", "training an MLP gave another model"))
         }
     }
 }
@@ -288,18 +289,18 @@ fn hessian_task(cfg: &BenchConfig) -> Result<(crate::model::Mlp, crate::Dataset)
 /// operator (one forward and backward pass, cached). A tight Lanczos run (tol 1e-8) gives
 /// reference eigenvalues to judge the power iteration's own error.
 fn hessian_top5(cfg: &BenchConfig) -> Result<Vec<Value>> {
-    use crate::landscape::{lanczos, power_iteration, LanczosConfig, MlpHessian, PowerConfig};
+    use crate::landscape::{lanczos, power_iteration, LanczosConfig, ModelHessian, PowerConfig};
     let (model, ds) = hessian_task(cfg)?;
     let q = crate::optim::Control::quiet();
     let pc = PowerConfig { k: 5, max_iter: 100, tol: 1e-3, seed: 0 };
     let mut spectrum = None;
     let secs = median_seconds(cfg.repeats.max(1), || {
-        let op = MlpHessian::from_dataset(&model, &ds, None)?;
+        let op = ModelHessian::from_dataset(&model, &ds, None)?;
         spectrum = Some(power_iteration(&op, &pc, &q)?);
         Ok(())
     })?;
     let s = spectrum.ok_or_else(|| Error::arg("bench", "internal: no run"))?;
-    let op = MlpHessian::from_dataset(&model, &ds, None)?;
+    let op = ModelHessian::from_dataset(&model, &ds, None)?;
     let t0 = Instant::now();
     let exact = lanczos(&op, &LanczosConfig { k: 5, max_iter: 200, tol: 1e-8, seed: 0 }, &q)?;
     let lanczos_secs = t0.elapsed().as_secs_f64();
@@ -325,13 +326,13 @@ fn hessian_top5(cfg: &BenchConfig) -> Result<Vec<Value>> {
 
 /// Hutchinson trace with 50 Rademacher vectors (PyHessian: 0.98 s, 3.12 ± 0.28).
 fn hessian_trace(cfg: &BenchConfig) -> Result<Vec<Value>> {
-    use crate::landscape::{hutchinson, MlpHessian, TraceConfig};
+    use crate::landscape::{hutchinson, ModelHessian, TraceConfig};
     let (model, ds) = hessian_task(cfg)?;
     let q = crate::optim::Control::quiet();
     let tc = TraceConfig { samples: 50, tol: 0.0, seed: 0 };
     let mut est = None;
     let secs = median_seconds(cfg.repeats.max(1), || {
-        let op = MlpHessian::from_dataset(&model, &ds, None)?;
+        let op = ModelHessian::from_dataset(&model, &ds, None)?;
         est = Some(hutchinson(&op, &tc, &q)?);
         Ok(())
     })?;

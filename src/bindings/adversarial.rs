@@ -11,7 +11,9 @@ use crate::bindings::options::{type_name, Opts, ScriptOptions};
 use crate::bindings::{Ctx, RhaiResult};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{adversarial_train, AdversarialConfig, AdversarialResult, Augmenter, Every, Mlp, TrainConfig};
+use crate::model::{
+    adversarial_train, AdversarialConfig, AdversarialResult, Augmenter, Every, Model, SharedModel, TrainConfig,
+};
 use crate::optim::Control;
 
 /// Trains `model` on `data` with the `adversarial` options map; returns `train`'s result map
@@ -20,7 +22,7 @@ use crate::optim::Control;
 pub fn train(
     c: &NativeCallContext,
     cx: &Ctx,
-    model: &Mlp,
+    model: &dyn Model,
     data: &Dataset,
     cfg: &TrainConfig,
     adv: &Map,
@@ -69,7 +71,7 @@ pub fn train(
 
 /// An attack configuration map as an augmenter, through the attack registry; the map's keys
 /// are the attack's own options, plus `uncertainty` (the budget) for attacks that have one.
-fn augmenter(m: &Map, model: &Mlp, data: &Dataset, cx: &Ctx) -> RhaiResult<AttackAugmenter> {
+fn augmenter(m: &Map, model: &dyn Model, data: &Dataset, cx: &Ctx) -> RhaiResult<AttackAugmenter> {
     let methods = attack_names(false).join(", ");
     let method =
         m.get("method").and_then(|v| v.clone().into_immutable_string().ok()).ok_or_else(|| Error::BadOption {
@@ -133,7 +135,7 @@ struct ScriptAugmenter<'c, 'n> {
 impl Augmenter for ScriptAugmenter<'_, '_> {
     fn perturb(
         &mut self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         _seed: u64,
@@ -142,10 +144,10 @@ impl Augmenter for ScriptAugmenter<'_, '_> {
         let events = Dataset::new_unchecked_finite(self.names.clone(), x.to_owned(), Some(labels.to_vec()), None)?;
         let out = self
             .f
-            .call_within_context::<Dynamic>(self.ctx, (model.clone(), events))
+            .call_within_context::<Dynamic>(self.ctx, (SharedModel::from(model.box_clone()), events))
             .and_then(|v| crate::bindings::rdsa::helpers::adversarial_events(&v));
         match out {
-            Ok(d) if d.names() == self.names.as_slice() => Ok(d.x().to_owned()),
+            Ok(d) if d.names() == self.names.as_slice() => model.inputs(&d),
             Ok(d) => Err(Error::arg(
                 "train",
                 format!(

@@ -25,7 +25,7 @@ pub(crate) mod helpers {
     use crate::bindings::{Ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::Mlp;
+    use crate::model::Model;
 
     fn bad(func: &str, problem: String) -> Box<rhai::EvalAltResult> {
         Error::arg(func, problem).into()
@@ -214,7 +214,7 @@ pub(crate) mod helpers {
     }
 
     /// Checks model, dataset and uncertainty agree.
-    pub fn check(op: &'static str, m: &Mlp, ds: &Dataset, u: &UncertaintyModel) -> RhaiResult<()> {
+    pub fn check(op: &'static str, m: &dyn Model, ds: &Dataset, u: &UncertaintyModel) -> RhaiResult<()> {
         u.check_dataset(op, ds)?;
         m.check_features(ds)?;
         ds.check_finite(op)?;
@@ -226,7 +226,7 @@ pub(crate) mod helpers {
     pub fn run_attack(
         cx: &Ctx,
         name: &'static str,
-        m: &Mlp,
+        m: &dyn Model,
         ds: &Dataset,
         u: Option<&UncertaintyModel>,
         options: &Map,
@@ -235,22 +235,22 @@ pub(crate) mod helpers {
         if let Some(u) = u {
             u.check_dataset(name, ds)?;
         }
-        m.check_features(ds)?;
+        let x = m.inputs(ds)?;
         ds.check_finite(name)?;
         let mut o = Opts::new(name, options);
         let setup = Setup { model: m, events: ds, unc: u, purpose: Purpose::Script };
         let attack = (entry.configure)(&mut ScriptOptions { opts: &mut o, ctx: cx }, &setup)?;
         o.finish()?;
-        let out = attack.run(m, ds.x(), ds.label(), &cx.control)?;
-        outcome_map(ds, &out)
+        let out = attack.run(m, x.view(), ds.label(), &cx.control)?;
+        outcome_map(m, ds, &out)
     }
 
     /// The script result of an attack: perturbed events, a table with per-event outputs (and
     /// the attack's own columns), and summary numbers (and the attack's own).
-    pub fn outcome_map(ds: &Dataset, out: &Outcome) -> RhaiResult<Map> {
+    pub fn outcome_map(m: &dyn Model, ds: &Dataset, out: &Outcome) -> RhaiResult<Map> {
         let r = &out.attack;
-        let events = ds.with_x(r.x.clone())?;
-        let mut names = ds.names().to_vec();
+        let events = m.with_inputs(ds, r.x.clone())?;
+        let mut names = events.names().to_vec();
         let mut cols: Vec<Vec<f32>> = Vec::new();
         let k = r.score_before.ncols();
         for (tag, s) in [("score_before", &r.score_before), ("score_after", &r.score_after)] {
@@ -277,8 +277,9 @@ pub(crate) mod helpers {
             cols.push(col.clone());
         }
         let n = r.len();
-        let d0 = ds.n_features();
-        let x = Array2::from_shape_fn((n, names.len()), |(i, j)| if j < d0 { r.x[[i, j]] } else { cols[j - d0][i] });
+        let d0 = events.n_features();
+        let ex = events.x();
+        let x = Array2::from_shape_fn((n, names.len()), |(i, j)| if j < d0 { ex[[i, j]] } else { cols[j - d0][i] });
         let table = Dataset::new(names, x, ds.label().map(|l| l.to_vec()), ds.weight().map(|w| w.to_vec()))?;
         let n_flipped = flipped.iter().filter(|f| **f).count();
         let mut reason_map = Map::new();
@@ -397,7 +398,7 @@ pub mod attack_api {
     use crate::bindings::options::{floats, Opts, ScriptOptions};
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
-    use crate::model::Mlp;
+    use crate::model::SharedModel;
 
     /// An uncertainty model over the features of `ds`. Every feature that is not frozen needs
     /// a σ > 0: give one for `all` and override per feature.
@@ -603,13 +604,19 @@ pub mod attack_api {
     /// assert(r.flip_fraction > 0.0);
     /// ```
     #[rhai_fn(return_raw, name = "fgsm")]
-    pub fn fgsm(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        helpers::run_attack(&ctx(&c)?, "fgsm", &m, &ds, Some(&u), &options)
+    pub fn fgsm(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        helpers::run_attack(&ctx(&c)?, "fgsm", &*m, &ds, Some(&u), &options)
     }
 
     /// FGSM with the default options (ε = 1, L∞). Options as the form with an options map.
     #[rhai_fn(return_raw, name = "fgsm")]
-    pub fn fgsm_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+    pub fn fgsm_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         fgsm(c, m, ds, u, Map::new())
     }
 
@@ -638,13 +645,19 @@ pub mod attack_api {
     /// write_parquet(r.table, "out/doc_pgd.parquet");
     /// ```
     #[rhai_fn(return_raw, name = "pgd")]
-    pub fn pgd(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        helpers::run_attack(&ctx(&c)?, "pgd", &m, &ds, Some(&u), &options)
+    pub fn pgd(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        helpers::run_attack(&ctx(&c)?, "pgd", &*m, &ds, Some(&u), &options)
     }
 
     /// PGD with the default options (ε = 1, 10 steps, L∞). Options as the form with an options map.
     #[rhai_fn(return_raw, name = "pgd")]
-    pub fn pgd_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+    pub fn pgd_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         pgd(c, m, ds, u, Map::new())
     }
 
@@ -676,13 +689,19 @@ pub mod attack_api {
     /// assert_eq(r.table["flipped"].len, 1000);
     /// ```
     #[rhai_fn(return_raw, name = "minifool")]
-    pub fn minifool(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        helpers::run_attack(&ctx(&c)?, "minifool", &m, &ds, Some(&u), &options)
+    pub fn minifool(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        helpers::run_attack(&ctx(&c)?, "minifool", &*m, &ds, Some(&u), &options)
     }
 
     /// MiniFool with the default options (α = β = 1, L-BFGS). Options as the form with an options map.
     #[rhai_fn(return_raw, name = "minifool")]
-    pub fn minifool_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+    pub fn minifool_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         minifool(c, m, ds, u, Map::new())
     }
 
@@ -714,7 +733,13 @@ pub mod attack_api {
     /// assert(sc.table.len == 3);
     /// ```
     #[rhai_fn(return_raw, name = "s_scan")]
-    pub fn s_scan(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
+    pub fn s_scan(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("s_scan", &options);
         let s = match o.raw("s") {
@@ -730,21 +755,22 @@ pub mod attack_api {
         let bisect = o.usize("bisect", 4)?;
         let use_labels = o.bool("split", true)?;
         o.finish()?;
-        helpers::check("s_scan", &m, &ds, &u)?;
+        helpers::check("s_scan", &*m, &ds, &u)?;
         let entry =
             crate::attack::lookup(kind).ok_or_else(|| crate::Error::arg("s_scan", "not a registered attack"))?;
         let mut so = Opts::new(kind, &sub);
-        let setup = Setup { model: &m, events: &ds, unc: Some(&u), purpose: Purpose::Scan };
+        let setup = Setup { model: &*m, events: &ds, unc: Some(&u), purpose: Purpose::Scan };
         let attack = (entry.configure)(&mut ScriptOptions { opts: &mut so, ctx: &cx }, &setup)?;
         so.finish()?;
         let labels = if use_labels { ds.label() } else { None };
-        let scan = crate::attack::s_scan(&m, ds.x(), labels, attack.as_ref(), &s, bisect, &cx.control)?;
+        let x = m.inputs(&ds)?;
+        let scan = crate::attack::s_scan(&*m, x.view(), labels, attack.as_ref(), &s, bisect, &cx.control)?;
         helpers::scan_map(&scan)
     }
 
     /// An s-scan with the default options (MiniFool at s = 0.5, 1, 2, 4). Options as the form with an options map.
     #[rhai_fn(return_raw, name = "s_scan")]
-    pub fn s_scan_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+    pub fn s_scan_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         s_scan(c, m, ds, u, Map::new())
     }
 
@@ -758,7 +784,13 @@ pub mod attack_api {
     /// assert_eq(sc.s, [1.0, 2.0]);
     /// ```
     #[rhai_fn(return_raw, name = "s_scan")]
-    pub fn s_scan_at(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, s: Array) -> RhaiResult<Map> {
+    pub fn s_scan_at(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        s: Array,
+    ) -> RhaiResult<Map> {
         s_scan(c, m, ds, u, Map::from_iter([("s".into(), Dynamic::from_array(s))]))
     }
 }

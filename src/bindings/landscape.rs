@@ -29,12 +29,12 @@ mod helpers {
     use crate::bindings::options::Opts;
     use crate::bindings::RhaiResult;
     use crate::data::Dataset;
-    use crate::landscape::MlpHessian;
-    use crate::model::Mlp;
+    use crate::landscape::ModelHessian;
+    use crate::model::Model;
 
     /// The Hessian operator of `m` on `d` (optionally one layer's block).
-    pub fn operator(m: &Mlp, d: &Dataset, layer: Option<usize>) -> RhaiResult<MlpHessian> {
-        Ok(MlpHessian::from_dataset(m, d, layer)?)
+    pub fn operator(m: &dyn Model, d: &Dataset, layer: Option<usize>) -> RhaiResult<ModelHessian> {
+        Ok(ModelHessian::from_dataset(m, d, layer)?)
     }
 
     pub fn layer(o: &mut Opts) -> RhaiResult<Option<usize>> {
@@ -42,7 +42,7 @@ mod helpers {
     }
 
     /// Eigenvectors in PyTorch order as arrays.
-    pub fn vectors(op: &MlpHessian, vs: &[Vec<f64>]) -> RhaiResult<rhai::Array> {
+    pub fn vectors(op: &ModelHessian, vs: &[Vec<f64>]) -> RhaiResult<rhai::Array> {
         vs.iter().map(|v| Ok(Dynamic::from_array(f64_array(op.to_torch_order(v)?)))).collect()
     }
 
@@ -65,18 +65,20 @@ pub mod landscape_api {
     use super::helpers::*;
     use rhai::{Array, Map};
 
-    use crate::bindings::convert::{bool_array, f32_array, f64_array, map};
+    use crate::bindings::convert::{bool_array, f64_array, map};
     use crate::bindings::options::{floats, Opts};
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
     use crate::landscape::{self, Basis, LanczosConfig, PowerConfig, SharpnessConfig, SlqConfig, TraceConfig};
-    use crate::model::{Mlp, Targets};
+    use crate::model::SharedModel;
 
     /// The Hessian of the training loss (event-weighted mean over `data`) times the vector
-    /// `v`, exact (R-operator, f32). `v` and the result are flat in PyTorch order, as
-    /// `params()`; with `layer`, both hold that layer's weights and bias only (the diagonal
-    /// block of the Hessian).
+    /// `v`: exact for an MLP (R-operator, f32), by central differences of exact gradients for
+    /// models without an exact product (step 10⁻³·max(1, ‖θ‖) along v). `v` and the result are
+    /// flat in the model's flat order (PyTorch order for an MLP), as `params()`; with `layer`,
+    /// both hold that parameter group's values only (an MLP's layer: its weights and bias; the
+    /// diagonal block of the Hessian).
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
@@ -91,40 +93,34 @@ pub mod landscape_api {
     /// assert_eq(last.len(), 9);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn hvp(m: &mut Mlp, data: Dataset, v: Array, options: Map) -> RhaiResult<Array> {
+    pub fn hvp(m: &mut SharedModel, data: Dataset, v: Array, options: Map) -> RhaiResult<Array> {
         let mut o = Opts::new("hvp", &options);
         let layer = layer(&mut o)?;
         o.finish()?;
-        m.check_features(&data)?;
-        let labels = data.label().ok_or_else(|| Error::arg("hvp", "the dataset has no label column"))?;
-        let h = m.loss_hessian(data.x(), Targets::Labels(labels), data.weight())?;
-        let v: Vec<f32> = floats("hvp", "v", &v)?.into_iter().map(|x| x as f32).collect();
-        match layer {
-            None => Ok(f32_array(h.hvp(&v)?)),
-            Some(l) => {
-                // The block is given in PyTorch order; the operator works in the internal one.
-                let op = landscape::MlpHessian::from_dataset(m, &data, Some(l))?;
-                let n = h.dim(Some(l))?;
-                if v.len() != n {
-                    return Err(Error::Shape {
-                        op: "hvp",
-                        expected: format!("a vector of {n} values"),
-                        got: v.len().to_string(),
-                    }
-                    .into());
-                }
-                let v64: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
-                let internal = op.from_torch_order(&v64)?;
-                let mut out = vec![0.0; n];
-                landscape::LinearOp::apply(&op, &internal, &mut out)?;
-                Ok(f64_array(op.to_torch_order(&out)?))
+        let op = operator(&**m, &data, layer)?;
+        let v: Vec<f64> = floats("hvp", "v", &v)?.into_iter().map(|x| f64::from(x as f32)).collect();
+        let n = landscape::LinearOp::dim(&op);
+        if v.len() != n {
+            return Err(Error::Shape {
+                op: "hvp",
+                expected: format!("a vector of {n} values"),
+                got: v.len().to_string(),
             }
+            .into());
         }
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::arg("hvp", "the vector has non-finite entries").into());
+        }
+        // `v` is given in the model's flat (PyTorch) order; the operator works in its own.
+        let working = op.from_torch_order(&v)?;
+        let mut out = vec![0.0; n];
+        landscape::LinearOp::apply(&op, &working, &mut out)?;
+        Ok(f64_array(op.to_torch_order(&out)?))
     }
 
     /// The Hessian-vector product with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, pure, name = "hvp")]
-    pub fn hvp_default(m: &mut Mlp, data: Dataset, v: Array) -> RhaiResult<Array> {
+    pub fn hvp_default(m: &mut SharedModel, data: Dataset, v: Array) -> RhaiResult<Array> {
         hvp(m, data, v, Map::new())
     }
 
@@ -152,7 +148,7 @@ pub mod landscape_api {
     /// assert_eq(top.stopped, "converged");
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn hessian_top(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn hessian_top(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("hessian_top", &options);
         let k = o.usize("k", 1)?;
@@ -163,7 +159,7 @@ pub mod landscape_api {
         let want_vectors = o.bool("vectors", false)?;
         let seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
-        let op = operator(&model, &data, layer)?;
+        let op = operator(&*model, &data, layer)?;
         let s = if method == "lanczos" {
             landscape::lanczos(&op, &LanczosConfig { k, max_iter, tol, seed }, &cx.control)?
         } else {
@@ -183,7 +179,7 @@ pub mod landscape_api {
 
     /// The top Hessian eigenvalues with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "hessian_top")]
-    pub fn hessian_top_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn hessian_top_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         hessian_top(c, model, data, Map::new())
     }
 
@@ -204,7 +200,7 @@ pub mod landscape_api {
     /// assert(t.trace > 0.0 && t.stderr > 0.0);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn hessian_trace(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn hessian_trace(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("hessian_trace", &options);
         let samples = o.usize("samples", 100)?;
@@ -212,14 +208,14 @@ pub mod landscape_api {
         let layer = layer(&mut o)?;
         let seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
-        let op = operator(&model, &data, layer)?;
+        let op = operator(&*model, &data, layer)?;
         let t = landscape::hutchinson(&op, &TraceConfig { samples, tol, seed }, &cx.control)?;
         Ok(trace_map(&t))
     }
 
     /// The Hessian trace estimate with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "hessian_trace")]
-    pub fn hessian_trace_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn hessian_trace_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         hessian_trace(c, model, data, Map::new())
     }
 
@@ -245,7 +241,7 @@ pub mod landscape_api {
     /// plot_lines("out/doc_density.png", [#{ label: "init", x: s.x, y: s.density }], #{ logy: true });
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn hessian_density(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn hessian_density(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("hessian_density", &options);
         let iters = o.usize("steps", 100)?;
@@ -255,7 +251,7 @@ pub mod landscape_api {
         let layer = layer(&mut o)?;
         let seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
-        let op = operator(&model, &data, layer)?;
+        let op = operator(&*model, &data, layer)?;
         let d = landscape::slq(&op, &SlqConfig { iters, runs, seed }, &cx.control)?;
         let (x, y) = landscape::density_on_grid(&d, points, sigma)?;
         Ok(map([
@@ -272,7 +268,7 @@ pub mod landscape_api {
 
     /// The Hessian spectral density with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "hessian_density")]
-    pub fn hessian_density_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn hessian_density_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         hessian_density(c, model, data, Map::new())
     }
 
@@ -299,7 +295,7 @@ pub mod landscape_api {
     /// assert_eq(s.eigenvalues.len(), 3);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn reduced_hessian(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn reduced_hessian(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("reduced_hessian", &options);
         let layer = layer(&mut o)?;
@@ -316,7 +312,7 @@ pub mod landscape_api {
             }
             .into());
         }
-        let op = operator(&model, &data, layer)?;
+        let op = operator(&*model, &data, layer)?;
         let mut hvps = 0;
         let basis = match subspace {
             "layer" => Basis::Identity,
@@ -340,7 +336,7 @@ pub mod landscape_api {
 
     /// The reduced Hessian with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "reduced_hessian")]
-    pub fn reduced_hessian_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn reduced_hessian_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         reduced_hessian(c, model, data, Map::new())
     }
 
@@ -364,7 +360,7 @@ pub mod landscape_api {
     /// assert(s.delta_loss > 0.0 && s.norm <= 0.05 + 1e-6);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn sharpness(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn sharpness(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("sharpness", &options);
         let d = SharpnessConfig::default();
@@ -376,7 +372,7 @@ pub mod landscape_api {
             step_size: o.f64_opt("step")?,
         };
         o.finish()?;
-        let r = landscape::sharpness(&model, &data, &cfg, &cx.control)?;
+        let r = landscape::sharpness(&*model, &data, &cfg, &cx.control)?;
         Ok(map([
             ("delta_loss", r.delta_loss.into()),
             ("loss", r.loss.into()),
@@ -390,7 +386,7 @@ pub mod landscape_api {
 
     /// Sharpness with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "sharpness")]
-    pub fn sharpness_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn sharpness_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         sharpness(c, model, data, Map::new())
     }
 
@@ -419,14 +415,14 @@ pub mod landscape_api {
     /// assert_eq(r.samples, 3);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn weight_attack(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn weight_attack(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("weight_attack", &options);
         let p = super::perturbation(&mut o)?;
         let samples = if p.needs_gradient() { 1 } else { o.usize("samples", 10)? };
         let seed = if p.needs_gradient() { 0 } else { cx.seed_or_next(o.seed()?) };
         o.finish()?;
-        let r = landscape::weight_attack(&model, &data, &p, samples, seed, &cx.control)?;
+        let r = landscape::weight_attack(&*model, &data, &p, samples, seed, &cx.control)?;
         Ok(map([
             ("method", p.name().into()),
             ("clean_loss", r.clean_loss.into()),
@@ -443,7 +439,7 @@ pub mod landscape_api {
 
     /// The weight attack with the default options. Options as the form with an options map.
     #[rhai_fn(return_raw, name = "weight_attack")]
-    pub fn weight_attack_default(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn weight_attack_default(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         weight_attack(c, model, data, Map::new())
     }
 }

@@ -1,12 +1,16 @@
-//! Script functions for classifiers: build, train, evaluate, gradients, save, load, import.
+//! Script functions for models: build, train, evaluate, gradients, save, load, import.
+//!
+//! Scripts see one type, `model` (a [`SharedModel`]: any [`crate::model::Model`] behind an
+//! `Arc`, so copies in scripts share the weights); every function taking a model takes any
+//! implementation.
 
 use rhai::plugin::*;
 
-use crate::model::Mlp;
+use crate::model::SharedModel;
 
-/// Registers the `Classifier` type and the model functions.
+/// Registers the `model` type and the model functions.
 pub fn register(engine: &mut Engine) {
-    engine.register_type_with_name::<Mlp>("Classifier");
+    engine.register_type_with_name::<SharedModel>("model");
     engine.register_global_module(exported_module!(model_api).into());
 }
 
@@ -17,7 +21,7 @@ pub(crate) mod helpers {
     use crate::bindings::options::Opts;
     use crate::bindings::{Ctx, RhaiResult};
     use crate::data::Dataset;
-    use crate::model::{Activation, Mlp, Optimizer, Output, Schedule, TrainConfig, TrainResult};
+    use crate::model::{Activation, Model, Optimizer, Output, Schedule, SharedModel, TrainConfig, TrainResult};
 
     pub fn activation(o: &mut Opts) -> RhaiResult<Activation> {
         Ok(Activation::parse(&o.string("activation", "relu")?)?)
@@ -103,6 +107,7 @@ pub(crate) mod helpers {
                     Some(p)
                 }
             },
+            freeze: o.strings_opt("freeze")?.unwrap_or_default(),
         };
         let adversarial = o.map_opt("adversarial")?;
         o.finish()?;
@@ -126,20 +131,27 @@ pub(crate) mod helpers {
             })
             .collect();
         map([
-            ("model", Dynamic::from(r.model)),
+            ("model", Dynamic::from(SharedModel::from(r.model))),
             ("history", history.into()),
             ("stopped", r.stop.as_str().into()),
             ("best_epoch", r.best_epoch.map_or(Dynamic::UNIT, |b| (b as i64).into())),
         ])
     }
 
+    /// The fused MLP behind a script model, for what only an MLP has (`what`).
+    pub fn mlp_of<'a>(m: &'a SharedModel, what: &str) -> RhaiResult<&'a crate::model::Mlp> {
+        m.as_mlp().ok_or_else(|| {
+            crate::Error::arg(what, format!("only an MLP has {what}; this model is a {}", m.kind())).into()
+        })
+    }
+
     /// Scores as a script value: one float per event for single-output models, an array
     /// of per-class probabilities per event otherwise.
-    pub fn scores_value(m: &Mlp, d: &Dataset) -> RhaiResult<Array> {
+    pub fn scores_value(m: &dyn Model, d: &Dataset) -> RhaiResult<Array> {
         m.check_features(d)?;
         // Each event's class probabilities are an array: one element more per event.
         check_array("scores", d.len().saturating_mul(m.n_outputs().max(1) + usize::from(m.n_outputs() > 1)))?;
-        let s = m.scores(d.x())?;
+        let s = m.scores(m.inputs(d)?.view())?;
         Ok(if s.ncols() == 1 {
             f32_array(s.column(0).iter().copied())
         } else {
@@ -148,10 +160,10 @@ pub(crate) mod helpers {
     }
 
     /// The ROC curve of a binary model on a labelled dataset.
-    pub fn roc(m: &Mlp, d: &Dataset) -> RhaiResult<Map> {
-        m.check_features(d)?;
+    pub fn roc(m: &dyn Model, d: &Dataset) -> RhaiResult<Map> {
+        let x = m.inputs(d)?;
         let labels = d.label().ok_or_else(|| crate::Error::arg("roc", "the dataset has no label"))?;
-        let s = m.scores(d.x())?;
+        let s = m.scores(x.view())?;
         if s.ncols() != 1 {
             return Err(crate::Error::arg("roc", "needs a single-output (sigmoid) model").into());
         }
@@ -177,7 +189,11 @@ pub mod model_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::{Activation, GradTarget, Mlp, MlpConfig, OnnxImport, Output, Targets, TorchImport};
+    use std::sync::Arc;
+
+    use crate::model::{
+        to_flat, Activation, GradTarget, Mlp, MlpConfig, OnnxImport, Output, SharedModel, Targets, TorchImport,
+    };
 
     /// Builds a fully connected network with the given layer widths (inputs first).
     ///
@@ -195,7 +211,7 @@ pub mod model_api {
     /// assert_eq(m.layer_shapes[0], [64, 20]);
     /// ```
     #[rhai_fn(return_raw, name = "mlp")]
-    pub fn mlp_opts(c: NativeCallContext, layers: Array, options: Map) -> RhaiResult<Mlp> {
+    pub fn mlp_opts(c: NativeCallContext, layers: Array, options: Map) -> RhaiResult<SharedModel> {
         let mut o = Opts::new("mlp", &options);
         let cfg = MlpConfig {
             activation: activation(&mut o)?,
@@ -216,7 +232,7 @@ pub mod model_api {
                 }
             })
             .collect::<Result<_, _>>()?;
-        Ok(Mlp::new(&widths, cfg)?)
+        Ok(Arc::new(Mlp::new(&widths, cfg)?))
     }
 
     /// Builds a ReLU network with a sigmoid output.
@@ -226,7 +242,7 @@ pub mod model_api {
     /// assert_eq(m.layers, [4, 8, 1]);
     /// ```
     #[rhai_fn(return_raw, name = "mlp")]
-    pub fn mlp(c: NativeCallContext, layers: Array) -> RhaiResult<Mlp> {
+    pub fn mlp(c: NativeCallContext, layers: Array) -> RhaiResult<SharedModel> {
         mlp_opts(c, layers, Map::new())
     }
 
@@ -259,6 +275,7 @@ pub mod model_api {
     /// | `target` | string | the label | regression: a column to fit with a linear output (removed from the inputs) |
     /// | `weight_attack` | map | none | sharpness-aware training: `#{ method: "sam"/"asam"/"awp"/"rwp", rho, gamma, eta }` as for `weight_attack` — each step's gradient is taken at the perturbed weights |
     /// | `adversarial` | map | none | adversarial training, see below |
+    /// | `freeze` | array of strings | none | parameter groups (`model.param_groups` names, `layer0`, … for an MLP) left unchanged, bit for bit |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });
@@ -292,13 +309,13 @@ pub mod model_api {
     /// assert_eq(s.history[1].adversarial_events, 500);  // ¼ of every batch of 256
     /// ```
     #[rhai_fn(return_raw, name = "train")]
-    pub fn train_opts(c: NativeCallContext, model: Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn train_opts(c: NativeCallContext, model: SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let (cfg, adversarial) = train_config(&cx, &options)?;
         if let Some(adv) = adversarial {
-            return crate::bindings::adversarial::train(&c, &cx, &model, &data, &cfg, &adv);
+            return crate::bindings::adversarial::train(&c, &cx, &*model, &data, &cfg, &adv);
         }
-        let r = crate::model::train(&model, &data, &cfg, &cx.control)?;
+        let r = crate::model::train(&*model, &data, &cfg, &cx.control)?;
         Ok(train_result(r))
     }
 
@@ -309,7 +326,7 @@ pub mod model_api {
     /// assert_eq(r.stopped, "max_iters");
     /// ```
     #[rhai_fn(return_raw, name = "train")]
-    pub fn train(c: NativeCallContext, model: Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn train(c: NativeCallContext, model: SharedModel, data: Dataset) -> RhaiResult<Map> {
         train_opts(c, model, data, Map::new())
     }
 
@@ -322,8 +339,8 @@ pub mod model_api {
     /// assert_eq(s.len(), 10);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn scores(m: &mut Mlp, data: Dataset) -> RhaiResult<Array> {
-        scores_value(m, &data)
+    pub fn scores(m: &mut SharedModel, data: Dataset) -> RhaiResult<Array> {
+        scores_value(&**m, &data)
     }
 
     /// Predicted class per event (threshold 0.5 for sigmoid, arg-max for softmax).
@@ -334,10 +351,10 @@ pub mod model_api {
     /// assert(p.all(|c| c == 0 || c == 1));
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn predict(m: &mut Mlp, data: Dataset) -> RhaiResult<Array> {
-        m.check_features(&data)?;
+    pub fn predict(m: &mut SharedModel, data: Dataset) -> RhaiResult<Array> {
+        let x = m.inputs(&data)?;
         check_array("predict", data.len())?;
-        Ok(int_array(m.predict_class(data.x())?))
+        Ok(int_array(m.predict_class(x.view())?))
     }
 
     /// Loss, ROC AUC (binary) and accuracy on a labelled dataset, weighted by the event
@@ -350,7 +367,7 @@ pub mod model_api {
     /// assert(e.auc > 0.7);
     /// ```
     #[rhai_fn(return_raw, pure, name = "evaluate")]
-    pub fn evaluate(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
+    pub fn evaluate(m: &mut SharedModel, data: Dataset) -> RhaiResult<Map> {
         let e = m.evaluate(&data, true)?;
         let opt = |v: Option<f64>| v.map_or(Dynamic::UNIT, Dynamic::from_float);
         Ok(map([
@@ -376,15 +393,14 @@ pub mod model_api {
     /// assert(e.resolution < 0.5); // std of y is √3 ≈ 1.73 before fitting
     /// ```
     #[rhai_fn(return_raw, pure, name = "evaluate")]
-    pub fn evaluate_target(m: &mut Mlp, data: Dataset, options: Map) -> RhaiResult<Map> {
+    pub fn evaluate_target(m: &mut SharedModel, data: Dataset, options: Map) -> RhaiResult<Map> {
         let mut o = Opts::new("evaluate", &options);
         let target = o.string_opt("target")?;
         o.finish()?;
         let Some(target) = target else { return evaluate(m, data) };
         let truth: Vec<f32> = data.column(&target)?.to_vec();
         let inputs = data.drop_columns(std::slice::from_ref(&target))?;
-        m.check_features(&inputs)?;
-        let pred = m.scores(inputs.x())?;
+        let pred = m.scores(m.inputs(&inputs)?.view())?;
         crate::metrics::check_output_rows("evaluate", pred.view())?;
         if pred.ncols() != 1 {
             return Err(Error::arg("evaluate", "a regression target needs a model with one output").into());
@@ -407,8 +423,8 @@ pub mod model_api {
     /// assert_eq(r.fpr.len(), r.tpr.len());
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn roc(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
-        super::helpers::roc(m, &data)
+    pub fn roc(m: &mut SharedModel, data: Dataset) -> RhaiResult<Map> {
+        super::helpers::roc(&**m, &data)
     }
 
     /// ∂objective/∂x per event, in physical units, as a Dataset with the same feature names.
@@ -425,12 +441,12 @@ pub mod model_api {
     /// assert_eq(g.features, d.features);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn input_grad(m: &mut Mlp, data: Dataset, options: Map) -> RhaiResult<Dataset> {
+    pub fn input_grad(m: &mut SharedModel, data: Dataset, options: Map) -> RhaiResult<Dataset> {
         let mut o = Opts::new("input_grad", &options);
         let target = o.choice("objective", &["loss", "score", "logit"], "loss")?;
         let class = o.usize("class", 1)?;
         o.finish()?;
-        m.check_features(&data)?;
+        let x = m.inputs(&data)?;
         let t = match target {
             "score" => GradTarget::Score { class },
             "logit" => GradTarget::Logit { class },
@@ -438,26 +454,23 @@ pub mod model_api {
                 let l = data
                     .label()
                     .ok_or_else(|| Error::arg("input_grad", "objective 'loss' needs a labelled dataset"))?;
-                return Ok(Dataset::new(
-                    data.names().to_vec(),
-                    m.input_grad(data.x(), GradTarget::Loss(Targets::Labels(l)))?,
-                    None,
-                    None,
-                )?);
+                let g = m.input_grad_and_scores(x.view(), GradTarget::Loss(Targets::Labels(l)))?.grad;
+                return Ok(Dataset::new(m.input_names(), g, None, None)?);
             }
         };
-        Ok(Dataset::new(data.names().to_vec(), m.input_grad(data.x(), t)?, None, None)?)
+        Ok(Dataset::new(m.input_names(), m.input_grad_and_scores(x.view(), t)?.grad, None, None)?)
     }
 
     /// ∂loss/∂x per event (the default options). Options as the form with an options map.
     #[rhai_fn(return_raw, pure, name = "input_grad")]
-    pub fn input_grad_default(m: &mut Mlp, data: Dataset) -> RhaiResult<Dataset> {
+    pub fn input_grad_default(m: &mut SharedModel, data: Dataset) -> RhaiResult<Dataset> {
         input_grad(m, data, Map::new())
     }
 
     /// Mean training loss and its gradient with respect to every weight: `#{ loss, grad,
-    /// layers }` — `grad` flat in PyTorch order, `layers` the same numbers per layer as
-    /// `#{ weight, bias }` (weight flattened out × in, row-major).
+    /// layers }` — `grad` flat in the model's flat order (PyTorch order for an MLP), `layers`
+    /// the same numbers per parameter group: `#{ weight, bias }` per layer of an MLP (weight
+    /// flattened out × in, row-major), `#{ name, grad }` per group of other models.
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 50, seed: 1 });
@@ -468,47 +481,94 @@ pub mod model_api {
     /// assert_eq(g.layers[1].bias.len(), 1);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn weight_grad(m: &mut Mlp, data: Dataset) -> RhaiResult<Map> {
-        m.check_features(&data)?;
+    pub fn weight_grad(m: &mut SharedModel, data: Dataset) -> RhaiResult<Map> {
+        let x = m.inputs(&data)?;
         let l = data.label().ok_or_else(|| Error::arg("weight_grad", "needs a labelled dataset"))?;
         // `grad` and `layers` each hold every parameter once.
         check_array("weight_grad", m.n_params().saturating_mul(2))?;
-        let (loss, grad) = m.weight_grad(data.x(), Targets::Labels(l), data.weight())?;
-        let layers: Array = m
-            .split_layers(&grad)?
-            .into_iter()
-            .map(|(w, b)| {
-                Dynamic::from_map(map([
-                    ("weight", f32_array(w.iter().copied()).into()),
-                    ("bias", f32_array(b.iter().copied()).into()),
-                ]))
-            })
-            .collect();
+        let (loss, grad) = m.weight_grad(x.view(), Targets::Labels(l), data.weight())?;
+        let grad = to_flat(m.flat_order().as_deref(), &grad);
+        let layers: Array = match m.as_mlp() {
+            Some(mlp) => mlp
+                .split_layers(&grad)?
+                .into_iter()
+                .map(|(w, b)| {
+                    Dynamic::from_map(map([
+                        ("weight", f32_array(w.iter().copied()).into()),
+                        ("bias", f32_array(b.iter().copied()).into()),
+                    ]))
+                })
+                .collect(),
+            None => m
+                .param_groups()
+                .into_iter()
+                .map(|g| {
+                    Dynamic::from_map(map([
+                        ("name", g.name.into()),
+                        ("grad", f32_array(grad[g.range].iter().copied()).into()),
+                    ]))
+                })
+                .collect(),
+        };
         Ok(map([("loss", loss.into()), ("grad", f32_array(grad).into()), ("layers", layers.into())]))
     }
 
     /// Number of trainable parameters.
     #[rhai_fn(get = "n_params", pure)]
-    pub fn n_params(m: &mut Mlp) -> i64 {
+    pub fn n_params(m: &mut SharedModel) -> i64 {
         m.n_params() as i64
     }
 
-    /// Layer widths, inputs first.
-    #[rhai_fn(get = "layers", pure)]
-    pub fn layers(m: &mut Mlp) -> Array {
-        int_array(m.layers().iter().map(|&w| w as i64))
+    /// The implementation: `mlp` (the fused network of `mlp(…)`), `candle_mlp`, ….
+    ///
+    /// ```rhai
+    /// assert_eq(mlp([2, 3, 1]).kind, "mlp");
+    /// ```
+    #[rhai_fn(get = "kind", pure)]
+    pub fn kind(m: &mut SharedModel) -> String {
+        m.kind().to_string()
     }
 
-    /// Per-layer weight shapes `[out, in]`.
-    #[rhai_fn(get = "layer_shapes", pure)]
-    pub fn layer_shapes(m: &mut Mlp) -> Array {
-        m.layer_shapes().into_iter().map(|(o, i)| Dynamic::from_array(int_array([o as i64, i as i64]))).collect()
+    /// The named parameter groups, in flat order: `#{ name, start, end }` each (indices into
+    /// `params()`, end exclusive); one per layer (`layer0`, `layer1`, …) for an MLP. Training
+    /// can freeze groups by name (`train`'s `freeze` option).
+    ///
+    /// ```rhai
+    /// let g = mlp([2, 3, 1]).param_groups;
+    /// assert_eq(g[1].name, "layer1");
+    /// assert_eq([g[1].start, g[1].end], [9, 13]);
+    /// ```
+    #[rhai_fn(get = "param_groups", pure)]
+    pub fn param_groups(m: &mut SharedModel) -> Array {
+        m.param_groups()
+            .into_iter()
+            .map(|g| {
+                Dynamic::from_map(map([
+                    ("name", g.name.into()),
+                    ("start", (g.range.start as i64).into()),
+                    ("end", (g.range.end as i64).into()),
+                ]))
+            })
+            .collect()
+    }
+
+    /// Layer widths, inputs first (MLPs only).
+    #[rhai_fn(get = "layers", pure, return_raw)]
+    pub fn layers(m: &mut SharedModel) -> RhaiResult<Array> {
+        Ok(int_array(mlp_of(m, "layers")?.layers().iter().map(|&w| w as i64)))
+    }
+
+    /// Per-layer weight shapes `[out, in]` (MLPs only).
+    #[rhai_fn(get = "layer_shapes", pure, return_raw)]
+    pub fn layer_shapes(m: &mut SharedModel) -> RhaiResult<Array> {
+        let shapes = mlp_of(m, "layer_shapes")?.layer_shapes();
+        Ok(shapes.into_iter().map(|(o, i)| Dynamic::from_array(int_array([o as i64, i as i64]))).collect())
     }
 
     /// Input feature names (empty until set or trained).
     #[rhai_fn(get = "features", pure)]
-    pub fn model_features(m: &mut Mlp) -> Array {
-        crate::bindings::convert::string_array(m.feature_names().unwrap_or(&[]))
+    pub fn model_features(m: &mut SharedModel) -> Array {
+        crate::bindings::convert::string_array(&m.feature_names().unwrap_or_default())
     }
 
     /// All parameters as one flat array (PyTorch order: per layer, weight out×in then bias).
@@ -518,7 +578,7 @@ pub mod model_api {
     /// assert_eq(m.params().len(), 13); // 2·3 + 3 + 3·1 + 1
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn params(m: &mut Mlp) -> RhaiResult<Array> {
+    pub fn params(m: &mut SharedModel) -> RhaiResult<Array> {
         check_array("params", m.n_params())?;
         Ok(f32_array(m.params_flat()))
     }
@@ -531,11 +591,11 @@ pub mod model_api {
     /// assert(z.params().all(|p| p == 0.0));
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn with_params(m: &mut Mlp, params: Array) -> RhaiResult<Mlp> {
+    pub fn with_params(m: &mut SharedModel, params: Array) -> RhaiResult<SharedModel> {
         let p: Vec<f32> = floats("with_params", "params", &params)?.into_iter().map(|x| x as f32).collect();
-        let mut out = m.clone();
+        let mut out = m.box_clone();
         out.set_params_flat(&p)?;
-        Ok(out)
+        Ok(SharedModel::from(out))
     }
 
     /// Saves the model (weights, architecture, feature names and standardization) as
@@ -547,21 +607,21 @@ pub mod model_api {
     /// assert_eq(load_model("out/doc_model.safetensors").params(), m.params());
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn save(c: NativeCallContext, m: &mut Mlp, path: &str) -> RhaiResult<()> {
+    pub fn save(c: NativeCallContext, m: &mut SharedModel, path: &str) -> RhaiResult<()> {
         let file = ctx(&c)?.sandbox.check_write(path)?;
         Ok(m.save(&file)?)
     }
 
-    /// Loads a model saved by `save`.
+    /// Loads a model saved by `save`, as the implementation it was saved from (its `kind`).
     ///
     /// ```rhai
     /// mlp([2, 2, 1], #{ seed: 3 }).save("out/doc_load.safetensors");
     /// assert_eq(load_model("out/doc_load.safetensors").n_params, 9);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn load_model(c: NativeCallContext, path: &str) -> RhaiResult<Mlp> {
+    pub fn load_model(c: NativeCallContext, path: &str) -> RhaiResult<SharedModel> {
         let file = ctx(&c)?.sandbox.check_read(path)?;
-        Ok(Mlp::load(&file)?)
+        Ok(SharedModel::from(crate::model::load_model(&file)?))
     }
 
     /// Imports a PyTorch `nn.Sequential` MLP whose `state_dict` was saved with safetensors
@@ -591,7 +651,7 @@ pub mod model_api {
     /// assert_eq(m.n_params, 9729);
     /// ```
     #[rhai_fn(return_raw)]
-    pub fn import_torch(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Mlp> {
+    pub fn import_torch(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<SharedModel> {
         let mut o = Opts::new("import_torch", &options);
         let layers = match o.floats_opt("layers")? {
             None => None,
@@ -645,12 +705,12 @@ pub mod model_api {
         for w in warnings {
             crate::bindings::warn(&w);
         }
-        Ok(m)
+        Ok(Arc::new(m))
     }
 
     /// Imports a PyTorch MLP with the default options (the file must record its activation, as nuisance's `save` does). Options as the form with an options map.
     #[rhai_fn(return_raw, name = "import_torch")]
-    pub fn import_torch_default(c: NativeCallContext, path: &str) -> RhaiResult<Mlp> {
+    pub fn import_torch_default(c: NativeCallContext, path: &str) -> RhaiResult<SharedModel> {
         import_torch(c, path, Map::new())
     }
 
@@ -677,13 +737,13 @@ pub mod model_api {
     /// try {
     ///     let m = import_onnx("tests/data/reference_mlp.onnx", #{ layers: [20, 64, 64, 64, 1] });
     ///     assert_eq(m.n_params, 9729);
-    ///     print(m);   // Classifier(20→64→64→64→1, relu, sigmoid, 9729 params)
+    ///     print(m);   // Mlp(20→64→64→64→1, relu, sigmoid, 9729 params)
     /// } catch (e) {
     ///     assert_eq(e.kind, "feature_missing");
     /// }
     /// ```
     #[rhai_fn(return_raw, name = "import_onnx")]
-    pub fn import_onnx_opts(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<Mlp> {
+    pub fn import_onnx_opts(c: NativeCallContext, path: &str, options: Map) -> RhaiResult<SharedModel> {
         let mut o = Opts::new("import_onnx", &options);
         let layers = match o.floats_opt("layers")? {
             None => None,
@@ -703,7 +763,7 @@ pub mod model_api {
         };
         o.finish()?;
         let file = ctx(&c)?.sandbox.check_read(path)?;
-        Ok(crate::model::import_onnx(&file, &spec)?)
+        Ok(Arc::new(crate::model::import_onnx(&file, &spec)?))
     }
 
     /// Imports a dense MLP from an ONNX file with the default options (see the form with options).
@@ -716,20 +776,19 @@ pub mod model_api {
     /// }
     /// ```
     #[rhai_fn(return_raw, name = "import_onnx")]
-    pub fn import_onnx(c: NativeCallContext, path: &str) -> RhaiResult<Mlp> {
+    pub fn import_onnx(c: NativeCallContext, path: &str) -> RhaiResult<SharedModel> {
         import_onnx_opts(c, path, Map::new())
     }
 
-    /// `Classifier(20→64→1, relu, sigmoid, 1409 params)`.
+    /// The model's one-line summary: `Mlp(20→64→1, relu, sigmoid, 1409 params)`.
     #[rhai_fn(global, name = "to_string", pure)]
-    pub fn to_string(m: &mut Mlp) -> String {
-        let widths: Vec<String> = m.layers().iter().map(|w| w.to_string()).collect();
-        format!("Classifier({}, {}, {}, {} params)", widths.join("→"), m.activation(), m.output(), m.n_params())
+    pub fn to_string(m: &mut SharedModel) -> String {
+        m.describe()
     }
 
-    /// The classifier's summary (debug form).
+    /// The model's summary (debug form).
     #[rhai_fn(global, name = "to_debug", pure)]
-    pub fn to_debug(m: &mut Mlp) -> String {
+    pub fn to_debug(m: &mut SharedModel) -> String {
         to_string(m)
     }
 
@@ -742,10 +801,10 @@ pub mod model_api {
     /// assert_eq(cm.len(), 2);
     /// ```
     #[rhai_fn(return_raw, pure)]
-    pub fn confusion(m: &mut Mlp, data: Dataset) -> RhaiResult<Array> {
-        m.check_features(&data)?;
+    pub fn confusion(m: &mut SharedModel, data: Dataset) -> RhaiResult<Array> {
+        let x = m.inputs(&data)?;
         let labels = data.label().ok_or_else(|| Error::arg("confusion", "the dataset has no label"))?;
-        let z = m.forward_logits(data.x())?;
+        let z = m.logits(x.view())?;
         crate::metrics::check_output_rows("confusion", z.view())?;
         let pred = m.classes_from_logits(&z);
         let k = m.n_outputs().max(2);

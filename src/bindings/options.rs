@@ -56,6 +56,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
             "target",
             "weight_attack",
             "adversarial",
+            "freeze",
         ],
     ),
     ("train (weight_attack)", &["method", "rho", "eta", "gamma"]),

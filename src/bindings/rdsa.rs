@@ -76,7 +76,7 @@ pub mod rdsa_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::Mlp;
+    use crate::model::SharedModel;
 
     /// RDSA, the Random Distribution Shuffle Attack (Saala, Flek, Jung et al., arXiv
     /// 2501.05588): per event, up to `steps` tries that redraw a random subset of `k`
@@ -116,8 +116,8 @@ pub mod rdsa_api {
     /// # Reference
     /// `shared/guide/methods.md` §4.
     #[rhai_fn(return_raw, name = "rdsa")]
-    pub fn rdsa(c: NativeCallContext, m: Mlp, ds: Dataset, options: Map) -> RhaiResult<Map> {
-        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, None, &options)
+    pub fn rdsa(c: NativeCallContext, m: SharedModel, ds: Dataset, options: Map) -> RhaiResult<Map> {
+        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &*m, &ds, None, &options)
     }
 
     /// RDSA with the reference defaults (k = 3, 100 steps, 100-bin histograms).
@@ -129,7 +129,7 @@ pub mod rdsa_api {
     /// assert(!r.shuffled.contains("njets"));   // an integer multiplicity is not continuous
     /// ```
     #[rhai_fn(return_raw, name = "rdsa")]
-    pub fn rdsa_default(c: NativeCallContext, m: Mlp, ds: Dataset) -> RhaiResult<Map> {
+    pub fn rdsa_default(c: NativeCallContext, m: SharedModel, ds: Dataset) -> RhaiResult<Map> {
         rdsa(c, m, ds, Map::new())
     }
 
@@ -144,13 +144,19 @@ pub mod rdsa_api {
     /// assert(r.table["chi2"].all(|c| c >= 0.0));
     /// ```
     #[rhai_fn(return_raw, name = "rdsa")]
-    pub fn rdsa_unc(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel, options: Map) -> RhaiResult<Map> {
-        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &m, &ds, Some(&u), &options)
+    pub fn rdsa_unc(
+        c: NativeCallContext,
+        m: SharedModel,
+        ds: Dataset,
+        u: UncertaintyModel,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        crate::bindings::attack::helpers::run_attack(&ctx(&c)?, "rdsa", &*m, &ds, Some(&u), &options)
     }
 
     /// RDSA with χ² under `u` and the default options.
     #[rhai_fn(return_raw, name = "rdsa")]
-    pub fn rdsa_unc_default(c: NativeCallContext, m: Mlp, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
+    pub fn rdsa_unc_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         rdsa_unc(c, m, ds, u, Map::new())
     }
 
@@ -178,7 +184,12 @@ pub mod rdsa_api {
     /// assert(s.max_jsd < 0.1 && s.correlation_change > 0.05);
     /// ```
     #[rhai_fn(return_raw, name = "attack_metrics")]
-    pub fn attack_metrics_opts(m: Mlp, original: Dataset, adversarial: Dynamic, options: Map) -> RhaiResult<Map> {
+    pub fn attack_metrics_opts(
+        m: SharedModel,
+        original: Dataset,
+        adversarial: Dynamic,
+        options: Map,
+    ) -> RhaiResult<Map> {
         let mut o = Opts::new("attack_metrics", &options);
         let bins = o.usize("bins", 100)?;
         let weighted = o.bool("weighted", false)?;
@@ -197,10 +208,10 @@ pub mod rdsa_api {
             )
             .into());
         }
-        m.check_features(&original)?;
+        let (x0, x1) = (m.inputs(&original)?, m.inputs(&adv)?);
         let w = if weighted { original.weight() } else { None };
-        let r = crate::attack::metrics::attack_metrics(&m, original.x(), adv.x(), original.label(), w, bins)?;
-        Ok(helpers::metrics_map(original.names(), &r))
+        let r = crate::attack::metrics::attack_metrics(&*m, x0.view(), x1.view(), original.label(), w, bins)?;
+        Ok(helpers::metrics_map(&m.input_names(), &r))
     }
 
     /// `attack_metrics` with the default options (100 bins, unweighted).
@@ -216,7 +227,7 @@ pub mod rdsa_api {
     /// assert(p.fooling_ratio > 0.0 && p.mean_abs_change["x0"] <= 0.3 + 1e-6);
     /// ```
     #[rhai_fn(return_raw, name = "attack_metrics")]
-    pub fn attack_metrics(m: Mlp, original: Dataset, adversarial: Dynamic) -> RhaiResult<Map> {
+    pub fn attack_metrics(m: SharedModel, original: Dataset, adversarial: Dynamic) -> RhaiResult<Map> {
         attack_metrics_opts(m, original, adversarial, Map::new())
     }
 }

@@ -2,7 +2,7 @@
 //! weight-space perturbations (PyHessian conventions; `shared/guide/methods.md` §5–6).
 //!
 //! - [`op`]: the [`LinearOp`] the spectrum solvers work on — the exact Hessian-vector product
-//!   of an MLP's training loss ([`MlpHessian`], by the R-operator in `model::hvp`), optionally
+//!   of an MLP's training loss ([`ModelHessian`], by the R-operator in `model::hvp`), optionally
 //!   restricted to one layer, or a dense matrix.
 //! - [`power`], [`lanczos`]: top-k eigenpairs (power iteration with deflation; Lanczos with
 //!   full re-orthogonalisation). [`trace`]: Hutchinson. [`slq`]: spectral density by
@@ -16,6 +16,7 @@
 //! best estimate so far with [`Stop::Interrupted`]. Nothing here imports rhai.
 
 pub mod eig;
+pub mod fd_hessian;
 pub mod lanczos;
 pub mod op;
 pub mod power;
@@ -25,8 +26,9 @@ pub mod slq;
 pub mod trace;
 pub mod weight_attack;
 
+pub use fd_hessian::{FiniteDifferenceHessian, FD_STEP};
 pub use lanczos::{lanczos, LanczosConfig};
-pub use op::{DenseOp, LinearOp, MlpHessian};
+pub use op::{DenseOp, LinearOp, ModelHessian};
 pub use power::{power_iteration, PowerConfig};
 pub use reduced::{reduced_hessian, Basis, Reduced};
 pub use sharpness::{sharpness, SharpnessConfig, SharpnessResult};
@@ -41,8 +43,8 @@ use crate::optim::Stop;
 pub struct Spectrum {
     /// Eigenvalue estimates.
     pub eigenvalues: Vec<f64>,
-    /// Unit eigenvectors, in the operator's space (for [`MlpHessian`], the model's internal
-    /// layout: convert with [`MlpHessian::to_torch_order`]).
+    /// Unit eigenvectors, in the operator's space (for [`ModelHessian`], the model's internal
+    /// layout: convert with [`ModelHessian::to_torch_order`]).
     pub eigenvectors: Vec<Vec<f64>>,
     /// Whether each pair met the tolerance.
     pub converged: Vec<bool>,

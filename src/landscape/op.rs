@@ -1,13 +1,14 @@
 //! The operator the spectrum solvers see: a symmetric linear map `v ↦ H·v` on `f64` vectors,
-//! with the training-loss Hessian of an MLP ([`MlpHessian`]) and a dense matrix ([`DenseOp`],
+//! with the training-loss Hessian of any model ([`ModelHessian`]) and a dense matrix ([`DenseOp`],
 //! for reduced Hessians and tests) as implementations; plus the small vector kernels and the
 //! seeded random directions the solvers share.
 
 use rand::Rng as _;
 use rand_distr::StandardNormal;
 
+use super::fd_hessian::FiniteDifferenceHessian;
 use crate::error::{Error, Result};
-use crate::model::{LossHessian, Mlp, Targets};
+use crate::model::{group_to_flat, HessianProduct, Model, Targets};
 use crate::rng::Rng;
 
 /// A symmetric linear operator (a Hessian, or any matrix with a known spectrum in tests).
@@ -75,34 +76,40 @@ impl LinearOp for DenseOp {
 }
 
 /// The Hessian of a model's training loss on fixed events (or its diagonal block for one
-/// layer), in the model's internal parameter layout; convert eigenvectors for users with
-/// [`MlpHessian::to_torch_order`].
-pub struct MlpHessian {
-    h: LossHessian,
+/// parameter group), in the model's working layout: exact where the model has a
+/// Hessian-vector product ([`Model::loss_hessian`]; the fused MLP's R-operator), otherwise by
+/// central differences of exact gradients ([`FiniteDifferenceHessian`], step documented
+/// there). Convert eigenvectors for users with [`ModelHessian::to_torch_order`].
+pub struct ModelHessian {
+    h: Box<dyn HessianProduct>,
+    model: Box<dyn Model>,
     layer: Option<usize>,
     dim: usize,
 }
 
-impl MlpHessian {
+impl ModelHessian {
     /// The Hessian of the event-weighted mean loss of `model` on `x` (all weights, or those
-    /// of `layer`).
+    /// of parameter group `layer`).
     pub fn new(
-        model: &Mlp,
+        model: &dyn Model,
         x: ndarray::ArrayView2<'_, f32>,
         targets: Targets<'_>,
         weights: Option<&[f32]>,
         layer: Option<usize>,
     ) -> Result<Self> {
-        let h = model.loss_hessian(x, targets, weights)?;
-        let dim = h.dim(layer)?;
-        Ok(MlpHessian { h, layer, dim })
+        let dim = model.group_range(layer)?.len();
+        let h = match model.loss_hessian(x, targets, weights) {
+            Some(h) => h?,
+            None => Box::new(FiniteDifferenceHessian::new(model, x, targets, weights)?),
+        };
+        Ok(ModelHessian { h, model: model.box_clone(), layer, dim })
     }
 
     /// The Hessian of a model's loss on a labelled dataset (event weights included).
-    pub fn from_dataset(model: &Mlp, data: &crate::Dataset, layer: Option<usize>) -> Result<Self> {
-        model.check_features(data)?;
+    pub fn from_dataset(model: &dyn Model, data: &crate::Dataset, layer: Option<usize>) -> Result<Self> {
+        let x = model.inputs(data)?;
         let labels = data.label().ok_or_else(|| Error::arg("hessian", "the dataset has no label column"))?;
-        Self::new(model, data.x(), Targets::Labels(labels), data.weight(), layer)
+        Self::new(model, x.view(), Targets::Labels(labels), data.weight(), layer)
     }
 
     /// The loss at the model's weights.
@@ -110,28 +117,28 @@ impl MlpHessian {
         self.h.loss()
     }
 
-    /// The layer this operator is restricted to, if any.
+    /// The parameter group this operator is restricted to, if any.
     pub fn layer(&self) -> Option<usize> {
         self.layer
     }
 
     /// The underlying product operator.
-    pub fn inner(&self) -> &LossHessian {
-        &self.h
+    pub fn inner(&self) -> &dyn HessianProduct {
+        &*self.h
     }
 
-    /// A vector of this operator's space in PyTorch parameter order.
+    /// A vector of this operator's space in the model's flat (for an MLP, PyTorch) order.
     pub fn to_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
-        self.h.to_torch_order(v, self.layer)
+        group_to_flat(&*self.model, v, self.layer, true)
     }
 
-    /// A vector in PyTorch parameter order in this operator's space.
+    /// A vector in the model's flat order in this operator's space.
     pub fn from_torch_order(&self, v: &[f64]) -> Result<Vec<f64>> {
-        self.h.from_torch_order(v, self.layer)
+        group_to_flat(&*self.model, v, self.layer, false)
     }
 }
 
-impl LinearOp for MlpHessian {
+impl LinearOp for ModelHessian {
     fn dim(&self) -> usize {
         self.dim
     }
@@ -143,7 +150,8 @@ impl LinearOp for MlpHessian {
         Ok(())
     }
 
-    /// By the R-forward pass alone, about twice as fast as `apply` ([`LossHessian::quadratic_form`]).
+    /// For the fused MLP by the R-forward pass alone, about twice as fast as `apply`
+    /// ([`crate::model::LossHessian::quadratic_form`]).
     fn quadratic_form(&self, v: &[f64]) -> Result<f64> {
         let v32: Vec<f32> = v.iter().map(|&x| x as f32).collect();
         let q = self.h.quadratic_form(&v32, self.layer)?;

@@ -1,6 +1,6 @@
 //! The reduced Hessian: H restricted to a subspace, `M = Qᵀ H Q` for an orthonormal basis Q
 //! of k vectors, formed densely from k products and fully diagonalised. The subspace is one
-//! layer's parameters (Q = identity on that block: use an [`super::MlpHessian`] restricted to
+//! layer's parameters (Q = identity on that block: use an [`super::ModelHessian`] restricted to
 //! the layer with [`Basis::Identity`]), k seeded random directions, or given vectors (e.g.
 //! the top eigenvectors). One step is one product (one column of M); an interrupted run
 //! returns the eigenvalues of the leading j × j block, which is itself the reduced Hessian of

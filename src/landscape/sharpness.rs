@@ -9,7 +9,9 @@ use std::ops::Range;
 use super::op::l2;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Targets};
+use ndarray::Array2;
+
+use crate::model::{Model, Targets};
 use crate::optim::{Control, Kv, Solver, Stop};
 
 /// Settings of [`sharpness`].
@@ -55,7 +57,12 @@ pub struct SharpnessResult {
 }
 
 /// The sharpness of `model`'s loss on `data` (event weights included).
-pub fn sharpness(model: &Mlp, data: &Dataset, cfg: &SharpnessConfig, control: &Control) -> Result<SharpnessResult> {
+pub fn sharpness(
+    model: &dyn Model,
+    data: &Dataset,
+    cfg: &SharpnessConfig,
+    control: &Control,
+) -> Result<SharpnessResult> {
     let mut s = Ascent::new(model, data, cfg)?;
     let run = control.executor(cfg.steps).run(&mut s)?;
     Ok(s.finish(run.stop, run.iters))
@@ -63,8 +70,9 @@ pub fn sharpness(model: &Mlp, data: &Dataset, cfg: &SharpnessConfig, control: &C
 
 /// The ascent solver: one gradient per step.
 pub struct Ascent<'a> {
-    model: Mlp,
+    model: Box<dyn Model>,
     data: &'a Dataset,
+    x: Array2<f32>,
     base: Vec<f32>,
     eps: Vec<f32>,
     grad: Vec<f32>,
@@ -77,7 +85,7 @@ pub struct Ascent<'a> {
 
 impl<'a> Ascent<'a> {
     /// Checks the settings and takes the gradient at w.
-    pub fn new(model: &Mlp, data: &'a Dataset, cfg: &SharpnessConfig) -> Result<Self> {
+    pub fn new(model: &dyn Model, data: &'a Dataset, cfg: &SharpnessConfig) -> Result<Self> {
         let bad = |k: &str, p: String| Error::BadOption { func: "sharpness".into(), key: k.into(), problem: p };
         if !(cfg.rho.is_finite() && cfg.rho >= 0.0) {
             return Err(bad("rho", format!("must be ≥ 0, got {}", cfg.rho)));
@@ -89,9 +97,9 @@ impl<'a> Ascent<'a> {
         if !(alpha.is_finite() && alpha > 0.0) {
             return Err(bad("step_size", format!("must be > 0, got {alpha}")));
         }
-        model.check_features(data)?;
-        let base = model.params().to_vec();
-        let layers: Vec<Range<usize>> = (0..model.n_layers()).map(|l| model.offset(l)..model.offset(l + 1)).collect();
+        let x = model.inputs(data)?;
+        let base = model.params();
+        let layers: Vec<Range<usize>> = model.param_groups().into_iter().map(|g| g.range).collect();
         let all = 0..base.len();
         let ranges = if cfg.per_layer { layers.clone() } else { std::iter::once(all).collect() };
         let groups = ranges
@@ -102,8 +110,9 @@ impl<'a> Ascent<'a> {
             })
             .collect();
         let mut s = Ascent {
-            model: model.clone(),
+            model: model.box_clone(),
             data,
+            x,
             eps: vec![0.0; base.len()],
             grad: Vec::new(),
             base,
@@ -122,7 +131,7 @@ impl<'a> Ascent<'a> {
 
     fn loss_grad(&self) -> Result<(f64, Vec<f32>)> {
         let labels = self.data.label().ok_or_else(|| Error::arg("sharpness", "the dataset has no label column"))?;
-        self.model.weight_grad_internal(self.data.x(), Targets::Labels(labels), self.data.weight())
+        self.model.weight_grad(self.x.view(), Targets::Labels(labels), self.data.weight())
     }
 
     /// The best perturbation found after `steps` steps.
@@ -159,8 +168,8 @@ impl Solver for Ascent<'_> {
                 self.eps[r.clone()].iter_mut().for_each(|e| *e *= c);
             }
         }
-        let p = self.model.params_mut();
-        p.iter_mut().zip(self.base.iter().zip(&self.eps)).for_each(|(w, (b, e))| *w = b + e);
+        let p: Vec<f32> = self.base.iter().zip(&self.eps).map(|(b, e)| b + e).collect();
+        self.model.set_params(&p)?;
         let (loss, grad) = self.loss_grad()?;
         if !loss.is_finite() {
             return Err(Error::arg("sharpness", format!("the loss became {loss} inside the ball; use a smaller rho")));

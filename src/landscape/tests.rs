@@ -174,7 +174,7 @@ fn quadratic_form_is_v_dot_hv_for_every_activation_output_and_layer() {
         for (o_i, o) in Output::NAMES.iter().enumerate() {
             let c = case(Activation::parse(a).unwrap(), Output::parse(o).unwrap(), (seed * 5 + o_i) as u64);
             for layer in std::iter::once(None).chain((0..c.m.n_layers()).map(Some)) {
-                let op = MlpHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), layer).unwrap();
+                let op = ModelHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), layer).unwrap();
                 for _ in 0..2 {
                     let v = gaussian(op.dim(), &mut r);
                     let mut hv = vec![0.0; op.dim()];
@@ -193,11 +193,10 @@ fn quadratic_form_is_v_dot_hv_for_every_activation_output_and_layer() {
 fn layer_hvp_is_the_diagonal_block() {
     let c = case(Activation::Tanh, Output::Softmax, 3);
     let h = fd_hessian(&c);
-    let op_full = MlpHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), None).unwrap();
     let mut r = crate::rng::rng(1);
     for l in 0..c.m.n_layers() {
-        let op = MlpHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), Some(l)).unwrap();
-        let range = op_full.inner().layer_range(l).unwrap();
+        let op = ModelHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), Some(l)).unwrap();
+        let range = crate::model::Model::param_groups(&c.m)[l].range.clone();
         assert_eq!(op.dim(), range.len());
         // A block vector in the internal layout, mapped to PyTorch order to index H_fd.
         let v = gaussian(op.dim(), &mut r);
@@ -217,7 +216,7 @@ fn power_lanczos_trace_and_slq_match_the_dense_hessian_of_a_tiny_model() {
     let c = case(Activation::Tanh, Output::Sigmoid, 11);
     let h = fd_hessian(&c);
     let want = dense_eigs(&h);
-    let op = MlpHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), None).unwrap();
+    let op = ModelHessian::new(&c.m, c.x.view(), targets(&c), Some(&c.w), None).unwrap();
     let q = Control::quiet();
     let p = power_iteration(&op, &PowerConfig { k: 3, max_iter: 5000, tol: 1e-9, seed: 1 }, &q).unwrap();
     let l = lanczos(&op, &LanczosConfig { k: 3, max_iter: 35, tol: 1e-6, seed: 2 }, &q).unwrap();
@@ -449,7 +448,7 @@ fn trained_case() -> (Mlp, crate::Dataset) {
     let ds = crate::data::synthetic::gaussians(600, 4);
     let m = Mlp::new(&[20, 8, 1], MlpConfig { activation: Activation::Tanh, seed: 2, ..MlpConfig::default() }).unwrap();
     let cfg = crate::model::TrainConfig { epochs: 2, seed: 1, ..Default::default() };
-    (crate::model::train(&m, &ds, &cfg, &Control::quiet()).unwrap().model, ds)
+    (crate::model::train(&m, &ds, &cfg, &Control::quiet()).unwrap().model.as_mlp().unwrap().clone(), ds)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use super::op::l2;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Targets, WeightPerturbation};
+use crate::model::{Model, Targets, WeightPerturbation};
 use crate::optim::Control;
 use crate::rng;
 
@@ -33,7 +33,7 @@ pub struct WeightAttackResult {
 /// Attacks `model` on `data` with perturbation `p` (`samples` draws for RWP, from `seed`).
 /// Ctrl-C between RWP draws returns the draws made so far.
 pub fn weight_attack(
-    model: &Mlp,
+    model: &dyn Model,
     data: &Dataset,
     p: &WeightPerturbation,
     samples: usize,
@@ -48,16 +48,16 @@ pub fn weight_attack(
             problem: "must be at least 1".into(),
         });
     }
-    model.check_features(data)?;
+    let x = model.inputs(data)?;
     let labels = data.label().ok_or_else(|| Error::arg("weight_attack", "the dataset has no label column"))?;
     let clean = model.evaluate(data, true)?;
-    let w = model.params().to_vec();
+    let w = model.params();
     let grad = if p.needs_gradient() {
-        model.weight_grad_internal(data.x(), Targets::Labels(labels), data.weight())?.1
+        model.weight_grad(x.view(), Targets::Labels(labels), data.weight())?.1
     } else {
         vec![0.0; w.len()]
     };
-    let layers: Vec<_> = (0..model.n_layers()).map(|l| model.offset(l)..model.offset(l + 1)).collect();
+    let layers: Vec<_> = model.param_groups().into_iter().map(|g| g.range).collect();
     let draws = if p.needs_gradient() { 1 } else { samples };
     let mut r = rng::rng(seed);
     let (mut losses, mut accs, mut norms) = (Vec::new(), Vec::new(), Vec::new());
@@ -66,8 +66,9 @@ pub fn weight_attack(
             break;
         }
         let eps = p.epsilon(&w, &grad, &layers, &mut r);
-        let mut m = model.clone();
-        m.params_mut().iter_mut().zip(&eps).for_each(|(x, e)| *x += e);
+        let mut m = model.box_clone();
+        let p: Vec<f32> = w.iter().zip(&eps).map(|(x, e)| x + e).collect();
+        m.set_params(&p)?;
         let e = m.evaluate(data, true)?;
         losses.push(e.loss);
         accs.push(e.accuracy);

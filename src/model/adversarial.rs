@@ -13,7 +13,7 @@
 use ndarray::{Array2, ArrayView2};
 use rand::seq::SliceRandom;
 
-use super::mlp::Mlp;
+use super::interface::Model;
 use super::train::{BatchHook, TrainConfig, TrainResult, Trainer};
 use super::Output;
 use crate::data::Dataset;
@@ -28,7 +28,7 @@ pub trait Augmenter {
     /// against `model`, drawing any randomness from `seed`.
     fn perturb(
         &mut self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         seed: u64,
@@ -114,7 +114,7 @@ pub struct AdversarialResult {
 
 /// Trains a copy of `model` on `train` with adversarial events from `aug` mixed in.
 pub fn adversarial_train(
-    model: &Mlp,
+    model: &dyn Model,
     train: &Dataset,
     cfg: &TrainConfig,
     adv: &AdversarialConfig,
@@ -132,7 +132,7 @@ pub fn adversarial_train(
         AdversarialTrainer { trainer, aug, cfg: adv.clone(), seed: cfg.seed, eval, quiet, records: Vec::new() };
     let run = control.executor(cfg.epochs).run(&mut solver)?;
     let records = solver.records;
-    Ok(AdversarialResult { train: solver.trainer.finish(run.stop), adversarial: records })
+    Ok(AdversarialResult { train: solver.trainer.finish(run.stop)?, adversarial: records })
 }
 
 /// The validation set, or at most `max` training events (a seeded subset).
@@ -187,7 +187,7 @@ struct Hook<'a> {
 impl BatchHook for Hook<'_> {
     fn replace(
         &mut self,
-        model: &Mlp,
+        model: &dyn Model,
         data: &Dataset,
         batch: &[usize],
         seed: u64,
@@ -199,7 +199,8 @@ impl BatchHook for Hook<'_> {
         let rows: Vec<usize> = pos.iter().map(|&p| batch[p]).collect();
         let sub = data.take_rows(&rows);
         let labels = sub.label().ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
-        let x = self.aug.perturb(model, sub.x(), labels, rng::substream(seed, ATTACK), self.quiet)?;
+        let x =
+            self.aug.perturb(model, model.inputs(&sub)?.view(), labels, rng::substream(seed, ATTACK), self.quiet)?;
         self.count += pos.len();
         Ok(Some((pos, x)))
     }
@@ -217,9 +218,11 @@ impl AdversarialTrainer<'_> {
         }
         let sub = data.take_rows(&pos);
         let labels = sub.label().ok_or_else(|| Error::arg("train", "the training set has no label column"))?;
-        let adv = self.aug.perturb(self.trainer.model(), sub.x(), labels, rng::substream(seed, ATTACK), &self.quiet)?;
-        check_rows(&adv, sub.len(), data.n_features())?;
-        let mut x = data.x().to_owned();
+        let model = self.trainer.model();
+        let adv =
+            self.aug.perturb(model, model.inputs(&sub)?.view(), labels, rng::substream(seed, ATTACK), &self.quiet)?;
+        check_rows(&adv, sub.len(), model.n_inputs())?;
+        let mut x = self.trainer.training_inputs().to_owned();
         for (r, &i) in adv.rows().into_iter().zip(&pos) {
             x.row_mut(i).assign(&r);
         }
@@ -232,10 +235,11 @@ impl AdversarialTrainer<'_> {
         let model = self.trainer.model();
         let labels = self.eval.label().ok_or_else(|| Error::arg("train", "the evaluation set has no label column"))?;
         let w = if self.trainer_uses_weights() { self.eval.weight() } else { None };
-        let clean = metrics::accuracy(&model.predict_class(self.eval.x())?, labels, w)?;
+        let x = model.inputs(&self.eval)?;
+        let clean = metrics::accuracy(&model.predict_class(x.view())?, labels, w)?;
         let seed = rng::substream(self.seed, EVAL);
-        let adv = self.aug.perturb(model, self.eval.x(), labels, seed, &self.quiet)?;
-        check_rows(&adv, self.eval.len(), self.eval.n_features())?;
+        let adv = self.aug.perturb(model, x.view(), labels, seed, &self.quiet)?;
+        check_rows(&adv, self.eval.len(), model.n_inputs())?;
         let adv_acc = metrics::accuracy(&model.predict_class(adv.view())?, labels, w)?;
         // Both sets have the same events and weights: the accuracy of their union is the mean.
         Ok(AdversarialRecord {

@@ -5,13 +5,20 @@ use ndarray::{Array2, ArrayView2};
 
 use super::*;
 use crate::data::synthetic::gaussians;
-use crate::model::{train, MlpConfig};
+use crate::model::{train, Mlp, MlpConfig};
 
 /// Returns the events unchanged: training must equal plain training bit for bit.
 struct Identity;
 
 impl Augmenter for Identity {
-    fn perturb(&mut self, _: &Mlp, x: ArrayView2<'_, f32>, _: &[i64], _: u64, _: &Control) -> Result<Array2<f32>> {
+    fn perturb(
+        &mut self,
+        _: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        _: &[i64],
+        _: u64,
+        _: &Control,
+    ) -> Result<Array2<f32>> {
         Ok(x.to_owned())
     }
 }
@@ -23,7 +30,14 @@ struct Shift {
 }
 
 impl Augmenter for Shift {
-    fn perturb(&mut self, _: &Mlp, x: ArrayView2<'_, f32>, _: &[i64], _: u64, _: &Control) -> Result<Array2<f32>> {
+    fn perturb(
+        &mut self,
+        _: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        _: &[i64],
+        _: u64,
+        _: &Control,
+    ) -> Result<Array2<f32>> {
         self.seen += x.nrows();
         Ok(x.mapv(|v| v + self.shift))
     }
@@ -33,7 +47,14 @@ impl Augmenter for Shift {
 struct Short;
 
 impl Augmenter for Short {
-    fn perturb(&mut self, _: &Mlp, x: ArrayView2<'_, f32>, _: &[i64], _: u64, _: &Control) -> Result<Array2<f32>> {
+    fn perturb(
+        &mut self,
+        _: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        _: &[i64],
+        _: u64,
+        _: &Control,
+    ) -> Result<Array2<f32>> {
         Ok(x.slice(ndarray::s![1.., ..]).to_owned())
     }
 }

@@ -38,6 +38,9 @@ pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use hvp::LossHessian;
+/// A model as scripts hold it: any implementation, shared (copies share the weights).
+pub type SharedModel = std::sync::Arc<dyn Model>;
+
 pub use interface::{from_flat, group_to_flat, load_model, to_flat, HessianProduct, Model, ParamGroup};
 pub use io::{import_torch, import_torch_with_warnings, TorchImport, FORMAT_VERSION};
 pub use loss::{Output, Targets};

@@ -5,12 +5,24 @@
 //! minibatch is split in two halves processed with `rayon::join` (one per core) whose
 //! gradients are summed; the split is fixed, so results are bit-identical for a given seed
 //! whatever the thread count.
+//!
+//! Any [`Model`] trains: the fused [`Mlp`] through its fused minibatch kernel (dropout
+//! included), any other model through [`Model::weight_grad`] on each half minibatch (the
+//! gradient of the weighted mean, rescaled to the same Σ wᵢ∂ℓᵢ/Σ wᵢ normalisation; no dropout).
+//! Parameter groups named in [`TrainConfig::freeze`] are restored bit for bit after every
+//! optimiser step, so they never change.
 
 use ndarray::Array2;
 use rand::seq::SliceRandom;
 
+use std::ops::Range;
+
+use ndarray::ArrayView2;
+
 use super::eval::Evaluation;
-use super::loss::check_labels;
+use super::interface::Model;
+use super::loss::{check_labels, Targets};
+#[cfg(doc)]
 use super::mlp::Mlp;
 use super::workspace::Workspace;
 use crate::data::Dataset;
@@ -178,6 +190,8 @@ pub struct TrainConfig {
     /// the perturbed weights w + ε(w, g), then ε is removed before the step. `None` trains
     /// plainly.
     pub weight_attack: Option<super::perturb::WeightPerturbation>,
+    /// Names of parameter groups ([`Model::param_groups`]) that training leaves unchanged.
+    pub freeze: Vec<String>,
 }
 
 impl Default for TrainConfig {
@@ -198,6 +212,7 @@ impl Default for TrainConfig {
             seed: 0,
             target: None,
             weight_attack: None,
+            freeze: Vec::new(),
         }
     }
 }
@@ -223,7 +238,7 @@ pub struct EpochRecord {
 #[derive(Clone, Debug)]
 pub struct TrainResult {
     /// The trained model (the best one by validation loss when `patience` was set).
-    pub model: Mlp,
+    pub model: Box<dyn Model>,
     /// One record per epoch run.
     pub history: Vec<EpochRecord>,
     /// Why training ended.
@@ -238,10 +253,10 @@ pub struct TrainResult {
 /// softmax), non-finite features, feature names or count different from the model's, an
 /// empty set, bad options. Ctrl-C ends the run early with `stop = Interrupted` and the
 /// weights reached so far.
-pub fn train(model: &Mlp, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<TrainResult> {
+pub fn train(model: &dyn Model, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<TrainResult> {
     let mut t = Trainer::new(model, train, cfg, control)?;
     let run = control.executor(cfg.epochs).run(&mut t)?;
-    Ok(t.finish(run.stop))
+    t.finish(run.stop)
 }
 
 /// Replaces rows of a minibatch before its gradient is taken (adversarial training).
@@ -251,7 +266,7 @@ pub trait BatchHook {
     /// train on the clean rows.
     fn replace(
         &mut self,
-        model: &Mlp,
+        model: &dyn Model,
         data: &Dataset,
         batch: &[usize],
         seed: u64,
@@ -260,8 +275,13 @@ pub trait BatchHook {
 
 /// The training solver; use [`train`] unless you run it through your own executor.
 pub struct Trainer {
-    model: Mlp,
+    model: Box<dyn Model>,
     data: Dataset,
+    /// The model's input matrix of `data` for models other than the fused MLP (which reads the
+    /// dataset's features in place).
+    inputs: Option<Array2<f32>>,
+    /// Parameter ranges of the frozen groups.
+    frozen: Vec<Range<usize>>,
     val: Option<Dataset>,
     /// Regression targets (`n × 1`) of the training and validation data.
     values: Option<Array2<f32>>,
@@ -271,7 +291,7 @@ pub struct Trainer {
     weights: Option<Vec<f32>>,
     mean_weight: f64,
     state: OptState,
-    ws: [Workspace; 2],
+    ws: Vec<Workspace>,
     grads: [Vec<f32>; 2],
     history: Vec<EpochRecord>,
     best: Option<(f64, usize, Vec<f32>)>,
@@ -284,17 +304,17 @@ pub struct Trainer {
 
 impl Trainer {
     /// Validates everything and prepares buffers; no training happens yet.
-    pub fn new(model: &Mlp, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<Self> {
+    pub fn new(model: &dyn Model, train: &Dataset, cfg: &TrainConfig, control: &Control) -> Result<Self> {
         check_config(cfg)?;
-        let mut model = model.clone();
+        let mut model = model.box_clone();
         let (data, val) = split_validation(train, cfg)?;
         if data.is_empty() {
             return Err(Error::Empty { op: "train", what: "the training set".into() });
         }
-        let (data, values) = take_target(data, cfg, &model)?;
+        let (data, values) = take_target(data, cfg, &*model)?;
         let (val, val_values) = match val {
             Some(v) => {
-                let (v, vv) = take_target(v, cfg, &model)?;
+                let (v, vv) = take_target(v, cfg, &*model)?;
                 (Some(v), vv)
             }
             None => (None, None),
@@ -335,18 +355,25 @@ impl Trainer {
         let mean_weight = super::backward::check_weights("train", weights.as_deref(), data.len())? / data.len() as f64;
         // Minibatches never hold more than the training events.
         let half = cfg.batch_size.min(data.len()).div_ceil(2);
-        let ws_bytes = Workspace::bytes(&model, half).saturating_mul(2);
+        let ws_bytes = model.as_mlp().map_or(0, |m| Workspace::bytes(m, half).saturating_mul(2));
         let state_bytes = crate::memory::bytes(model.n_params(), 4 * 5);
         crate::memory::check(
             ws_bytes.saturating_add(state_bytes),
             &format!("train: buffers for minibatches of {} events", cfg.batch_size.min(data.len())),
         )?;
-        let ws = [Workspace::new(&model, half), Workspace::new(&model, half)];
+        let ws = match model.as_mlp() {
+            Some(m) => vec![Workspace::new(m, half), Workspace::new(m, half)],
+            None => Vec::new(),
+        };
+        let inputs = if model.as_mlp().is_some() { None } else { Some(model.inputs(&data)?) };
+        let frozen = frozen_ranges(&*model, &cfg.freeze)?;
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
         let state = OptState::new(model.n_params());
         Ok(Trainer {
             model,
             data,
+            inputs,
+            frozen,
             val,
             values,
             val_values,
@@ -366,8 +393,8 @@ impl Trainer {
     }
 
     /// The model as trained so far.
-    pub fn model(&self) -> &Mlp {
-        &self.model
+    pub fn model(&self) -> &dyn Model {
+        &*self.model
     }
 
     /// The history so far.
@@ -390,14 +417,19 @@ impl Trainer {
         self.val.as_ref()
     }
 
-    /// Trains on `x` (same shape as the training events, same labels and weights) instead of
-    /// the clean features from now on; `None` returns to the clean ones.
+    /// The model's inputs of the training events (clean), `n × D`.
+    pub fn training_inputs(&self) -> ArrayView2<'_, f32> {
+        self.inputs.as_ref().map_or_else(|| self.data.x(), |a| a.view())
+    }
+
+    /// Trains on `x` (same shape as the training inputs, same labels and weights) instead of
+    /// the clean inputs from now on; `None` returns to the clean ones.
     pub fn set_training_x(&mut self, x: Option<Array2<f32>>) -> Result<()> {
         if let Some(a) = &x {
-            if a.dim() != self.data.x().dim() {
+            if a.dim() != self.training_inputs().dim() {
                 return Err(Error::Shape {
                     op: "train",
-                    expected: format!("replacement features of shape {:?}", self.data.x().dim()),
+                    expected: format!("replacement features of shape {:?}", self.training_inputs().dim()),
                     got: format!("{:?}", a.dim()),
                 });
             }
@@ -419,7 +451,7 @@ impl Trainer {
             }
             let seed = rng::substream(epoch_seed, b as u64 + 1);
             total += match hook.as_deref_mut() {
-                None => self.minibatch(batch, lr, seed),
+                None => self.minibatch(batch, lr, seed)?,
                 Some(h) => self.hooked_minibatch(h, batch, lr, seed)?,
             };
         }
@@ -428,70 +460,88 @@ impl Trainer {
 
     /// A minibatch whose rows `hook` may replace; the clean rows are restored afterwards.
     fn hooked_minibatch(&mut self, hook: &mut dyn BatchHook, batch: &[usize], lr: f64, seed: u64) -> Result<f64> {
-        let Some((pos, rows)) = hook.replace(&self.model, &self.data, batch, seed)? else {
-            return Ok(self.minibatch(batch, lr, seed));
+        let Some((pos, rows)) = hook.replace(&*self.model, &self.data, batch, seed)? else {
+            return self.minibatch(batch, lr, seed);
         };
-        if rows.dim() != (pos.len(), self.data.n_features()) || pos.iter().any(|&p| p >= batch.len()) {
+        let d = self.training_inputs().ncols();
+        if rows.dim() != (pos.len(), d) || pos.iter().any(|&p| p >= batch.len()) {
             return Err(Error::Shape {
                 op: "train",
-                expected: format!(
-                    "{} replacement rows of {} features for a batch of {}",
-                    pos.len(),
-                    self.data.n_features(),
-                    batch.len()
-                ),
+                expected: format!("{} replacement rows of {d} features for a batch of {}", pos.len(), batch.len()),
                 got: format!("{:?}", rows.dim()),
             });
         }
-        let x = self.x_override.get_or_insert_with(|| self.data.x().to_owned());
-        for (r, &p) in rows.rows().into_iter().zip(&pos) {
-            x.row_mut(batch[p]).assign(&r);
+        if self.x_override.is_none() {
+            self.x_override = Some(self.training_inputs().to_owned());
         }
-        let loss = self.minibatch(batch, lr, seed);
         if let Some(x) = self.x_override.as_mut() {
-            for &p in &pos {
-                x.row_mut(batch[p]).assign(&self.data.x().row(batch[p]));
+            for (r, &p) in rows.rows().into_iter().zip(&pos) {
+                x.row_mut(batch[p]).assign(&r);
             }
         }
-        Ok(loss)
+        let loss = self.minibatch(batch, lr, seed);
+        let clean = self.inputs.as_ref().map_or_else(|| self.data.x(), |a| a.view());
+        if let Some(x) = self.x_override.as_mut() {
+            for &p in &pos {
+                x.row_mut(batch[p]).assign(&clean.row(batch[p]));
+            }
+        }
+        loss
     }
 
     /// Ends training: restores the best weights when early stopping is on.
-    pub fn finish(mut self, stop: Stop) -> TrainResult {
+    pub fn finish(mut self, stop: Stop) -> Result<TrainResult> {
         let mut best_epoch = None;
         if self.cfg.patience.is_some() {
             if let Some((_, epoch, params)) = self.best.take() {
-                self.model.params_mut().copy_from_slice(&params);
+                with_params_mut(&mut *self.model, |p| p.copy_from_slice(&params))?;
                 best_epoch = Some(epoch);
             }
         }
-        TrainResult { model: self.model, history: self.history, stop, best_epoch }
+        Ok(TrainResult { model: self.model, history: self.history, stop, best_epoch })
     }
 
     /// One minibatch: gradient over `batch` (two halves in parallel) and an optimizer step.
     /// Returns Σ wᵢℓᵢ over the batch (at the clean weights, except for RWP, whose one
     /// gradient is taken at the perturbed weights).
-    fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> f64 {
+    fn minibatch(&mut self, batch: &[usize], lr: f64, seed: u64) -> Result<f64> {
         let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
         let loss = match self.cfg.weight_attack.clone() {
-            None => self.gradient(batch, seed),
-            Some(p) => self.perturbed_gradient(&p, batch, seed),
+            None => self.gradient(batch, seed)?,
+            Some(p) => self.perturbed_gradient(&p, batch, seed)?,
         };
-        self.state.step(&self.cfg.optimizer, lr, self.model.params_mut(), &self.grads[0]);
-        loss / norm
+        let (state, opt, grads, frozen) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.frozen);
+        with_params_mut(&mut *self.model, |p| {
+            if frozen.is_empty() {
+                state.step(opt, lr, p, grads);
+            } else {
+                let keep: Vec<Vec<f32>> = frozen.iter().map(|r| p[r.clone()].to_vec()).collect();
+                state.step(opt, lr, p, grads);
+                for (r, k) in frozen.iter().zip(&keep) {
+                    p[r.clone()].copy_from_slice(k);
+                }
+            }
+        })?;
+        Ok(loss / norm)
     }
 
     /// The gradient over `batch` into `grads[0]`; returns Σ norm·wᵢℓᵢ.
-    fn gradient(&mut self, batch: &[usize], seed: u64) -> f64 {
+    fn gradient(&mut self, batch: &[usize], seed: u64) -> Result<f64> {
         let targets = match &self.values {
-            Some(v) => super::loss::Targets::Values(v.view()),
-            None => super::loss::Targets::Labels(self.data.label().unwrap_or(&[])),
+            Some(v) => Targets::Values(v.view()),
+            None => Targets::Labels(self.data.label().unwrap_or(&[])),
         };
         let norm = 1.0 / (batch.len() as f64 * self.mean_weight);
-        let x = self.x_override.as_ref().map_or(self.data.x(), |a| a.view());
-        let (model, w) = (&self.model, self.weights.as_deref());
+        let x = match (&self.x_override, &self.inputs) {
+            (Some(a), _) | (None, Some(a)) => a.view(),
+            (None, None) => self.data.x(),
+        };
+        let Some(model) = self.model.as_mlp() else {
+            return generic_gradient(&*self.model, x, targets, self.weights.as_deref(), batch, norm, &mut self.grads);
+        };
+        let w = self.weights.as_deref();
         let dropout = model.dropout() > 0.0;
-        let [ws0, ws1] = &mut self.ws;
+        let [ws0, ws1] = &mut self.ws[..] else { return Err(Error::arg("train", "no minibatch buffers")) };
         let [g0, g1] = &mut self.grads;
         let run = |ws: &mut Workspace, g: &mut Vec<f32>, idx: &[usize], stream: u64| {
             let mut r = rng::rng(rng::substream(seed, stream));
@@ -501,33 +551,41 @@ impl Trainer {
             let (a, b) = batch.split_at(batch.len() / 2);
             let (la, lb) = rayon::join(|| run(ws0, g0, a, 0), || run(ws1, g1, b, 1));
             g0.iter_mut().zip(g1.iter()).for_each(|(s, v)| *s += v);
-            la + lb
+            Ok(la + lb)
         } else {
-            run(ws0, g0, batch, 0)
+            Ok(run(ws0, g0, batch, 0))
         }
     }
 
     /// The gradient at w + ε(w, g) into `grads[0]` (same dropout masks as at w), with the
     /// clean weights restored bit for bit afterwards.
-    fn perturbed_gradient(&mut self, p: &super::perturb::WeightPerturbation, batch: &[usize], seed: u64) -> f64 {
-        let clean = if p.needs_gradient() { Some(self.gradient(batch, seed)) } else { None };
-        let layers: Vec<std::ops::Range<usize>> =
-            (0..self.model.n_layers()).map(|l| self.model.offset(l)..self.model.offset(l + 1)).collect();
+    fn perturbed_gradient(
+        &mut self,
+        p: &super::perturb::WeightPerturbation,
+        batch: &[usize],
+        seed: u64,
+    ) -> Result<f64> {
+        let clean = if p.needs_gradient() { Some(self.gradient(batch, seed)?) } else { None };
+        let layers: Vec<Range<usize>> = self.model.param_groups().into_iter().map(|g| g.range).collect();
         self.saved.clear();
-        self.saved.extend_from_slice(self.model.params());
+        match self.model.as_mlp() {
+            Some(m) => self.saved.extend_from_slice(m.params()),
+            None => self.saved.extend(self.model.params()),
+        }
         let mut r = rng::rng(rng::substream(seed, 2));
         let eps = p.epsilon(&self.saved, &self.grads[0], &layers, &mut r);
-        self.model.params_mut().iter_mut().zip(&eps).for_each(|(w, e)| *w += e);
+        with_params_mut(&mut *self.model, |p| p.iter_mut().zip(&eps).for_each(|(w, e)| *w += e))?;
         let perturbed = self.gradient(batch, seed);
-        self.model.params_mut().copy_from_slice(&self.saved);
-        clean.unwrap_or(perturbed)
+        let saved = &self.saved;
+        with_params_mut(&mut *self.model, |p| p.copy_from_slice(saved))?;
+        Ok(clean.unwrap_or(perturbed?))
     }
 
     fn validate(&self) -> Result<Option<Evaluation>> {
         match (&self.val, &self.val_values) {
             (Some(v), Some(t)) => {
                 let w = if self.cfg.use_event_weights { v.weight() } else { None };
-                let loss = self.model.loss(v.x(), super::loss::Targets::Values(t.view()), w)?;
+                let loss = self.model.loss(self.model.inputs(v)?.view(), Targets::Values(t.view()), w)?;
                 Ok(Some(Evaluation { n: v.len(), loss, auc: None, accuracy: None }))
             }
             (Some(v), None) => Ok(Some(self.model.evaluate(v, self.cfg.use_event_weights)?)),
@@ -574,7 +632,7 @@ impl Trainer {
         };
         if let Some(vl) = rec.val_loss {
             if self.best.as_ref().is_none_or(|(b, _, _)| vl < *b) {
-                self.best = Some((vl, rec.epoch, self.model.params().to_vec()));
+                self.best = Some((vl, rec.epoch, self.model.params()));
                 self.since_best = 0;
             } else {
                 self.since_best += 1;
@@ -702,7 +760,7 @@ fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Opti
 /// Per-event weight: event weight (if used) × class weight (if given); `None` for all ones.
 /// For regression (`cfg.target`), the target column as an `n × 1` matrix and the data without
 /// it; otherwise the data unchanged.
-fn take_target(data: Dataset, cfg: &TrainConfig, model: &Mlp) -> Result<(Dataset, Option<Array2<f32>>)> {
+fn take_target(data: Dataset, cfg: &TrainConfig, model: &dyn Model) -> Result<(Dataset, Option<Array2<f32>>)> {
     let Some(name) = &cfg.target else { return Ok((data, None)) };
     if model.output() != super::loss::Output::Linear || model.n_outputs() != 1 {
         return Err(Error::BadOption {
@@ -718,6 +776,82 @@ fn take_target(data: Dataset, cfg: &TrainConfig, model: &Mlp) -> Result<(Dataset
     let values: Vec<f32> = data.column(name)?.to_vec();
     let x = Array2::from_shape_vec((values.len(), 1), values).map_err(|e| Error::Tensor(e.to_string()))?;
     Ok((data.drop_columns(std::slice::from_ref(name))?, Some(x)))
+}
+
+/// Applies `f` to the model's parameters (working layout): in place for the fused MLP, through
+/// [`Model::params`] / [`Model::set_params`] otherwise.
+fn with_params_mut(model: &mut dyn Model, f: impl FnOnce(&mut [f32])) -> Result<()> {
+    if let Some(m) = model.as_mlp_mut() {
+        f(m.params_mut());
+        return Ok(());
+    }
+    let mut p = model.params();
+    f(&mut p);
+    model.set_params(&p)
+}
+
+/// The gradient over `batch` for a model without the fused kernel: [`Model::weight_grad`] on
+/// each half (the same split as the fused path), each rescaled from its own weighted mean to
+/// `norm · Σ wᵢ ∂ℓᵢ`, summed into `grads[0]`; returns Σ norm·wᵢℓᵢ. A half whose weights sum
+/// to ≤ 0 is an error (possible only with negative event weights).
+fn generic_gradient(
+    model: &dyn Model,
+    x: ArrayView2<'_, f32>,
+    targets: Targets<'_>,
+    weights: Option<&[f32]>,
+    batch: &[usize],
+    norm: f64,
+    grads: &mut [Vec<f32>; 2],
+) -> Result<f64> {
+    let halves: Vec<&[usize]> = if batch.len() >= SPLIT_MIN {
+        let (a, b) = batch.split_at(batch.len() / 2);
+        vec![a, b]
+    } else {
+        vec![batch]
+    };
+    grads[0].iter_mut().for_each(|g| *g = 0.0);
+    let mut total = 0.0;
+    for idx in halves {
+        let xb = x.select(ndarray::Axis(0), idx);
+        let wb: Option<Vec<f32>> = weights.map(|w| idx.iter().map(|&i| w[i]).collect());
+        let tb: Array2<f32>;
+        let lb: Vec<i64>;
+        let t = match targets {
+            Targets::Values(v) => {
+                tb = v.select(ndarray::Axis(0), idx);
+                Targets::Values(tb.view())
+            }
+            Targets::Labels(l) => {
+                lb = idx.iter().map(|&i| l[i]).collect();
+                Targets::Labels(&lb)
+            }
+        };
+        let wsum: f64 = wb.as_ref().map_or(idx.len() as f64, |w| w.iter().map(|&v| f64::from(v)).sum());
+        let (loss, g) = model.weight_grad(xb.view(), t, wb.as_deref())?;
+        let scale = norm * wsum;
+        grads[0].iter_mut().zip(&g).for_each(|(s, v)| *s += (f64::from(*v) * scale) as f32);
+        total += loss * scale;
+    }
+    Ok(total)
+}
+
+/// The parameter ranges of the groups named in `names`; errors naming the groups on an
+/// unknown name.
+fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>>> {
+    let groups = model.param_groups();
+    names
+        .iter()
+        .map(|n| {
+            groups.iter().find(|g| &g.name == n).map(|g| g.range.clone()).ok_or_else(|| Error::BadOption {
+                func: "train".into(),
+                key: "freeze".into(),
+                problem: format!(
+                    "the model has no parameter group '{n}'; its groups are {}",
+                    groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            })
+        })
+        .collect()
 }
 
 fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {

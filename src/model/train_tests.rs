@@ -2,7 +2,7 @@ use ndarray::Array2;
 use rand_distr::{Distribution, StandardNormal};
 
 use super::*;
-use crate::model::{Activation, MlpConfig, Output, Targets, WeightPerturbation};
+use crate::model::{Activation, Mlp, MlpConfig, Output, Targets, WeightPerturbation};
 
 /// The reference task (class 0 ~ N(0, Σ), class 1 ~ N(0.5·1, Σ), Σᵢⱼ = 0.5^|i−j|) from the
 /// shared generator, with `d` features.
@@ -51,8 +51,8 @@ fn reference_task_reaches_near_bayes_auc() {
     assert!((0.825..0.835).contains(&auc), "test AUC {auc}");
     // The standardisation was fitted: feature means near ½·P(y=1) = 0.25, stds near
     // √(1 + 0.25·0.25) = 1.031 (mixture variance).
-    assert!(r.model.mean().iter().all(|m| (m - 0.25).abs() < 0.02));
-    assert!(r.model.std().iter().all(|s| (s - 1.031).abs() < 0.02));
+    assert!(r.model.as_mlp().unwrap().mean().iter().all(|m| (m - 0.25).abs() < 0.02));
+    assert!(r.model.as_mlp().unwrap().std().iter().all(|s| (s - 1.031).abs() < 0.02));
 }
 
 #[test]

@@ -133,7 +133,7 @@ pub fn c2st(
     };
     let trained = train(&model, &fit, &tc, control)?.model;
     control.check()?;
-    let z = trained.forward_logits(test.x())?;
+    let z = trained.logits(test.x())?;
     let scores: Vec<f32> = z.column(0).to_vec();
     let labels = test.label().unwrap_or(&[]);
     let auc = roc_auc(&scores, labels, test.weight())?;

@@ -10,7 +10,7 @@ use crate::attack::result::{outputs, AttackResult};
 use crate::attack::uncertainty::UncertaintyModel;
 use crate::attack::{Attack, Entry, Outcome, Purpose, Setup};
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 use crate::optim::Control;
 
 /// The registry entry.
@@ -98,13 +98,19 @@ impl Attack for MiniFool {
         "minifool"
     }
 
-    fn run(&self, model: &Mlp, x: ArrayView2<'_, f32>, _labels: Option<&[i64]>, control: &Control) -> Result<Outcome> {
+    fn run(
+        &self,
+        model: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        _labels: Option<&[i64]>,
+        control: &Control,
+    ) -> Result<Outcome> {
         Ok(Self::outcome(minifool(model, &self.unc, x, &self.cfg, &self.proj, control)?))
     }
 
     fn augment(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         _labels: &[i64],
         _seed: u64,
@@ -119,7 +125,7 @@ impl Attack for MiniFool {
 
     fn at_budget(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         unc: &UncertaintyModel,
         x: ArrayView2<'_, f32>,
         _clean: &[i64],
@@ -130,7 +136,7 @@ impl Attack for MiniFool {
 
     fn at_event_scales(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         unc: &UncertaintyModel,
         x: ArrayView2<'_, f32>,
         scales: &[f32],

@@ -10,7 +10,7 @@ use crate::attack::result::AttackResult;
 use crate::attack::uncertainty::UncertaintyModel;
 use crate::attack::{Attack, Entry, Outcome, Purpose, Setup};
 use crate::error::{Error, Result};
-use crate::model::{Mlp, Output};
+use crate::model::{Model, Output};
 use crate::optim::Control;
 
 /// The registry entry.
@@ -120,7 +120,13 @@ impl Attack for Gradient {
         self.name
     }
 
-    fn run(&self, model: &Mlp, x: ArrayView2<'_, f32>, _labels: Option<&[i64]>, control: &Control) -> Result<Outcome> {
+    fn run(
+        &self,
+        model: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        _labels: Option<&[i64]>,
+        control: &Control,
+    ) -> Result<Outcome> {
         let mut results = Vec::with_capacity(self.goals.len());
         for g in &self.goals {
             results.push(pgd(model, &self.unc, x, g, &self.cfg, &self.proj, control).map_err(|e| named(self.name, e))?);
@@ -132,7 +138,7 @@ impl Attack for Gradient {
 
     fn augment(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         seed: u64,
@@ -149,7 +155,7 @@ impl Attack for Gradient {
 
     fn at_budget(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         unc: &UncertaintyModel,
         x: ArrayView2<'_, f32>,
         clean: &[i64],

@@ -11,7 +11,7 @@ use crate::attack::uncertainty::UncertaintyModel;
 use crate::attack::{Attack, Entry, Outcome, Purpose, Setup, Summary};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::Mlp;
+use crate::model::Model;
 use crate::optim::Control;
 
 /// The registry entry.
@@ -132,14 +132,20 @@ impl Attack for RdsaAttack {
         "rdsa"
     }
 
-    fn run(&self, model: &Mlp, x: ArrayView2<'_, f32>, labels: Option<&[i64]>, control: &Control) -> Result<Outcome> {
+    fn run(
+        &self,
+        model: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        control: &Control,
+    ) -> Result<Outcome> {
         let r = self.rdsa.attack(model, x, labels, self.unc.as_ref(), control)?;
         Ok(self.outcome(x, r))
     }
 
     fn augment(
         &self,
-        model: &Mlp,
+        model: &dyn Model,
         x: ArrayView2<'_, f32>,
         labels: &[i64],
         seed: u64,
@@ -154,7 +160,7 @@ impl Attack for RdsaAttack {
 
     fn at_budget(
         &self,
-        _model: &Mlp,
+        _model: &dyn Model,
         _unc: &UncertaintyModel,
         _x: ArrayView2<'_, f32>,
         _clean: &[i64],
