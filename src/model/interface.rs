@@ -409,3 +409,7 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>> {
         Some(other) => Err(Error::format(path, format!("model kind '{other}' is not known to this build"))),
     }
 }
+
+#[cfg(test)]
+#[path = "interface_tests.rs"]
+mod tests;

@@ -1,5 +1,10 @@
-//! The MLP classifier every attack differentiates through.
+//! Models: the interface every attack, scan, metric, training loop and spectrum works
+//! through, and its implementations.
 //!
+//! - [`Model`] (`interface.rs`): the object-safe model trait (logits, input vector–Jacobian
+//!   products for every [`GradTarget`], weight gradients, flat parameters with named groups,
+//!   save/load through [`load_model`], an optional exact Hessian-vector product), used as
+//!   `&dyn Model` and, in scripts, as [`SharedModel`].
 //! - [`Mlp`]: architecture, parameters (flat, GEMM-friendly layout; PyTorch order on the
 //!   outside), input standardisation stored in the model, batched fused forward pass.
 //! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
@@ -11,7 +16,7 @@
 //!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
 //!   feature `onnx`) for MLPs exported to ONNX.
 //! - [`CandleMlp`]: the same network on candle-core autograd, the general (slower) path and
-//!   an independent cross-check.
+//!   an independent cross-check; a second [`Model`] implementation.
 //!
 //! Architecture invariant: nothing here imports rhai.
 

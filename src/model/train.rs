@@ -846,7 +846,7 @@ fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>
                 func: "train".into(),
                 key: "freeze".into(),
                 problem: format!(
-                    "the model has no parameter group '{n}'; its groups are {}",
+                    "names no parameter group of the model: '{n}' (its groups: {})",
                     groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             })
