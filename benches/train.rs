@@ -21,6 +21,7 @@ fn main() -> nuisance::Result<()> {
     model.fit_standardization(&train)?;
     let trained =
         nuisance::model::train(&model, &train, &Default::default(), &nuisance::optim::Control::quiet())?.model;
+    let trained = trained.as_mlp().cloned().ok_or_else(|| nuisance::Error::arg("bench", "expected an MLP"))?;
     println!("{}", bench::forward_fused(&trained, &test, 4096)?);
     println!("{}", bench::fgsm_fused(&trained, &test, 4096, 0.1)?);
     if !fused_only {

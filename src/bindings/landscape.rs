@@ -97,6 +97,8 @@ pub mod landscape_api {
         let mut o = Opts::new("hvp", &options);
         let layer = layer(&mut o)?;
         o.finish()?;
+        m.check_features(&data)?;
+        data.label().ok_or_else(|| Error::arg("hvp", "the dataset has no label column"))?;
         let op = operator(&**m, &data, layer)?;
         let v: Vec<f64> = floats("hvp", "v", &v)?.into_iter().map(|x| f64::from(x as f32)).collect();
         let n = landscape::LinearOp::dim(&op);

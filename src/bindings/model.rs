@@ -568,7 +568,7 @@ pub mod model_api {
     /// Input feature names (empty until set or trained).
     #[rhai_fn(get = "features", pure)]
     pub fn model_features(m: &mut SharedModel) -> Array {
-        crate::bindings::convert::string_array(&m.feature_names().unwrap_or_default())
+        crate::bindings::convert::string_array(m.feature_names().unwrap_or_default())
     }
 
     /// All parameters as one flat array (PyTorch order: per layer, weight out×in then bias).
