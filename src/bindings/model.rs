@@ -522,7 +522,9 @@ pub mod model_api {
     /// The implementation: `mlp` (the fused network of `mlp(…)`), `candle_mlp`, ….
     ///
     /// ```rhai
-    /// assert_eq(mlp([2, 3, 1]).kind, "mlp");
+    /// let m = mlp([2, 3, 1]);
+    /// assert_eq(m.kind, "mlp");
+    /// assert_eq(type_of(m), "model");   // one script type for every implementation
     /// ```
     #[rhai_fn(get = "kind", pure)]
     pub fn kind(m: &mut SharedModel) -> String {
@@ -534,9 +536,14 @@ pub mod model_api {
     /// can freeze groups by name (`train`'s `freeze` option).
     ///
     /// ```rhai
-    /// let g = mlp([2, 3, 1]).param_groups;
+    /// let m = mlp([20, 3, 1], #{ seed: 1 });
+    /// let g = m.param_groups;
     /// assert_eq(g[1].name, "layer1");
-    /// assert_eq([g[1].start, g[1].end], [9, 13]);
+    /// assert_eq([g[1].start, g[1].end], [63, 67]);   // 20·3 + 3, then 3·1 + 1
+    /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
+    /// let t = train(m, d, #{ epochs: 1, seed: 2, freeze: ["layer0"] }).model;
+    /// assert_eq(t.params().extract(0, 63), m.params().extract(0, 63));   // frozen
+    /// assert(t.params().extract(63) != m.params().extract(63));
     /// ```
     #[rhai_fn(get = "param_groups", pure)]
     pub fn param_groups(m: &mut SharedModel) -> Array {
