@@ -181,9 +181,9 @@ pub fn pfn_fgsm(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let mut adv = x.clone();
     let f = layout.n_object();
     for s in 0..layout.max_objects {
-        for j in 0..3 {
+        for (j, sd) in std.iter().enumerate().take(3) {
             let c = layout.slot_column(s, j);
-            let eps = 0.05 * std[j];
+            let eps = 0.05 * sd;
             let (mut col, g) = (adv.slice_mut(s![.., c]), grad.slice(s![.., c]));
             col.iter_mut().zip(g).for_each(|(v, gv)| *v += eps * gv.signum() * f32::from(*gv != 0.0));
         }

@@ -49,6 +49,6 @@ pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};
 pub use perturb::WeightPerturbation;
 pub use pfn::{Pfn, PfnConfig, Pooling};
-pub use pfn_io::{import_torch_pfn, PfnImport};
-pub use pfn_train::{train_pfn, PfnTrainResult, PfnTrainer};
+pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
+pub use pfn_train::{train_pfn, LabelledInputs, PfnTrainResult, PfnTrainer};
 pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};

@@ -28,6 +28,9 @@ use crate::{fsutil, io_guard};
 
 const FORMAT_NAME: &str = "nuisance-pfn";
 
+/// A PFN's standardisation: `(event mean, event std, object mean, object std)`.
+pub type Standardization = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+
 /// How to read a PyTorch PFN state dict (`scripts/export_pfn.py`'s layout).
 #[derive(Clone, Debug)]
 pub struct PfnImport {
@@ -42,7 +45,7 @@ pub struct PfnImport {
     pub output: Output,
     /// `(event mean, event std, object mean, object std)` the network was trained with;
     /// `None` for raw inputs.
-    pub standardization: Option<(Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>)>,
+    pub standardization: Option<Standardization>,
 }
 
 /// The state-dict names of layer `l` of stack `stack` ("phi" or "f").
@@ -136,7 +139,7 @@ impl Pfn {
         let params = phi.windows(2).chain(f.windows(2)).try_fold(0usize, |acc, p| {
             p[0].checked_mul(p[1]).and_then(|w| w.checked_add(p[1])).and_then(|n| acc.checked_add(n))
         });
-        if !params.is_some_and(|n| n <= data.len() / 4) {
+        if params.is_none_or(|n| n > data.len() / 4) {
             return Err(Error::format(
                 path,
                 format!("metadata widths {phi:?} / {f:?} need more weights than the file holds"),

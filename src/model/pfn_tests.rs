@@ -130,11 +130,11 @@ fn input_gradients_match_finite_differences_and_vanish_on_padding_and_count() {
         let labels: Vec<i64> = labels.iter().map(|&l| if m.output() == Output::Softmax { l + 1 } else { l }).collect();
         let theta = to64(&m.params_flat());
         let g = m.input_grad_and_scores(x.view(), GradTarget::Loss(Targets::Labels(&labels))).unwrap();
-        for i in 0..x.nrows() {
+        for (i, &label) in labels.iter().enumerate() {
             let row = to64(x.row(i).as_slice().unwrap());
             let k = (row[1].round().clamp(0.0, 3.0)) as usize;
             let z = ref_logits(&m, &theta, &row);
-            assert!((f64::from(g.value[i]) - ref_loss(m.output(), &z, labels[i])).abs() < 1e-5);
+            assert!((f64::from(g.value[i]) - ref_loss(m.output(), &z, label)).abs() < 1e-5);
             for c in 0..x.ncols() {
                 let real = c == 0 || (c >= 2 && c < 2 + 2 * k);
                 if !real {
@@ -144,7 +144,7 @@ fn input_gradients_match_finite_differences_and_vanish_on_padding_and_count() {
                 let f = |d: f64| {
                     let mut r = row.clone();
                     r[c] += d;
-                    ref_loss(m.output(), &ref_logits(&m, &theta, &r), labels[i])
+                    ref_loss(m.output(), &ref_logits(&m, &theta, &r), label)
                 };
                 let fd = (f(H) - f(-H)) / (2.0 * H);
                 let a = f64::from(g.grad[[i, c]]);
@@ -164,7 +164,8 @@ fn every_grad_target_matches_its_objective() {
         g.copy_from_slice(&[z[1], z[0], 1.0]);
         z[0] * z[1] + z[2]
     };
-    let objs: Vec<(GradTarget<'_>, Box<dyn Fn(&[f64], &[f64]) -> f64>)> = vec![
+    type Objective = Box<dyn Fn(&[f64], &[f64]) -> f64>;
+    let objs: Vec<(GradTarget<'_>, Objective)> = vec![
         (GradTarget::Logit { class: 2 }, Box::new(|z: &[f64], _: &[f64]| z[2])),
         (
             GradTarget::Score { class: 1 },
@@ -204,18 +205,24 @@ fn every_grad_target_matches_its_objective() {
 
 #[test]
 fn weight_gradients_match_finite_differences_with_event_weights() {
-    for m in cases() {
-        let x = events(9);
-        let labels: Vec<i64> = vec![0, 1, 1, 0, 1];
-        let w = [0.5f32, 2.0, 1.0, -0.25, 1.5];
-        let (loss, g) = m.weight_grad(x.view(), Targets::Labels(&labels), Some(&w)).unwrap();
+    // All five events, and event 0 alone (no objects at all: Φ's gradient is exactly 0).
+    let all = events(9);
+    let empty = all.slice(ndarray::s![0..1, ..]).to_owned();
+    for (m, x) in cases().into_iter().flat_map(|m| [(m.clone(), all.clone()), (m, empty.clone())]) {
+        let labels: Vec<i64> = vec![0, 1, 1, 0, 1][..x.nrows()].to_vec();
+        let w = &[0.5f32, 2.0, 1.0, -0.25, 1.5][..x.nrows()];
+        let (loss, g) = m.weight_grad(x.view(), Targets::Labels(&labels), Some(w)).unwrap();
+        if x.nrows() == 1 {
+            let phi_params = m.param_groups()[m.n_phi()].1;
+            assert!(g[..phi_params].iter().all(|&v| v == 0.0));
+        }
         let theta = to64(&m.params_flat());
         let rows: Vec<Vec<f64>> = x.rows().into_iter().map(|r| to64(r.as_slice().unwrap())).collect();
         let wsum: f64 = w.iter().map(|&v| f64::from(v)).sum();
         let mean_loss = |t: &[f64]| -> f64 {
             rows.iter()
                 .zip(&labels)
-                .zip(&w)
+                .zip(w)
                 .map(|((r, &l), &wi)| f64::from(wi) * ref_loss(m.output(), &ref_logits(&m, t, r), l))
                 .sum::<f64>()
                 / wsum

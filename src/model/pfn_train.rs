@@ -49,6 +49,9 @@ pub fn train_pfn(model: &Pfn, train: &Dataset, cfg: &TrainConfig, control: &Cont
     Ok(t.finish(run.stop))
 }
 
+/// Inputs (`n × D`), labels and optional weights of a set of events.
+pub type LabelledInputs = (Array2<f32>, Vec<i64>, Option<Vec<f32>>);
+
 /// Inputs, labels and weights of a set of events.
 struct Events {
     x: Array2<f32>,
@@ -104,7 +107,7 @@ impl PfnTrainer {
         x: Array2<f32>,
         labels: Vec<i64>,
         weights: Option<Vec<f32>>,
-        val: Option<(Array2<f32>, Vec<i64>, Option<Vec<f32>>)>,
+        val: Option<LabelledInputs>,
         cfg: &TrainConfig,
         control: &Control,
     ) -> Result<Self> {
