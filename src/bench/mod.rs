@@ -8,6 +8,7 @@ pub mod checks;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
+pub mod pfn;
 pub mod rdsa;
 
 use std::path::PathBuf;
@@ -70,6 +71,16 @@ pub fn all() -> Vec<Bench> {
             name: "checks",
             about: "checks of 100k test against 200k training gaussians (20 features, 100 bins, no C2ST) and tentative incremental JSD/correlation moves",
             run: checks,
+        },
+        Bench {
+            name: "pfn_train",
+            about: "PFN (Φ 4→100→100→128, sum, F 128→100→100→100→1) on 80 % of the quark/gluon jets, Adam 1e-3, batch 256, 6 epochs; test AUC",
+            run: pfn::pfn_train,
+        },
+        Bench {
+            name: "pfn_fgsm",
+            about: "the PFN's forward and forward + input gradient at batch 4096 over the quark/gluon jets",
+            run: pfn::pfn_fgsm,
         },
         Bench {
             name: "hessian_top5",

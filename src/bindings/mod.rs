@@ -17,6 +17,7 @@ pub mod files;
 pub mod landscape;
 pub mod model;
 pub mod options;
+pub mod pfn;
 pub mod plot;
 pub mod rdsa;
 pub mod sort;
@@ -126,6 +127,7 @@ pub fn register(engine: &mut Engine) {
     files::register(engine);
     collections::register(engine);
     model::register(engine);
+    pfn::register(engine);
     landscape::register(engine);
     plot::register(engine);
     attack::register(engine);

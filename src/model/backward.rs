@@ -362,7 +362,7 @@ pub(crate) fn standard_targets(t: Targets<'_>) -> Option<Array2<f32>> {
 }
 
 /// One event's objective value; writes ∂objective/∂logits into `g`.
-fn objective_row(out: Output, z: &[f32], target: &GradTarget<'_>, i: usize, g: &mut [f32]) -> f32 {
+pub(crate) fn objective_row(out: Output, z: &[f32], target: &GradTarget<'_>, i: usize, g: &mut [f32]) -> f32 {
     match *target {
         GradTarget::Custom(f) => f(i, z, g),
         GradTarget::LossOfPredicted => loss_grad_row(out, z, RowTarget::Class(class_of_row(out, z)), 1.0, g) as f32,

@@ -316,7 +316,7 @@ fn infer_names(path: &Path, st: &SafeTensors<'_>) -> Result<Vec<(String, String)
 }
 
 /// Sort key treating digit runs as numbers: `net.10` after `net.2`.
-fn natural_key(s: &str) -> Vec<(u64, String)> {
+pub(super) fn natural_key(s: &str) -> Vec<(u64, String)> {
     s.split('.').map(|p| (p.parse::<u64>().unwrap_or(u64::MAX), p.to_string())).collect()
 }
 
@@ -338,7 +338,7 @@ fn read_params(
     Ok(flat)
 }
 
-fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
+pub(super) fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, shape: &[usize]) -> Result<Vec<f32>> {
     let t = st.tensor(name).map_err(|_| missing(path, name, st))?;
     if t.shape() != shape {
         return Err(Error::format(path, format!("tensor '{name}' has shape {:?}, expected {shape:?}", t.shape())));
@@ -356,17 +356,17 @@ fn read_tensor(path: &Path, st: &SafeTensors<'_>, name: &str, shape: &[usize]) -
     }
 }
 
-fn parse<'a>(path: &Path, data: &'a [u8]) -> Result<SafeTensors<'a>> {
+pub(super) fn parse<'a>(path: &Path, data: &'a [u8]) -> Result<SafeTensors<'a>> {
     SafeTensors::deserialize(data).map_err(|e| not_safetensors(path, e))
 }
 
-fn not_safetensors(path: &Path, e: impl std::fmt::Display) -> Error {
+pub(super) fn not_safetensors(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::format(path, format!("not a safetensors file ({e})"))
 }
 
 /// A tensor the file lacks (a name of the `tensors` option, or a weight's bias), with the
 /// file's tensors and the nearest of them.
-fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
+pub(super) fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
     let mut names = st.names();
     names.sort_by_key(|n| natural_key(n));
     // A guess only when one name is nearest ('net.3.bias' is as near 'net.0.bias' as 'net.2.bias').
@@ -382,7 +382,7 @@ fn missing(path: &Path, name: &str, st: &SafeTensors<'_>) -> Error {
 /// equal bytes (the `safetensors` crate's writer takes the metadata as a `HashMap`, whose
 /// order changes from run to run). Layout: header length (u64 LE), the JSON header padded
 /// with spaces to a multiple of 8, the tensor data in header order.
-fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<u8>)>, meta: &BTreeMap<String, String>) -> Vec<u8> {
+pub(super) fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<u8>)>, meta: &BTreeMap<String, String>) -> Vec<u8> {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let json = |s: &str| serde_json::to_string(s).unwrap_or_default();
     let mut header = format!("{{\"__metadata__\":{}", serde_json::to_string(meta).unwrap_or_default());
@@ -408,16 +408,16 @@ fn serialize(mut tensors: Vec<(String, Vec<usize>, Vec<u8>)>, meta: &BTreeMap<St
     out
 }
 
-fn le_bytes(v: &[f32]) -> Vec<u8> {
+pub(super) fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
-fn parse_f32(path: &Path, key: &str, s: &str) -> Result<f32> {
+pub(super) fn parse_f32(path: &Path, key: &str, s: &str) -> Result<f32> {
     s.trim().parse::<f32>().map_err(|_| Error::format(path, format!("metadata '{key}': '{s}' is not a number")))
 }
 
 /// Parses "[a, b, …]" straight to f32 (no detour through f64, so no double rounding).
-fn parse_f32_list(path: &Path, key: &str, s: &str) -> Result<Vec<f32>> {
+pub(super) fn parse_f32_list(path: &Path, key: &str, s: &str) -> Result<Vec<f32>> {
     let inner = s
         .trim()
         .strip_prefix('[')

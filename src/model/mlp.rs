@@ -70,7 +70,7 @@ pub struct Mlp {
 /// again ([`memory::Reservation::duplicate`]); not part of a model's value (equality ignores
 /// it).
 #[derive(Debug, Default)]
-struct Held(memory::Reservation);
+pub(crate) struct Held(pub(crate) memory::Reservation);
 
 impl Clone for Held {
     fn clone(&self) -> Self {

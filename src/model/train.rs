@@ -650,19 +650,19 @@ impl Trainer {
 }
 
 /// Optimizer state over the flat parameter vector.
-struct OptState {
+pub(crate) struct OptState {
     m: Vec<f32>,
     v: Vec<f32>,
     t: i32,
 }
 
 impl OptState {
-    fn new(n: usize) -> Self {
+    pub(crate) fn new(n: usize) -> Self {
         OptState { m: vec![0.0; n], v: vec![0.0; n], t: 0 }
     }
 
     /// One fused pass over all parameters.
-    fn step(&mut self, opt: &Optimizer, lr: f64, p: &mut [f32], g: &[f32]) {
+    pub(crate) fn step(&mut self, opt: &Optimizer, lr: f64, p: &mut [f32], g: &[f32]) {
         self.t += 1;
         match *opt {
             Optimizer::Adam { beta1, beta2, eps, .. } => self.adam(lr, beta1, beta2, eps, 0.0, p, g),
@@ -705,7 +705,7 @@ impl OptState {
     }
 }
 
-fn check_config(cfg: &TrainConfig) -> Result<()> {
+pub(crate) fn check_config(cfg: &TrainConfig) -> Result<()> {
     let bad = |k: &str, p: String| Error::BadOption { func: "train".into(), key: k.into(), problem: p };
     if cfg.batch_size == 0 {
         return Err(bad("batch_size", "must be at least 1".into()));
@@ -730,7 +730,7 @@ fn check_config(cfg: &TrainConfig) -> Result<()> {
 }
 
 /// The training and validation sets: the given validation set, or a seeded random split.
-fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Option<Dataset>)> {
+pub(crate) fn split_validation(train: &Dataset, cfg: &TrainConfig) -> Result<(Dataset, Option<Dataset>)> {
     if let Some(v) = &cfg.validation {
         if v.is_empty() {
             return Err(Error::Empty { op: "train", what: "the validation set".into() });
@@ -854,7 +854,7 @@ fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>
         .collect()
 }
 
-fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
+pub(crate) fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
     let ev = if cfg.use_event_weights { data.weight() } else { None };
     let Some(cw) = &cfg.class_weights else {
         return Ok(ev.map(<[f32]>::to_vec));

@@ -1,0 +1,285 @@
+//! The PFN's batched outputs, input gradients, weight gradients and metrics — the same
+//! contracts as [`Mlp`](super::Mlp)'s (`backward.rs`, `eval.rs`), over the set layout.
+//!
+//! Inference and input gradients run over blocks of [`SET_CHUNK`] events across the rayon
+//! pool; weight gradients over a fixed split of the events ([`GRAD_PARTS`] ranges), so results
+//! do not depend on the thread count.
+
+use ndarray::{Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::backward::{check_weights, objective_row, standard_targets, GradTarget, InputGrad};
+use super::eval::{class_of_row, Evaluation};
+use super::loss::{check_labels, loss_grad_row, loss_row, Output, Targets};
+use super::pfn::Pfn;
+use super::pfn_pass::{with_set_workspace, SetWorkspace};
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::metrics;
+
+/// Events per block: a block's Φ activations (≈ 45 objects per jet × 328 values) stay within
+/// a few MB, and the GEMMs see thousands of rows.
+pub(crate) const SET_CHUNK: usize = 64;
+
+/// Fixed number of event ranges a weight gradient is split into (thread-count independent).
+const GRAD_PARTS: usize = 16;
+
+impl Pfn {
+    /// Logits `n × k` for inputs in physical units.
+    pub fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.check_input("forward", x)?;
+        let k = self.n_outputs();
+        let mut out = Array2::<f32>::zeros((x.nrows(), k));
+        out.axis_chunks_iter_mut(Axis(0), SET_CHUNK).into_par_iter().enumerate().for_each(|(c, mut o)| {
+            let idx: Vec<usize> = (c * SET_CHUNK..c * SET_CHUNK + o.nrows()).collect();
+            with_set_workspace(|ws| {
+                self.load_block(ws, x, &idx);
+                self.forward_block(ws, false);
+                o.iter_mut().zip(ws.logits(self)).for_each(|(d, v)| *d = *v);
+            })
+        });
+        Ok(out)
+    }
+
+    /// Scores `n × k`: σ(z) for sigmoid, softmax probabilities, or the linear outputs.
+    pub fn scores(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        let mut z = self.logits(x)?;
+        for mut row in z.rows_mut() {
+            if let Some(s) = row.as_slice_mut() {
+                self.output().scores_row(s);
+            }
+        }
+        Ok(z)
+    }
+
+    /// The predicted class per event (as [`Mlp::predict_class`](super::Mlp::predict_class)).
+    pub fn predict_class(&self, x: ArrayView2<'_, f32>) -> Result<Vec<i64>> {
+        let z = self.logits(x)?;
+        Ok(z.rows().into_iter().map(|r| class_of_row(self.output(), &r.to_vec())).collect())
+    }
+
+    fn check_class(&self, op: &'static str, class: usize) -> Result<()> {
+        let limit = if self.output() == Output::Sigmoid { 2 } else { self.n_outputs() };
+        if class >= limit {
+            return Err(Error::arg(
+                op,
+                format!("class {class} is out of range; the model has classes 0..{}", limit - 1),
+            ));
+        }
+        Ok(())
+    }
+
+    /// ∂objective/∂x per event (`n × D`, physical units; 0 for the count entry and padded
+    /// slots), the scores, the objective and the predicted class, in one forward/backward
+    /// pass. Every [`GradTarget`] is supported, as for [`Mlp`](super::Mlp).
+    pub fn input_grad_and_scores(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<InputGrad> {
+        self.check_input("input_grad", x)?;
+        let (n, d, k) = (x.nrows(), self.n_inputs(), self.n_outputs());
+        let owned;
+        let target = match target {
+            GradTarget::Loss(t) => {
+                t.validate("input_grad", self.output(), n, k)?;
+                owned = standard_targets(t);
+                GradTarget::Loss(match &owned {
+                    Some(a) => Targets::Values(a.view()),
+                    None => t.reborrow(),
+                })
+            }
+            GradTarget::Score { class } => {
+                self.check_class("input_grad", class)?;
+                GradTarget::Score { class }
+            }
+            GradTarget::Logit { class } => {
+                self.check_class("input_grad", class)?;
+                GradTarget::Logit { class }
+            }
+            GradTarget::LossOfPredicted if self.output() == Output::Linear => {
+                return Err(Error::arg(
+                    "input_grad",
+                    "a regression (linear) model has no predicted class to take the loss of",
+                ))
+            }
+            GradTarget::LossOfPredicted => GradTarget::LossOfPredicted,
+            GradTarget::Custom(f) => GradTarget::Custom(f),
+        };
+        let mut grad = Array2::<f32>::zeros((n, d));
+        let mut scores = Array2::<f32>::zeros((n, k));
+        let mut value = vec![0.0f32; n];
+        let mut classes = vec![0i64; n];
+        let output = self.output();
+        grad.axis_chunks_iter_mut(Axis(0), SET_CHUNK)
+            .into_par_iter()
+            .zip(scores.axis_chunks_iter_mut(Axis(0), SET_CHUNK))
+            .zip(value.par_chunks_mut(SET_CHUNK).zip(classes.par_chunks_mut(SET_CHUNK)))
+            .enumerate()
+            .for_each(|(c, ((gc, mut sc), (vc, cc)))| {
+                let row0 = c * SET_CHUNK;
+                let idx: Vec<usize> = (row0..row0 + vc.len()).collect();
+                with_set_workspace(|ws| {
+                    self.load_block(ws, x, &idx);
+                    self.forward_block(ws, true);
+                    let b = ws.b;
+                    let logits = &ws.hf[self.f_widths().len() - 2][..b * k];
+                    let g0 = &mut ws.gf[0][..b * k];
+                    let rows = logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(vc.iter_mut().zip(cc.iter_mut()));
+                    for (i, ((z, g), (v, cl))) in rows.enumerate() {
+                        *v = objective_row(output, z, &target, row0 + i, g);
+                        *cl = class_of_row(output, z);
+                    }
+                    for (mut row, z) in sc.rows_mut().into_iter().zip(logits.chunks_exact(k)) {
+                        row.iter_mut().zip(z).for_each(|(dst, v)| *dst = *v);
+                        if let Some(s) = row.as_slice_mut() {
+                            output.scores_row(s);
+                        }
+                    }
+                    let which = self.backward_block(ws, None, true);
+                    self.scatter_input_grad(ws, which, gc);
+                })
+            });
+        Ok(InputGrad { grad, scores, value, classes })
+    }
+
+    /// The event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ and its gradient with respect to every
+    /// parameter, in public order ([`Pfn::params_flat`], groups [`Pfn::param_groups`]).
+    pub fn weight_grad(
+        &self,
+        x: ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+    ) -> Result<(f64, Vec<f32>)> {
+        self.check_input("weight_grad", x)?;
+        let n = x.nrows();
+        if n == 0 {
+            return Err(Error::Empty { op: "weight_grad", what: "the event set".into() });
+        }
+        targets.validate("weight_grad", self.output(), n, self.n_outputs())?;
+        let owned = standard_targets(targets);
+        let targets = match &owned {
+            Some(a) => Targets::Values(a.view()),
+            None => targets.reborrow(),
+        };
+        let wsum = check_weights("weight_grad", weights, n)?;
+        let part = n.div_ceil(GRAD_PARTS).div_ceil(SET_CHUNK) * SET_CHUNK;
+        let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(part))
+            .into_par_iter()
+            .map(|p| {
+                with_set_workspace(|ws| {
+                    let mut grad = vec![0.0f32; self.n_params()];
+                    let mut loss = 0.0;
+                    for start in (p * part..((p + 1) * part).min(n)).step_by(SET_CHUNK) {
+                        let idx: Vec<usize> = (start..(start + SET_CHUNK).min(n)).collect();
+                        let acc = start > p * part;
+                        loss += self.block_grad(ws, x, &idx, targets, weights, 1.0 / wsum, &mut grad, acc);
+                    }
+                    (loss, grad)
+                })
+            })
+            .collect();
+        let mut total = vec![0.0f32; self.n_params()];
+        let mut loss = 0.0;
+        for (l, g) in parts {
+            loss += l;
+            total.iter_mut().zip(&g).for_each(|(t, v)| *t += v);
+        }
+        Ok((loss, self.to_torch_order(&total)))
+    }
+
+    /// Forward and backward over the events `idx` of `x`, each event's loss gradient scaled
+    /// by `norm · wᵢ`; writes (or with `accumulate` adds) ∂/∂θ (internal layout) into `grad`
+    /// and returns Σ norm·wᵢ·ℓᵢ.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn block_grad(
+        &self,
+        ws: &mut SetWorkspace,
+        x: ArrayView2<'_, f32>,
+        idx: &[usize],
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+        norm: f64,
+        grad: &mut [f32],
+        accumulate: bool,
+    ) -> f64 {
+        self.load_block(ws, x, idx);
+        self.forward_block(ws, true);
+        let k = self.n_outputs();
+        let b = ws.b;
+        let logits = &ws.hf[self.f_widths().len() - 2][..b * k];
+        let g0 = &mut ws.gf[0][..b * k];
+        let mut loss = 0.0;
+        for ((z, g), &i) in logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(idx) {
+            let w = norm * weights.map_or(1.0, |w| f64::from(w[i]));
+            loss += w * loss_grad_row(self.output(), z, targets.row(i), w as f32, g);
+        }
+        self.backward_block(ws, Some((grad, accumulate)), false);
+        loss
+    }
+
+    /// Event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ.
+    pub fn loss(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<f64> {
+        let n = x.nrows();
+        if n == 0 {
+            return Err(Error::Empty { op: "loss", what: "the event set".into() });
+        }
+        targets.validate("loss", self.output(), n, self.n_outputs())?;
+        let wsum = check_weights("loss", weights, n)?;
+        let owned = standard_targets(targets);
+        let targets = match &owned {
+            Some(a) => Targets::Values(a.view()),
+            None => targets.reborrow(),
+        };
+        let z = self.logits(x)?;
+        metrics::check_output_rows("loss", z.view())?;
+        let total: f64 = z
+            .rows()
+            .into_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                weights.map_or(1.0, |w| f64::from(w[i])) * loss_row(self.output(), &row.to_vec(), targets.row(i))
+            })
+            .sum();
+        Ok(total / wsum)
+    }
+
+    /// Loss, AUC and accuracy on labelled inputs (`n × D`).
+    pub fn evaluate_x(&self, x: ArrayView2<'_, f32>, labels: &[i64], weights: Option<&[f32]>) -> Result<Evaluation> {
+        let n = x.nrows();
+        if n == 0 {
+            return Err(Error::Empty { op: "evaluate", what: "dataset".into() });
+        }
+        if labels.len() != n {
+            return Err(Error::Shape {
+                op: "evaluate",
+                expected: format!("{n} labels"),
+                got: format!("{}", labels.len()),
+            });
+        }
+        check_labels("evaluate", self.output(), self.n_outputs(), labels)?;
+        let wsum = check_weights("evaluate", weights, n)?;
+        let z = self.logits(x)?;
+        metrics::check_output_rows("evaluate", z.view())?;
+        let out = self.output();
+        let mut loss = 0.0;
+        let mut pred = Vec::with_capacity(n);
+        let mut pos = Vec::with_capacity(n);
+        for (i, row) in z.rows().into_iter().enumerate() {
+            let mut zr = row.to_vec();
+            loss += weights.map_or(1.0, |w| f64::from(w[i])) * loss_row(out, &zr, Targets::Labels(labels).row(i));
+            pred.push(class_of_row(out, &zr));
+            out.scores_row(&mut zr);
+            pos.push(zr[zr.len() - 1]);
+        }
+        let classifier = out != Output::Linear;
+        let accuracy = if classifier { Some(metrics::accuracy(&pred, labels, weights)?) } else { None };
+        let binary = matches!((out, self.n_outputs()), (Output::Sigmoid, _) | (Output::Softmax, 2));
+        let auc = if binary { metrics::roc_auc(&pos, labels, weights).ok() } else { None };
+        Ok(Evaluation { n, loss: loss / wsum, auc, accuracy })
+    }
+
+    /// Loss, AUC and accuracy on a labelled dataset (inputs gathered through the layout); with
+    /// `use_weights` the dataset's event weights weight every number.
+    pub fn evaluate(&self, ds: &Dataset, use_weights: bool) -> Result<Evaluation> {
+        let labels = ds.label().ok_or_else(|| Error::arg("evaluate", "the dataset has no label"))?;
+        let x = self.layout().gather(ds)?;
+        self.evaluate_x(x.view(), labels, if use_weights { ds.weight() } else { None })
+    }
+}
