@@ -406,6 +406,7 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>> {
     match super::io::saved_kind(path)?.as_deref() {
         None | Some("mlp") => Ok(Box::new(Mlp::load(path)?)),
         Some("candle_mlp") => Ok(Box::new(super::CandleMlp::from_mlp(&Mlp::load(path)?)?)),
+        Some("pfn") => Ok(Box::new(super::Pfn::load(path)?)),
         Some(other) => Err(Error::format(path, format!("model kind '{other}' is not known to this build"))),
     }
 }

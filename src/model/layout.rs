@@ -125,6 +125,16 @@ impl SetLayout {
         Ok((c, idx))
     }
 
+    /// Errors unless the dataset has the layout's event features, its collection and the
+    /// collection's object features (the error names what is missing).
+    pub fn check(&self, ds: &Dataset) -> Result<()> {
+        let op = "pfn";
+        for f in &self.event_features {
+            ds.index_of(op, f)?;
+        }
+        self.collection_of(op, ds).map(|_| ())
+    }
+
     /// The `n × D` input matrix of a dataset (physical units), in the layout above.
     pub fn gather(&self, ds: &Dataset) -> Result<Array2<f32>> {
         let op = "pfn";

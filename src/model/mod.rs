@@ -38,6 +38,7 @@ mod perturb;
 mod pfn;
 mod pfn_grad;
 mod pfn_io;
+mod pfn_model;
 mod pfn_pass;
 mod pfn_train;
 mod train;
