@@ -64,7 +64,8 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
     let parts = out.split(&groups);
     let mask = ProjectionMask::roots(meta.parquet_schema(), plan.used.iter().copied());
     parts.into_par_iter().enumerate().try_for_each(|(g, part)| {
-        let (file, _) = io_guard::open_regular(path)?;
+        // the same file as `file`, with a position of its own
+        let file = io_guard::reopen(&file, path)?;
         guarded(path, &format!("reading row group {g}"), || {
             let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
                 .with_row_groups(vec![g])
@@ -75,7 +76,7 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
     })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
-    let (lists, used) = parquet_lists::read(src, &meta, opts, n)?;
+    let (lists, used) = parquet_lists::read(src, &file, &meta, opts, n)?;
     let ignored = sel.ignored.into_iter().filter(|c| !used.contains(c)).collect();
     finish_with(src, raw, lists, opts, ignored)
 }

@@ -29,8 +29,8 @@ use std::path::Path;
 use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
 
-use super::root_jagged;
 use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
+use super::{root_jagged, root_scan};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -42,8 +42,13 @@ const CHUNK: usize = 1 << 16;
 /// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
 pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_root", path, noun: "branch" };
-    check_header(path)?;
-    let mut file = guarded(path, "opening the file", || RootFile::open(path))?
+    let (handle, len) = io_guard::open_regular(path)?;
+    let header = check_header(path, &handle, len)?;
+    root_scan::scan(path, &handle, len, &header)?;
+    // oxyroot opens by name (and again for each branch): it is given the name of the handle
+    // checked above, so it reads that file whatever `path` names by now.
+    let by_fd = io_guard::fd_path(&handle, path);
+    let mut file = guarded(path, "opening the file", || RootFile::open(&by_fd))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
     let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
@@ -81,9 +86,8 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
 }
 
 /// Checks the fixed header of a ROOT file against the file's length (see the module docs).
-fn check_header(path: &Path) -> Result<()> {
+fn check_header(path: &Path, f: &std::fs::File, len: u64) -> Result<root_scan::Header> {
     use std::io::Read;
-    let (f, len) = io_guard::open_regular(path)?;
     let mut head = Vec::with_capacity(64);
     f.take(64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
     let bad = |m: &str| Error::format(path, format!("not a readable ROOT file: {m}"));
@@ -129,7 +133,17 @@ fn check_header(path: &Path) -> Result<()> {
     within("the list of free segments", seek_free, nbytes_free)?;
     within("the streamer list", seek_info, nbytes_info)?;
     within("the directory name", begin, nbytes_name)?;
-    Ok(())
+    // all five are now non-negative
+    let u = |v: i64| v as u64;
+    Ok(root_scan::Header {
+        begin: u(begin),
+        end: u(end),
+        seek_free: u(seek_free),
+        nbytes_free: u(nbytes_free),
+        nbytes_name: u(nbytes_name),
+        seek_info: u(seek_info),
+        nbytes_info: u(nbytes_info),
+    })
 }
 
 /// The TTree to read: the one named, or the only one in the file.
