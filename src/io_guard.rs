@@ -4,6 +4,10 @@
 //!   block devices, sockets and folders before opening them (a read from a pipe or a terminal
 //!   would block forever), and opens with `O_NONBLOCK` and checks again on the open handle, so
 //!   a file swapped for a pipe between the two checks is refused too.
+//! * **Checked paths are read through one handle.** Inside a session ([`checked_paths`]), a
+//!   path is opened component by component without following links (the sandbox resolved
+//!   them all), and readers that need a second handle or a name use [`reopen`] and
+//!   [`fd_path`] on the first, so what is read is what was checked.
 //! * **Sizes read from a file are checked before anything is allocated.** A size is turned into
 //!   bytes with overflow checks ([`bytes_for`]); a negative size is an error; and
 //!   [`check_alloc`] is the one rule for what a read may allocate: a request is refused when it

@@ -12,12 +12,12 @@
 //! This test binary counts the largest single allocation request (a wrapper around the
 //! system allocator); a request above the reader's bound fails the test, since in the real
 //! program a request that cannot be served aborts the process. The bound is `HUGE` except for
-//! ROOT: oxyroot allocates what a size or count inside the file claims before reading it
-//! (a key's byte count, a branch's basket table of `fMaxBaskets` 8-byte entries), and those
-//! are 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed
-//! lazily, so untouched beyond what the file holds) before the read fails. The reader checks
-//! what it can see before oxyroot runs (the file header, the entry count); this bound checks
-//! that nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
+//! ROOT: every key's sizes are checked before oxyroot runs (`io/root_scan.rs`; the crafted
+//! files at the end of this file), but oxyroot allocates what a count inside an object claims
+//! before reading it (a branch's basket table of `fMaxBaskets` 8-byte entries), and those are
+//! 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed lazily,
+//! so untouched beyond what the file holds) before the read fails. This bound checks that
+//! nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};

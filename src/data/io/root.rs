@@ -14,15 +14,23 @@
 //!
 //! Before oxyroot sees the file, its header is checked: the magic bytes, and every offset and
 //! size it holds (start of data, end of file, free-segment and streamer records) must lie
-//! inside the file, so a truncated or doctored file is refused before oxyroot allocates what
-//! its header claims. The entry count is checked against the read limit.
+//! inside the file. Then [`super::root_scan`] walks every record of the file (every `TKey`:
+//! baskets, the TTree, the streamer list, the list of keys): sizes inside the file, compressed
+//! blocks adding up to the claimed object size, each object within the read limit and the
+//! session memory budget, and every pointer oxyroot follows to a key landing on one. oxyroot
+//! is then given the checked handle (`/proc/self/fd/N`, [`io_guard::fd_path`]), not the name.
+//! The entry count is checked against the read limit, and jagged branches against the budget
+//! as they are read ([`super::root_jagged`]).
 //!
-//! Known limit: oxyroot allocates what sizes and counts further inside the file claim (a
-//! key's byte count, a branch's `fMaxBaskets` table of 8-byte entries) before it reads them,
-//! and nuisance cannot see those values first. They are 32-bit: a negative one makes oxyroot
-//! panic (caught), a large one reserves up to 16 GiB (zeroed lazily, never touched beyond
-//! what the file holds) before the read fails — harmless unless the machine refuses the
-//! reservation, which ends the process. `tests/hostile_files.rs` pins this bound.
+//! Known limit: counts inside an object's bytes are still allocated from by oxyroot before it
+//! reads them — a branch's `fMaxBaskets` (three tables of up to 8 bytes per entry), a branch's
+//! basket sizes and positions, a TTree's cluster count, one entry's `std::vector` length. They
+//! are 32-bit: a negative one makes oxyroot panic (caught), a large one reserves up to 16 GiB
+//! (zeroed lazily, never touched beyond what the file holds) before the read fails — harmless
+//! unless the machine refuses the reservation, which ends the process. Bounding them needs
+//! oxyroot itself to compare each count with the bytes left in its buffer (a patch of its
+//! `rtree/branch/tbranch.rs`, `rtree/tree/reader.rs`, `rbytes/mod.rs`, `riofs/file.rs`), or a
+//! parser of the TTree streamer of our own. `tests/hostile_files.rs` pins this bound.
 
 use std::path::Path;
 
