@@ -264,9 +264,7 @@ fn mutated_torch_state_dicts_never_crash() {
 fn patched_root(tag: &str, at: usize, v: i32) -> (PathBuf, Result<(), String>, usize) {
     let mut b = fixture("uproot_types.root");
     b[at..at + 4].copy_from_slice(&v.to_be_bytes());
-    let dir = std::env::temp_dir().join(format!("nuisance_hostile_patched_{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let p = dir.join(format!("{tag}.root"));
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_{tag}_{}.root", std::process::id()));
     std::fs::write(&p, b).unwrap();
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     LARGEST.store(0, Ordering::Relaxed);
