@@ -4,6 +4,10 @@
 //!   block devices, sockets and folders before opening them (a read from a pipe or a terminal
 //!   would block forever), and opens with `O_NONBLOCK` and checks again on the open handle, so
 //!   a file swapped for a pipe between the two checks is refused too.
+//! * **Checked paths are read through one handle.** Inside a session ([`checked_paths`]), a
+//!   path is opened component by component without following links (the sandbox resolved
+//!   them all), and readers that need a second handle or a name use [`reopen`] and
+//!   [`fd_path`] on the first, so what is read is what was checked.
 //! * **Sizes read from a file are checked before anything is allocated.** A size is turned into
 //!   bytes with overflow checks ([`bytes_for`]); a negative size is an error; and
 //!   [`check_alloc`] is the one rule for what a read may allocate: a request is refused when it
@@ -91,19 +95,39 @@ pub fn regular_len(path: &Path) -> Result<u64> {
     Ok(meta.len())
 }
 
-/// Opens `path` for reading if it is a regular file (see the module documentation); returns
-/// the file and its length.
-pub fn open_regular(path: &Path) -> Result<(File, u64)> {
-    regular_len(path)?;
-    let mut o = std::fs::OpenOptions::new();
-    o.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Opening a pipe without O_NONBLOCK blocks until a writer appears.
-        o.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+thread_local! {
+    /// True while this thread reads paths the sandbox has resolved (see [`checked_paths`]).
+    static CHECKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Until the guard is dropped, [`open_regular`] on this thread opens paths as the sandbox
+/// resolved them, following no symbolic link: each folder of the path is opened from the
+/// previous one (`openat` with `O_NOFOLLOW`), and so is the file. A resolved path has no
+/// link in it, so a link found there was planted after the check — the race of a script
+/// that swaps a checked file for a link to a secret — and the read is refused. A session
+/// installs this for the thread that runs its scripts, next to its memory budget.
+pub fn checked_paths() -> CheckedPaths {
+    CheckedPaths { previous: CHECKED.with(|c| c.replace(true)) }
+}
+
+/// Restores the previous mode when dropped (see [`checked_paths`]).
+pub struct CheckedPaths {
+    previous: bool,
+}
+
+impl Drop for CheckedPaths {
+    fn drop(&mut self) {
+        CHECKED.with(|c| c.set(self.previous));
     }
-    let f = o.open(path).map_err(|e| Error::io(path, e))?;
+}
+
+/// Opens `path` for reading if it is a regular file (see the module documentation); returns
+/// the file and its length. Inside [`checked_paths`], no symbolic link is followed.
+pub fn open_regular(path: &Path) -> Result<(File, u64)> {
+    #[cfg(unix)]
+    let f = if CHECKED.with(Cell::get) { open_no_follow(path)? } else { open_following(path)? };
+    #[cfg(not(unix))]
+    let f = open_following(path)?;
     let meta = f.metadata().map_err(|e| Error::io(path, e))?;
     if !meta.is_file() {
         return Err(not_regular(path, &meta.file_type()));
@@ -114,6 +138,104 @@ pub fn open_regular(path: &Path) -> Result<(File, u64)> {
         let _ = rustix::fs::fcntl_setfl(&f, rustix::fs::OFlags::empty());
     }
     Ok((f, meta.len()))
+}
+
+fn open_following(path: &Path) -> Result<File> {
+    regular_len(path)?;
+    let mut o = std::fs::OpenOptions::new();
+    o.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Opening a pipe without O_NONBLOCK blocks until a writer appears.
+        o.custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32);
+    }
+    o.open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Opens `path` one component at a time without following links (see [`checked_paths`]);
+/// the file itself is looked at (not opened) first, so a device or a pipe is refused before
+/// an open could act on it.
+#[cfg(unix)]
+fn open_no_follow(path: &Path) -> Result<File> {
+    use rustix::fs::{openat, statat, AtFlags, FileType, Mode, OFlags, CWD};
+    use std::path::Component;
+    let dir_flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW;
+    let start = if path.is_absolute() { "/" } else { "." };
+    let mut fd = openat(CWD, start, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| Error::io(start, e))?;
+    let parts: Vec<&std::ffi::OsStr> = path
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(p) => Some(p),
+            Component::ParentDir => Some(std::ffi::OsStr::new("..")),
+            _ => None,
+        })
+        .collect();
+    let Some((name, dirs)) = parts.split_last() else {
+        return Err(Error::io(path, "is a folder, not a regular file; only regular files are read"));
+    };
+    let planted = |so_far: &Path| {
+        Error::io(
+            so_far,
+            "is a symbolic link; reads of checked paths never follow one (was it created after the path was checked?)",
+        )
+    };
+    let mut so_far = std::path::PathBuf::from(start);
+    for part in dirs {
+        so_far.push(part);
+        fd = match openat(&fd, *part, dir_flags, Mode::empty()) {
+            Ok(f) => f,
+            Err(e @ (rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR)) => {
+                let link = statat(&fd, *part, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink);
+                return Err(if link { planted(&so_far) } else { Error::io(&so_far, e) });
+            }
+            Err(e) => return Err(Error::io(&so_far, e)),
+        };
+    }
+    let st = statat(&fd, *name, AtFlags::SYMLINK_NOFOLLOW).map_err(|e| Error::io(path, e))?;
+    match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => {}
+        FileType::Symlink => return Err(planted(path)),
+        _ => {
+            let meta = std::fs::symlink_metadata(path).map_err(|e| Error::io(path, e))?;
+            return Err(not_regular(path, &meta.file_type()));
+        }
+    }
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    match openat(&fd, *name, flags, Mode::empty()) {
+        Ok(f) => Ok(File::from(f)),
+        Err(rustix::io::Errno::LOOP) => Err(planted(path)),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// A name for the file open as `file` (found at `path`), for crates that open files by name
+/// (oxyroot): on Linux `/proc/self/fd/N`, which opens that same file whatever `path` names by
+/// then; elsewhere `path`. Valid while `file` stays open.
+pub fn fd_path(file: &File, path: &Path) -> std::path::PathBuf {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let p = std::path::PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        if p.exists() {
+            return p;
+        }
+    }
+    let _ = file;
+    path.to_path_buf()
+}
+
+/// A second handle on the file open as `file`, with its own position (for reading parts of
+/// it in parallel): reopened through [`fd_path`], so it is the same file.
+pub fn reopen(file: &File, path: &Path) -> Result<File> {
+    let f = std::fs::File::open(fd_path(file, path)).map_err(|e| Error::io(path, e))?;
+    let meta = f.metadata().map_err(|e| Error::io(path, e))?;
+    if !meta.is_file() {
+        return Err(not_regular(path, &meta.file_type()));
+    }
+    Ok(f)
 }
 
 /// Reads a whole regular file, refusing one larger than the read limit.
@@ -241,6 +363,52 @@ mod tests {
         let f = d.join("ok.txt");
         std::fs::write(&f, b"abc").unwrap();
         assert_eq!(read_regular(&f).unwrap(), b"abc");
+    }
+
+    #[test]
+    fn checked_paths_follow_no_link_and_reads_go_through_the_handle() {
+        let d = tmp("nofollow").canonicalize().unwrap();
+        let secret = tmp("nofollow_secret").canonicalize().unwrap();
+        std::fs::write(secret.join("key.csv"), b"secret").unwrap();
+        std::fs::create_dir_all(d.join("data")).unwrap();
+        std::fs::write(d.join("data/ok.csv"), b"a\n1\n").unwrap();
+        // What a script could do between the sandbox's check and the read: swap a checked
+        // file, or a folder of its path, for a link to a secret.
+        std::os::unix::fs::symlink(secret.join("key.csv"), d.join("data/swapped.csv")).unwrap();
+        std::os::unix::fs::symlink(&secret, d.join("linked")).unwrap();
+        let _g = checked_paths();
+        let (f, len) = open_regular(&d.join("data/ok.csv")).unwrap();
+        assert_eq!(len, 4);
+        let e = open_regular(&d.join("data/swapped.csv")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: is a symbolic link; reads of checked paths never follow one (was it created after the path was \
+                 checked?)",
+                d.join("data/swapped.csv").display()
+            )
+        );
+        let e = open_regular(&d.join("linked/key.csv")).unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}: is a symbolic link", d.join("linked").display())), "{e}");
+        assert!(read_regular(&d.join("linked/key.csv")).is_err());
+        // A pipe is still refused without blocking, and a folder is not a file.
+        let p = d.join("pipe.csv");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &p, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        assert!(open_regular(&p).unwrap_err().to_string().contains("is a named pipe"));
+        assert!(open_regular(&d.join("data")).unwrap_err().to_string().contains("is a folder"));
+        // The handle is the file that was checked: once the name points elsewhere, a second
+        // handle (and a crate given `fd_path`) still reads the checked file.
+        std::fs::remove_file(d.join("data/ok.csv")).unwrap();
+        std::os::unix::fs::symlink(secret.join("key.csv"), d.join("data/ok.csv")).unwrap();
+        let mut again = String::new();
+        std::io::Read::read_to_string(&mut reopen(&f, &d.join("data/ok.csv")).unwrap(), &mut again).unwrap();
+        assert_eq!(again, "a\n1\n");
+        assert_eq!(std::fs::read(fd_path(&f, Path::new("x"))).unwrap(), b"a\n1\n");
+        drop(_g);
+        // Outside checked mode (Rust callers) links are followed as usual.
+        assert_eq!(read_regular(&d.join("linked/key.csv")).unwrap(), b"secret");
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&secret);
     }
 
     #[test]

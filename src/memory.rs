@@ -156,6 +156,23 @@ impl Drop for Entered {
     }
 }
 
+/// Runs `f` with `budget` as the current one on this thread: for work that runs on other
+/// threads (rayon's), whose thread-local budget is the process default. Capture
+/// [`current`] on the calling thread and run each task under it:
+///
+/// ```
+/// use nuisance::memory;
+/// let b = memory::Budget::new(1000);
+/// let _g = memory::enter(b.clone());
+/// let session = memory::current();
+/// let limit = std::thread::spawn(move || memory::with(&session, || memory::current().limit())).join().unwrap();
+/// assert_eq!(limit, 1000);
+/// ```
+pub fn with<T>(budget: &Arc<Budget>, f: impl FnOnce() -> T) -> T {
+    let _g = enter(budget.clone());
+    f()
+}
+
 /// Reserves `bytes` against the current budget (see [`Budget::reserve`]).
 pub fn reserve(bytes: u64, what: &str) -> Result<Reservation> {
     current().reserve(bytes, what)

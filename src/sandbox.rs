@@ -12,8 +12,9 @@
 //! neither can escape a root. The default write folder `out/` may be a symbolic link only to a
 //! folder inside the current folder; otherwise nothing is writable until `--allow-write` names
 //! a folder. The write itself ([`crate::fsutil::atomic_write`]) follows no symbolic link, so a
-//! link planted after the check cannot redirect it. Only regular files are read
-//! ([`crate::io_guard`]). Scripts have no other way to reach the system: no command execution
+//! link planted after the check cannot redirect it; nor can it redirect a read: inside a
+//! session, reads open the resolved path without following links
+//! ([`crate::io_guard::checked_paths`]). Only regular files are read ([`crate::io_guard`]). Scripts have no other way to reach the system: no command execution
 //! and no network functions are registered.
 
 use std::path::{Component, Path, PathBuf};

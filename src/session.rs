@@ -160,6 +160,7 @@ impl Session {
         self.ctx.control.interrupt.store(false, Ordering::Relaxed);
         self.timed_out.store(false, Ordering::Relaxed);
         let _budget = memory::enter(self.budget.clone());
+        let _checked = crate::io_guard::checked_paths();
         let _watchdog = self.config.timeout.map(|t| Watchdog::start(t, &self.ctx.control, &self.timed_out));
         let _route = bindings::route_warnings(self.warnings.clone());
         let ast = self.engine.compile_with_scope(&self.scope, text).map_err(|e| self.render(Report::from_parse(&e)))?;

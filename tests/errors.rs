@@ -196,12 +196,28 @@ fn rdsa_k_larger_than_the_continuous_features_lists_them() {
     );
 }
 
-/// A scratch folder under `target/` (inside the current folder, so scripts may read it).
-fn scratch(tag: &str) -> std::path::PathBuf {
+/// A scratch folder under `target/` (inside the current folder, so scripts may read it),
+/// removed with everything in it when dropped (also when the test fails).
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+fn scratch(tag: &str) -> Scratch {
     let d = common::root().join("target").join(format!("nuisance_errors_{tag}_{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d.canonicalize().unwrap()
+    Scratch(d.canonicalize().unwrap())
 }
 
 /// A safetensors file of zero F32 tensors with the given shapes (no metadata).
@@ -604,4 +620,19 @@ fn fgsm_errors_name_fgsm() {
     assert!(x.starts_with("error: fgsm: "), "{x}");
     // The same goal error from pgd still names pgd.
     assert!(e("pgd(m, d, u, #{ target: 1.5 });").starts_with("error: pgd: a target score needs"));
+}
+
+#[test]
+fn a_link_in_a_readable_folder_to_a_file_outside_is_refused() {
+    let d = scratch("outlink");
+    let outside = std::env::temp_dir().join(format!("nuisance_errors_secret_{}.csv", std::process::id()));
+    std::fs::write(&outside, "a,label\n1,0\n").unwrap();
+    let link = d.join("events.csv");
+    std::os::unix::fs::symlink(&outside, &link).unwrap();
+    let e = err(&format!("read_csv(\"{}\");", link.display()));
+    let _ = std::fs::remove_file(&outside);
+    assert!(
+        e.starts_with(&format!("error: access denied: reading '{}' is outside the allowed read paths", link.display())),
+        "{e}"
+    );
 }

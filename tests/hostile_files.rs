@@ -12,12 +12,12 @@
 //! This test binary counts the largest single allocation request (a wrapper around the
 //! system allocator); a request above the reader's bound fails the test, since in the real
 //! program a request that cannot be served aborts the process. The bound is `HUGE` except for
-//! ROOT: oxyroot allocates what a size or count inside the file claims before reading it
-//! (a key's byte count, a branch's basket table of `fMaxBaskets` 8-byte entries), and those
-//! are 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed
-//! lazily, so untouched beyond what the file holds) before the read fails. The reader checks
-//! what it can see before oxyroot runs (the file header, the entry count); this bound checks
-//! that nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
+//! ROOT: every key's sizes are checked before oxyroot runs (`io/root_scan.rs`; the crafted
+//! files at the end of this file), but oxyroot allocates what a count inside an object claims
+//! before reading it (a branch's basket table of `fMaxBaskets` 8-byte entries), and those are
+//! 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed lazily,
+//! so untouched beyond what the file holds) before the read fails. This bound checks that
+//! nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
@@ -258,4 +258,64 @@ fn mutated_torch_state_dicts_never_crash() {
         let spec = TorchImport { activation: Some(Activation::Relu), raw_inputs: true, ..TorchImport::default() };
         msg(import_torch(p, &spec))
     });
+}
+
+/// `uproot_types.root` with the big-endian i32 at `at` replaced by `v`, read with every branch.
+fn patched_root(tag: &str, at: usize, v: i32) -> (PathBuf, Result<(), String>, usize) {
+    let mut b = fixture("uproot_types.root");
+    b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_{tag}_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    LARGEST.store(0, Ordering::Relaxed);
+    let all = ["f", "d", "i8", "u16", "i64", "u64", "b"].map(String::from).to_vec();
+    let r = msg(read_root(&p, &ReadOptions { features: Some(all), ..ReadOptions::default() }));
+    let largest = LARGEST.load(Ordering::Relaxed);
+    let _ = std::fs::remove_file(&p);
+    (p, r, largest)
+}
+
+#[test]
+fn root_key_sizes_are_checked_before_oxyroot_allocates() {
+    // Records of uproot_types.root (tests/data/README.md; offsets from a walk of the file):
+    // a TBasket key at 230 (85 bytes, 65-byte header, 20 bytes stored uncompressed), a
+    // compressed TBasket of `jag` at 1007 (102 bytes, 67-byte header, 108 bytes uncompressed), and the
+    // TTree key at 1625. A key header is fNbytes, fVersion (2 bytes), fObjlen at +6, …
+    // fObjlen = i32::MAX claims 2 GiB for one object.
+    let (p, r, largest) = patched_root("basket_objlen", 1007 + 6, i32::MAX);
+    let e = r.unwrap_err();
+    let want = format!(
+        "{}: not a readable ROOT file: the key at offset 1007 ('jag', TBasket) claims an object of 2147483647 bytes, \
+         but its compressed blocks hold 108",
+        p.display()
+    );
+    assert_eq!(e, want);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    // An uncompressed basket claiming more than it holds is read as a compressed one, whose
+    // blocks then make no sense.
+    let (_, r, largest) = patched_root("plain_objlen", 230 + 6, i32::MAX);
+    assert!(r.unwrap_err().contains("the key at offset 230 ('f', TBasket): "));
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    // fNbytes of the TTree key pointing past the end of the file
+    let (_, r, _) = patched_root("tree_nbytes", 1625, 0x7fff_0000);
+    let e = r.unwrap_err();
+    assert!(e.contains("the key at offset 1625 claims 2147418112 bytes, outside the 26531 bytes of data"), "{e}");
+}
+
+#[test]
+fn root_objects_must_fit_in_the_session_budget() {
+    // The first record after the directory of uproot-HZZ.root is a basket of Muon_Px at
+    // offset 222 (16964 bytes, 23008 once decompressed, from a walk of the file); with 10000
+    // bytes of budget the walk stops there, before oxyroot reads anything, naming the file.
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/uproot-HZZ.root");
+    let budget = nuisance::memory::Budget::new(10_000);
+    let _g = nuisance::memory::enter(budget);
+    let e = read_root(&p, &ReadOptions::default()).unwrap_err();
+    assert_eq!(e.kind(), "memory");
+    let want = format!(
+        "{}: the object 'Muon_Px' (TBasket) at offset 222: needs 22.5 KiB, but the session memory budget of \
+         9.8 KiB has 9.8 KiB left (0 B in use)",
+        p.display()
+    );
+    assert_eq!(e.to_string(), want);
 }

@@ -6,7 +6,10 @@
 //! column per feature holding every object of every event. Nothing is padded; [`pad`] builds
 //! the padded `[b × n × f]` block and its mask only when a model takes a batch.
 //!
-//! Like [`Dataset`](super::Dataset), a collection is a cheap-to-clone handle (`Arc` inside).
+//! Like [`Dataset`](super::Dataset), a collection is a cheap-to-clone handle (`Arc` inside),
+//! and its bytes (offsets and values) count against the session memory budget while any clone
+//! lives: [`Collection::new`] refuses a collection that does not fit ([`Error::Memory`]);
+//! collections derived from checked ones (take, filter, sort, …) are counted without failing.
 //!
 //! ```
 //! use nuisance::data::collection::Collection;
@@ -19,6 +22,7 @@
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::memory::{self, Reservation};
 
 /// Objects per event, stored as offsets + one value column per feature.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,12 +30,26 @@ pub struct Collection {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 struct Inner {
     name: String,
     offsets: Vec<usize>,
     features: Vec<String>,
     values: Vec<Vec<f32>>,
+    /// The bytes above, counted against the session memory budget.
+    _memory: Reservation,
+}
+
+impl PartialEq for Inner {
+    fn eq(&self, o: &Self) -> bool {
+        (&self.name, &self.offsets, &self.features, &self.values) == (&o.name, &o.offsets, &o.features, &o.values)
+    }
+}
+
+/// Bytes of a collection's offsets and values.
+fn collection_bytes(offsets: &[usize], values: &[Vec<f32>]) -> u64 {
+    let n_values: usize = values.iter().map(Vec::len).sum();
+    memory::bytes(offsets.len(), 8).saturating_add(memory::bytes(n_values, 4))
 }
 
 impl Collection {
@@ -89,7 +107,10 @@ impl Collection {
                 return Err(Error::arg(op, format!("collection '{name}': duplicate feature name '{f}'")));
             }
         }
-        Ok(Collection { inner: Arc::new(Inner { name: name.to_string(), offsets, features, values }) })
+        let bytes = collection_bytes(&offsets, &values);
+        let what = format!("collection '{name}' ({total} objects × {} features)", features.len());
+        let _memory = memory::reserve(bytes, &what)?;
+        Ok(Collection { inner: Arc::new(Inner { name: name.to_string(), offsets, features, values, _memory }) })
     }
 
     /// Builds a collection from per-event lists, one `(feature, lists)` pair per feature; all
@@ -308,7 +329,8 @@ impl Collection {
     }
 
     fn rebuild(&self, offsets: Vec<usize>, features: Vec<String>, values: Vec<Vec<f32>>) -> Self {
-        Collection { inner: Arc::new(Inner { name: self.inner.name.clone(), offsets, features, values }) }
+        let _memory = memory::account(collection_bytes(&offsets, &values));
+        Collection { inner: Arc::new(Inner { name: self.inner.name.clone(), offsets, features, values, _memory }) }
     }
 }
 
@@ -393,6 +415,35 @@ mod tests {
         let pt = vec![3.0, 9.0, 4.0, 1.0, 6.0];
         let eta = vec![0.5, -1.0, 2.0, 0.0, -2.0];
         Collection::new("part", vec![0, 2, 2, 5], vec!["pt".into(), "eta".into()], vec![pt, eta]).unwrap()
+    }
+
+    #[test]
+    fn collections_count_against_the_session_budget_while_a_clone_lives() {
+        let b = crate::memory::Budget::new(2000);
+        let _g = crate::memory::enter(b.clone());
+        // sample(): 4 offsets × 8 bytes + 5 objects × 2 features × 4 bytes = 72 bytes
+        let c = sample();
+        assert_eq!(b.used(), 72);
+        // A dataset holding it counts its own 3 × 1 × 4 bytes and shares the collection's.
+        let ds = crate::Dataset::new(vec!["a".into()], ndarray::Array2::zeros((3, 1)), None, None).unwrap();
+        let with = ds.with_collection(c.clone()).unwrap();
+        assert_eq!(b.used(), 72 + 12);
+        drop((c, ds));
+        assert_eq!(b.used(), 72 + 12);
+        // A derived collection counts its own bytes: 2 offsets + 2 objects × 2 features.
+        let one = with.collection("t", "part").unwrap().take_events(&[0]);
+        assert_eq!(b.used(), 72 + 12 + 16 + 16);
+        drop((with, one));
+        assert_eq!(b.used(), 0);
+        // 300 objects of 2 features (2400 bytes of values) do not fit in 2000 bytes.
+        let e =
+            Collection::new("big", vec![0, 300], vec!["pt".into(), "eta".into()], vec![vec![1.0; 300]; 2]).unwrap_err();
+        assert_eq!(e.kind(), "memory");
+        assert_eq!(
+            e.to_string(),
+            "collection 'big' (300 objects × 2 features): needs 2.4 KiB, but the session memory budget of 2.0 KiB \
+             has 2.0 KiB left (0 B in use)"
+        );
     }
 
     #[test]

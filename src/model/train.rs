@@ -300,6 +300,11 @@ pub struct Trainer {
     saved: Vec<f32>,
     /// Training features used instead of the clean ones (adversarial training), same shape.
     x_override: Option<Array2<f32>>,
+    /// The bytes of the buffers above, counted against the session memory budget while the
+    /// trainer lives (its datasets and model hold their own).
+    _buffers: crate::memory::Reservation,
+    /// The bytes of `x_override`, counted while it is held.
+    x_override_memory: Option<crate::memory::Reservation>,
 }
 
 impl Trainer {
@@ -356,9 +361,18 @@ impl Trainer {
         // Minibatches never hold more than the training events.
         let half = cfg.batch_size.min(data.len()).div_ceil(2);
         let ws_bytes = model.as_mlp().map_or(0, |m| Workspace::bytes(m, half).saturating_mul(2));
-        let state_bytes = crate::memory::bytes(model.n_params(), 4 * 5);
-        crate::memory::check(
-            ws_bytes.saturating_add(state_bytes),
+        // gradients ×2, optimiser state ×3 (f32 per weight); the best and the saved weights
+        // are at most 2 more copies
+        let state_bytes = crate::memory::bytes(model.n_params(), 4 * 7);
+        // per-event weights and regression targets (f32)
+        let event_bytes = crate::memory::bytes(
+            weights.as_ref().map_or(0, Vec::len)
+                + values.as_ref().map_or(0, |v| v.len())
+                + val_values.as_ref().map_or(0, |v| v.len()),
+            4,
+        );
+        let buffers = crate::memory::reserve(
+            ws_bytes.saturating_add(state_bytes).saturating_add(event_bytes),
             &format!("train: buffers for minibatches of {} events", cfg.batch_size.min(data.len())),
         )?;
         let ws = match model.as_mlp() {
@@ -389,6 +403,8 @@ impl Trainer {
             since_best: 0,
             saved: Vec::new(),
             x_override: None,
+            _buffers: buffers,
+            x_override_memory: None,
         })
     }
 
@@ -434,6 +450,7 @@ impl Trainer {
                 });
             }
         }
+        self.x_override_memory = x.as_ref().map(|a| crate::memory::account(crate::memory::bytes(a.len(), 4)));
         self.x_override = x;
         Ok(())
     }

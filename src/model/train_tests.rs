@@ -285,3 +285,23 @@ fn absurd_batch_sizes_and_widths_are_limit_errors() {
     let e = Mlp::new(&[100_000, 100_000, 1], MlpConfig::default()).unwrap_err();
     assert_eq!(e.to_string(), "mlp: parameter count 10000200001 is over the limit of 1000000000");
 }
+
+#[test]
+fn trainer_buffers_are_held_against_the_budget_while_it_lives() {
+    let b = crate::memory::Budget::new(1 << 30);
+    let _g = crate::memory::enter(b.clone());
+    let ds = gaussians(200, 5, 1);
+    let m = Mlp::new(&[5, 16, 1], MlpConfig::default()).unwrap();
+    let before = b.used();
+    let t = Trainer::new(&m, &ds, &small_cfg(1), &Control::quiet()).unwrap();
+    // Two workspaces of 32 rows (half a minibatch of 64): per row 2 × (5 + 16 + 1) + 2 × 16
+    // = 76 f32, so 2 × 32 × 76 × 4 = 19456 bytes; 113 weights × 7 f32 copies = 3164 bytes.
+    assert!(b.used() - before >= 19456 + 3164, "{} bytes held", b.used() - before);
+    drop(t);
+    assert_eq!(b.used(), before);
+    // Without room for them, the trainer is refused before allocating.
+    let small = crate::memory::Budget::new(b.used() + 1000);
+    let _g2 = crate::memory::enter(small);
+    let e = Trainer::new(&m, &ds, &small_cfg(1), &Control::quiet()).err().unwrap();
+    assert_eq!(e.kind(), "memory");
+}

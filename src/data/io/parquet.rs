@@ -63,19 +63,24 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
     let mut out = Buffers::new(n, plan.features.len(), &plan);
     let parts = out.split(&groups);
     let mask = ProjectionMask::roots(meta.parquet_schema(), plan.used.iter().copied());
+    // The row groups are read on rayon's threads, under the session's budget.
+    let budget = crate::memory::current();
     parts.into_par_iter().enumerate().try_for_each(|(g, part)| {
-        let (file, _) = io_guard::open_regular(path)?;
-        guarded(path, &format!("reading row group {g}"), || {
-            let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                .with_row_groups(vec![g])
-                .with_projection(mask.clone())
-                .with_batch_size(BATCH_ROWS);
-            fill_group(src, builder, &plan, part, opts)
-        })?
+        crate::memory::with(&budget, || {
+            // the same file as `file`, with a position of its own
+            let file = io_guard::reopen(&file, path)?;
+            guarded(path, &format!("reading row group {g}"), || {
+                let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+                    .with_row_groups(vec![g])
+                    .with_projection(mask.clone())
+                    .with_batch_size(BATCH_ROWS);
+                fill_group(src, builder, &plan, part, opts)
+            })?
+        })
     })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
-    let (lists, used) = parquet_lists::read(src, &meta, opts, n)?;
+    let (lists, used) = parquet_lists::read(src, &file, &meta, opts, n)?;
     let ignored = sel.ignored.into_iter().filter(|c| !used.contains(c)).collect();
     finish_with(src, raw, lists, opts, ignored)
 }

@@ -74,9 +74,11 @@ fn leaves(schema: &Schema) -> Vec<ListLeaf> {
     out
 }
 
-/// Reads the collections of a Parquet file (`n` rows); returns them and the file columns used.
+/// Reads the collections of a Parquet file (`n` rows, open as `file`); returns them and the
+/// file columns used.
 pub(super) fn read(
     src: Source<'_>,
+    file: &std::fs::File,
     meta: &ArrowReaderMetadata,
     opts: &ReadOptions,
     n: usize,
@@ -96,7 +98,7 @@ pub(super) fn read(
     cols.dedup();
     let mut data: Vec<LeafData> = (0..all.len()).map(|_| LeafData::with_capacity(n)).collect();
     let bad = |e: &dyn std::fmt::Display| Error::format(path, format!("reading Parquet list data: {e}"));
-    let (file, _) = io_guard::open_regular(path)?;
+    let file = io_guard::reopen(file, path)?;
     let reader = io_guard::guarded(path, "Parquet reader", "opening the list columns", || {
         ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
             .with_projection(ProjectionMask::roots(meta.parquet_schema(), cols.iter().copied()))

@@ -14,23 +14,31 @@
 //!
 //! Before oxyroot sees the file, its header is checked: the magic bytes, and every offset and
 //! size it holds (start of data, end of file, free-segment and streamer records) must lie
-//! inside the file, so a truncated or doctored file is refused before oxyroot allocates what
-//! its header claims. The entry count is checked against the read limit.
+//! inside the file. Then [`super::root_scan`] walks every record of the file (every `TKey`:
+//! baskets, the TTree, the streamer list, the list of keys): sizes inside the file, compressed
+//! blocks adding up to the claimed object size, each object within the read limit and the
+//! session memory budget, and every pointer oxyroot follows to a key landing on one. oxyroot
+//! is then given the checked handle (`/proc/self/fd/N`, [`io_guard::fd_path`]), not the name.
+//! The entry count is checked against the read limit, and jagged branches against the budget
+//! as they are read ([`super::root_jagged`]).
 //!
-//! Known limit: oxyroot allocates what sizes and counts further inside the file claim (a
-//! key's byte count, a branch's `fMaxBaskets` table of 8-byte entries) before it reads them,
-//! and nuisance cannot see those values first. They are 32-bit: a negative one makes oxyroot
-//! panic (caught), a large one reserves up to 16 GiB (zeroed lazily, never touched beyond
-//! what the file holds) before the read fails — harmless unless the machine refuses the
-//! reservation, which ends the process. `tests/hostile_files.rs` pins this bound.
+//! Known limit: counts inside an object's bytes are still allocated from by oxyroot before it
+//! reads them — a branch's `fMaxBaskets` (three tables of up to 8 bytes per entry), a branch's
+//! basket sizes and positions, a TTree's cluster count, one entry's `std::vector` length. They
+//! are 32-bit: a negative one makes oxyroot panic (caught), a large one reserves up to 16 GiB
+//! (zeroed lazily, never touched beyond what the file holds) before the read fails — harmless
+//! unless the machine refuses the reservation, which ends the process. Bounding them needs
+//! oxyroot itself to compare each count with the bytes left in its buffer (a patch of its
+//! `rtree/branch/tbranch.rs`, `rtree/tree/reader.rs`, `rbytes/mod.rs`, `riofs/file.rs`), or a
+//! parser of the TTree streamer of our own. `tests/hostile_files.rs` pins this bound.
 
 use std::path::Path;
 
 use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
 
-use super::root_jagged;
 use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
+use super::{root_jagged, root_scan};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -42,8 +50,13 @@ const CHUNK: usize = 1 << 16;
 /// Reads the flat branches of one TTree into a dataset (see the [module rules](super)).
 pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_root", path, noun: "branch" };
-    check_header(path)?;
-    let mut file = guarded(path, "opening the file", || RootFile::open(path))?
+    let (handle, len) = io_guard::open_regular(path)?;
+    let header = check_header(path, &handle, len)?;
+    root_scan::scan(path, &handle, len, &header)?;
+    // oxyroot opens by name (and again for each branch): it is given the name of the handle
+    // checked above, so it reads that file whatever `path` names by now.
+    let by_fd = io_guard::fd_path(&handle, path);
+    let mut file = guarded(path, "opening the file", || RootFile::open(&by_fd))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
     let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
@@ -81,9 +94,8 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
 }
 
 /// Checks the fixed header of a ROOT file against the file's length (see the module docs).
-fn check_header(path: &Path) -> Result<()> {
+fn check_header(path: &Path, f: &std::fs::File, len: u64) -> Result<root_scan::Header> {
     use std::io::Read;
-    let (f, len) = io_guard::open_regular(path)?;
     let mut head = Vec::with_capacity(64);
     f.take(64).read_to_end(&mut head).map_err(|e| Error::io(path, e))?;
     let bad = |m: &str| Error::format(path, format!("not a readable ROOT file: {m}"));
@@ -129,7 +141,17 @@ fn check_header(path: &Path) -> Result<()> {
     within("the list of free segments", seek_free, nbytes_free)?;
     within("the streamer list", seek_info, nbytes_info)?;
     within("the directory name", begin, nbytes_name)?;
-    Ok(())
+    // all five are now non-negative
+    let u = |v: i64| v as u64;
+    Ok(root_scan::Header {
+        begin: u(begin),
+        end: u(end),
+        seek_free: u(seek_free),
+        nbytes_free: u(nbytes_free),
+        nbytes_name: u(nbytes_name),
+        seek_info: u(seek_info),
+        nbytes_info: u(nbytes_info),
+    })
 }
 
 /// The TTree to read: the one named, or the only one in the file.

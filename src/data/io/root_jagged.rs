@@ -15,6 +15,7 @@ use super::root::guarded;
 use super::select::Source;
 use super::ReadOptions;
 use crate::error::{Error, Result};
+use crate::io_guard;
 
 /// How the objects of a jagged branch are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,31 +93,66 @@ pub(super) fn read(
     let groups = plan(src.func, &leaves, &opts.collections, None)?;
     let mut data: Vec<LeafData> = (0..leaves.len()).map(|_| LeafData::default()).collect();
     let mut used = Vec::new();
+    // bytes of the branches already read, held until the collections are assembled
+    let mut held = 0u64;
     for &k in groups.iter().flat_map(|g| g.members.iter().map(|(_, k)| k)) {
         let (name, layout, elem) = &branches[k];
-        data[k] = read_branch(path, tree, name, *layout, *elem, n)?;
+        data[k] = read_branch(path, tree, name, (*layout, *elem), n, opts, held)?;
+        held += leaf_bytes(&data[k]);
         used.push(name.clone());
     }
     Ok((assemble(path, &groups, &leaves, data)?, used))
 }
 
-/// Reads all `n` entries of one jagged branch.
-fn read_branch(path: &Path, tree: &ReaderTree, name: &str, layout: Layout, elem: Elem, n: usize) -> Result<LeafData> {
+/// The bytes `d` holds (offsets and values).
+fn leaf_bytes(d: &LeafData) -> u64 {
+    8 * d.offsets.len() as u64 + 4 * d.values.len() as u64
+}
+
+/// Entries read between two checks of the memory budget and of the interrupt flag.
+const CHUNK: usize = 1 << 14;
+
+/// Reads all `n` entries of one jagged branch, while `held` bytes of other branches are kept.
+/// The offsets are checked against the read limit and the session budget before they are
+/// allocated, and the values as they grow (every [`CHUNK`] entries), so a branch larger than
+/// the budget stops with [`Error::Memory`] naming the file and the branch.
+fn read_branch(
+    path: &Path,
+    tree: &ReaderTree,
+    name: &str,
+    (layout, elem): (Layout, Elem),
+    n: usize,
+    opts: &ReadOptions,
+    held: u64,
+) -> Result<LeafData> {
     let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("reading branch '{name}': {e}"));
+    let what = format!("jagged branch '{name}'");
+    io_guard::check_alloc(path, &what, held.saturating_add(8 * (n as u64 + 1)))?;
+    opts.check_interrupt()?;
     let out = guarded(path, &format!("reading branch '{name}'"), || -> Result<LeafData> {
         let b = tree.branch(name).ok_or_else(|| fail(&"branch disappeared"))?;
         let mut out = LeafData::with_capacity(n);
+        let step = |out: &LeafData| -> Result<()> {
+            if out.offsets.len() % CHUNK == 0 {
+                opts.check_interrupt()?;
+                io_guard::check_alloc(path, &what, held.saturating_add(leaf_bytes(out)))?;
+            }
+            Ok(())
+        };
+        // At most n + 1 entries (one more shows a count mismatch).
         macro_rules! each {
             ($t:ty, $conv:expr) => {
                 match layout {
                     Layout::Counted => {
-                        for v in b.as_iter::<Slice<$t>>().map_err(|e| fail(&e))? {
+                        for v in b.as_iter::<Slice<$t>>().map_err(|e| fail(&e))?.take(n.saturating_add(1)) {
                             out.push(v.into_vec().into_iter().map($conv));
+                            step(&out)?;
                         }
                     }
                     Layout::Vector => {
-                        for v in b.as_iter::<Vec<$t>>().map_err(|e| fail(&e))? {
+                        for v in b.as_iter::<Vec<$t>>().map_err(|e| fail(&e))?.take(n.saturating_add(1)) {
                             out.push(v.into_iter().map($conv));
+                            step(&out)?;
                         }
                     }
                 }
@@ -139,6 +175,7 @@ fn read_branch(path: &Path, tree: &ReaderTree, name: &str, layout: Layout, elem:
     })??;
     let got = out.offsets.len() - 1;
     if got != n {
+        let got = if got > n { format!("more than {n}") } else { got.to_string() };
         return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
     }
     Ok(out)
@@ -164,6 +201,26 @@ mod tests {
         tree.new_branch("part_eta", eta.into_iter());
         tree.write(&mut file).unwrap();
         file.close().unwrap();
+    }
+
+    #[test]
+    fn jagged_branches_count_against_the_session_budget() {
+        use crate::data::io::read_root;
+        let p = fixture("uproot-HZZ.root");
+        let o = ReadOptions { features: Some(vec!["MET_px".into()]), ..Default::default() };
+        // Every record of the file is below 23 KiB once decompressed, and MET_px needs
+        // 2421 × 12 bytes (≈ 28 KiB): both pass a 40 kB budget. Each jagged branch holds
+        // 2422 offsets of 8 bytes (≈ 19 KiB) plus its values, so they cannot all be held at once.
+        let b = crate::memory::Budget::new(40_000);
+        let _g = crate::memory::enter(b.clone());
+        let e = read_root(&p, &o).unwrap_err();
+        assert_eq!(e.kind(), "memory");
+        let msg = e.to_string();
+        assert!(msg.starts_with(&format!("{}: jagged branch '", p.display())), "{msg}");
+        assert_eq!(b.used(), 0);
+        drop(_g);
+        // With the default budget the same read succeeds.
+        assert!(read_root(&p, &o).is_ok());
     }
 
     #[test]
