@@ -519,6 +519,34 @@ pub mod model_api {
         m.n_params() as i64
     }
 
+    /// Number of input columns the model reads per event (`features.len()` for an MLP; for a
+    /// set model the event features, the object count and the padded object slots).
+    ///
+    /// ```rhai
+    /// assert_eq(mlp([3, 2, 1]).n_inputs, 3);
+    /// ```
+    #[rhai_fn(get = "n_inputs", pure)]
+    pub fn n_inputs(m: &mut SharedModel) -> i64 {
+        m.n_inputs() as i64
+    }
+
+    /// The model's input matrix of a dataset as a Dataset: one column per input (for an MLP
+    /// its features; for a set model the event features, the object count `coll.n`, then
+    /// `coll[s].feature` per slot, padded slots 0), the dataset's label and weight kept.
+    /// Gradients (`input_grad`) have the same columns.
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 2, seed: 1 }).with_objects("part", #{ pt: [[5.0, 2.0, 1.0], []] });
+    /// let x = pfn("part", ["pt"], #{ max_objects: 2 }).inputs(d);
+    /// assert_eq(x.features, ["part.n", "part[0].pt", "part[1].pt"]);
+    /// assert_eq(x["part.n"], [2.0, 0.0]);   // the third object is beyond max_objects
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn inputs(m: &mut SharedModel, data: Dataset) -> RhaiResult<Dataset> {
+        let x = m.inputs(&data)?;
+        Ok(Dataset::new(m.input_names(), x, data.label().map(<[i64]>::to_vec), data.weight().map(<[f32]>::to_vec))?)
+    }
+
     /// The implementation: `mlp` (the fused network of `mlp(…)`), `candle_mlp`, ….
     ///
     /// ```rhai
