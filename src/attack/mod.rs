@@ -141,6 +141,10 @@ pub enum Summary {
     Float(f64),
     /// A list of feature names.
     Names(Vec<String>),
+    /// A list of numbers (CONSERVAttack: one per iteration).
+    Floats(Vec<f64>),
+    /// A table: column names and rows (CONSERVAttack: one row per iteration).
+    Table(Vec<String>, Vec<Vec<f64>>),
 }
 
 /// Who asks for the attack: what its options may contain and how it is aimed.
@@ -212,7 +216,8 @@ impl std::fmt::Debug for Entry {
 }
 
 /// Every attack, in the order they are listed to users.
-pub const ATTACKS: &[Entry] = &[kinds::rdsa::ENTRY, kinds::fgsm::ENTRY, kinds::pgd::ENTRY, kinds::minifool::ENTRY];
+pub const ATTACKS: &[Entry] =
+    &[kinds::rdsa::ENTRY, kinds::fgsm::ENTRY, kinds::pgd::ENTRY, kinds::minifool::ENTRY, kinds::conservattack::ENTRY];
 
 /// The registered attack called `name`.
 pub fn lookup(name: &str) -> Option<&'static Entry> {
