@@ -58,6 +58,9 @@ pub const MAX_CANDIDATES: usize = 100_000;
 /// The reference's prediction clip of its cross-entropy (Keras' epsilon).
 const CLIP: f32 = 1e-7;
 
+/// The slot of a candidate the projection put back onto the current value (never admissible).
+const NO_OP: u32 = u32::MAX;
+
 /// Candidate values held at once (events of a block × features × candidates).
 const BLOCK_VALUES: usize = 1 << 21;
 
@@ -573,7 +576,7 @@ impl ConservAttack {
         };
         let mut st = State::new(&self.cfg, &self.proj, model, x0, labels, &class_before, seed, control)?;
         let run = control.executor(self.cfg.iterations).run(&mut st)?;
-        let x = Array2::from_shape_fn((n, d), |(i, j)| st.x[i * d + j] as f32);
+        let x = Array2::from_shape_fn((n, d), |(i, j)| st.live.x[i * d + j] as f32);
         let (score_after, class_after) = outputs(model, x.view())?;
         let reason = (0..n)
             .map(|i| {
@@ -586,9 +589,8 @@ impl ConservAttack {
                 }
             })
             .collect();
-        let iters = (0..n)
-            .map(|i| if st.fooled_at[i] > 0 { st.fooled_at[i] } else { st.iterations.len() as u32 })
-            .collect();
+        let iters =
+            (0..n).map(|i| if st.fooled_at[i] > 0 { st.fooled_at[i] } else { st.iterations.len() as u32 }).collect();
         let attack = AttackResult {
             x,
             score_before,
@@ -607,36 +609,72 @@ impl ConservAttack {
     }
 }
 
-/// The running attack: working copy, histograms, moments, frozen events.
-struct State<'a> {
+/// What the candidate draws read: settings, bounds, projection rules, histogram slots.
+struct Gen<'a> {
     cfg: &'a ConservConfig,
-    /// Projection rules per feature.
-    rules: Vec<Vec<Rule>>,
-    model: &'a Mlp,
-    control: &'a Control,
     seed: u64,
-    n: usize,
     d: usize,
     x0: ArrayView2<'a, f32>,
-    x: Vec<f64>,
     lo: Vec<f64>,
     hi: Vec<f64>,
+    /// Projection rules per feature.
+    rules: Vec<Vec<Rule>>,
+    /// Candidate slots per feature at most (the no-change candidate included).
+    max_grid: usize,
+    /// The histograms' slot rule per feature (a copy of the tallies' edges).
+    slotters: Vec<Tally>,
+}
+
+/// What the scoring reads besides the changing state.
+struct Ctx<'a> {
+    cfg: &'a ConservConfig,
+    n: usize,
+    d: usize,
+    chunks: Vec<Vec<usize>>,
+    /// Strict: ‖C₀‖_F.
+    ref_norm: f64,
+}
+
+/// The changing state: working copy, histograms, moments.
+struct Live {
+    x: Vec<f64>,
+    tallies: Vec<Tally>,
+    /// Faithful: moments of the current sample (strict: unused after the start).
+    moments: RunningMoments,
+    /// Strict: the tracker against the clean correlation matrix.
+    tracker: Option<CorrelationTracker>,
+}
+
+/// Reusable buffers of the faithful scoring.
+#[derive(Default)]
+struct Scratch {
+    js: Vec<f64>,
+    cn: Vec<f64>,
+    /// JSD per slot of the event being scored, valid where `stamp` equals the event's stamp.
+    cache: Vec<Vec<(u64, f64)>>,
+    stamp: u64,
+}
+
+/// The running attack.
+struct State<'a> {
+    cfg: &'a ConservConfig,
+    gen: Gen<'a>,
+    ctx: Ctx<'a>,
+    live: Live,
+    model: &'a Mlp,
+    control: &'a Control,
+    n: usize,
+    d: usize,
     labels: Vec<i64>,
     correct: Vec<bool>,
     frozen: Vec<bool>,
     fooled_at: Vec<u32>,
-    tallies: Vec<Tally>,
-    /// Faithful: moments of the current sample. Strict: the tracker against the clean matrix.
-    moments: RunningMoments,
-    tracker: Option<CorrelationTracker>,
-    ref_norm: f64,
-    chunks: Vec<Vec<usize>>,
     /// Clean histograms for the per-iteration metrics (reference's or the checks' binning).
     metric_ref: Vec<Vec<f64>>,
     corr0: Vec<f64>,
-    max_grid: usize,
     iterations: Vec<IterationMetrics>,
     best: Option<usize>,
+    scratch: Scratch,
 }
 
 impl<'a> State<'a> {
@@ -678,7 +716,7 @@ impl<'a> State<'a> {
                 let g = (span / (cfg.step * (1.0 - cfg.random_step_frac * f64::from(u8::from(cfg.randomize_step)))))
                     .ceil()
                     + 2.0;
-                if !(g <= MAX_CANDIDATES as f64) {
+                if g.is_nan() || g > MAX_CANDIDATES as f64 {
                     return Err(Error::arg(
                         "conservattack",
                         format!(
@@ -727,64 +765,39 @@ impl<'a> State<'a> {
             rules[f].push(*r);
         }
         let correct: Vec<bool> = class_before.iter().zip(&labels).map(|(a, b)| a == b).collect();
+        let slotters = tallies.clone();
         Ok(State {
             cfg,
-            rules,
+            gen: Gen { cfg, seed, d, x0, lo, hi, rules, max_grid, slotters },
+            ctx: Ctx { cfg, n, d, chunks: chunks(d, cfg.feature_chunks), ref_norm },
+            live: Live { x, tallies, moments, tracker },
             model,
             control,
-            seed,
             n,
             d,
-            x0,
-            x,
-            lo,
-            hi,
             frozen: correct.iter().map(|c| !c).collect(),
             correct,
             labels,
             fooled_at: vec![0; n],
-            tallies,
-            moments,
-            tracker,
-            ref_norm,
-            chunks: chunks(d, cfg.feature_chunks),
             metric_ref,
             corr0,
-            max_grid,
             iterations: Vec::new(),
             best: None,
+            scratch: Scratch::default(),
         })
     }
 
     /// The projection of value `v` of feature `j` of event `i`.
     #[inline]
     fn project(&self, i: usize, j: usize, v: f64) -> f64 {
-        let rules = &self.rules[j];
-        if rules.is_empty() {
-            return v;
-        }
-        let x0 = self.x0[[i, j]];
-        let mut y = v as f32;
-        for r in rules {
-            match *r {
-                Rule::Clip { lo, hi, .. } => y = y.clamp(lo, hi),
-                Rule::Integer { .. } => y = y.round(),
-                Rule::Sentinel { value, .. } => {
-                    if x0 == value {
-                        y = value
-                    }
-                }
-                Rule::Frozen { .. } => y = x0,
-            }
-        }
-        f64::from(y)
+        self.gen.project(i, j, v)
     }
 
     /// Direction per (active event, feature): +1 where the gradient of the clipped
     /// cross-entropy is ≥ 0, −1 elsewhere.
     fn directions(&self, active: &[usize]) -> Result<Vec<i8>> {
         let d = self.d;
-        let xa = Array2::from_shape_fn((active.len(), d), |(r, j)| self.x[active[r] * d + j] as f32);
+        let xa = Array2::from_shape_fn((active.len(), d), |(r, j)| self.live.x[active[r] * d + j] as f32);
         let labels: Vec<i64> = active.iter().map(|&i| self.labels[i]).collect();
         let sigmoid = self.model.output() == Output::Sigmoid;
         let objective = |r: usize, z: &[f32], g: &mut [f32]| -> f32 {
@@ -814,244 +827,54 @@ impl<'a> State<'a> {
         Ok(gr.grad.iter().map(|&g| if g >= 0.0 { 1 } else { -1 }).collect())
     }
 
-    /// Candidates of event `i` (its current values) in the directions `dir`, for iteration `it`.
-    fn candidates(&self, it: usize, i: usize, dir: &[i8]) -> EventCands {
-        let (d, cfg) = (self.d, self.cfg);
-        let mut s = Stream::new(self.seed, ((it as u64) << 40) ^ i as u64);
-        let row = &self.x[i * d..(i + 1) * d];
-        let nc = usize::from(cfg.use_no_change);
-        // Magnitudes per feature first (the grid's length differs between features).
-        let mut mags: Vec<Vec<f64>> = Vec::with_capacity(d);
-        for j in 0..d {
-            let xj = row[j];
-            let mut m = Vec::new();
-            if cfg.use_no_change {
-                m.push(0.0);
-            }
-            match cfg.num_candidates {
-                Some(k) => {
-                    let (a, b) = (cfg.min_change, self.hi[j] - xj);
-                    m.extend((0..k).map(|_| a + (b - a) * s.uniform()));
-                }
-                None => {
-                    let (step, minc) = if cfg.randomize_step {
-                        let f = cfg.random_step_frac;
-                        let r1 = 1.0 - f + 2.0 * f * s.uniform();
-                        let r2 = 1.0 - f + 2.0 * f * s.uniform();
-                        (cfg.step * r1, cfg.min_change * r2)
-                    } else {
-                        (cfg.step, cfg.min_change)
-                    };
-                    let bound = if dir[j] > 0 { self.hi[j] - xj } else { xj - self.lo[j] };
-                    let len = ((bound + step - minc) / step).ceil();
-                    let len = if len > 0.0 { (len as usize).min(self.max_grid - nc) } else { 0 };
-                    m.extend((0..len).map(|k| minc + k as f64 * step));
-                }
-            }
-            mags.push(m);
-        }
-        let c = mags.iter().map(Vec::len).max().unwrap_or(0).max(1);
-        let mut vals = Vec::with_capacity(d * c);
-        let mut slots = Vec::with_capacity(d * c);
-        let mut n = Vec::with_capacity(d);
-        for j in 0..d {
-            let xj = row[j];
-            let sign = f64::from(dir[j]);
-            for k in 0..c {
-                let v = match mags[j].get(k) {
-                    Some(&m) => {
-                        // The reference stores its changes as float32.
-                        let change = f64::from((sign * m) as f32);
-                        let mut v = (xj + change).clamp(self.lo[j], self.hi[j]);
-                        if cfg.mode == Mode::Strict {
-                            v = f64::from(v as f32).clamp(self.lo[j], self.hi[j]);
-                        }
-                        self.project(i, j, v)
-                    }
-                    None => xj,
-                };
-                vals.push(v);
-                slots.push(self.tallies[j].slot(v) as u32);
-            }
-            n.push(mags[j].len());
-        }
-        EventCands { c, vals, slots, n }
-    }
-
-    /// Faithful scoring and acceptance of event `i`; returns the number of values changed.
-    fn accept_faithful(&mut self, i: usize, ev: &EventCands, js: &mut Vec<f64>, cn: &mut Vec<f64>) -> usize {
-        let (d, c, cfg) = (self.d, ev.c, self.cfg);
-        let nf = self.n as f64;
-        let row: Vec<f64> = self.x[i * d..(i + 1) * d].to_vec();
-        let old_slot: Vec<usize> = (0..d).map(|j| self.tallies[j].slot(row[j])).collect();
-        // JSD of every candidate (padding: infinite, never admissible).
-        js.clear();
-        js.resize(d * c, f64::INFINITY);
-        for j in 0..d {
-            let t = &self.tallies[j];
-            let mut last = (usize::MAX, 0.0);
-            for k in 0..ev.n[j] {
-                let b = ev.slots[j * c + k] as usize;
-                if b != last.0 {
-                    last = (b, t.jsd_if_moved(old_slot[j], b));
-                }
-                js[j * c + k] = last.1;
-            }
-        }
-        let mut best: Vec<(usize, f64)> = vec![(usize::MAX, f64::INFINITY); d];
-        let first = usize::from(cfg.use_no_change);
-        for chunk in &self.chunks {
-            let dc = chunk.len();
-            let m: Vec<f64> = chunk.iter().map(|&j| self.moments.mean(j)).collect();
-            let v: Vec<f64> = chunk.iter().map(|&j| self.moments.cov(j, j)).collect();
-            let mut kk = vec![0.0; dc * dc];
-            let mut r = vec![0.0; dc * dc];
-            for (a, &ja) in chunk.iter().enumerate() {
-                for (b, &jb) in chunk.iter().enumerate() {
-                    let cv = self.moments.cov(ja, jb);
-                    kk[a * dc + b] = cv * nf / (nf - 1.0);
-                    r[a * dc + b] = cv / (v[a] * v[b]).sqrt();
-                }
-            }
-            let sc: Vec<f64> = v.iter().map(|v| (v + 1e-10).sqrt()).collect();
-            let dold: Vec<f64> = chunk.iter().zip(&m).map(|(&j, m)| row[j] - m).collect();
-            let mut dn = vec![0.0; dc];
-            let mut sn = vec![0.0; dc];
-            cn.clear();
-            cn.resize(dc * dc, 0.0);
-            for k in 0..c {
-                // The no-change candidate (index 0 with use_no_change) is only the fallback, and
-                // a candidate no feature admits by its JSD needs no correlation score.
-                if k < first || !chunk.iter().any(|&j| js[j * c + k] <= cfg.max_jsd_single_change) {
-                    continue;
-                }
-                for (a, &j) in chunk.iter().enumerate() {
-                    let nv = ev.vals[j * c + k];
-                    let mn = m[a] + (nv - row[j]) / nf;
-                    dn[a] = nv - mn;
-                    let vn = v[a] + ((nv - mn) * (nv - mn) - dold[a] * dold[a]) / (nf - 1.0);
-                    sn[a] = (vn + 1e-10).sqrt();
-                }
-                for a in 0..dc {
-                    for b in 0..dc {
-                        let cov = kk[a * dc + b] + (dn[a] * dn[b] - dold[a] * dold[b]) / (nf - 1.0);
-                        cn[a * dc + b] = cov / (sn[a] * sc[b] + 1e-10);
-                    }
-                }
-                for a in 0..dc {
-                    let j = chunk[a];
-                    let jv = js[j * c + k];
-                    if !(jv <= cfg.max_jsd_single_change) {
-                        continue;
-                    }
-                    let mut f2 = 0.0;
-                    for b in 0..dc {
-                        let rd = cn[a * dc + b] - r[a * dc + b];
-                        let cd = cn[b * dc + a] - r[a * dc + b];
-                        f2 += rd * rd + cd * cd;
-                    }
-                    let dd = cn[a * dc + a] - r[a * dc + a];
-                    let frob = (f2 - dd * dd).sqrt();
-                    if !(frob <= cfg.max_frob_single_change) {
-                        continue;
-                    }
-                    let cost = cfg.alpha * jv + cfg.beta * frob;
-                    if cost < best[j].1 {
-                        best[j] = (k, cost);
-                    }
-                }
-            }
-        }
-        // Apply every feature's choice together; nothing admissible: candidate 0 (no change
-        // with use_no_change, else the reference's first candidate).
-        let mut cur = row.clone();
-        let mut changed = 0;
-        for j in 0..d {
-            let k = if best[j].0 == usize::MAX { 0 } else { best[j].0 };
-            let nv = ev.vals[j * c + k];
-            if nv != cur[j] {
-                self.tallies[j].apply(old_slot[j], ev.slots[j * c + k] as usize);
-                self.moments.change(&cur, j, nv, 1.0);
-                cur[j] = nv;
-                changed += 1;
-            }
-        }
-        self.x[i * d..(i + 1) * d].copy_from_slice(&cur);
-        changed
-    }
-
-    /// Strict scoring and acceptance of event `i`, one feature after the other.
-    fn accept_strict(&mut self, i: usize, ev: &EventCands) -> usize {
-        let (d, c, cfg) = (self.d, ev.c, self.cfg);
-        let jsd_cap = cfg.constraint_jsd * (1.0 - 1e-9);
-        let rel_cap = cfg.constraint_rel_corr * (1.0 - 1e-6);
-        let mut cur: Vec<f64> = self.x[i * d..(i + 1) * d].to_vec();
-        let mut changed = 0;
-        let Some(tracker) = self.tracker.as_mut() else { return 0 };
-        for j in 0..d {
-            let a = self.tallies[j].slot(cur[j]);
-            let t = &self.tallies[j];
-            let mut best: Option<(f64, f64, usize)> = None;
-            let mut last = (usize::MAX, 0.0);
-            for k in 0..ev.n[j] {
-                let nv = ev.vals[j * c + k];
-                if nv == cur[j] {
-                    continue;
-                }
-                let b = ev.slots[j * c + k] as usize;
-                if b != last.0 {
-                    last = (b, t.jsd_if_moved(a, b));
-                }
-                let jv = last.1;
-                if !(jv <= cfg.max_jsd_single_change && jv < jsd_cap) {
-                    continue;
-                }
-                let rel = tracker.relative_change_if(&cur, j, nv, 1.0);
-                let frob = rel * self.ref_norm;
-                if !(frob <= cfg.max_frob_single_change && rel < rel_cap) {
-                    continue;
-                }
-                let cost = cfg.alpha * jv + cfg.beta * frob;
-                if best.is_none_or(|(bc, _, _)| cost < bc) {
-                    best = Some((cost, nv, b));
-                }
-            }
-            if let Some((_, nv, b)) = best {
-                self.tallies[j].apply(a, b);
-                tracker.apply(&cur, j, nv, 1.0);
-                cur[j] = nv;
-                changed += 1;
-            }
-        }
-        self.x[i * d..(i + 1) * d].copy_from_slice(&cur);
-        changed
-    }
-
-    /// One pass over the active events, block by block: candidates in parallel, then scoring
-    /// and acceptance in event order. Returns the values changed.
+    /// One pass over the active events, in blocks: the candidates of the next block are drawn
+    /// (in parallel over its events) while the current block is scored and accepted in event
+    /// order. Returns the values changed.
     fn pass(&mut self, it: usize, active: &[usize], dir: &[i8]) -> usize {
         let d = self.d;
-        let per_event = d * self.max_grid.max(1);
-        let block = (BLOCK_VALUES / per_event).clamp(1, 4096);
-        let (mut js, mut cn) = (Vec::new(), Vec::new());
+        let per_event = d * self.gen.max_grid.max(1);
+        let block = (BLOCK_VALUES / per_event).clamp(1, 512);
+        let blocks: Vec<&[usize]> = active.chunks(block).collect();
+        let (gen, ctx, live, scratch) = (&self.gen, &self.ctx, &mut self.live, &mut self.scratch);
+        let draw = |b: usize, rows: Vec<f64>| -> Vec<EventCands> {
+            let base = b * block;
+            blocks[b]
+                .par_iter()
+                .enumerate()
+                .map(|(r, &i)| {
+                    gen.candidates(it, i, &rows[r * d..(r + 1) * d], &dir[(base + r) * d..(base + r + 1) * d])
+                })
+                .collect()
+        };
+        let rows_of = |live: &Live, b: usize| -> Vec<f64> {
+            blocks
+                .get(b)
+                .map_or_else(Vec::new, |ids| ids.iter().flat_map(|&i| live.x[i * d..(i + 1) * d].to_vec()).collect())
+        };
         let mut changed = 0;
-        for (bi, ids) in active.chunks(block).enumerate() {
+        let mut next = if blocks.is_empty() { Vec::new() } else { draw(0, rows_of(live, 0)) };
+        for b in 0..blocks.len() {
             if self.control.interrupted() {
                 break;
             }
-            let base = bi * block;
-            let this = &*self;
-            let cands: Vec<EventCands> = ids
-                .par_iter()
-                .enumerate()
-                .map(|(r, &i)| this.candidates(it, i, &dir[(base + r) * d..(base + r + 1) * d]))
-                .collect();
-            for (&i, ev) in ids.iter().zip(&cands) {
-                changed += match self.cfg.mode {
-                    Mode::Faithful => self.accept_faithful(i, ev, &mut js, &mut cn),
-                    Mode::Strict => self.accept_strict(i, ev),
-                };
-            }
+            let cands = std::mem::take(&mut next);
+            // The next block's events are not touched by this block's acceptance.
+            let rows = rows_of(live, b + 1);
+            let (drawn, n) = rayon::join(
+                || if b + 1 < blocks.len() { draw(b + 1, rows) } else { Vec::new() },
+                || {
+                    let mut n = 0;
+                    for (&i, ev) in blocks[b].iter().zip(&cands) {
+                        n += match ctx.cfg.mode {
+                            Mode::Faithful => ctx.accept_faithful(live, scratch, i, ev),
+                            Mode::Strict => ctx.accept_strict(live, scratch, i, ev),
+                        };
+                    }
+                    n
+                },
+            );
+            next = drawn;
+            changed += n;
         }
         changed
     }
@@ -1059,7 +882,7 @@ impl<'a> State<'a> {
     /// Predicted classes of events `ids` at their current values.
     fn classes(&self, ids: &[usize]) -> Result<Vec<i64>> {
         let d = self.d;
-        let xa = Array2::from_shape_fn((ids.len(), d), |(r, j)| self.x[ids[r] * d + j] as f32);
+        let xa = Array2::from_shape_fn((ids.len(), d), |(r, j)| self.live.x[ids[r] * d + j] as f32);
         self.model.predict_class(xa.view())
     }
 
@@ -1076,12 +899,13 @@ impl<'a> State<'a> {
                 break;
             }
             for j in 0..d {
-                let cur = self.x[i * d + j];
-                let (a, b) = ((cur - 5.0 * self.cfg.step).max(self.lo[j]), (cur + 5.0 * self.cfg.step).min(self.hi[j]));
+                let cur = self.live.x[i * d + j];
+                let (a, b) =
+                    ((cur - 5.0 * self.cfg.step).max(self.gen.lo[j]), (cur + 5.0 * self.cfg.step).min(self.gen.hi[j]));
                 let window: Vec<f64> = (0..11)
                     .map(|k| {
                         let v = if k == 10 { b } else { a + (b - a) * k as f64 / 10.0 };
-                        let v = if strict { f64::from(v as f32).clamp(self.lo[j], self.hi[j]) } else { v };
+                        let v = if strict { f64::from(v as f32).clamp(self.gen.lo[j], self.gen.hi[j]) } else { v };
                         self.project(i, j, v)
                     })
                     .collect();
@@ -1089,26 +913,26 @@ impl<'a> State<'a> {
                     if f == j {
                         window[k] as f32
                     } else {
-                        self.x[i * d + f] as f32
+                        self.live.x[i * d + f] as f32
                     }
                 });
                 let cls = self.model.predict_class(rows.view())?;
-                let row: Vec<f64> = self.x[i * d..(i + 1) * d].to_vec();
-                let from = self.tallies[j].slot(cur);
+                let row: Vec<f64> = self.live.x[i * d..(i + 1) * d].to_vec();
+                let from = self.live.tallies[j].slot(cur);
                 let mut best: Option<(f64, f64)> = None;
                 let mut best_v = cur;
                 if strict {
-                    let t = self.tracker.as_ref().map_or(0.0, CorrelationTracker::relative_change);
-                    best = Some((self.tallies[j].jsd(), t));
+                    let t = self.live.tracker.as_ref().map_or(0.0, CorrelationTracker::relative_change);
+                    best = Some((self.live.tallies[j].jsd(), t));
                 }
                 for (k, &v) in window.iter().enumerate() {
                     if cls[k] == self.labels[i] {
                         continue;
                     }
-                    let to = self.tallies[j].slot(v);
+                    let to = self.live.tallies[j].slot(v);
                     let (jv, fv) = if strict {
-                        let t = self.tracker.as_mut().map_or(0.0, |t| t.relative_change_if(&row, j, v, 1.0));
-                        (self.tallies[j].jsd_if_moved(from, to), t)
+                        let t = self.live.tracker.as_mut().map_or(0.0, |t| t.relative_change_if(&row, j, v, 1.0));
+                        (self.live.tallies[j].jsd_if_moved(from, to), t)
                     } else {
                         (self.move_jsd(j, from, to), self.move_corr(&row, j, v))
                     };
@@ -1118,14 +942,14 @@ impl<'a> State<'a> {
                     }
                 }
                 if best_v != cur {
-                    let to = self.tallies[j].slot(best_v);
-                    self.tallies[j].apply(from, to);
-                    if let Some(t) = self.tracker.as_mut() {
+                    let to = self.live.tallies[j].slot(best_v);
+                    self.live.tallies[j].apply(from, to);
+                    if let Some(t) = self.live.tracker.as_mut() {
                         t.apply(&row, j, best_v, 1.0);
                     } else {
-                        self.moments.change(&row, j, best_v, 1.0);
+                        self.live.moments.change(&row, j, best_v, 1.0);
                     }
-                    self.x[i * d + j] = best_v;
+                    self.live.x[i * d + j] = best_v;
                 }
             }
         }
@@ -1138,7 +962,7 @@ impl<'a> State<'a> {
         if a == b {
             return 0.0;
         }
-        let c = &self.tallies[j].c;
+        let c = &self.live.tallies[j].c;
         let mut moved = c.clone();
         moved[a] -= 1.0;
         moved[b] += 1.0;
@@ -1152,9 +976,9 @@ impl<'a> State<'a> {
         let d = self.d;
         let mut old = vec![0.0; d];
         let mut new = vec![0.0; d];
-        self.moments.corr_row(j, &mut old);
-        self.moments.corr_row_if_changed(row, j, v, 1.0, &mut new);
-        let c = self.moments.correlation();
+        self.live.moments.corr_row(j, &mut old);
+        self.live.moments.corr_row_if_changed(row, j, v, 1.0, &mut new);
+        let c = self.live.moments.correlation();
         let norm: f64 = c.iter().filter(|v| v.is_finite()).map(|v| v * v).sum::<f64>().sqrt();
         let mut d2 = 0.0;
         for k in 0..d {
@@ -1170,10 +994,10 @@ impl<'a> State<'a> {
         let strict = self.cfg.mode == Mode::Strict;
         let jsd = (0..d)
             .map(|j| {
-                let t = &self.tallies[j];
+                let t = &self.live.tallies[j];
                 let mut cur = vec![0.0; t.c.len()];
                 for i in 0..n {
-                    cur[t.slot(self.x[i * d + j])] += 1.0;
+                    cur[t.slot(self.live.x[i * d + j])] += 1.0;
                 }
                 if strict {
                     crate::attack::metrics::js_distance(&self.metric_ref[j], &cur)
@@ -1184,7 +1008,7 @@ impl<'a> State<'a> {
                 }
             })
             .collect();
-        let c = corrcoef(&self.x, n, d);
+        let c = corrcoef(&self.live.x, n, d);
         let (mut num, mut den) = (0.0, 0.0);
         for (a, b) in self.corr0.iter().zip(&c) {
             if a.is_finite() && b.is_finite() {
@@ -1197,11 +1021,288 @@ impl<'a> State<'a> {
     }
 }
 
+impl Gen<'_> {
+    /// The projection of value `v` of feature `j` of event `i`.
+    #[inline]
+    fn project(&self, i: usize, j: usize, v: f64) -> f64 {
+        let rules = &self.rules[j];
+        if rules.is_empty() {
+            return v;
+        }
+        let x0 = self.x0[[i, j]];
+        let mut y = v as f32;
+        for r in rules {
+            match *r {
+                Rule::Clip { lo, hi, .. } => y = y.clamp(lo, hi),
+                Rule::Integer { .. } => y = y.round(),
+                Rule::Sentinel { value, .. } => {
+                    if x0 == value {
+                        y = value
+                    }
+                }
+                Rule::Frozen { .. } => y = x0,
+            }
+        }
+        f64::from(y)
+    }
+
+    /// Candidates of event `i` (current values `row`) in the directions `dir`, for iteration
+    /// `it`, from the event's own stream.
+    fn candidates(&self, it: usize, i: usize, row: &[f64], dir: &[i8]) -> EventCands {
+        let (d, cfg) = (self.d, self.cfg);
+        let mut s = Stream::new(self.seed, ((it as u64) << 40) ^ i as u64);
+        let nc = usize::from(cfg.use_no_change);
+        // Candidates per feature (the grid's length differs between features).
+        let mut n = Vec::with_capacity(d);
+        let mut steps = Vec::with_capacity(d);
+        for j in 0..d {
+            match cfg.num_candidates {
+                Some(k) => {
+                    n.push(k + nc);
+                    steps.push((0.0, 0.0));
+                }
+                None => {
+                    let (step, minc) = if cfg.randomize_step {
+                        let f = cfg.random_step_frac;
+                        let r1 = 1.0 - f + 2.0 * f * s.uniform();
+                        let r2 = 1.0 - f + 2.0 * f * s.uniform();
+                        (cfg.step * r1, cfg.min_change * r2)
+                    } else {
+                        (cfg.step, cfg.min_change)
+                    };
+                    let bound = if dir[j] > 0 { self.hi[j] - row[j] } else { row[j] - self.lo[j] };
+                    // numpy's arange(min_change, bound + step, step).
+                    let len = ((bound + step - minc) / step).ceil();
+                    let len = if len > 0.0 { (len as usize).min(self.max_grid - nc) } else { 0 };
+                    n.push(len + nc);
+                    steps.push((step, minc));
+                }
+            }
+        }
+        let c = n.iter().copied().max().unwrap_or(0).max(1);
+        let mut vals = vec![0.0; d * c];
+        let mut slots = vec![0u32; d * c];
+        let strict = cfg.mode == Mode::Strict;
+        for j in 0..d {
+            let (xj, lo, hi) = (row[j], self.lo[j], self.hi[j]);
+            let sign = f64::from(dir[j]);
+            let t = &self.slotters[j];
+            let vj = &mut vals[j * c..(j + 1) * c];
+            let sj = &mut slots[j * c..(j + 1) * c];
+            let (a, b) = (cfg.min_change, hi - xj);
+            let (step, minc) = steps[j];
+            for k in 0..c {
+                let v = if k >= n[j] || k < nc {
+                    xj
+                } else {
+                    let m = match cfg.num_candidates {
+                        Some(_) => a + (b - a) * s.uniform(),
+                        None => minc + (k - nc) as f64 * step,
+                    };
+                    // The reference stores its changes as float32.
+                    let change = f64::from((sign * m) as f32);
+                    let mut v = (xj + change).clamp(lo, hi);
+                    if strict {
+                        v = f64::from(v as f32).clamp(lo, hi);
+                    }
+                    let p = self.project(i, j, v);
+                    if p == xj && v != xj {
+                        // Projected back onto the current value: not a candidate.
+                        vj[k] = xj;
+                        sj[k] = NO_OP;
+                        continue;
+                    }
+                    p
+                };
+                vj[k] = v;
+                sj[k] = t.slot(v) as u32;
+            }
+        }
+        EventCands { c, vals, slots, n }
+    }
+}
+
+impl Ctx<'_> {
+    /// The JSD of moving feature `j` of the scored event from slot `a` to `b`, cached per slot.
+    #[inline]
+    fn cached_jsd(t: &Tally, cache: &mut [(u64, f64)], stamp: u64, a: usize, b: usize) -> f64 {
+        let e = &mut cache[b];
+        if e.0 != stamp {
+            *e = (stamp, t.jsd_if_moved(a, b));
+        }
+        e.1
+    }
+
+    /// Faithful scoring and acceptance of event `i`; returns the number of values changed.
+    fn accept_faithful(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands) -> usize {
+        let (d, c, cfg) = (self.d, ev.c, self.cfg);
+        let nf = self.n as f64;
+        let row: Vec<f64> = live.x[i * d..(i + 1) * d].to_vec();
+        let old_slot: Vec<usize> = (0..d).map(|j| live.tallies[j].slot(row[j])).collect();
+        if sc.cache.len() != d {
+            sc.cache = live.tallies.iter().map(|t| vec![(0, 0.0); t.c.len()]).collect();
+        }
+        sc.stamp += 1;
+        let first = usize::from(cfg.use_no_change);
+        // JSD of every candidate (padding: infinite, never admissible).
+        let js = &mut sc.js;
+        js.clear();
+        js.resize(d * c, f64::INFINITY);
+        for j in 0..d {
+            let t = &live.tallies[j];
+            for k in 0..ev.n[j] {
+                let b = ev.slots[j * c + k];
+                if b != NO_OP {
+                    js[j * c + k] = Self::cached_jsd(t, &mut sc.cache[j], sc.stamp, old_slot[j], b as usize);
+                }
+            }
+        }
+        let mut best: Vec<(usize, f64)> = vec![(usize::MAX, f64::INFINITY); d];
+        let cn = &mut sc.cn;
+        for chunk in &self.chunks {
+            let dc = chunk.len();
+            let mom = &live.moments;
+            let m: Vec<f64> = chunk.iter().map(|&j| mom.mean(j)).collect();
+            let v: Vec<f64> = chunk.iter().map(|&j| mom.cov(j, j)).collect();
+            let mut kk = vec![0.0; dc * dc];
+            let mut r = vec![0.0; dc * dc];
+            for (a, &ja) in chunk.iter().enumerate() {
+                for (b, &jb) in chunk.iter().enumerate() {
+                    let cv = mom.cov(ja, jb);
+                    kk[a * dc + b] = cv * nf / (nf - 1.0);
+                    r[a * dc + b] = cv / (v[a] * v[b]).sqrt();
+                }
+            }
+            let sd: Vec<f64> = v.iter().map(|v| (v + 1e-10).sqrt()).collect();
+            let dold: Vec<f64> = chunk.iter().zip(&m).map(|(&j, m)| row[j] - m).collect();
+            let mut dn = vec![0.0; dc];
+            let mut sn = vec![0.0; dc];
+            cn.clear();
+            cn.resize(dc * dc, 0.0);
+            for k in first..c {
+                // A candidate no feature admits by its JSD needs no correlation score.
+                if !chunk.iter().any(|&j| js[j * c + k] <= cfg.max_jsd_single_change) {
+                    continue;
+                }
+                // The reference scores feature j's candidate k with candidate k of every other
+                // feature, ddof 0 variances against ddof 1 covariances.
+                for (a, &j) in chunk.iter().enumerate() {
+                    let nv = ev.vals[j * c + k];
+                    let mn = m[a] + (nv - row[j]) / nf;
+                    dn[a] = nv - mn;
+                    let vn = v[a] + (dn[a] * dn[a] - dold[a] * dold[a]) / (nf - 1.0);
+                    sn[a] = (vn + 1e-10).sqrt();
+                }
+                for a in 0..dc {
+                    for b in 0..dc {
+                        let cov = kk[a * dc + b] + (dn[a] * dn[b] - dold[a] * dold[b]) / (nf - 1.0);
+                        cn[a * dc + b] = cov / (sn[a] * sd[b] + 1e-10);
+                    }
+                }
+                for a in 0..dc {
+                    let j = chunk[a];
+                    let jv = js[j * c + k];
+                    if jv.is_nan() || jv > cfg.max_jsd_single_change {
+                        continue;
+                    }
+                    let mut f2 = 0.0;
+                    for b in 0..dc {
+                        let rd = cn[a * dc + b] - r[a * dc + b];
+                        let cd = cn[b * dc + a] - r[a * dc + b];
+                        f2 += rd * rd + cd * cd;
+                    }
+                    let dd = cn[a * dc + a] - r[a * dc + a];
+                    let frob = (f2 - dd * dd).sqrt();
+                    if frob.is_nan() || frob > cfg.max_frob_single_change {
+                        continue;
+                    }
+                    let cost = cfg.alpha * jv + cfg.beta * frob;
+                    if cost < best[j].1 {
+                        best[j] = (k, cost);
+                    }
+                }
+            }
+        }
+        // Every feature's choice applied together; nothing admissible: candidate 0 (no change
+        // with use_no_change, else the reference's first candidate).
+        let mut cur = row;
+        let mut changed = 0;
+        for j in 0..d {
+            let k = if best[j].0 == usize::MAX { 0 } else { best[j].0 };
+            let nv = ev.vals[j * c + k];
+            if nv != cur[j] {
+                live.tallies[j].apply(old_slot[j], ev.slots[j * c + k] as usize);
+                live.moments.change(&cur, j, nv, 1.0);
+                cur[j] = nv;
+                changed += 1;
+            }
+        }
+        live.x[i * d..(i + 1) * d].copy_from_slice(&cur);
+        changed
+    }
+
+    /// Strict scoring and acceptance of event `i`, one feature after the other, each against
+    /// the clean histograms and the clean correlation matrix.
+    fn accept_strict(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands) -> usize {
+        let (d, c, cfg) = (self.d, ev.c, self.cfg);
+        // Margins for the rounding of the incremental updates against the checks' recomputation.
+        let jsd_cap = cfg.constraint_jsd * (1.0 - 1e-9);
+        let rel_cap = cfg.constraint_rel_corr * (1.0 - 1e-6);
+        let mut cur: Vec<f64> = live.x[i * d..(i + 1) * d].to_vec();
+        let mut changed = 0;
+        let Some(tracker) = live.tracker.as_mut() else { return 0 };
+        if sc.cache.len() != d {
+            sc.cache = live.tallies.iter().map(|t| vec![(0, 0.0); t.c.len()]).collect();
+        }
+        for j in 0..d {
+            sc.stamp += 1;
+            let a = live.tallies[j].slot(cur[j]);
+            let t = &live.tallies[j];
+            let mut best: Option<(f64, f64, usize)> = None;
+            for k in 0..ev.n[j] {
+                let nv = ev.vals[j * c + k];
+                if nv == cur[j] {
+                    continue;
+                }
+                let b = ev.slots[j * c + k] as usize;
+                let jv = Self::cached_jsd(t, &mut sc.cache[j], sc.stamp, a, b);
+                if !(jv <= cfg.max_jsd_single_change && jv < jsd_cap) {
+                    continue;
+                }
+                let rel = tracker.relative_change_if(&cur, j, nv, 1.0);
+                let frob = rel * self.ref_norm;
+                if !(frob <= cfg.max_frob_single_change && rel < rel_cap) {
+                    continue;
+                }
+                let cost = cfg.alpha * jv + cfg.beta * frob;
+                if best.is_none_or(|(bc, _, _)| cost < bc) {
+                    best = Some((cost, nv, b));
+                }
+            }
+            if let Some((_, nv, b)) = best {
+                live.tallies[j].apply(a, b);
+                tracker.apply(&cur, j, nv, 1.0);
+                cur[j] = nv;
+                changed += 1;
+            }
+        }
+        live.x[i * d..(i + 1) * d].copy_from_slice(&cur);
+        changed
+    }
+}
+
 /// Rounds up to a float32 value (for bounds).
 fn f32_up(v: f64) -> f64 {
     let f = v as f32;
     if f64::from(f) < v {
-        f64::from(f.next_up())
+        // The next float32 up (f is finite: bounds are checked finite).
+        f64::from(if f == 0.0 {
+            f32::from_bits(1)
+        } else if f > 0.0 {
+            f32::from_bits(f.to_bits() + 1)
+        } else {
+            f32::from_bits(f.to_bits() - 1)
+        })
     } else {
         f64::from(f)
     }
@@ -1211,7 +1312,13 @@ fn f32_up(v: f64) -> f64 {
 fn f32_down(v: f64) -> f64 {
     let f = v as f32;
     if f64::from(f) > v {
-        f64::from(f.next_down())
+        f64::from(if f == 0.0 {
+            -f32::from_bits(1)
+        } else if f > 0.0 {
+            f32::from_bits(f.to_bits() - 1)
+        } else {
+            f32::from_bits(f.to_bits() + 1)
+        })
     } else {
         f64::from(f)
     }
@@ -1238,7 +1345,7 @@ impl Solver for State<'_> {
         if self.cfg.optimize_already_fooled {
             self.optimize_fooled()?;
         }
-        if let Some(t) = self.tracker.as_mut() {
+        if let Some(t) = self.live.tracker.as_mut() {
             t.refresh();
         }
         let (jsd, rel) = self.metrics();

@@ -38,7 +38,11 @@ pub fn config(o: &mut dyn AttackOptions) -> Result<ConservConfig> {
     };
     let steps = o.usize("steps", d.iterations)?;
     if steps == 0 {
-        return Err(Error::BadOption { func: "conservattack".into(), key: "steps".into(), problem: "must be ≥ 1".into() });
+        return Err(Error::BadOption {
+            func: "conservattack".into(),
+            key: "steps".into(),
+            problem: "must be ≥ 1".into(),
+        });
     }
     Ok(ConservConfig {
         mode,
@@ -89,7 +93,12 @@ impl Conserv {
             .map(|(k, m)| {
                 let mut row = vec![(k + 1) as f64, m.active as f64, m.fooling_ratio];
                 row.extend(&m.jsd);
-                row.extend([m.max_jsd(), m.rel_corr_change, m.accepted as f64, f64::from(u8::from(m.within_constraints))]);
+                row.extend([
+                    m.max_jsd(),
+                    m.rel_corr_change,
+                    m.accepted as f64,
+                    f64::from(u8::from(m.within_constraints)),
+                ]);
                 row
             })
             .collect();
