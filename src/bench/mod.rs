@@ -5,6 +5,7 @@
 //! figure is the median of several repetitions.
 
 pub mod checks;
+pub mod conservattack;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
@@ -70,6 +71,11 @@ pub fn all() -> Vec<Bench> {
             name: "checks",
             about: "checks of 100k test against 200k training gaussians (20 features, 100 bins, no C2ST) and tentative incremental JSD/correlation moves",
             run: checks,
+        },
+        Bench {
+            name: "conservattack",
+            about: "CONSERVAttack on the reference's donut toy (5,000 events, demo settings, 10 iterations), faithful and strict",
+            run: conservattack,
         },
         Bench {
             name: "hessian_top5",
@@ -233,6 +239,11 @@ fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
 fn rdsa(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
     Ok(vec![rdsa::rdsa_bench(&model, &te, cfg.repeats.max(3), 2_000)?])
+}
+
+/// CONSERVAttack on the donut fixture (reference: 22.7–27.4 attacked samples/s).
+fn conservattack(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    conservattack::conservattack_bench(cfg.fixtures.as_deref(), cfg.repeats.max(3))
 }
 
 /// The population checks of 100k against 200k events, and the incremental statistics'
