@@ -247,6 +247,8 @@ pub(crate) struct Tally {
     /// Faithful: in-range bins of the reference's edges; strict: the checks' binning.
     edges: Vec<f64>,
     binning: Option<Binning>,
+    /// bins / (hi − lo), computed once (the expression of [`Binning::index`]).
+    factor: f64,
     /// Reference probabilities (floored and renormalised).
     q: Vec<f64>,
     /// Current counts per slot.
@@ -274,9 +276,15 @@ impl Tally {
         let qu: Vec<f64> = reference.iter().map(|&c| (c * ref_scale).max(JSD_FLOOR)).collect();
         let qs: f64 = qu.iter().sum();
         let k = current.len();
+        let factor = match (&binning, edges.len()) {
+            (Some(b), _) => b.bins as f64 / (b.hi - b.lo),
+            (None, k) if k >= 2 => (k - 1) as f64 / (edges[k - 1] - edges[0]),
+            _ => 0.0,
+        };
         let mut t = Tally {
             edges,
             binning,
+            factor,
             q: qu.into_iter().map(|v| v / qs).collect(),
             c: current,
             scale,
@@ -299,17 +307,18 @@ impl Tally {
         let mut edges: Vec<f64> = (0..=bins).map(|i| i as f64 * step + lo).collect();
         edges[bins] = hi;
         let w = edges[1] - edges[0];
+        let factor = bins as f64 / (hi - lo);
         let mut reference = vec![0.0; bins];
         let mut n_in = 0usize;
         for &v in clean {
             if v >= lo && v <= hi {
-                reference[np_bin(&edges, v)] += 1.0;
+                reference[np_bin(&edges, factor, v)] += 1.0;
                 n_in += 1;
             }
         }
         let mut cur = vec![0.0; bins];
         for &v in current {
-            cur[np_bin(&edges, v)] += 1.0;
+            cur[np_bin(&edges, factor, v)] += 1.0;
         }
         let ref_scale = if n_in > 0 { 1.0 / (n_in as f64 * w) } else { 0.0 };
         let scale = 1.0 / (current.len().max(1) as f64 * w);
@@ -329,8 +338,17 @@ impl Tally {
     #[inline]
     pub(crate) fn slot(&self, v: f64) -> usize {
         match &self.binning {
-            Some(b) => b.index(v),
-            None => np_bin(&self.edges, v),
+            // Binning::index with its factor computed once.
+            Some(b) => {
+                if v < b.lo {
+                    0
+                } else if v > b.hi {
+                    b.bins + 1
+                } else {
+                    1 + (((v - b.lo) * self.factor) as usize).min(b.bins - 1)
+                }
+            }
+            None => np_bin(&self.edges, self.factor, v),
         }
     }
 
@@ -424,7 +442,7 @@ impl Tally {
 /// numpy's bin of `v` for increasing `edges` (`[e_k, e_{k+1})`, the last bin closed), values
 /// outside clamped to the first or last bin (the reference clips before binning).
 #[inline]
-fn np_bin(edges: &[f64], v: f64) -> usize {
+fn np_bin(edges: &[f64], factor: f64, v: f64) -> usize {
     let bins = edges.len() - 1;
     let (lo, hi) = (edges[0], edges[bins]);
     if v <= lo || v.is_nan() {
@@ -433,7 +451,8 @@ fn np_bin(edges: &[f64], v: f64) -> usize {
     if v >= hi {
         return bins - 1;
     }
-    let mut k = (((v - lo) / (hi - lo)) * bins as f64) as usize;
+    // A first guess from the width, corrected against the edges.
+    let mut k = ((v - lo) * factor) as usize;
     k = k.min(bins - 1);
     while k > 0 && v < edges[k] {
         k -= 1;
