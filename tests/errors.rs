@@ -183,7 +183,10 @@ fn rdsa_mistakes_name_the_option_expected_and_found() {
         err(&format!("{setup}train(m, d, #{{ adversarial: #{{ attack: #{{ method: \"rdsa\" }}, ratio: 1.5 }} }});"));
     assert!(e.starts_with("error: train: option 'adversarial.ratio' must be in [0, 1], got 1.5\n"), "{e}");
     let e = err(&format!("{setup}train(m, d, #{{ adversarial: #{{ attack: #{{ method: \"pdg\" }} }} }});"));
-    assert!(e.contains("must be one of rdsa, fgsm, pgd, minifool, got 'pdg' (did you mean 'pgd'?)"), "{e}");
+    assert!(
+        e.contains("must be one of rdsa, fgsm, pgd, minifool, conservattack, got 'pdg' (did you mean 'pgd'?)"),
+        "{e}"
+    );
 }
 
 #[test]

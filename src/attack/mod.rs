@@ -7,6 +7,8 @@
 //! - [`minifool`]: the χ² + target-score minimiser, batched over events (L-BFGS or Adam).
 //! - [`rdsa`]: RDSA, the black-box shuffle attack that keeps every marginal and breaks the
 //!   correlations.
+//! - [`conservattack`]: CONSERVAttack, the greedy population attack that keeps every feature's
+//!   histogram and the correlation matrix (faithful to the reference, or strict).
 //! - [`scan`]: s-scans (flip fraction vs s, split by correctness and class) and s_flip.
 //! - [`metrics`]: fooling ratio, accuracy/AUC on adversaries, per-feature JSD and mean |Δx|,
 //!   correlation change — for any attack's output.
@@ -22,6 +24,7 @@
 
 pub mod augment;
 pub mod chi2_tail;
+pub mod conservattack;
 pub mod gradient;
 pub mod kinds;
 pub mod metrics;
@@ -36,9 +39,12 @@ pub mod uncertainty;
 #[cfg(test)]
 mod augment_tests;
 #[cfg(test)]
+mod conservattack_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 pub use augment::AttackAugmenter;
+pub use conservattack::{ConservAttack, ConservConfig, ConservResult, IterationMetrics, Mode};
 pub use gradient::{pgd, Goal, Norm, PgdConfig};
 pub use minifool::{minifool, minifool_scaled, MiniFoolConfig, MiniFoolResult, Minimizer, Target};
 pub use options::{AttackOptions, Number, Value, Values};
@@ -141,6 +147,10 @@ pub enum Summary {
     Float(f64),
     /// A list of feature names.
     Names(Vec<String>),
+    /// A list of numbers (CONSERVAttack: one per iteration).
+    Floats(Vec<f64>),
+    /// A table: column names and rows (CONSERVAttack: one row per iteration).
+    Table(Vec<String>, Vec<Vec<f64>>),
 }
 
 /// Who asks for the attack: what its options may contain and how it is aimed.
@@ -212,7 +222,8 @@ impl std::fmt::Debug for Entry {
 }
 
 /// Every attack, in the order they are listed to users.
-pub const ATTACKS: &[Entry] = &[kinds::rdsa::ENTRY, kinds::fgsm::ENTRY, kinds::pgd::ENTRY, kinds::minifool::ENTRY];
+pub const ATTACKS: &[Entry] =
+    &[kinds::rdsa::ENTRY, kinds::fgsm::ENTRY, kinds::pgd::ENTRY, kinds::minifool::ENTRY, kinds::conservattack::ENTRY];
 
 /// The registered attack called `name`.
 pub fn lookup(name: &str) -> Option<&'static Entry> {

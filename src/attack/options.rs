@@ -42,6 +42,8 @@ pub trait AttackOptions {
     fn string(&mut self, key: &'static str, default: &str) -> Result<String>;
     /// A list of strings if present.
     fn strings_opt(&mut self, key: &'static str) -> Result<Option<Vec<String>>>;
+    /// A list of numbers if present.
+    fn floats_opt(&mut self, key: &'static str) -> Result<Option<Vec<f64>>>;
     /// An integer or a float if present.
     fn number(&mut self, key: &'static str) -> Result<Option<Number>>;
     /// The `seed` option, else the caller's next deterministic stream.
@@ -69,6 +71,8 @@ pub enum Value {
     Str(String),
     /// A list of strings.
     Strs(Vec<String>),
+    /// A list of numbers.
+    Floats(Vec<f64>),
 }
 
 /// Options given from Rust (benchmarks, tests): a key → value table. Absent keys take the
@@ -183,6 +187,14 @@ impl AttackOptions for Values {
             Some(Value::Strs(v)) => Ok(Some(v)),
             Some(Value::Str(s)) => Ok(Some(vec![s])),
             Some(_) => Err(self.wrong(key, "a list of strings")),
+        }
+    }
+
+    fn floats_opt(&mut self, key: &'static str) -> Result<Option<Vec<f64>>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Floats(v)) => Ok(Some(v)),
+            Some(_) => Err(self.wrong(key, "a list of numbers")),
         }
     }
 

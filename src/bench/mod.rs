@@ -5,6 +5,7 @@
 //! figure is the median of several repetitions.
 
 pub mod checks;
+pub mod conservattack;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
@@ -81,6 +82,11 @@ pub fn all() -> Vec<Bench> {
             name: "pfn_fgsm",
             about: "the PFN's forward and forward + input gradient at batch 4096 over the quark/gluon jets",
             run: pfn::pfn_fgsm,
+        },
+        Bench {
+            name: "conservattack",
+            about: "CONSERVAttack on the reference's donut toy (5,000 events, demo settings, 10 iterations), faithful and strict",
+            run: conservattack,
         },
         Bench {
             name: "hessian_top5",
@@ -244,6 +250,11 @@ fn minifool(cfg: &BenchConfig) -> Result<Vec<Value>> {
 fn rdsa(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (model, te) = attack_model(cfg)?;
     Ok(vec![rdsa::rdsa_bench(&model, &te, cfg.repeats.max(3), 2_000)?])
+}
+
+/// CONSERVAttack on the donut fixture (reference: 22.7–27.4 attacked samples/s).
+fn conservattack(cfg: &BenchConfig) -> Result<Vec<Value>> {
+    conservattack::conservattack_bench(cfg.fixtures.as_deref(), cfg.repeats.max(3))
 }
 
 /// The population checks of 100k against 200k events, and the incremental statistics'

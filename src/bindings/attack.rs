@@ -299,6 +299,11 @@ pub(crate) mod helpers {
                 Summary::Int(i) => Dynamic::from_int(*i),
                 Summary::Float(f) => Dynamic::from_float(*f),
                 Summary::Names(n) => Dynamic::from_array(crate::bindings::convert::string_array(n)),
+                Summary::Floats(v) => Dynamic::from_array(f64_array(v.iter().copied())),
+                Summary::Table(names, rows) => {
+                    let x = Array2::from_shape_fn((rows.len(), names.len()), |(i, j)| rows[i][j] as f32);
+                    Dynamic::from(Dataset::new_unchecked_finite(names.clone(), x, None, None)?)
+                }
             };
             m.insert((*key).into(), v);
         }
@@ -703,6 +708,88 @@ pub mod attack_api {
     #[rhai_fn(return_raw, name = "minifool")]
     pub fn minifool_default(c: NativeCallContext, m: SharedModel, ds: Dataset, u: UncertaintyModel) -> RhaiResult<Map> {
         minifool(c, m, ds, u, Map::new())
+    }
+
+    /// CONSERVAttack (Bechtle, Flek, Jung et al., arXiv 2603.13970): fools the classifier while
+    /// the sample keeps every feature's histogram and its correlation matrix. Per iteration,
+    /// every event not yet fooled takes per feature the sign of its cross-entropy gradient and
+    /// candidate changes in that direction (a grid `min_change, +step, …` up to the feature's
+    /// bound, or `num_candidates` random magnitudes), clipped to the feature's `[min, max]`;
+    /// per feature the admissible candidate of lowest `alpha·JSD + beta·corr` is taken.
+    /// Events are scored and changed one after the other in event order against the current
+    /// sample (the candidates and gradients are computed in parallel; results do not depend
+    /// on the thread count). After each pass fooled events are frozen. Events the model
+    /// misclassifies before the attack are left as they are; without labels the clean class
+    /// is the label.
+    ///
+    /// `mode: "strict"` (default): a change is admissible only if afterwards the feature's
+    /// Jensen–Shannon distance to the clean histogram (`bins` bins over the clean range plus
+    /// flow bins, as `checks`) is ≤ `max_jsd_single_change` and < `constraint_jsd`, and the
+    /// correlation change ‖C − C₀‖_F is ≤ `max_frob_single_change` with ‖C − C₀‖_F/‖C₀‖_F <
+    /// `constraint_rel_corr`: the output passes `checks(clean, r.events, #{ bins })`.
+    /// `mode: "faithful"`: the reference code's behaviour (TSaala/CONSERVAttack), quirks
+    /// included: its correlation score is an approximate change against the *current* sample
+    /// (the total drift is unbounded), every feature's choice is applied together, the clean
+    /// histograms drop values outside `[min_values, max_values]`, and without `use_no_change`
+    /// the first candidate is applied when none is admissible.
+    ///
+    /// Returns the map of `pgd` (`events`, `table` with a `fooled_at` column — the iteration an
+    /// event was fooled at, 0 if never —, `flip_fraction`, …) plus `fooling_ratio` (among the
+    /// events correct before), `n_correct`, `jsd` (per feature), `max_jsd`, `rel_corr_change`,
+    /// their values per iteration (`fooling_ratio_per_iteration`, `max_jsd_per_iteration`,
+    /// `rel_corr_change_per_iteration`, `accepted_per_iteration`) and `iterations`, a table
+    /// with one row per iteration (`iteration`, `active`, `fooling_ratio`, `jsd_<feature>`,
+    /// `max_jsd`, `rel_corr_change`, `accepted` values changed, `within_constraints`). With
+    /// `track_best_constraint_iter`: `best_constraint_iteration` (1-based, 0 if none),
+    /// `best_constraint_fooling_ratio`, `best_constraint_max_jsd`,
+    /// `best_constraint_rel_corr_change`.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `mode` | string | "strict" | `"strict"` or `"faithful"` (see above) |
+    /// | `steps` | int | 10 | iterations (reference `n_iterations`) |
+    /// | `bins` | int | 100 | histogram bins per feature (reference `num_bins`) |
+    /// | `min_change` | float | 0.003 | smallest candidate magnitude |
+    /// | `step` | float | 0.01 | grid step of the candidate magnitudes |
+    /// | `alpha` | float | 1 | weight of the JSD in the cost |
+    /// | `beta` | float | 1 | weight of the correlation score in the cost |
+    /// | `max_jsd_single_change` | float | 0.005 | JSD to the clean histogram a change may leave |
+    /// | `max_frob_single_change` | float | 0.005 | correlation score a change may have |
+    /// | `use_no_change` | bool | false | a "no change" fallback candidate |
+    /// | `track_best_constraint_iter` | bool | false | report the best iteration inside the constraints |
+    /// | `constraint_jsd` | float | 0.06 | largest JSD of an accepted result (`within_constraints`) |
+    /// | `constraint_rel_corr` | float | 0.006 | largest relative correlation change of an accepted result |
+    /// | `optimize_already_fooled` | bool | false | after each pass, move fooled events within ±5 steps where they stay fooled and both measures drop |
+    /// | `randomize_step` | bool | false | jitter `step` and `min_change` per event and feature (grid only) |
+    /// | `random_step_frac` | float | 0.2 | the jitter, ± this fraction |
+    /// | `num_candidates` | int | — | uniform random magnitudes in `[min_change, max − x]` instead of the grid |
+    /// | `feature_chunks` | int | 4 | faithful, more than 2 features: the reference's `n_gpus` feature chunks (the correlation score sees its chunk only) |
+    /// | `min_values` | array | the events' minima | per-feature lower bound (histogram range and clip) |
+    /// | `max_values` | array | the events' maxima | per-feature upper bound |
+    /// | `project` | Projection | — | feasibility rules applied to every candidate |
+    /// | `seed` | int | session | seed of the candidate draws |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 1000, seed: 1 }).select(["x0", "x1", "x2"]);
+    /// let m = train(mlp([3, 16, 1]), d, #{ epochs: 3, seed: 1 }).model;
+    /// let r = conservattack(m, d, #{ steps: 3, num_candidates: 30, seed: 2 });
+    /// assert(r.fooling_ratio > 0.0);
+    /// assert_eq(r.iterations.len, 3);
+    /// assert(checks(d, r.events).passed);   // strict mode: inside the default thresholds
+    /// ```
+    ///
+    /// # Reference
+    /// `shared/guide/methods.md` §2; the reference's behaviour on a toy:
+    /// `shared/fixtures/conservattack/README.md`.
+    #[rhai_fn(return_raw, name = "conservattack")]
+    pub fn conservattack(c: NativeCallContext, m: SharedModel, ds: Dataset, options: Map) -> RhaiResult<Map> {
+        helpers::run_attack(&ctx(&c)?, "conservattack", &*m, &ds, None, &options)
+    }
+
+    /// CONSERVAttack with the default options (strict, 10 iterations, 100 bins). Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "conservattack")]
+    pub fn conservattack_default(c: NativeCallContext, m: SharedModel, ds: Dataset) -> RhaiResult<Map> {
+        conservattack(c, m, ds, Map::new())
     }
 
     /// An s-scan: runs `attack` (`"minifool"`, default, `"pgd"` or `"fgsm"`: the attacks bounded

@@ -146,6 +146,33 @@ pub const DECLARED: &[(&str, &[&str])] = &[
             "seed",
         ],
     ),
+    (
+        "conservattack",
+        &[
+            "mode",
+            "steps",
+            "bins",
+            "min_change",
+            "step",
+            "alpha",
+            "beta",
+            "max_jsd_single_change",
+            "max_frob_single_change",
+            "use_no_change",
+            "track_best_constraint_iter",
+            "constraint_jsd",
+            "constraint_rel_corr",
+            "optimize_already_fooled",
+            "randomize_step",
+            "random_step_frac",
+            "num_candidates",
+            "feature_chunks",
+            "min_values",
+            "max_values",
+            "project",
+            "seed",
+        ],
+    ),
     ("s_scan", &["s", "attack", "options", "bisect", "split"]),
     ("attack_metrics", &["bins", "weighted"]),
     ("hvp", &["layer"]),
@@ -450,6 +477,10 @@ impl crate::attack::AttackOptions for ScriptOptions<'_, '_> {
 
     fn strings_opt(&mut self, key: &'static str) -> Result<Option<Vec<String>>> {
         self.opts.strings_opt(key)
+    }
+
+    fn floats_opt(&mut self, key: &'static str) -> Result<Option<Vec<f64>>> {
+        self.opts.floats_opt(key)
     }
 
     fn number(&mut self, key: &'static str) -> Result<Option<crate::attack::Number>> {

@@ -197,6 +197,17 @@ impl RunningMoments {
         self.m[j * d + j] += w * (b * b - a * a);
     }
 
+    /// Weighted mean of feature `j`.
+    #[inline]
+    pub fn mean(&self, j: usize) -> f64 {
+        self.shift[j] + self.s[j] / self.sw
+    }
+
+    /// Total weight Σw.
+    pub fn total_weight(&self) -> f64 {
+        self.sw
+    }
+
     /// Covariance entry (divisor Σw) of the current moments.
     #[inline]
     pub fn cov(&self, j: usize, k: usize) -> f64 {

@@ -1,7 +1,8 @@
 //! The registered attacks, one file each: how each reads its options and runs for scripts,
 //! adversarial training and s-scans. The algorithms live in `attack/` (`gradient.rs`,
-//! `minifool.rs`, `rdsa.rs`); the list is [`crate::attack::ATTACKS`].
+//! `minifool.rs`, `rdsa.rs`, `conservattack.rs`); the list is [`crate::attack::ATTACKS`].
 
+pub mod conservattack;
 pub mod fgsm;
 pub mod minifool;
 pub mod pgd;

@@ -12,7 +12,7 @@ use crate::optim::Control;
 #[test]
 fn every_attack_is_registered_once_and_found_by_name() {
     let names: Vec<&str> = ATTACKS.iter().map(|e| e.name).collect();
-    assert_eq!(names, ["rdsa", "fgsm", "pgd", "minifool"]);
+    assert_eq!(names, ["rdsa", "fgsm", "pgd", "minifool", "conservattack"]);
     for n in &names {
         assert_eq!(lookup(n).map(|e| e.name), Some(*n));
     }
@@ -74,7 +74,7 @@ fn scans_and_unknown_names_and_keys_are_errors_naming_the_choices() {
     let e = s_scan(&m, ds.x(), None, rdsa.as_ref(), &[1.0], 0, &Control::quiet()).unwrap_err();
     assert_eq!(e.to_string(), "s_scan: rdsa has no uncertainty budget to scale; scan fgsm, pgd, minifool");
     let e = configure("pdg", &setup, Values::new("pdg")).unwrap_err();
-    assert_eq!(e.to_string(), "attack: unknown attack 'pdg'; available: rdsa, fgsm, pgd, minifool");
+    assert_eq!(e.to_string(), "attack: unknown attack 'pdg'; available: rdsa, fgsm, pgd, minifool, conservattack");
     let unc = bench_sigma(&ds);
     let setup = Setup { unc: Some(&unc), ..setup };
     let e = configure("fgsm", &setup, Values::new("fgsm").with("steps", Value::Int(3))).unwrap_err();
