@@ -431,3 +431,22 @@ fn training_lowers_the_loss_and_is_reproducible() {
     assert_eq!(a.model.params_flat(), b.model.params_flat());
     assert_eq!(a.history, b.history);
 }
+
+#[test]
+fn block_buffers_beyond_the_memory_budget_are_refused_before_allocating() {
+    // The weights (0.4 MB) and 2 MB a thread: block buffers are checked once per rayon thread.
+    let b = crate::memory::Budget::new((1 << 20) + (rayon::current_num_threads() as u64) * (2 << 20));
+    let _g = crate::memory::enter(b.clone());
+    let layout = SetLayout::new(vec![], "part", vec!["a".into(), "b".into()], 100).unwrap();
+    // Φ 2 → 1000: 3000 parameters; F 1000 → 100 → 1: ≈ 100k; 0.4 MB of weights.
+    let m = Pfn::new(layout, &PfnConfig { phi: vec![1000], f: vec![100], ..Default::default() }).unwrap();
+    // 64 events × 100 objects: a block's Φ buffers need 6400 × ≈ 5000 floats ≈ 128 MB.
+    let mut x = Array2::<f32>::zeros((64, m.n_inputs()));
+    x.column_mut(0).fill(100.0);
+    let e = m.logits(x.view()).unwrap_err();
+    assert_eq!(e.kind(), "memory", "{e}");
+    assert!(e.to_string().contains("6400 objects"), "{e}");
+    // Events without objects need only F's buffers (64 × ≈ 4200 floats ≈ 1 MB a thread).
+    x.column_mut(0).fill(0.0);
+    assert_eq!(m.logits(x.view()).unwrap().nrows(), 64);
+}
