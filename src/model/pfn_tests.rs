@@ -450,3 +450,30 @@ fn block_buffers_beyond_the_memory_budget_are_refused_before_allocating() {
     x.column_mut(0).fill(0.0);
     assert_eq!(m.logits(x.view()).unwrap().nrows(), 64);
 }
+
+#[test]
+fn hostile_pfn_files_give_clean_errors() {
+    let path = std::env::temp_dir().join(format!("nuisance_pfn_{}_hostile.safetensors", std::process::id()));
+    let m = model(Activation::Relu, Output::Sigmoid, 1, Pooling::Sum, 16);
+    let load_with = |key: &str, value: &str| {
+        let mut meta = m.metadata();
+        meta.insert(key.into(), value.into());
+        std::fs::write(&path, super::super::io::serialize(vec![], &meta)).unwrap();
+        Pfn::load(&path).unwrap_err().to_string()
+    };
+    // Widths that would need 400 MB of weights in a file of a few hundred bytes.
+    assert!(load_with("phi", "[2, 100000000]").contains("more weights than the file holds"));
+    assert!(load_with("max_objects", "1e99").contains("max_objects is not a number"));
+    assert!(load_with("max_objects", "100000000").contains("max_objects"));
+    assert!(load_with("pooling", "max").contains("pooling"));
+    assert!(load_with("format_version", "7").contains("format version 7"));
+    // Right metadata (82 weights fit in the header's bytes), no tensors: the first one is named.
+    let e = load_with("kind", "pfn");
+    assert!(e.contains("missing tensor 'phi.0.weight'"), "{e}");
+    // A truncated file.
+    m.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(Pfn::load(&path).unwrap_err().to_string().contains("not a safetensors file"));
+    let _ = std::fs::remove_file(&path);
+}
