@@ -97,7 +97,11 @@ impl SetLayout {
     /// The real objects of an input row: its count entry rounded and clamped to
     /// `[0, max_objects]` (NaN counts as 0).
     pub fn count(&self, row: &[f32]) -> usize {
-        let c = row[self.count_column()];
+        self.count_of(row[self.count_column()])
+    }
+
+    /// The real objects a count entry `c` stands for (as [`SetLayout::count`]).
+    pub fn count_of(&self, c: f32) -> usize {
         if c.is_nan() {
             0
         } else {

@@ -25,9 +25,44 @@ pub(crate) const SET_CHUNK: usize = 64;
 const GRAD_PARTS: usize = 16;
 
 impl Pfn {
+    /// Errors (before anything is allocated) unless the block buffers of the largest block of
+    /// `block` consecutive events of `x` fit the memory budget, once per rayon thread: a
+    /// block's Φ activations grow with its real objects times Φ's widths.
+    pub(crate) fn check_block_memory(&self, op: &'static str, x: ArrayView2<'_, f32>, block: usize) -> Result<()> {
+        let layout = self.layout();
+        let mut most = 0usize;
+        for rows in x.axis_chunks_iter(Axis(0), block.max(1)) {
+            let n: usize = rows.rows().into_iter().map(|r| layout.count_of(r[layout.count_column()])).sum();
+            most = most.max(n);
+        }
+        self.check_buffers(op, most, block)
+    }
+
+    /// [`Pfn::check_block_memory`] for blocks of `block` events holding at most `most` objects.
+    pub(crate) fn check_buffers(&self, op: &'static str, most: usize, block: usize) -> Result<()> {
+        let phi = self.phi_widths();
+        let fw = self.f_widths();
+        let per_object = phi
+            .iter()
+            .skip(1)
+            .fold(phi[0], |a, &w| a.saturating_add(w.saturating_mul(2)))
+            .saturating_add(phi.iter().copied().max().unwrap_or(1).saturating_mul(2));
+        let per_event = fw
+            .iter()
+            .fold(0usize, |a, &w| a.saturating_add(w.saturating_mul(2)))
+            .saturating_add(fw.iter().copied().max().unwrap_or(1).saturating_mul(2));
+        let one = most.saturating_mul(per_object).saturating_add(block.saturating_mul(per_event));
+        let threads = rayon::current_num_threads().max(1);
+        crate::memory::check(
+            crate::memory::bytes(one.saturating_mul(threads), 4),
+            &format!("{op}: PFN buffers for blocks of up to {most} objects on {threads} threads"),
+        )
+    }
+
     /// Logits `n × k` for inputs in physical units.
     pub fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         self.check_input("forward", x)?;
+        self.check_block_memory("forward", x, SET_CHUNK)?;
         let k = self.n_outputs();
         let mut out = Array2::<f32>::zeros((x.nrows(), k));
         out.axis_chunks_iter_mut(Axis(0), SET_CHUNK).into_par_iter().enumerate().for_each(|(c, mut o)| {
@@ -74,6 +109,7 @@ impl Pfn {
     /// pass. Every [`GradTarget`] is supported, as for [`Mlp`](super::Mlp).
     pub fn input_grad_and_scores(&self, x: ArrayView2<'_, f32>, target: GradTarget<'_>) -> Result<InputGrad> {
         self.check_input("input_grad", x)?;
+        self.check_block_memory("input_grad", x, SET_CHUNK)?;
         let (n, d, k) = (x.nrows(), self.n_inputs(), self.n_outputs());
         let owned;
         let target = match target {
@@ -159,6 +195,7 @@ impl Pfn {
             None => targets.reborrow(),
         };
         let wsum = check_weights("weight_grad", weights, n)?;
+        self.check_block_memory("weight_grad", x, SET_CHUNK)?;
         let part = n.div_ceil(GRAD_PARTS).div_ceil(SET_CHUNK) * SET_CHUNK;
         let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(part))
             .into_par_iter()

@@ -68,7 +68,7 @@ impl Pfn {
         fsutil::atomic_write_bytes(path, &serialize(tensors, &self.metadata()))
     }
 
-    fn metadata(&self) -> BTreeMap<String, String> {
+    pub(super) fn metadata(&self) -> BTreeMap<String, String> {
         let floats = |v: &[f32]| format!("[{}]", v.iter().map(|x| format!("{x:e}")).collect::<Vec<_>>().join(", "));
         let l = self.layout();
         let (em, es) = self.event_standardization();

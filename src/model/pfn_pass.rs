@@ -228,10 +228,7 @@ impl Pfn {
         ws.seg.push(0);
         for &i in idx {
             let row = x.row(i);
-            let k = match row.as_slice() {
-                Some(s) => layout.count(s),
-                None => layout.count(&row.to_vec()),
-            };
+            let k = layout.count_of(row[layout.count_column()]);
             ws.seg.push(ws.seg[ws.seg.len() - 1] + k);
         }
         let (b, n) = (idx.len(), ws.seg[idx.len()]);

@@ -431,3 +431,49 @@ fn training_lowers_the_loss_and_is_reproducible() {
     assert_eq!(a.model.params_flat(), b.model.params_flat());
     assert_eq!(a.history, b.history);
 }
+
+#[test]
+fn block_buffers_beyond_the_memory_budget_are_refused_before_allocating() {
+    // The weights (0.4 MB) and 2 MB a thread: block buffers are checked once per rayon thread.
+    let b = crate::memory::Budget::new((1 << 20) + (rayon::current_num_threads() as u64) * (2 << 20));
+    let _g = crate::memory::enter(b.clone());
+    let layout = SetLayout::new(vec![], "part", vec!["a".into(), "b".into()], 100).unwrap();
+    // Φ 2 → 1000: 3000 parameters; F 1000 → 100 → 1: ≈ 100k; 0.4 MB of weights.
+    let m = Pfn::new(layout, &PfnConfig { phi: vec![1000], f: vec![100], ..Default::default() }).unwrap();
+    // 64 events × 100 objects: a block's Φ buffers need 6400 × ≈ 5000 floats ≈ 128 MB.
+    let mut x = Array2::<f32>::zeros((64, m.n_inputs()));
+    x.column_mut(0).fill(100.0);
+    let e = m.logits(x.view()).unwrap_err();
+    assert_eq!(e.kind(), "memory", "{e}");
+    assert!(e.to_string().contains("6400 objects"), "{e}");
+    // Events without objects need only F's buffers (64 × ≈ 4200 floats ≈ 1 MB a thread).
+    x.column_mut(0).fill(0.0);
+    assert_eq!(m.logits(x.view()).unwrap().nrows(), 64);
+}
+
+#[test]
+fn hostile_pfn_files_give_clean_errors() {
+    let path = std::env::temp_dir().join(format!("nuisance_pfn_{}_hostile.safetensors", std::process::id()));
+    let m = model(Activation::Relu, Output::Sigmoid, 1, Pooling::Sum, 16);
+    let load_with = |key: &str, value: &str| {
+        let mut meta = m.metadata();
+        meta.insert(key.into(), value.into());
+        std::fs::write(&path, super::super::io::serialize(vec![], &meta)).unwrap();
+        Pfn::load(&path).unwrap_err().to_string()
+    };
+    // Widths that would need 400 MB of weights in a file of a few hundred bytes.
+    assert!(load_with("phi", "[2, 100000000]").contains("more weights than the file holds"));
+    assert!(load_with("max_objects", "1e99").contains("max_objects is not a number"));
+    assert!(load_with("max_objects", "100000000").contains("max_objects"));
+    assert!(load_with("pooling", "max").contains("pooling"));
+    assert!(load_with("format_version", "7").contains("format version 7"));
+    // Right metadata (82 weights fit in the header's bytes), no tensors: the first one is named.
+    let e = load_with("kind", "pfn");
+    assert!(e.contains("missing tensor 'phi.0.weight'"), "{e}");
+    // A truncated file.
+    m.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(Pfn::load(&path).unwrap_err().to_string().contains("not a safetensors file"));
+    let _ = std::fs::remove_file(&path);
+}

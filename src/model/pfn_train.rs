@@ -139,6 +139,10 @@ impl PfnTrainer {
             model.fit_standardization(x.view())?;
         }
         let mean_weight = check_weights("train", weights.as_deref(), x.nrows())? / x.nrows() as f64;
+        // Minibatches are random, so bound a part by its largest possible object count.
+        let worst =
+            x.rows().into_iter().map(|r| model.layout().count_of(r[model.layout().count_column()])).max().unwrap_or(0);
+        model.check_buffers("train", worst.saturating_mul(TRAIN_PART), TRAIN_PART)?;
         let n_parts = cfg.batch_size.min(x.nrows()).div_ceil(TRAIN_PART);
         let np = model.n_params();
         crate::memory::check(
