@@ -64,6 +64,14 @@ impl Table for ObjectTable<'_> {
 }
 
 impl Dataset {
+    /// Per event, the sum of the object expression `expr` over the objects of `coll` (0 for an
+    /// event without objects).
+    pub(crate) fn sum_objects(&self, op: &'static str, coll: &str, expr: &Expr) -> Result<Vec<f64>> {
+        let c = self.collection(op, coll)?;
+        let v = expr.eval_table(&ObjectTable::new(self, c), op)?;
+        Ok(c.offsets().windows(2).map(|w| v[w[0]..w[1]].iter().sum()).collect())
+    }
+
     /// Evaluates an object expression on every object of collection `coll`, in storage order.
     pub fn eval_objects(&self, op: &'static str, coll: &str, expr: &str) -> Result<Vec<f64>> {
         let c = self.collection(op, coll)?;
