@@ -72,6 +72,12 @@ impl Dataset {
         Ok(c.offsets().windows(2).map(|w| v[w[0]..w[1]].iter().sum()).collect())
     }
 
+    /// Evaluates a parsed object expression on every object of collection `coll`.
+    pub(crate) fn eval_objects_expr(&self, op: &'static str, coll: &str, expr: &Expr) -> Result<Vec<f64>> {
+        let c = self.collection(op, coll)?;
+        expr.eval_table(&ObjectTable::new(self, c), op)
+    }
+
     /// Evaluates an object expression on every object of collection `coll`, in storage order.
     pub fn eval_objects(&self, op: &'static str, coll: &str, expr: &str) -> Result<Vec<f64>> {
         let c = self.collection(op, coll)?;
