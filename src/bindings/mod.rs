@@ -20,6 +20,7 @@ pub mod options;
 pub mod plot;
 pub mod rdsa;
 pub mod sort;
+pub mod systematics;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -132,4 +133,5 @@ pub fn register(engine: &mut Engine) {
     rdsa::register(engine);
     sort::register(engine);
     checks::register(engine);
+    systematics::register(engine);
 }

@@ -127,7 +127,61 @@ fn measure(
     Ok((Variation { nuisance: nuisance.to_string(), theta, values, hist }, edges))
 }
 
+/// The range of an expression's values on a dataset (for a histogram), widened by one when
+/// all values are equal.
+pub fn value_range(ds: &Dataset, e: &Expr) -> Result<(f64, f64)> {
+    let v = e.eval(ds)?;
+    let (lo, hi) =
+        v.iter().filter(|x| x.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(*x), b.max(*x)));
+    if !lo.is_finite() {
+        return Err(Error::arg(OP, format!("'{e}' has no finite value to histogram")));
+    }
+    Ok(if hi > lo { (lo, hi) } else { (lo, lo + 1.0) })
+}
+
+/// A classifier's score per event (single-output models), on the model's own features
+/// selected from the dataset by name when the model knows them.
+pub fn mlp_scores(m: &crate::model::Mlp, ds: &Dataset) -> Result<Vec<f64>> {
+    let ds = match m.feature_names() {
+        Some(names) => ds.select(names)?,
+        None => ds.clone(),
+    };
+    m.check_features(&ds)?;
+    let s = m.scores(ds.x())?;
+    if s.ncols() != 1 {
+        return Err(Error::arg(
+            OP,
+            format!("needs a single-output model (one score per event), got {} outputs", s.ncols()),
+        ));
+    }
+    Ok(s.column(0).iter().map(|&v| f64::from(v)).collect())
+}
+
 impl Envelope {
+    /// The histograms for a ratio plot: per nuisance its variation at the largest θ > 0 (up)
+    /// and the most negative θ < 0 (down; the nominal when there is none).
+    pub fn ratio_series(&self) -> Result<crate::plot::RatioSeries> {
+        let (Some(edges), Some(nominal)) = (&self.edges, &self.nominal.hist) else {
+            return Err(Error::arg("plot_ratio", "the variations have no histogram: give `histogram` to variations"));
+        };
+        let mut out: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut best: Vec<(f64, f64)> = Vec::new();
+        for r in &self.rows {
+            let Some(h) = &r.hist else { continue };
+            if out.last().is_none_or(|(n, _, _)| *n != r.nuisance) {
+                out.push((r.nuisance.clone(), nominal.clone(), nominal.clone()));
+                best.push((0.0, 0.0));
+            }
+            let (Some(o), Some(b)) = (out.last_mut(), best.last_mut()) else { continue };
+            if r.theta > b.0 {
+                (o.1, b.0) = (h.clone(), r.theta);
+            } else if r.theta < b.1 {
+                (o.2, b.1) = (h.clone(), r.theta);
+            }
+        }
+        Ok(crate::plot::RatioSeries { edges: edges.clone(), nominal: nominal.clone(), variations: out })
+    }
+
     /// Per quantity: (largest increase, largest decrease) of each nuisance over its θ values,
     /// in nuisance order; each ≥ 0 and ≤ 0.
     pub fn per_nuisance(&self) -> Vec<(String, Vec<(f64, f64)>)> {
