@@ -129,7 +129,8 @@ fn draw<DB: DrawingBackend>(
     let main_opts = PlotOptions { height: (f64::from(opts.height) * 0.7) as u32, ..opts.clone() };
     let ratio_opts = PlotOptions { height: opts.height - main_opts.height, title: String::new(), ..opts.clone() };
     let (top, bottom) = root.split_vertically(main_opts.height);
-    let (lm, lr) = (Layout::new(&main_opts), Layout::new(opts));
+    let lm = Layout::new(&main_opts);
+    let lr = lm.clone();
     let all = s.variations.iter().flat_map(|(_, u, d)| u.iter().chain(d)).chain(&s.nominal);
     let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
     let (x_lo, x_hi) = (s.edges[0], s.edges[s.edges.len() - 1]);

@@ -219,8 +219,10 @@ impl Envelope {
 fn num(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
-    } else if v.abs() >= 1000.0 {
+    } else if v.abs() >= 100.0 {
         format!("{v:.1}")
+    } else if v.abs() >= 1.0 {
+        format!("{v:.3}")
     } else {
         format!("{v:.4}")
     }
