@@ -119,7 +119,7 @@ impl Binned {
             ));
         }
         for (v, e) in vars.iter().zip(&edges) {
-            if e.len() < 2 || e.windows(2).any(|w| !(w[1] > w[0])) || e.iter().any(|x| !x.is_finite()) {
+            if e.len() < 2 || e.windows(2).any(|w| w[1] <= w[0]) || e.iter().any(|x| !x.is_finite()) {
                 return Err(Error::arg(
                     op,
                     format!("the edges of '{v}' must be at least two finite, increasing numbers, got {e:?}"),
