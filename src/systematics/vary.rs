@@ -15,6 +15,7 @@
 //! assert_eq!(up.column("pt").unwrap().to_vec(), vec![51.0, 20.4]);
 //! ```
 
+use std::collections::HashMap;
 use std::f64::consts::TAU;
 
 use super::nuisance::{Derived, Effect, Prior, Sigma, Systematics, Target};
@@ -25,11 +26,14 @@ use crate::rng::{substream, Stream};
 
 const OP: &str = "vary";
 
-/// `dx/dθₖ` of every column a variation acts on directly (derived features excluded).
+/// `dx/dθₖ` of every column a variation acts on directly, and of every derived feature (by
+/// the chain rule through its expression, `data::expr::Expr::eval_dual`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tangent {
     /// Each varied target with its derivative per row (event or object, storage order).
     pub columns: Vec<(Target, Vec<f64>)>,
+    /// Each derived feature with its derivative per row, in evaluation order.
+    pub derived: Vec<(Target, Vec<f64>)>,
     /// The derivative of the event weight, when a weight effect of θₖ acts.
     pub weight: Option<Vec<f64>>,
 }
@@ -46,7 +50,7 @@ pub fn vary_with_tangent(ds: &Dataset, syst: &Systematics, theta: &[f64], k: usi
         return Err(Error::arg(OP, format!("no nuisance number {k} (the model has {})", syst.nuisances().len())));
     }
     let (d, t) = apply(ds, syst, theta, Some(k))?;
-    Ok((d, t.unwrap_or(Tangent { columns: Vec::new(), weight: None })))
+    Ok((d, t.unwrap_or(Tangent { columns: Vec::new(), derived: Vec::new(), weight: None })))
 }
 
 /// Checks every name the model reads against `ds`: targets, alternative and weight columns,
@@ -309,12 +313,56 @@ fn apply(ds: &Dataset, syst: &Systematics, theta: &[f64], k: Option<usize>) -> R
             apply_effect(ds, &mut st, &n.name, n.prior, e, th, mine)?;
         }
     }
-    let tangent = k.map(|_| Tangent {
-        columns: st.cols.iter().map(|c| (c.target.clone(), c.dx.clone())).collect(),
-        weight: st.weight.as_ref().map(|w| w.1.clone()),
-    });
     let out = rebuild(ds, &st)?;
-    Ok((recompute(out, syst)?, tangent))
+    match k {
+        None => Ok((recompute(out, syst, None)?, None)),
+        Some(_) => {
+            let mut known: HashMap<String, Vec<f64>> =
+                st.cols.iter().map(|c| (c.target.name(), c.dx.clone())).collect();
+            let mut derived = Vec::new();
+            let out = recompute(out, syst, Some((&mut known, &mut derived)))?;
+            let tangent = Tangent {
+                columns: st.cols.iter().map(|c| (c.target.clone(), c.dx.clone())).collect(),
+                derived,
+                weight: st.weight.as_ref().map(|w| w.1.clone()),
+            };
+            Ok((out, Some(tangent)))
+        }
+    }
+}
+
+/// The derivative of a derived feature's expression on `ds`, from the derivatives `known`
+/// (by name: `met`, `jets.pt`).
+fn derived_tangent(ds: &Dataset, d: &Derived, known: &HashMap<String, Vec<f64>>) -> Result<Vec<f64>> {
+    let event = |name: &str| known.get(name).cloned();
+    // An object expression's name: the collection's feature, else an event column broadcast.
+    let object = |coll: &str, name: &str| -> Result<Option<Vec<f64>>> {
+        let c = ds.collection(OP, coll)?;
+        if c.features().iter().any(|f| f == name) {
+            return Ok(known.get(&format!("{coll}.{name}")).cloned());
+        }
+        Ok(known.get(name).map(|t| c.event_index().iter().map(|&i| t[i]).collect()))
+    };
+    let object_dual = |coll: &str, e: &Expr| -> Result<crate::data::expr::Dual> {
+        let mut cache: HashMap<String, Option<Vec<f64>>> = HashMap::new();
+        for name in e.columns() {
+            cache.insert(name.clone(), object(coll, &name)?);
+        }
+        let lookup = |n: &str| cache.get(n).cloned().flatten();
+        ds.eval_objects_dual(OP, coll, e, &lookup)
+    };
+    match &d.target {
+        Target::Column(_) => {
+            let sum = |coll: &str, body: &Expr| -> Result<crate::data::expr::Dual> {
+                let (v, dv) = object_dual(coll, body)?;
+                let off = ds.collection(OP, coll)?.offsets().to_vec();
+                let reduce = |x: &[f64]| off.windows(2).map(|w| x[w[0]..w[1]].iter().sum()).collect::<Vec<f64>>();
+                Ok((reduce(&v), reduce(&dv)))
+            };
+            Ok(d.expr.eval_dual(&ds, &event, &sum, OP)?.1)
+        }
+        Target::Object { coll, .. } => Ok(object_dual(coll, &d.expr)?.1),
+    }
 }
 
 fn apply_effect(ds: &Dataset, st: &mut State, name: &str, prior: Prior, e: &Effect, th: f64, mine: bool) -> Result<()> {
@@ -462,9 +510,17 @@ fn rebuild(ds: &Dataset, st: &State) -> Result<Dataset> {
     Ok(out)
 }
 
-/// The derived features recomputed in dependency order.
-fn recompute(mut ds: Dataset, syst: &Systematics) -> Result<Dataset> {
+/// Where derivatives of derived features go: the known ones by name, and the list out.
+type DerivedTangents<'a> = (&'a mut HashMap<String, Vec<f64>>, &'a mut Vec<(Target, Vec<f64>)>);
+
+/// The derived features recomputed in dependency order (with their derivatives when asked).
+fn recompute(mut ds: Dataset, syst: &Systematics, mut tangents: Option<DerivedTangents<'_>>) -> Result<Dataset> {
     for d in syst.derived_in_order() {
+        if let Some((known, out)) = tangents.as_mut() {
+            let t = derived_tangent(&ds, d, known)?;
+            known.insert(d.target.name(), t.clone());
+            out.push((d.target.clone(), t));
+        }
         let context = |e: Error| match e {
             Error::NonFinite { column, count, row, .. } => Error::NonFinite {
                 op: format!("derived feature '{}' = '{}'", d.target.name(), d.expr),
@@ -683,6 +739,59 @@ mod tests {
                     let fd = (wp[i] - wm[i]) / (2.0 * h);
                     assert!((d[i] - fd).abs() < 1e-5 * (1.0 + fd.abs()), "θ{k} weight[{i}]: {} vs {fd}", d[i]);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn derived_feature_tangents_match_finite_differences() {
+        let s = model(json!({
+            "nuisances": [
+                { "name": "JES", "kind": "scale", "targets": ["pt1", "pt2", "jets.pt"], "sigma": "0.02 + 0.01*abs(eta1)", "relative": true },
+                { "name": "phi", "kind": "scale", "targets": ["phi1", "jets.phi"], "sigma": 0.3 } ],
+            "derived": {
+                "m12": "sqrt(2 * pt1 * pt2 * (cosh(eta1 - eta2) - cos(dphi(phi1, phi2))))",
+                "ht": "pt1 + pt2 + sum(jets.pt)",
+                "jets.px": "pt * cos(phi) + 0 * pt1",
+                "mex": "-(pt1 * cos(phi1) + sum(jets.px))",
+                "r": "m12 / ht + atan2(mex, ht)" } }));
+        let ds = events();
+        let theta = [0.6, -0.4];
+        for k in 0..2 {
+            let (_, tan) = vary_with_tangent(&ds, &s, &theta, k).unwrap();
+            assert_eq!(tan.derived.len(), 5);
+            // f32-stored inputs: h = 1e-2, relative tolerance 2e-3 (the functions are smooth here).
+            let h = 1e-2;
+            let (mut tp, mut tm) = (theta, theta);
+            tp[k] += h;
+            tm[k] -= h;
+            let (vp, vm) = (vary(&ds, &s, &tp).unwrap(), vary(&ds, &s, &tm).unwrap());
+            for (target, d) in &tan.derived {
+                let (p, m): (Vec<f64>, Vec<f64>) = match target {
+                    Target::Column(c) => (col(&vp, c), col(&vm, c)),
+                    Target::Object { coll, feature } => {
+                        let f = |v: &Dataset| {
+                            v.collection("t", coll)
+                                .unwrap()
+                                .values(feature)
+                                .unwrap()
+                                .iter()
+                                .map(|&x| f64::from(x))
+                                .collect()
+                        };
+                        (f(&vp), f(&vm))
+                    }
+                };
+                for i in 0..d.len() {
+                    let fd = (p[i] - m[i]) / (2.0 * h);
+                    assert!(
+                        (d[i] - fd).abs() < 2e-3 * (1.0 + fd.abs()),
+                        "θ{k} {}[{i}]: {} vs fd {fd}",
+                        target.name(),
+                        d[i]
+                    );
+                }
+                assert!(k != 0 || target.name() != "m12" || d.iter().all(|v| v.abs() > 0.1), "JES moves m12: {d:?}");
             }
         }
     }

@@ -42,7 +42,10 @@
 
 use rayon::prelude::*;
 
+mod dual;
 mod parse;
+
+pub use dual::{Dual, SumOf, TangentOf};
 
 use parse::{Bin, Node, Un};
 
