@@ -639,3 +639,28 @@ fn a_link_in_a_readable_folder_to_a_file_outside_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn bad_systematics_definitions_are_clear_errors() {
+    let d = "let d = dataset(\"collider\", #{ n: 20, seed: 1 });\n";
+    // unknown column
+    let e = err(&format!("{d}vary(d, systematics([#{{ name: \"JES\", kind: \"scale\", targets: [\"pt3\"], sigma: 0.1 }}]), #{{ JES: 1 }});"));
+    assert!(e.starts_with("error: vary: unknown column 'pt3'; available: pt1, eta1,"), "{e}");
+    assert!(e.contains("= hint: did you mean 'pt1'?"), "{e}");
+    // circular derived features
+    let e = err("systematics([], #{ derived: #{ a: \"b + 1\", b: \"a * 2\" } });");
+    assert!(e.starts_with("error: systematics: circular derived features: a → b → a\n"), "{e}");
+    // non-positive σ
+    let e = err("systematics([#{ name: \"JES\", kind: \"scale\", targets: [\"pt1\"], sigma: 0 }]);");
+    assert!(e.starts_with("error: systematics: nuisance 'JES': σ must be > 0, got 0\n"), "{e}");
+    // up/down columns missing
+    let e = err(&format!("{d}vary(d, systematics([#{{ name: \"a\", kind: \"alternative\", nominal: [\"pt1\"], up: [\"pt1_JES_up\"], down: [\"pt1_JES_down\"] }}]), #{{ a: 1 }});"));
+    assert!(e.starts_with("error: vary: unknown column 'pt1_JES_up'; available:"), "{e}");
+    let e = err("systematics([#{ name: \"a\", kind: \"alternative\", nominal: [\"pt1\"], up: [\"pt1_up\"] }]);");
+    assert!(e.starts_with("error: systematics: nuisance 'a' needs 'down'\n"), "{e}");
+    // a typo in an effect key, and an unknown nuisance in θ
+    let e = err("systematics([#{ name: \"a\", kind: \"scale\", targets: [\"pt1\"], sigam: 0.1 }]);");
+    assert!(e.contains("unknown key 'sigam' in nuisance 'a' (a scale effect) (did you mean 'sigma'?)"), "{e}");
+    let e = err(&format!("{d}vary(d, systematics([#{{ name: \"JES\", kind: \"norm\", size: 0.1 }}]), #{{ JSE: 1 }});"));
+    assert!(e.starts_with("error: systematics: no nuisance parameter 'JSE' (did you mean 'JES'?)"), "{e}");
+}

@@ -21,6 +21,7 @@ pub mod pfn;
 pub mod plot;
 pub mod rdsa;
 pub mod sort;
+pub mod systematics;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -134,4 +135,5 @@ pub fn register(engine: &mut Engine) {
     rdsa::register(engine);
     sort::register(engine);
     checks::register(engine);
+    systematics::register(engine);
 }

@@ -184,6 +184,17 @@ pub const DECLARED: &[(&str, &[&str])] = &[
     ("weight_attack", &["method", "rho", "eta", "gamma", "samples", "seed"]),
     ("plot_hist", PLOT),
     ("plot_lines", PLOT),
+    ("systematics", &["derived"]),
+    ("systematics nuisance", &["name", "prior", "effects", "kind"]),
+    (
+        "systematics effect",
+        &[
+            "kind", "targets", "sigma", "relative", "seed", "nominal", "up", "down", "code", "size", "vars", "edges",
+            "values",
+        ],
+    ),
+    ("variations", &["thetas", "regions", "working_point", "histogram", "bins", "range"]),
+    ("plot_ratio", &["title", "xlabel", "ylabel", "width", "height"]),
     ("plot_compare", &["bins", "range", "title", "xlabel", "ylabel", "logy", "logx", "width", "height", "density"]),
 ];
 

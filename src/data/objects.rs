@@ -64,6 +64,37 @@ impl Table for ObjectTable<'_> {
 }
 
 impl Dataset {
+    /// Per event, the sum of the object expression `expr` over the objects of `coll` (0 for an
+    /// event without objects).
+    pub(crate) fn sum_objects(&self, op: &'static str, coll: &str, expr: &Expr) -> Result<Vec<f64>> {
+        let c = self.collection(op, coll)?;
+        let v = expr.eval_table(&ObjectTable::new(self, c), op)?;
+        Ok(c.offsets().windows(2).map(|w| v[w[0]..w[1]].iter().sum()).collect())
+    }
+
+    /// Evaluates a parsed object expression on every object of collection `coll`.
+    pub(crate) fn eval_objects_expr(&self, op: &'static str, coll: &str, expr: &Expr) -> Result<Vec<f64>> {
+        let c = self.collection(op, coll)?;
+        expr.eval_table(&ObjectTable::new(self, c), op)
+    }
+
+    /// An object expression's values and derivatives on every object of `coll`, given the
+    /// derivative of each name it reads (object features first, then event columns, as
+    /// [`Dataset::eval_objects`] resolves them; `tangent` receives the bare name).
+    pub(crate) fn eval_objects_dual(
+        &self,
+        op: &'static str,
+        coll: &str,
+        expr: &Expr,
+        tangent: super::expr::TangentOf<'_>,
+    ) -> Result<super::expr::Dual> {
+        let c = self.collection(op, coll)?;
+        let nested = |_: &str, _: &Expr| -> Result<super::expr::Dual> {
+            Err(Error::arg(op, format!("in '{expr}': a sum over objects inside an object expression")))
+        };
+        expr.eval_dual(&ObjectTable::new(self, c), tangent, &nested, op)
+    }
+
     /// Evaluates an object expression on every object of collection `coll`, in storage order.
     pub fn eval_objects(&self, op: &'static str, coll: &str, expr: &str) -> Result<Vec<f64>> {
         let c = self.collection(op, coll)?;

@@ -1,5 +1,5 @@
 //! Plots to PNG or SVG files: overlaid step histograms ([`plot_hist`]) and curves with error
-//! bands ([`plot_lines`]).
+//! bands ([`plot_lines`]), and ratio plots of systematic variations ([`plot_ratio`]).
 //!
 //! Text is drawn with DejaVu Sans, bundled in the binary and registered with plotters on first
 //! use, so plots render on machines without any system fonts. A plot is rendered into memory
@@ -13,6 +13,7 @@
 mod axis;
 mod hist;
 mod lines;
+mod ratio;
 
 use std::fmt;
 use std::path::Path;
@@ -31,6 +32,7 @@ use axis::Axis;
 
 pub use hist::{plot_hist, render_hist, HistSeries};
 pub use lines::{plot_lines, render_lines, LineSeries};
+pub use ratio::{plot_ratio, render_ratio, RatioSeries};
 
 /// Smallest and largest accepted image width or height, in pixels.
 pub const SIZE_RANGE: (u32, u32) = (100, 8000);

@@ -16,8 +16,11 @@
 //! | unary | `-a`, `!a`, `not a` |
 //! | atom | number (`3`, `0.5`, `1e-3`, `.5`), column name, `` `odd name` ``, `f(…)`, `( … )` |
 //!
-//! Functions: `abs sqrt exp log sin cos tanh` (one argument), `min max pow atan2 hypot`
-//! and `dphi` (two arguments; `dphi(a, b)` is a − b wrapped into [−π, π), for azimuths).
+//! Functions: `abs sqrt exp log sin cos tan sinh cosh tanh` (one argument), `min max pow atan2
+//! hypot` and `dphi` (two arguments; `dphi(a, b)` is a − b wrapped into [−π, π), for azimuths).
+//! Sums over the objects of a collection, per event: `sum(jets.pt)` (HT), or with an object
+//! expression `sum(jets, pt * cos(phi))` (Σ px); `sum(jets, 1)` counts the objects. A sum is
+//! evaluated on a dataset's rows only (not inside an object expression).
 //! Names resolve to features first, then to `label` and `weight` when the dataset has them
 //! and no feature of that name shadows them.
 //!
@@ -39,7 +42,10 @@
 
 use rayon::prelude::*;
 
+mod dual;
 mod parse;
+
+pub use dual::{Dual, SumOf, TangentOf};
 
 use parse::{Bin, Node, Un};
 
@@ -89,10 +95,45 @@ impl Expr {
                     walk(a, out);
                     walk(b, out);
                 }
+                Node::Sum(..) => {}
             }
         }
         let mut out = Vec::new();
         walk(&self.root, &mut out);
+        out
+    }
+
+    /// The object features the expression's sums read, as `coll.name` in order of first use
+    /// (a name in a sum may also be an event column broadcast to the objects).
+    pub fn object_columns(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (_, coll, body) in self.sums() {
+            for c in (Expr { src: String::new(), root: body.clone() }).columns() {
+                let name = format!("{coll}.{c}");
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+        }
+        out
+    }
+
+    /// The sums over objects, in parse order (their index is their position).
+    fn sums(&self) -> Vec<(usize, &str, &Node)> {
+        fn walk<'a>(n: &'a Node, out: &mut Vec<(usize, &'a str, &'a Node)>) {
+            match n {
+                Node::Num(_) | Node::Col(_) => {}
+                Node::Unary(_, a) => walk(a, out),
+                Node::Binary(_, a, b) => {
+                    walk(a, out);
+                    walk(b, out);
+                }
+                Node::Sum(k, c, body) => out.push((*k, c.as_str(), body)),
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.root, &mut out);
+        out.sort_by_key(|s| s.0);
         out
     }
 
@@ -117,10 +158,20 @@ impl Expr {
                 None => Err(Error::UnknownColumn { op, name: c, available: table.available().join(", ") }),
             })
             .collect::<Result<Vec<_>>>()?;
+        let sums = self
+            .sums()
+            .into_iter()
+            .map(|(_, coll, body)| {
+                let body = Expr { src: self.src.clone(), root: body.clone() };
+                table.object_sum(coll, &body, op).unwrap_or_else(|| {
+                    Err(Error::arg(op, format!("in '{}': sum({coll}, …) needs the event rows of a dataset with collection '{coll}' (not an object expression)", self.src)))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut out = vec![0.0; table.rows()];
         out.par_chunks_mut(BLOCK).enumerate().for_each(|(b, chunk)| {
             let start = b * BLOCK;
-            let src = Source { table, cols: &cols, start, len: chunk.len() };
+            let src = Source { table, cols: &cols, sums: &sums, start, len: chunk.len() };
             match eval_node(&self.root, &src) {
                 Val::S(v) => chunk.fill(v),
                 Val::V(v) => chunk.copy_from_slice(&v),
@@ -140,6 +191,11 @@ pub trait Table: Sync {
     fn available(&self) -> Vec<String>;
     /// Rows `start..start + len` of the column `id` (from [`Table::lookup`]).
     fn fill(&self, id: usize, start: usize, len: usize) -> Vec<f64>;
+    /// Per row, the sum of `expr` over the objects of collection `coll`; `None` when the
+    /// table's rows are not events holding collections.
+    fn object_sum(&self, _coll: &str, _expr: &Expr, _op: &'static str) -> Option<Result<Vec<f64>>> {
+        None
+    }
 }
 
 /// A dataset's columns: features `0..d`, then the label (`d`) and the weight (`d + 1`).
@@ -177,6 +233,10 @@ impl Table for &Dataset {
             _ => self.weight().map_or_else(Vec::new, |w| w[r].iter().map(|&v| f64::from(v)).collect()),
         }
     }
+
+    fn object_sum(&self, coll: &str, expr: &Expr, op: &'static str) -> Option<Result<Vec<f64>>> {
+        Some(self.sum_objects(op, coll, expr))
+    }
 }
 
 /// One value of a dataset column by [`Table`] id (for broadcasting event columns to objects).
@@ -201,6 +261,8 @@ impl std::fmt::Display for Expr {
 struct Source<'a> {
     table: &'a dyn Table,
     cols: &'a [(String, usize)],
+    /// Each sum over objects, for every row of the table.
+    sums: &'a [Vec<f64>],
     start: usize,
     len: usize,
 }
@@ -237,6 +299,7 @@ fn eval_node(n: &Node, src: &Source<'_>) -> Val {
     match n {
         Node::Num(v) => Val::S(*v),
         Node::Col(c) => Val::V(src.column(c)),
+        Node::Sum(k, ..) => Val::V(src.sums[*k][src.start..src.start + src.len].to_vec()),
         Node::Unary(op, a) => {
             let a = eval_node(a, src);
             match op {
@@ -248,6 +311,9 @@ fn eval_node(n: &Node, src: &Source<'_>) -> Val {
                 Un::Log => map1(a, f64::ln),
                 Un::Sin => map1(a, f64::sin),
                 Un::Cos => map1(a, f64::cos),
+                Un::Tan => map1(a, f64::tan),
+                Un::Sinh => map1(a, f64::sinh),
+                Un::Cosh => map1(a, f64::cosh),
                 Un::Tanh => map1(a, f64::tanh),
             }
         }
@@ -349,6 +415,61 @@ mod tests {
         // hypot(3, 4) = 5; atan2(1, 1) = π/4; log(exp(2)) = 2; tanh(0) = 0
         let v = eval("hypot(3, 4) + atan2(1, 1) + log(exp(2)) + tanh(0) + sin(0) + cos(0)");
         assert!((v[0] - (5.0 + std::f64::consts::FRAC_PI_4 + 2.0 + 1.0)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hyperbolic_and_tan_match_std() {
+        // cosh(1) = 1.5430806, sinh(1) = 1.1752012, tan(1) = 1.5574077 (std f64)
+        let v = eval("cosh(1) + 10 * sinh(1) + 100 * tan(1)")[0];
+        assert!((v - (1f64.cosh() + 10.0 * 1f64.sinh() + 100.0 * 1f64.tan())).abs() < 1e-12);
+    }
+
+    fn with_jets() -> Dataset {
+        use crate::data::Collection;
+        // event 0: jets pt 10, 20 at phi 0, π/2; event 1: none; event 2: pt 5 at phi π
+        let pi = std::f32::consts::PI;
+        let c = Collection::new(
+            "jets",
+            vec![0, 2, 2, 3],
+            vec!["pt".into(), "phi".into()],
+            vec![vec![10.0, 20.0, 5.0], vec![0.0, pi / 2.0, pi]],
+        )
+        .unwrap();
+        ds().with_collection(c).unwrap()
+    }
+
+    #[test]
+    fn sums_over_objects_per_event() {
+        let d = with_jets();
+        let ev = |s: &str| Expr::parse(s).unwrap().eval(&d).unwrap();
+        // HT: 10 + 20, 0 (no jets), 5; plus the event column a = 1, -2, 3
+        assert_eq!(ev("sum(jets.pt) + a"), vec![31.0, -2.0, 8.0]);
+        // Σ px = 10·cos 0 + 20·cos(π/2) = 10; 0; 5·cos π = −5 (f32 π: within 1e-5)
+        let px = ev("sum(jets, pt * cos(phi))");
+        for (got, want) in px.iter().zip([10.0, 0.0, -5.0]) {
+            assert!((got - want).abs() < 1e-5, "{px:?}");
+        }
+        // counts, and an event column broadcast inside the sum: Σ (pt · b) = b · HT
+        assert_eq!(ev("sum(jets, 1)"), vec![2.0, 0.0, 1.0]);
+        assert_eq!(ev("sum(jets, pt * b)"), vec![120.0, 0.0, 80.0]);
+        let e = Expr::parse("a + sum(jets.pt) + sum(jets, phi * a)").unwrap();
+        assert_eq!(e.columns(), vec!["a"]);
+        assert_eq!(e.object_columns(), vec!["jets.pt", "jets.phi", "jets.a"]);
+    }
+
+    #[test]
+    fn bad_sums_are_clear_errors() {
+        let d = with_jets();
+        let msg = |s: &str| match Expr::parse(s) {
+            Err(e) => e.to_string(),
+            Ok(e) => e.eval(&d).unwrap_err().to_string(),
+        };
+        assert!(msg("sum(a)").contains("sum() takes a collection's object feature"), "{}", msg("sum(a)"));
+        assert!(msg("sum(jets.pt, 1)").contains("sum() takes"));
+        assert_eq!(msg("sum(muons.pt)"), "filter: unknown column 'muons'; available: jets");
+        assert!(msg("sum(jets.eta)").contains("unknown column 'eta'"), "{}", msg("sum(jets.eta)"));
+        let e = d.eval_objects("derive_objects", "jets", "pt + sum(jets.pt)").unwrap_err().to_string();
+        assert!(e.contains("needs the event rows of a dataset"), "{e}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub(super) fn parse(src: &str) -> Result<Node> {
     if tokens.len() > MAX_TOKENS {
         return Err(Error::arg("expr", format!("expression too long: {} tokens (at most {MAX_TOKENS})", tokens.len())));
     }
-    let mut p = Parser { src, tokens, pos: 0, depth: 0 };
+    let mut p = Parser { src, tokens, pos: 0, depth: 0, sums: 0 };
     let root = p.or()?;
     let (tok, col) = p.peek();
     if *tok != Tok::End {
@@ -32,6 +32,9 @@ pub(super) enum Node {
     Col(String),
     Unary(Un, Box<Node>),
     Binary(Bin, Box<Node>, Box<Node>),
+    /// `sum(coll, expr)` or `sum(coll.feature)`: the expression over the objects of a
+    /// collection, summed per event; the index numbers the sums of one expression in parse order.
+    Sum(usize, String, Box<Node>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,6 +47,9 @@ pub(super) enum Un {
     Log,
     Sin,
     Cos,
+    Tan,
+    Sinh,
+    Cosh,
     Tanh,
 }
 
@@ -122,7 +128,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>> {
             i = next;
         } else if c.is_alphabetic() || c == '_' {
             let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+            // `coll.feature` (a dot followed by a letter) is one name, for sums over objects.
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || (chars[i] == '.' && chars.get(i + 1).is_some_and(|c| c.is_alphabetic() || *c == '_')))
+            {
                 i += 1;
             }
             out.push((Tok::Ident(chars[start..i].iter().collect()), col));
@@ -201,6 +212,7 @@ struct Parser<'a> {
     tokens: Vec<(Tok, usize)>,
     pos: usize,
     depth: usize,
+    sums: usize,
 }
 
 impl Parser<'_> {
@@ -336,6 +348,9 @@ impl Parser<'_> {
             args.push(self.or()?);
         }
         self.expect(Tok::RParen, "',' or ')'")?;
+        if name == "sum" {
+            return self.sum_call(args, col);
+        }
         let un = match name {
             "abs" => Some(Un::Abs),
             "sqrt" => Some(Un::Sqrt),
@@ -343,6 +358,9 @@ impl Parser<'_> {
             "log" => Some(Un::Log),
             "sin" => Some(Un::Sin),
             "cos" => Some(Un::Cos),
+            "tan" => Some(Un::Tan),
+            "sinh" => Some(Un::Sinh),
+            "cosh" => Some(Un::Cosh),
             "tanh" => Some(Un::Tanh),
             _ => None,
         };
@@ -373,11 +391,41 @@ impl Parser<'_> {
                 "expr",
                 format!(
                     "in '{}' at column {col}: unknown function '{name}'; available: \
-                     abs, sqrt, exp, log, sin, cos, tanh, min, max, pow, atan2, hypot, dphi",
+                     abs, sqrt, exp, log, sin, cos, tan, sinh, cosh, tanh, min, max, pow, atan2, hypot, dphi, sum",
                     self.src
                 ),
             )),
         }
+    }
+}
+
+impl Parser<'_> {
+    /// `sum(coll.feature)` or `sum(coll, expr)`: a sum over the objects of a collection.
+    fn sum_call(&mut self, mut args: Vec<Node>, col: usize) -> Result<Node> {
+        let bad = || {
+            Error::arg(
+                "expr",
+                format!(
+                    "in '{}' at column {col}: sum() takes a collection's object feature, `sum(jets.pt)`, \
+                     or a collection and an object expression, `sum(jets, pt * cos(phi))`",
+                    self.src
+                ),
+            )
+        };
+        let body = if args.len() == 2 { args.pop() } else { None };
+        let (coll, body) = match (args.as_slice(), body) {
+            ([Node::Col(c)], None) => match c.split_once('.') {
+                Some((coll, feat)) if !coll.is_empty() && !feat.is_empty() => {
+                    (coll.to_string(), Node::Col(feat.to_string()))
+                }
+                _ => return Err(bad()),
+            },
+            ([Node::Col(c)], Some(body)) if !c.contains('.') => (c.clone(), body),
+            _ => return Err(bad()),
+        };
+        let k = self.sums;
+        self.sums += 1;
+        Ok(Node::Sum(k, coll, Box::new(body)))
     }
 }
 

@@ -1,0 +1,447 @@
+//! Script functions for systematic uncertainties as nuisance parameters (`systematics`): the
+//! `Systematics` model, `vary`, `variations` with its `Envelope` table, and `plot_ratio`.
+
+use rhai::plugin::*;
+
+/// Registers the `Systematics` and `Envelope` types and their functions.
+pub fn register(engine: &mut Engine) {
+    engine.register_type_with_name::<crate::systematics::Systematics>("Systematics");
+    engine.register_type_with_name::<crate::systematics::Envelope>("Envelope");
+    engine.register_global_module(exported_module!(systematics_api).into());
+}
+
+mod helpers {
+    use rhai::{Array, Dynamic, Map};
+    use serde_json::Value;
+
+    use crate::bindings::options::{type_name, Opts};
+    use crate::bindings::RhaiResult;
+    use crate::data::expr::Expr;
+    use crate::data::Dataset;
+    use crate::error::{Error, Result};
+    use crate::model::Mlp;
+    use crate::systematics::{self as syst, Envelope, Quantities, Systematics};
+
+    /// A script value as JSON (maps, arrays, strings, numbers, booleans, `()` as null).
+    pub fn to_json(func: &str, v: &Dynamic) -> Result<Value> {
+        if v.is_unit() {
+            return Ok(Value::Null);
+        }
+        if let Ok(b) = v.as_bool() {
+            return Ok(Value::Bool(b));
+        }
+        if let Ok(i) = v.as_int() {
+            return Ok(Value::from(i));
+        }
+        if let Ok(f) = v.as_float() {
+            return serde_json::Number::from_f64(f)
+                .map(Value::Number)
+                .ok_or_else(|| Error::arg(func, format!("numbers must be finite, got {f}")));
+        }
+        if v.is_string() {
+            return Ok(Value::String(v.to_string()));
+        }
+        if let Some(a) = v.read_lock::<Array>() {
+            return a.iter().map(|e| to_json(func, e)).collect::<Result<Vec<_>>>().map(Value::Array);
+        }
+        if let Some(m) = v.read_lock::<Map>() {
+            return m
+                .iter()
+                .map(|(k, e)| Ok((k.to_string(), to_json(func, e)?)))
+                .collect::<Result<serde_json::Map<_, _>>>()
+                .map(Value::Object);
+        }
+        Err(Error::arg(func, format!("expected maps, lists, strings and numbers, got {}", type_name(v))))
+    }
+
+    pub fn run_variations(data: &Dataset, s: &Systematics, model: Option<&Mlp>, options: &Map) -> RhaiResult<Envelope> {
+        let mut o = Opts::new("variations", options);
+        let thetas = o.floats_opt("thetas")?.unwrap_or_else(|| vec![1.0, -1.0]);
+        let mut regions = Vec::new();
+        for (name, cut) in o.map_opt("regions")?.unwrap_or_default() {
+            let cut = cut.clone().into_immutable_string().map_err(|_| Error::BadOption {
+                func: "variations".into(),
+                key: "regions".into(),
+                problem: format!("must map names to cut strings, got {} for '{name}'", type_name(&cut)),
+            })?;
+            regions.push((name.to_string(), Expr::parse(&cut)?));
+        }
+        let working_point = o.f64_opt("working_point")?;
+        let of = o.string_opt("histogram")?;
+        let bins = o.usize("bins", 20)?;
+        let range = o.range_opt("range")?;
+        o.finish()?;
+        let histogram = match of {
+            None => None,
+            Some(h) if h == "score" => Some((None, bins, range.unwrap_or((0.0, 1.0)))),
+            Some(h) => {
+                let e = Expr::parse(&h)?;
+                let r = match range {
+                    Some(r) => r,
+                    None => syst::value_range(data, &e)?,
+                };
+                Some((Some(e), bins, r))
+            }
+        };
+        let score = model.map(|m| move |d: &Dataset| syst::mlp_scores(m, d));
+        let q = Quantities { regions, score: score.as_ref().map(|f| f as syst::ScoreFn<'_>), working_point, histogram };
+        Ok(syst::variations(data, s, &thetas, &q)?)
+    }
+
+    pub fn values_map(e: &Envelope, v: &[f64]) -> Map {
+        e.quantities.iter().zip(v).map(|(q, x)| (q.as_str().into(), Dynamic::from_float(*x))).collect()
+    }
+}
+
+#[export_module]
+pub mod systematics_api {
+    use rhai::{Array, Dynamic, Map};
+
+    use super::helpers::{run_variations, to_json, values_map};
+    use crate::attack::UncertaintyModel;
+    use crate::bindings::convert::{f64_array, map, string_array};
+    use crate::bindings::options::{type_name, Opts};
+    use crate::bindings::{ctx, RhaiResult};
+    use crate::data::Dataset;
+    use crate::error::Error;
+    use crate::model::Mlp;
+    use crate::systematics::{self as syst, Envelope, Systematics};
+
+    /// A systematics model: named nuisance parameters θ (prior N(0, 1)), each a map with
+    /// `name`, optional `prior` (`"gaussian"`, or `"lognormal"`, the default when every effect
+    /// is a `norm`) and either `effects` (a list of effect maps) or one effect's keys inline.
+    /// An effect map has a `kind`:
+    ///
+    /// - `"scale"`: `targets` (columns, or `coll.feature` for every object of a collection),
+    ///   `sigma`, `relative` (false): `x → x·(1 + θσ)` relative, `x + θσ` absolute;
+    /// - `"smear"`: `targets`, `sigma`, `relative`, `seed` (0): `x → x + θ·z·σ` with one fixed
+    ///   N(0, 1) draw z per event (per object), the same for any thread count;
+    /// - `"alternative"`: `nominal`, `up`, `down` (lists of columns), `code` (0): ±1σ columns
+    ///   interpolated with HistFactory code 0 (linear), 1 (exponential), 2 (quadratic) or 4
+    ///   (polynomial-exponential);
+    /// - `"weight"`: `up`, `down` (weight columns; without `down` the variation is symmetrised),
+    ///   `code` (4): the event weight interpolated;
+    /// - `"norm"`: `size`: the weight × `(1 + size)^θ` (log-normal) or `1 + θ·size` (Gaussian).
+    ///
+    /// `sigma` is a number, an expression of the target's row (`"0.02 + 0.01*abs(eta)"`; for
+    /// object targets over the object's features and its event's columns) or a binned table
+    /// `#{ vars: ["pt", "abs(eta)"], edges: [[…], […]], values: […] }`. Every σ is evaluated on
+    /// the nominal data. Derived features (`derived`, name → expression; `coll.name` for an
+    /// object feature) are recomputed after every variation, in dependency order; cycles are
+    /// errors. Unknown keys, σ ≤ 0 and missing columns are errors.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `derived` | map | #{} | derived features recomputed from the varied inputs, name → expression |
+    ///
+    /// ```rhai
+    /// let s = systematics([
+    ///     #{ name: "JES", kind: "scale", targets: ["pt1", "pt2"], sigma: "0.02 + 0.01*abs(eta1)", relative: true },
+    ///     #{ name: "JER", kind: "smear", targets: ["pt1"], sigma: 0.05, relative: true, seed: 1 },
+    ///     #{ name: "lumi", kind: "norm", size: 0.02 },
+    /// ], #{ derived: #{ m12: "sqrt(2*pt1*pt2*(cosh(eta1 - eta2) - cos(dphi(phi1, phi2))))" } });
+    /// assert_eq(s.nuisances, ["JES", "JER", "lumi"]);
+    /// ```
+    #[rhai_fn(return_raw, name = "systematics")]
+    pub fn systematics(nuisances: Array, options: Map) -> RhaiResult<Systematics> {
+        let mut o = Opts::new("systematics", &options);
+        let derived = o.map_opt("derived")?;
+        o.finish()?;
+        let mut spec = serde_json::Map::new();
+        spec.insert("nuisances".into(), to_json("systematics", &Dynamic::from_array(nuisances))?);
+        if let Some(d) = derived {
+            spec.insert("derived".into(), to_json("systematics", &Dynamic::from_map(d))?);
+        }
+        Ok(syst::from_json(&serde_json::Value::Object(spec))?)
+    }
+
+    /// A systematics model without derived features.
+    ///
+    /// ```rhai
+    /// let s = systematics([#{ name: "shift", kind: "scale", targets: ["x0"], sigma: 0.5 }]);
+    /// let d = dataset("gaussians", #{ n: 3, seed: 1 });
+    /// assert_eq(vary(d, s, #{ shift: 2 })["x0"][0], d["x0"][0] + 1.0);
+    /// ```
+    #[rhai_fn(return_raw, name = "systematics")]
+    pub fn systematics_default(nuisances: Array) -> RhaiResult<Systematics> {
+        systematics(nuisances, Map::new())
+    }
+
+    /// The per-feature uncertainty model as nuisances: one absolute shift per non-frozen
+    /// feature with the feature's σ, `x → x + θ·σ(x⁰)`, one θ per feature shared by every
+    /// event (the per-feature model draws an independent shift per event; correlations are
+    /// not carried over).
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 50, seed: 1 });
+    /// let s = systematics(uncertainty(d, #{ preset: "collider" }));
+    /// assert_eq(s.nuisances.len(), 10); // njets is frozen
+    /// ```
+    #[rhai_fn(return_raw, name = "systematics")]
+    pub fn systematics_from_uncertainty(u: UncertaintyModel) -> RhaiResult<Systematics> {
+        Ok(Systematics::from_uncertainty(&u)?)
+    }
+
+    /// The names of the nuisance parameters, in order.
+    #[rhai_fn(get = "nuisances", pure)]
+    pub fn nuisances(s: &mut Systematics) -> Array {
+        string_array(s.nuisances().iter().map(|n| n.name.as_str()))
+    }
+
+    /// The model as pretty JSON (the layout `save` writes).
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn to_string(s: &mut Systematics) -> String {
+        serde_json::to_string_pretty(&syst::to_json(s)).unwrap_or_default()
+    }
+
+    /// The model as pretty JSON.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn to_debug(s: &mut Systematics) -> String {
+        to_string(s)
+    }
+
+    /// Saves the systematics model as JSON, atomically.
+    ///
+    /// ```rhai
+    /// let s = systematics([#{ name: "lumi", kind: "norm", size: 0.02 }], #{ derived: #{ r: "x0 / x1" } });
+    /// s.save("out/doc_syst.json");
+    /// assert_eq(load_systematics("out/doc_syst.json").nuisances, ["lumi"]);
+    /// ```
+    #[rhai_fn(return_raw, pure)]
+    pub fn save(c: NativeCallContext, s: &mut Systematics, path: &str) -> RhaiResult<()> {
+        let file = ctx(&c)?.sandbox.check_write(path)?;
+        Ok(syst::save(s, &file)?)
+    }
+
+    /// Loads a systematics model saved by `save` (or written by hand in the same layout).
+    ///
+    /// ```rhai
+    /// systematics([#{ name: "w", kind: "norm", size: 0.1 }]).save("out/doc_syst_load.json");
+    /// assert_eq(load_systematics("out/doc_syst_load.json").nuisances.len(), 1);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn load_systematics(c: NativeCallContext, path: &str) -> RhaiResult<Systematics> {
+        let file = ctx(&c)?.sandbox.check_read(path)?;
+        Ok(syst::load(&file)?)
+    }
+
+    /// The dataset at θ (`#{ name: value }`; the nuisances not named stay at 0), with the
+    /// derived features recomputed from the varied inputs.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1", "pt2"], sigma: 0.02, relative: true }],
+    ///     #{ derived: #{ m12: "sqrt(2*pt1*pt2*(cosh(eta1 - eta2) - cos(dphi(phi1, phi2))))" } });
+    /// let up = vary(d, s, #{ JES: 1 });
+    /// // m12 ∝ √(pt1·pt2): +2 % on both gives +2 % on m12
+    /// assert(abs(up["m12"][0] / vary(d, s, #{})["m12"][0] - 1.02) < 1e-4);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn vary(data: Dataset, s: Systematics, theta: Map) -> RhaiResult<Dataset> {
+        let values = theta
+            .iter()
+            .map(|(k, v)| {
+                crate::bindings::options::as_f64(v)
+                    .map(|x| (k.to_string(), x))
+                    .ok_or_else(|| Error::arg("vary", format!("θ of '{k}' must be a number, got {}", type_name(v))))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(syst::vary(&data, &s, &s.theta(&values)?)?)
+    }
+
+    /// Each nuisance at each θ in `thetas` (the others at 0) and its effect on weighted yields
+    /// in `regions` (name → cut; one region `all` when none), and with a model on the
+    /// efficiency of `score > working_point` in each region and on score histograms. Returns
+    /// an `Envelope`: `print` it for the table (each quantity with its change from the
+    /// nominal, and the totals added in quadrature); its fields are `quantities`, `nominal`
+    /// (a map quantity → value), `rows` (one map per variation: `nuisance`, `theta`, and each
+    /// quantity), `envelope` (per nuisance: `nuisance`, `up` and `down` maps of the largest
+    /// increase and decrease), `total` (`up` and `down` maps) and `table`; `plot_ratio` draws
+    /// its histograms.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `thetas` | array | [1, -1] | the θ values of each nuisance |
+    /// | `regions` | map | #{} | name → cut expression (as `filter`) |
+    /// | `working_point` | float | none | score cut of the efficiencies (needs a model) |
+    /// | `histogram` | string | none | expression to histogram, or `"score"` (needs a model) |
+    /// | `bins` | int | 20 | bins of the histogram |
+    /// | `range` | [lo, hi] | [0, 1] for the score, else the nominal range | histogram range |
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 400, seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1"], sigma: 0.05, relative: true }]);
+    /// let e = variations(d, s, #{ regions: #{ hard: "pt1 > 60" }, histogram: "pt1", bins: 10 });
+    /// print(e);
+    /// assert(e.rows[0]["yield[hard]"] > e.nominal["yield[hard]"]); // θ = +1 moves events up
+    /// ```
+    #[rhai_fn(return_raw, name = "variations")]
+    pub fn variations(data: Dataset, s: Systematics, options: Map) -> RhaiResult<Envelope> {
+        run_variations(&data, &s, None, &options)
+    }
+
+    /// The variations without options: yields of all events at θ = ±1.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let e = variations(d, systematics([#{ name: "lumi", kind: "norm", size: 0.1 }]));
+    /// assert(abs(e.rows[0]["yield[all]"] - 110.0) < 1e-3);
+    /// ```
+    #[rhai_fn(return_raw, name = "variations")]
+    pub fn variations_default(data: Dataset, s: Systematics) -> RhaiResult<Envelope> {
+        variations(data, s, Map::new())
+    }
+
+    /// The variations with a classifier: adds efficiencies at `working_point` and score
+    /// histograms (`histogram: "score"`). Options as the form without a model.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 300, seed: 1 });
+    /// let m = mlp([11, 8, 1], #{ features: d.features, seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1", "pt2"], sigma: 0.03, relative: true }]);
+    /// let e = variations(d, s, m, #{ working_point: 0.5, histogram: "score", bins: 5 });
+    /// assert_eq(e.quantities, ["yield[all]", "eff[all]"]);
+    /// ```
+    #[rhai_fn(return_raw, name = "variations")]
+    pub fn variations_model(data: Dataset, s: Systematics, model: Mlp, options: Map) -> RhaiResult<Envelope> {
+        run_variations(&data, &s, Some(&model), &options)
+    }
+
+    /// The variations with a classifier and the default options.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let m = mlp([11, 4, 1], #{ features: d.features, seed: 1 });
+    /// let e = variations(d, systematics([#{ name: "lumi", kind: "norm", size: 0.1 }]), m);
+    /// assert_eq(e.rows.len(), 2);
+    /// ```
+    #[rhai_fn(return_raw, name = "variations")]
+    pub fn variations_model_default(data: Dataset, s: Systematics, model: Mlp) -> RhaiResult<Envelope> {
+        variations_model(data, s, model, Map::new())
+    }
+
+    /// The quantity names: `yield[region]`, then `eff[region]` with a working point.
+    #[rhai_fn(get = "quantities", pure)]
+    pub fn quantities(e: &mut Envelope) -> Array {
+        string_array(&e.quantities)
+    }
+
+    /// The nominal quantities, a map quantity → value.
+    #[rhai_fn(get = "nominal", pure)]
+    pub fn nominal(e: &mut Envelope) -> Map {
+        values_map(e, &e.nominal.values)
+    }
+
+    /// One map per variation: `nuisance`, `theta` and each quantity.
+    #[rhai_fn(get = "rows", pure)]
+    pub fn rows(e: &mut Envelope) -> Array {
+        e.rows
+            .iter()
+            .map(|r| {
+                let mut m = values_map(e, &r.values);
+                m.insert("nuisance".into(), r.nuisance.clone().into());
+                m.insert("theta".into(), Dynamic::from_float(r.theta));
+                if let Some(h) = &r.hist {
+                    m.insert("histogram".into(), f64_array(h.iter().copied()).into());
+                }
+                Dynamic::from_map(m)
+            })
+            .collect()
+    }
+
+    /// Per nuisance: `nuisance`, `up` and `down` (maps quantity → largest increase and
+    /// decrease from the nominal over its θ values).
+    #[rhai_fn(get = "envelope", pure)]
+    pub fn envelope(e: &mut Envelope) -> Array {
+        e.per_nuisance()
+            .into_iter()
+            .map(|(n, env)| {
+                let up: Vec<f64> = env.iter().map(|p| p.0).collect();
+                let down: Vec<f64> = env.iter().map(|p| p.1).collect();
+                Dynamic::from_map(map([
+                    ("nuisance", n.into()),
+                    ("up", values_map(e, &up).into()),
+                    ("down", values_map(e, &down).into()),
+                ]))
+            })
+            .collect()
+    }
+
+    /// The total increase and decrease per quantity, added in quadrature over nuisances:
+    /// `#{ up, down }` (maps quantity → change).
+    #[rhai_fn(get = "total", pure)]
+    pub fn total(e: &mut Envelope) -> Map {
+        let t = e.total();
+        let up: Vec<f64> = t.iter().map(|p| p.0).collect();
+        let down: Vec<f64> = t.iter().map(|p| p.1).collect();
+        map([("up", values_map(e, &up).into()), ("down", values_map(e, &down).into())])
+    }
+
+    /// The printable envelope table.
+    #[rhai_fn(get = "table", pure)]
+    pub fn table(e: &mut Envelope) -> String {
+        e.to_string()
+    }
+
+    /// The printable envelope table.
+    #[rhai_fn(global, name = "to_string", pure)]
+    pub fn envelope_to_string(e: &mut Envelope) -> String {
+        e.to_string()
+    }
+
+    /// The printable envelope table.
+    #[rhai_fn(global, name = "to_debug", pure)]
+    pub fn envelope_to_debug(e: &mut Envelope) -> String {
+        e.to_string()
+    }
+
+    /// A ratio plot of the variations' histograms (from `variations` with `histogram`): the
+    /// nominal and each nuisance's up (largest θ > 0) and down (most negative θ) histograms in
+    /// a main panel, their ratios to the nominal below with the envelope as a grey band;
+    /// PNG or SVG by the extension.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `title` | string | "" | plot title |
+    /// | `xlabel` | string | "" | x-axis label |
+    /// | `ylabel` | string | "" | y-axis label of the main panel |
+    /// | `width` | int | 800 | image width in pixels |
+    /// | `height` | int | 600 | image height in pixels |
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 300, seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1"], sigma: 0.05, relative: true }]);
+    /// let e = variations(d, s, #{ histogram: "pt1", bins: 10, range: [30, 130] });
+    /// plot_ratio("out/doc_ratio.svg", e, #{ xlabel: "pt1 [GeV]", ylabel: "events" });
+    /// ```
+    #[rhai_fn(return_raw, name = "plot_ratio")]
+    pub fn plot_ratio(c: NativeCallContext, path: &str, e: Envelope, options: Map) -> RhaiResult<()> {
+        let mut o = Opts::new("plot_ratio", &options);
+        let d = crate::plot::PlotOptions::default();
+        let size =
+            |v: usize| u32::try_from(v).map_err(|_| Error::arg("plot_ratio", "width and height must be below 8000"));
+        let opts = crate::plot::PlotOptions {
+            title: o.string("title", "")?,
+            xlabel: o.string("xlabel", "")?,
+            ylabel: o.string("ylabel", "")?,
+            width: size(o.usize("width", d.width as usize)?)?,
+            height: size(o.usize("height", d.height as usize)?)?,
+            ..d
+        };
+        o.finish()?;
+        let file = ctx(&c)?.sandbox.check_write(path)?;
+        Ok(crate::plot::plot_ratio(&file, &e.ratio_series()?, &opts)?)
+    }
+
+    /// A ratio plot with the default options.
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 200, seed: 1 });
+    /// let s = systematics([#{ name: "lumi", kind: "norm", size: 0.05 }]);
+    /// plot_ratio("out/doc_ratio.png", variations(d, s, #{ histogram: "m12", bins: 8 }));
+    /// ```
+    #[rhai_fn(return_raw, name = "plot_ratio")]
+    pub fn plot_ratio_default(c: NativeCallContext, path: &str, e: Envelope) -> RhaiResult<()> {
+        plot_ratio(c, path, e, Map::new())
+    }
+}
