@@ -20,7 +20,7 @@ use super::BenchConfig;
 use crate::data::io::{read_parquet, ReadOptions};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::{GradTarget, Optimizer, Pfn, PfnConfig, PfnTrainer, SetLayout, Targets, TrainConfig};
+use crate::model::{GradTarget, Optimizer, Pfn, PfnConfig, SetLayout, Targets, TrainConfig, Trainer};
 use crate::optim::{Control, Solver};
 
 const DATA: &str = "pythia_qg_jets.parquet";
@@ -113,7 +113,7 @@ pub fn pfn_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let tc =
         TrainConfig { epochs: 6, batch_size: 256, optimizer: Optimizer::adam(1e-3), seed: 1, ..Default::default() };
     let control = Control::default();
-    let mut trainer = PfnTrainer::new(&model, &tr, &tc, &control)?;
+    let mut trainer = Trainer::new(&model, &tr, &tc, &control)?;
     let (mut times, mut cpu) = (Vec::new(), Vec::new());
     for epoch in 0..tc.epochs {
         let (t0, c0) = (Instant::now(), cpu_seconds());
@@ -123,7 +123,7 @@ pub fn pfn_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
     }
     let jets_per_s = tr.len() as f64 / median(times[1..].to_vec());
     let jets_per_cpu_s = tr.len() as f64 / median(cpu[1..].to_vec());
-    let trained = trainer.finish(crate::optim::Stop::MaxIters).model;
+    let trained = trainer.finish(crate::optim::Stop::MaxIters)?.model;
     let auc = trained.evaluate(&te, false)?.auc.unwrap_or(f64::NAN);
     Ok(vec![json!({
         "bench": "pfn_train",
@@ -147,10 +147,19 @@ pub fn pfn_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
 pub fn pfn_fgsm(cfg: &BenchConfig) -> Result<Vec<Value>> {
     let (ds, layout, train, _) = jets(cfg)?;
     let tr = ds.take_rows(&train);
-    let model = anchor_model(layout.clone())?;
-    let tc =
-        TrainConfig { epochs: 2, batch_size: 256, optimizer: Optimizer::adam(1e-3), seed: 1, ..Default::default() };
-    let model = crate::model::train_pfn(&model, &tr, &tc, &Control::default())?.model;
+    // The standardisation is fitted here (as `train` would) so the FGSM step below can read it.
+    let mut model = anchor_model(layout.clone())?;
+    crate::model::Model::fit_standardization(&mut model, &tr)?;
+    let tc = TrainConfig {
+        epochs: 2,
+        batch_size: 256,
+        optimizer: Optimizer::adam(1e-3),
+        seed: 1,
+        standardize: false,
+        ..Default::default()
+    };
+    let trained = crate::model::train(&model, &tr, &tc, &Control::default())?.model;
+    model.set_params_flat(&trained.params_flat())?;
     let x = layout.gather(&ds)?;
     let labels = ds.label().unwrap_or(&[]).to_vec();
     let n = x.nrows();

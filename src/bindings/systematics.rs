@@ -19,7 +19,7 @@ mod helpers {
     use crate::data::expr::Expr;
     use crate::data::Dataset;
     use crate::error::{Error, Result};
-    use crate::model::Mlp;
+    use crate::model::Model;
     use crate::systematics::{self as syst, Envelope, Quantities, Systematics};
 
     /// A script value as JSON (maps, arrays, strings, numbers, booleans, `()` as null).
@@ -54,7 +54,7 @@ mod helpers {
         Err(Error::arg(func, format!("expected maps, lists, strings and numbers, got {}", type_name(v))))
     }
 
-    pub fn run_variations(data: &Dataset, s: &Systematics, model: Option<&Mlp>, options: &Map) -> RhaiResult<Envelope> {
+    pub fn run_variations(data: &Dataset, s: &Systematics, model: Option<&dyn Model>, options: &Map) -> RhaiResult<Envelope> {
         let mut o = Opts::new("variations", options);
         let thetas = o.floats_opt("thetas")?.unwrap_or_else(|| vec![1.0, -1.0]);
         let mut regions = Vec::new();
@@ -83,7 +83,7 @@ mod helpers {
                 Some((Some(e), bins, r))
             }
         };
-        let score = model.map(|m| move |d: &Dataset| syst::mlp_scores(m, d));
+        let score = model.map(|m| move |d: &Dataset| syst::model_scores(m, d));
         let q = Quantities { regions, score: score.as_ref().map(|f| f as syst::ScoreFn<'_>), working_point, histogram };
         Ok(syst::variations(data, s, &thetas, &q)?)
     }
@@ -104,7 +104,7 @@ pub mod systematics_api {
     use crate::bindings::{ctx, RhaiResult};
     use crate::data::Dataset;
     use crate::error::Error;
-    use crate::model::Mlp;
+    use crate::model::SharedModel;
     use crate::systematics::{self as syst, Envelope, Systematics};
 
     /// A systematics model: named nuisance parameters θ (prior N(0, 1)), each a map with
@@ -303,8 +303,8 @@ pub mod systematics_api {
     /// assert_eq(e.quantities, ["yield[all]", "eff[all]"]);
     /// ```
     #[rhai_fn(return_raw, name = "variations")]
-    pub fn variations_model(data: Dataset, s: Systematics, model: Mlp, options: Map) -> RhaiResult<Envelope> {
-        run_variations(&data, &s, Some(&model), &options)
+    pub fn variations_model(data: Dataset, s: Systematics, model: SharedModel, options: Map) -> RhaiResult<Envelope> {
+        run_variations(&data, &s, Some(&*model), &options)
     }
 
     /// The variations with a classifier and the default options.
@@ -316,7 +316,7 @@ pub mod systematics_api {
     /// assert_eq(e.rows.len(), 2);
     /// ```
     #[rhai_fn(return_raw, name = "variations")]
-    pub fn variations_model_default(data: Dataset, s: Systematics, model: Mlp) -> RhaiResult<Envelope> {
+    pub fn variations_model_default(data: Dataset, s: Systematics, model: SharedModel) -> RhaiResult<Envelope> {
         variations_model(data, s, model, Map::new())
     }
 

@@ -40,7 +40,6 @@ mod pfn_grad;
 mod pfn_io;
 mod pfn_model;
 mod pfn_pass;
-mod pfn_train;
 mod train;
 mod workspace;
 
@@ -62,5 +61,4 @@ pub use onnx::{import_onnx, OnnxImport};
 pub use perturb::WeightPerturbation;
 pub use pfn::{Pfn, PfnConfig, Pooling};
 pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
-pub use pfn_train::{train_pfn, LabelledInputs, PfnTrainResult, PfnTrainer};
 pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};

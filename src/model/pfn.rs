@@ -37,8 +37,6 @@ use super::loss::Output;
 use super::mlp::Held;
 #[cfg(test)]
 use super::pfn_io::{import_torch_pfn, PfnImport};
-#[cfg(test)]
-use super::pfn_train::train_pfn;
 use crate::error::{Error, Result};
 use crate::{limits, memory, rng};
 
@@ -301,11 +299,6 @@ impl Pfn {
     /// Internal flat parameters.
     pub(crate) fn params(&self) -> &[f32] {
         &self.params
-    }
-
-    /// Mutable internal flat parameters.
-    pub(crate) fn params_mut(&mut self) -> &mut [f32] {
-        &mut self.params
     }
 
     /// Start of global layer `l` (Φ's layers first) in the flat vector (both orders).

@@ -139,15 +139,15 @@ pub fn value_range(ds: &Dataset, e: &Expr) -> Result<(f64, f64)> {
     Ok(if hi > lo { (lo, hi) } else { (lo, lo + 1.0) })
 }
 
-/// A classifier's score per event (single-output models), on the model's own features
-/// selected from the dataset by name when the model knows them.
-pub fn mlp_scores(m: &crate::model::Mlp, ds: &Dataset) -> Result<Vec<f64>> {
-    let ds = match m.feature_names() {
-        Some(names) => ds.select(names)?,
-        None => ds.clone(),
+/// A classifier's score per event (single-output models). An event-level model with feature
+/// names takes its features from the dataset by name; any other model reads its inputs
+/// through [`Model::inputs`](crate::model::Model::inputs).
+pub fn model_scores(m: &dyn crate::model::Model, ds: &Dataset) -> Result<Vec<f64>> {
+    let x = match (m.as_mlp(), m.feature_names()) {
+        (Some(_), Some(names)) => m.inputs(&ds.select(&names)?)?,
+        _ => m.inputs(ds)?,
     };
-    m.check_features(&ds)?;
-    let s = m.scores(ds.x())?;
+    let s = m.scores(x.view())?;
     if s.ncols() != 1 {
         return Err(Error::arg(
             OP,
