@@ -664,3 +664,22 @@ fn bad_systematics_definitions_are_clear_errors() {
     let e = err(&format!("{d}vary(d, systematics([#{{ name: \"JES\", kind: \"norm\", size: 0.1 }}]), #{{ JSE: 1 }});"));
     assert!(e.starts_with("error: systematics: no nuisance parameter 'JSE' (did you mean 'JES'?)"), "{e}");
 }
+
+#[test]
+fn attacks_without_a_per_object_budget_refuse_set_models() {
+    // A PFN's inputs are an object count and padded slots; CONSERVAttack and RDSA move or
+    // shuffle input columns, which would change the count (this once panicked in the result
+    // table, whose per-feature columns were named after the dataset's features).
+    let s = "let pts = []; for i in 0..30 { pts.push([1.0 + i, 2.0]); }\n\
+             let d = dataset(\"gaussians\", #{ n: 30, seed: 1 }).with_objects(\"part\", #{ pt: pts });\n\
+             let m = pfn(\"part\", [\"pt\"], #{ phi: [4], f: [4], max_objects: 3, seed: 1 });\n";
+    for f in ["conservattack", "rdsa"] {
+        let e = err(&format!("{s}{f}(m, d);"));
+        assert!(
+            e.starts_with(&format!(
+                "error: {f}: works on event-level models (inputs = the dataset's features); a pfn model"
+            )),
+            "{e}"
+        );
+    }
+}

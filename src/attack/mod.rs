@@ -191,6 +191,21 @@ impl Setup<'_> {
         Ok(u.clone())
     }
 
+    /// Errors unless the model's inputs are the events' features (attack `name` moves or
+    /// shuffles input columns and has no per-object budget for a set model's slots).
+    pub fn event_level(&self, name: &'static str) -> Result<()> {
+        if self.model.inputs_are_features() {
+            return Ok(());
+        }
+        Err(Error::arg(
+            name,
+            format!(
+                "works on event-level models (inputs = the dataset's features); a {} model reads object slots, which this attack cannot perturb yet",
+                self.model.kind()
+            ),
+        ))
+    }
+
     /// The `project` option, checked against the events' features.
     pub fn projection(&self, name: &'static str, o: &mut dyn AttackOptions) -> Result<Projection> {
         let p = o.projection("project")?.unwrap_or_default();

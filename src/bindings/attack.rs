@@ -277,6 +277,14 @@ pub(crate) mod helpers {
             cols.push(col.clone());
         }
         let n = r.len();
+        if let Some((name, c)) = names[events.n_features()..].iter().zip(&cols).find(|(_, c)| c.len() != n) {
+            return Err(Error::Shape {
+                op: "attack",
+                expected: format!("{n} values in column '{name}'"),
+                got: format!("{}", c.len()),
+            }
+            .into());
+        }
         let d0 = events.n_features();
         let ex = events.x();
         let x = Array2::from_shape_fn((n, names.len()), |(i, j)| if j < d0 { ex[[i, j]] } else { cols[j - d0][i] });
@@ -301,6 +309,14 @@ pub(crate) mod helpers {
                 Summary::Names(n) => Dynamic::from_array(crate::bindings::convert::string_array(n)),
                 Summary::Floats(v) => Dynamic::from_array(f64_array(v.iter().copied())),
                 Summary::Table(names, rows) => {
+                    if let Some(r) = rows.iter().find(|r| r.len() != names.len()) {
+                        return Err(Error::Shape {
+                            op: "attack",
+                            expected: format!("rows of {} values in the '{key}' table", names.len()),
+                            got: format!("{}", r.len()),
+                        }
+                        .into());
+                    }
                     let x = Array2::from_shape_fn((rows.len(), names.len()), |(i, j)| rows[i][j] as f32);
                     Dynamic::from(Dataset::new_unchecked_finite(names.clone(), x, None, None)?)
                 }

@@ -208,7 +208,12 @@ pub mod pfn_api {
     /// }
     /// ```
     #[rhai_fn(return_raw, name = "import_torch_pfn")]
-    pub fn import_torch_pfn(c: NativeCallContext, path: &str, collection: &str, features: Array) -> RhaiResult<SharedModel> {
+    pub fn import_torch_pfn(
+        c: NativeCallContext,
+        path: &str,
+        collection: &str,
+        features: Array,
+    ) -> RhaiResult<SharedModel> {
         import_torch_pfn_opts(c, path, collection, features, Map::new())
     }
 }

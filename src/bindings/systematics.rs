@@ -54,7 +54,12 @@ mod helpers {
         Err(Error::arg(func, format!("expected maps, lists, strings and numbers, got {}", type_name(v))))
     }
 
-    pub fn run_variations(data: &Dataset, s: &Systematics, model: Option<&dyn Model>, options: &Map) -> RhaiResult<Envelope> {
+    pub fn run_variations(
+        data: &Dataset,
+        s: &Systematics,
+        model: Option<&dyn Model>,
+        options: &Map,
+    ) -> RhaiResult<Envelope> {
         let mut o = Opts::new("variations", options);
         let thetas = o.floats_opt("thetas")?.unwrap_or_else(|| vec![1.0, -1.0]);
         let mut regions = Vec::new();

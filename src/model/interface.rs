@@ -114,6 +114,13 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     /// model knows them); the message lists both.
     fn check_features(&self, ds: &Dataset) -> Result<()>;
 
+    /// Whether input column j is dataset feature j (event-level models). `false` for set
+    /// models, whose inputs hold an object count and padded slots: attacks that move or
+    /// shuffle input columns without a per-object uncertainty model refuse them.
+    fn inputs_are_features(&self) -> bool {
+        true
+    }
+
     /// The model's `n × D` input matrix for a dataset (after [`Model::check_features`]).
     fn inputs(&self, ds: &Dataset) -> Result<Array2<f32>> {
         self.check_features(ds)?;

@@ -76,6 +76,10 @@ impl Model for Pfn {
         self.layout().check(ds)
     }
 
+    fn inputs_are_features(&self) -> bool {
+        false
+    }
+
     fn inputs(&self, ds: &Dataset) -> Result<Array2<f32>> {
         self.layout().gather(ds)
     }

@@ -72,10 +72,11 @@ pub fn config(o: &mut dyn AttackOptions) -> Result<ConservConfig> {
 impl Conserv {
     /// Reads CONSERVAttack's options for `setup`.
     pub fn configure(o: &mut dyn AttackOptions, s: &Setup) -> Result<Box<dyn Attack>> {
+        s.event_level("conservattack")?;
         let cfg = config(o)?;
-        cfg.validate(s.events.n_features())?;
+        cfg.validate(s.model.n_inputs())?;
         let proj = s.projection("conservattack", o)?;
-        Ok(Box::new(Conserv { attack: ConservAttack::new(cfg, proj)?, names: s.events.names().to_vec() }))
+        Ok(Box::new(Conserv { attack: ConservAttack::new(cfg, proj)?, names: s.model.input_names() }))
     }
 
     /// The common result plus the iteration each event was fooled at, the per-iteration
@@ -133,7 +134,13 @@ impl Attack for Conserv {
         "conservattack"
     }
 
-    fn run(&self, model: &dyn Model, x: ArrayView2<'_, f32>, labels: Option<&[i64]>, control: &Control) -> Result<Outcome> {
+    fn run(
+        &self,
+        model: &dyn Model,
+        x: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        control: &Control,
+    ) -> Result<Outcome> {
         Ok(self.outcome(self.attack.attack(model, x, labels, control)?))
     }
 

@@ -45,6 +45,7 @@ impl RdsaAttack {
     /// Reads RDSA's options for `setup` and prepares the marginals (from `reference`, else the
     /// attacked events).
     pub fn configure(o: &mut dyn AttackOptions, s: &Setup) -> Result<Box<dyn Attack>> {
+        s.event_level("rdsa")?;
         let d = RdsaConfig::default();
         let ds = s.events;
         let features = o.strings_opt("features")?.map(|f| columns(ds, f)).transpose()?;
