@@ -198,8 +198,9 @@ pub fn pfn_fgsm(cfg: &BenchConfig) -> Result<Vec<Value>> {
         }
     }
     debug_assert_eq!(f, 4);
-    let before = model.predict_class(x.view())?;
-    let after = model.predict_class(adv.view())?;
+    let m: &dyn crate::model::Model = &model;
+    let before = m.predict_class(x.view())?;
+    let after = m.predict_class(adv.view())?;
     let flipped = before.iter().zip(&after).filter(|(a, b)| a != b).count();
     Ok(vec![json!({
         "bench": "pfn_fgsm",

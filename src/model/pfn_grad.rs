@@ -9,13 +9,12 @@ use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use super::backward::{check_weights, objective_row, standard_targets, GradTarget, InputGrad};
-use super::eval::{class_of_row, Evaluation};
-use super::loss::{check_labels, loss_grad_row, loss_row, Output, Targets};
+use super::eval::class_of_row;
+use super::interface::Model;
+use super::loss::{loss_grad_row, Output, Targets};
 use super::pfn::Pfn;
 use super::pfn_pass::{with_set_workspace, SetWorkspace};
-use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::metrics;
 
 /// Events per block: a block's Φ activations (≈ 45 objects per jet × 328 values) stay within
 /// a few MB, and the GEMMs see thousands of rows.
@@ -76,34 +75,6 @@ impl Pfn {
         Ok(out)
     }
 
-    /// Scores `n × k`: σ(z) for sigmoid, softmax probabilities, or the linear outputs.
-    pub fn scores(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let mut z = self.logits(x)?;
-        for mut row in z.rows_mut() {
-            if let Some(s) = row.as_slice_mut() {
-                self.output().scores_row(s);
-            }
-        }
-        Ok(z)
-    }
-
-    /// The predicted class per event (as [`Mlp::predict_class`](super::Mlp::predict_class)).
-    pub fn predict_class(&self, x: ArrayView2<'_, f32>) -> Result<Vec<i64>> {
-        let z = self.logits(x)?;
-        Ok(z.rows().into_iter().map(|r| class_of_row(self.output(), &r.to_vec())).collect())
-    }
-
-    fn check_class(&self, op: &'static str, class: usize) -> Result<()> {
-        let limit = if self.output() == Output::Sigmoid { 2 } else { self.n_outputs() };
-        if class >= limit {
-            return Err(Error::arg(
-                op,
-                format!("class {class} is out of range; the model has classes 0..{}", limit - 1),
-            ));
-        }
-        Ok(())
-    }
-
     /// ∂objective/∂x per event (`n × D`, physical units; 0 for the count entry and padded
     /// slots), the scores, the objective and the predicted class, in one forward/backward
     /// pass. Every [`GradTarget`] is supported, as for [`Mlp`](super::Mlp).
@@ -122,11 +93,11 @@ impl Pfn {
                 })
             }
             GradTarget::Score { class } => {
-                self.check_class("input_grad", class)?;
+                <dyn Model>::check_class(self, "input_grad", class)?;
                 GradTarget::Score { class }
             }
             GradTarget::Logit { class } => {
-                self.check_class("input_grad", class)?;
+                <dyn Model>::check_class(self, "input_grad", class)?;
                 GradTarget::Logit { class }
             }
             GradTarget::LossOfPredicted if self.output() == Output::Linear => {
@@ -249,74 +220,5 @@ impl Pfn {
         }
         self.backward_block(ws, Some((grad, accumulate)), false);
         loss
-    }
-
-    /// Event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ.
-    pub fn loss(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<f64> {
-        let n = x.nrows();
-        if n == 0 {
-            return Err(Error::Empty { op: "loss", what: "the event set".into() });
-        }
-        targets.validate("loss", self.output(), n, self.n_outputs())?;
-        let wsum = check_weights("loss", weights, n)?;
-        let owned = standard_targets(targets);
-        let targets = match &owned {
-            Some(a) => Targets::Values(a.view()),
-            None => targets.reborrow(),
-        };
-        let z = self.logits(x)?;
-        metrics::check_output_rows("loss", z.view())?;
-        let total: f64 = z
-            .rows()
-            .into_iter()
-            .enumerate()
-            .map(|(i, row)| {
-                weights.map_or(1.0, |w| f64::from(w[i])) * loss_row(self.output(), &row.to_vec(), targets.row(i))
-            })
-            .sum();
-        Ok(total / wsum)
-    }
-
-    /// Loss, AUC and accuracy on labelled inputs (`n × D`).
-    pub fn evaluate_x(&self, x: ArrayView2<'_, f32>, labels: &[i64], weights: Option<&[f32]>) -> Result<Evaluation> {
-        let n = x.nrows();
-        if n == 0 {
-            return Err(Error::Empty { op: "evaluate", what: "dataset".into() });
-        }
-        if labels.len() != n {
-            return Err(Error::Shape {
-                op: "evaluate",
-                expected: format!("{n} labels"),
-                got: format!("{}", labels.len()),
-            });
-        }
-        check_labels("evaluate", self.output(), self.n_outputs(), labels)?;
-        let wsum = check_weights("evaluate", weights, n)?;
-        let z = self.logits(x)?;
-        metrics::check_output_rows("evaluate", z.view())?;
-        let out = self.output();
-        let mut loss = 0.0;
-        let mut pred = Vec::with_capacity(n);
-        let mut pos = Vec::with_capacity(n);
-        for (i, row) in z.rows().into_iter().enumerate() {
-            let mut zr = row.to_vec();
-            loss += weights.map_or(1.0, |w| f64::from(w[i])) * loss_row(out, &zr, Targets::Labels(labels).row(i));
-            pred.push(class_of_row(out, &zr));
-            out.scores_row(&mut zr);
-            pos.push(zr[zr.len() - 1]);
-        }
-        let classifier = out != Output::Linear;
-        let accuracy = if classifier { Some(metrics::accuracy(&pred, labels, weights)?) } else { None };
-        let binary = matches!((out, self.n_outputs()), (Output::Sigmoid, _) | (Output::Softmax, 2));
-        let auc = if binary { metrics::roc_auc(&pos, labels, weights).ok() } else { None };
-        Ok(Evaluation { n, loss: loss / wsum, auc, accuracy })
-    }
-
-    /// Loss, AUC and accuracy on a labelled dataset (inputs gathered through the layout); with
-    /// `use_weights` the dataset's event weights weight every number.
-    pub fn evaluate(&self, ds: &Dataset, use_weights: bool) -> Result<Evaluation> {
-        let labels = ds.label().ok_or_else(|| Error::arg("evaluate", "the dataset has no label"))?;
-        let x = self.layout().gather(ds)?;
-        self.evaluate_x(x.view(), labels, if use_weights { ds.weight() } else { None })
     }
 }

@@ -418,14 +418,14 @@ fn training_lowers_the_loss_and_is_reproducible() {
         ..Default::default()
     };
     let control = crate::optim::Control::default();
-    let before = m.evaluate(&ds, false).unwrap().loss;
+    let before = (&m as &dyn crate::model::Model).evaluate(&ds, false).unwrap().loss;
     // Set models train through the one generic trainer (`Model::weight_grad` per half batch).
     let a = crate::model::train(&m, &ds, &cfg, &control).unwrap();
     let file = std::env::temp_dir().join(format!("nuisance_pfn_train_{}.safetensors", std::process::id()));
     a.model.save(&file).unwrap();
     let trained = Pfn::load(&file).unwrap();
     let _ = std::fs::remove_file(&file);
-    let after = trained.evaluate(&ds, false).unwrap();
+    let after = (&trained as &dyn crate::model::Model).evaluate(&ds, false).unwrap();
     // ln 2 ≈ 0.69 at chance; the task is separable by the sum, so 15 epochs get well below.
     assert!(after.loss < 0.8 * before && after.loss < 0.5, "loss {before} → {}", after.loss);
     assert!(after.auc.unwrap() > 0.9);
