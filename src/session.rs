@@ -324,6 +324,72 @@ impl Watchdog {
     }
 }
 
+/// Values of a container examined for nested maps, how many levels down, and how often (at
+/// every `NESTED_EVERY`-th use of a map or array variable; a variable's own size is checked at
+/// every use).
+const NESTED_WINDOW: usize = 16;
+const NESTED_DEPTH: usize = 3;
+const NESTED_EVERY: u32 = 8;
+
+/// Where the next window of a variable's values starts (the key after the last one examined
+/// of a map, the next index of an array), so successive uses cover a wide container.
+#[derive(Default)]
+struct Cursor {
+    key: Option<String>,
+    index: usize,
+}
+
+/// Whether a value held in `v`, `depth` levels down, is a map of more than `max` entries,
+/// among the values examined: at the top a window of [`NESTED_WINDOW`] values starting at
+/// `cursor` (advanced), below it the first values of each container. Cost: at most
+/// `NESTED_WINDOW` values per level, whatever the container's size. So a map grown in a loop
+/// through another value (`m.a[key] = v`) stops near the limit, not at the memory's end.
+fn nested_too_large(v: &Dynamic, max: usize, depth: usize, cursor: Option<&mut Cursor>) -> bool {
+    use std::ops::Bound;
+    let check = |x: &Dynamic| {
+        x.read_lock::<rhai::Map>().is_some_and(|m| m.len() > max) || nested_too_large(x, max, depth - 1, None)
+    };
+    if let Some(m) = v.read_lock::<rhai::Map>() {
+        if depth == 0 || m.is_empty() {
+            return false;
+        }
+        let Some(c) = cursor else {
+            return m.values().take(NESTED_WINDOW).any(check);
+        };
+        let mut seen = 0;
+        let mut last = None;
+        if let Some(k) = &c.key {
+            for (key, x) in m.range::<str, _>((Bound::Excluded(k.as_str()), Bound::Unbounded)).take(NESTED_WINDOW) {
+                if check(x) {
+                    return true;
+                }
+                seen += 1;
+                last = Some(key);
+            }
+        }
+        for (key, x) in m.iter().take(NESTED_WINDOW - seen) {
+            if check(x) {
+                return true;
+            }
+            last = Some(key);
+        }
+        c.key = last.map(|k| k.to_string());
+        return false;
+    }
+    if let Some(a) = v.read_lock::<rhai::Array>() {
+        if depth == 0 || a.is_empty() {
+            return false;
+        }
+        let start = cursor.as_ref().map_or(0, |c| c.index % a.len());
+        let end = (start + NESTED_WINDOW).min(a.len());
+        if let Some(c) = cursor {
+            c.index = end;
+        }
+        return a[start..end].iter().any(check);
+    }
+    false
+}
+
 fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>, timed_out: Arc<AtomicBool>) -> Engine {
     let mut engine = Engine::new();
     engine
@@ -336,13 +402,30 @@ fn build_engine(ctx: &Ctx, config: &Config, output: Rc<RefCell<String>>, timed_o
         .set_max_expr_depths(limits::EXPR_DEPTHS.0, limits::EXPR_DEPTHS.1);
     // Rhai checks a map's size when a function changes it, but not when `m[key] = v` adds a
     // key, so a loop doing that would grow the map without bound: check the map variables
-    // before every use instead.
+    // before every use instead, and the maps nested in them (`m.a[key] = v`) through a
+    // rotating window of their values (`nested_too_large`).
     // (`on_var` is marked deprecated only as "volatile"; it costs ~10 % on a bare `i += 1` loop.)
     let max_map = config.max_map_size.unwrap_or(limits::MAP_SIZE);
+    let cursors: RefCell<std::collections::HashMap<String, Cursor>> = RefCell::default();
+    let uses = std::cell::Cell::new(0u32);
     #[allow(deprecated)]
     engine.on_var(move |name, _, context| {
-        let too_large = context.scope().get(name).and_then(|v| v.read_lock::<rhai::Map>().map(|m| m.len() > max_map));
-        if too_large == Some(true) {
+        let too_large = context.scope().get(name).filter(|v| v.is_map() || v.is_array()).is_some_and(|v| {
+            if v.read_lock::<rhai::Map>().is_some_and(|m| m.len() > max_map) {
+                return true;
+            }
+            uses.set(uses.get().wrapping_add(1));
+            if uses.get() % NESTED_EVERY != 0 {
+                return false;
+            }
+            let mut cursors = cursors.borrow_mut();
+            let cursor = match cursors.get_mut(name) {
+                Some(c) => c,
+                None => cursors.entry(name.to_string()).or_default(),
+            };
+            nested_too_large(v, max_map, NESTED_DEPTH, Some(cursor))
+        });
+        if too_large {
             return Err(
                 rhai::EvalAltResult::ErrorDataTooLarge("Size of object map".into(), rhai::Position::NONE).into()
             );

@@ -543,6 +543,21 @@ fn a_map_growing_in_a_loop_stops_at_its_limit() {
 }
 
 #[test]
+fn a_map_nested_in_another_value_and_grown_in_a_loop_stops_near_its_limit() {
+    // `m.a[k] = v` grows a map that no variable holds; the engine examines a rotating window of
+    // every map/array variable's values every 8th use, so growth stops within a few windows of
+    // the limit — also when the map sits behind 100 other keys, in an array, or two levels down.
+    for src in [
+        "let m = #{ a: #{} };\nlet i = 0;\nloop { m.a[`${i}`] = 1; i += 1; }",
+        "let m = #{};\nfor i in 0..100 { m[`k${i}`] = i; }\nm.z = #{ y: #{} };\nlet i = 0;\nloop { m.z.y[`${i}`] = 1; i += 1; }",
+        "let a = [];\nfor i in 0..50 { a.push(i); }\na.push(#{});\nlet i = 0;\nloop { a[50][`${i}`] = 1; i += 1; }",
+    ] {
+        let e = common::run_with(small_collections, src).unwrap_err();
+        assert!(e.starts_with("error: Size of object map is over the limit\n"), "{src}: {e}");
+    }
+}
+
+#[test]
 fn the_operation_limit_and_the_timeout_stop_a_plain_loop() {
     let e = common::run_with(|c| c.max_operations = Some(100_000), "let i = 0;\nloop { i += 1; }").unwrap_err();
     assert!(e.starts_with("error: the script exceeded the operation limit\n"), "{e}");
