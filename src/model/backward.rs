@@ -207,39 +207,15 @@ impl Mlp {
             None => targets.reborrow(),
         };
         let wsum = check_weights("weight_grad", weights, n)?;
-        let part = n.div_ceil(GRAD_PARTS).div_ceil(GRAD_CHUNK) * GRAD_CHUNK;
-        let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(part))
-            .into_par_iter()
-            .map(|p| {
-                with_workspace(self, GRAD_CHUNK, |ws| {
-                    let mut grad = vec![0.0f32; self.n_params()];
-                    let mut loss = 0.0;
-                    for start in (p * part..((p + 1) * part).min(n)).step_by(GRAD_CHUNK) {
-                        let end = (start + GRAD_CHUNK).min(n);
-                        let idx: Vec<usize> = (start..end).collect();
-                        loss += self.batch_grad(
-                            ws,
-                            x,
-                            &idx,
-                            targets,
-                            weights,
-                            1.0 / wsum,
-                            &mut grad,
-                            start > p * part,
-                            None,
-                        );
-                    }
-                    (loss, grad)
-                })
+        Ok(summed_over_parts(n, GRAD_CHUNK, self.n_params(), |blocks, grad| {
+            with_workspace(self, GRAD_CHUNK, |ws| {
+                let mut loss = 0.0;
+                for (b, idx) in blocks.enumerate() {
+                    loss += self.batch_grad(ws, x, &idx, targets, weights, 1.0 / wsum, grad, b > 0, None);
+                }
+                loss
             })
-            .collect();
-        let mut total = vec![0.0f32; self.n_params()];
-        let mut loss = 0.0;
-        for (l, g) in parts {
-            loss += l;
-            total.iter_mut().zip(&g).for_each(|(t, v)| *t += v);
-        }
-        Ok((loss, total))
+        }))
     }
 
     /// Forward and backward over the rows `idx` of `x`; the loss gradient of each event is
@@ -336,6 +312,37 @@ impl Mlp {
 }
 
 /// Σ wᵢ after checking length and finiteness; errors unless it is positive.
+/// The loss and weight gradient summed over `n` events, computed in a fixed number of parts
+/// ([`GRAD_PARTS`], each whole blocks of `chunk` consecutive events) in parallel and added in
+/// part order, so every bit is the same for any thread count. `part(blocks, grad)` computes one
+/// part: it is given the part's blocks of event indices and a zeroed gradient buffer (which the
+/// first block may overwrite), and returns the part's loss.
+pub(crate) fn summed_over_parts(
+    n: usize,
+    chunk: usize,
+    n_params: usize,
+    part: impl Fn(&mut dyn Iterator<Item = Vec<usize>>, &mut [f32]) -> f64 + Sync,
+) -> (f64, Vec<f32>) {
+    let size = n.div_ceil(GRAD_PARTS).div_ceil(chunk) * chunk;
+    let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(size))
+        .into_par_iter()
+        .map(|p| {
+            let mut grad = vec![0.0f32; n_params];
+            let end = ((p + 1) * size).min(n);
+            let mut blocks = (p * size..end).step_by(chunk).map(|start| (start..(start + chunk).min(end)).collect());
+            let loss = part(&mut blocks, &mut grad);
+            (loss, grad)
+        })
+        .collect();
+    let mut total = vec![0.0f32; n_params];
+    let mut loss = 0.0;
+    for (l, g) in parts {
+        loss += l;
+        total.iter_mut().zip(&g).for_each(|(t, v)| *t += v);
+    }
+    (loss, total)
+}
+
 pub(crate) fn check_weights(op: &'static str, weights: Option<&[f32]>, n: usize) -> Result<f64> {
     let Some(w) = weights else {
         return Ok(n as f64);

@@ -2,13 +2,13 @@
 //! contracts as [`Mlp`](super::Mlp)'s (`backward.rs`, `eval.rs`), over the set layout.
 //!
 //! Inference and input gradients run over blocks of [`SET_CHUNK`] events across the rayon
-//! pool; weight gradients over a fixed split of the events ([`GRAD_PARTS`] ranges), so results
+//! pool; weight gradients over a fixed split of the events (`backward::summed_over_parts`), so results
 //! do not depend on the thread count.
 
 use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::backward::{check_weights, objective_row, standard_targets, GradTarget, InputGrad};
+use super::backward::{check_weights, objective_row, standard_targets, summed_over_parts, GradTarget, InputGrad};
 use super::eval::class_of_row;
 use super::interface::Model;
 use super::loss::{loss_grad_row, Output, Targets};
@@ -19,9 +19,6 @@ use crate::error::{Error, Result};
 /// Events per block: a block's Φ activations (≈ 45 objects per jet × 328 values) stay within
 /// a few MB, and the GEMMs see thousands of rows.
 pub(crate) const SET_CHUNK: usize = 64;
-
-/// Fixed number of event ranges a weight gradient is split into (thread-count independent).
-const GRAD_PARTS: usize = 16;
 
 impl Pfn {
     /// Errors (before anything is allocated) unless the block buffers of the largest block of
@@ -167,28 +164,15 @@ impl Pfn {
         };
         let wsum = check_weights("weight_grad", weights, n)?;
         self.check_block_memory("weight_grad", x, SET_CHUNK)?;
-        let part = n.div_ceil(GRAD_PARTS).div_ceil(SET_CHUNK) * SET_CHUNK;
-        let parts: Vec<(f64, Vec<f32>)> = (0..n.div_ceil(part))
-            .into_par_iter()
-            .map(|p| {
-                with_set_workspace(|ws| {
-                    let mut grad = vec![0.0f32; self.n_params()];
-                    let mut loss = 0.0;
-                    for start in (p * part..((p + 1) * part).min(n)).step_by(SET_CHUNK) {
-                        let idx: Vec<usize> = (start..(start + SET_CHUNK).min(n)).collect();
-                        let acc = start > p * part;
-                        loss += self.block_grad(ws, x, &idx, targets, weights, 1.0 / wsum, &mut grad, acc);
-                    }
-                    (loss, grad)
-                })
+        let (loss, total) = summed_over_parts(n, SET_CHUNK, self.n_params(), |blocks, grad| {
+            with_set_workspace(|ws| {
+                let mut loss = 0.0;
+                for (b, idx) in blocks.enumerate() {
+                    loss += self.block_grad(ws, x, &idx, targets, weights, 1.0 / wsum, grad, b > 0);
+                }
+                loss
             })
-            .collect();
-        let mut total = vec![0.0f32; self.n_params()];
-        let mut loss = 0.0;
-        for (l, g) in parts {
-            loss += l;
-            total.iter_mut().zip(&g).for_each(|(t, v)| *t += v);
-        }
+        });
         Ok((loss, self.to_torch_order(&total)))
     }
 
