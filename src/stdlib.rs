@@ -18,6 +18,7 @@ use crate::sandbox::Sandbox;
 pub const MODULES: &[(&str, &str)] = &[
     ("std/report", include_str!("../stdlib/report.rhai")),
     ("std/robustness", include_str!("../stdlib/robustness.rhai")),
+    ("std/hidden_systematics", include_str!("../stdlib/hidden_systematics.rhai")),
 ];
 
 /// The source of an embedded module, by import name.

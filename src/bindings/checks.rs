@@ -34,7 +34,8 @@ pub mod checks_api {
     /// `feature`, `ks_d`, `ks_p`, `ks_exact`, `chi2`, `ndf`, `chi2_p`, `jsd`, `passed`),
     /// `correlation` (per region: `region`, `relative`, `max_abs_delta`, `passed`), `regions`
     /// (per region: `name`, `cut`, `n_reference`, `n_candidate`, `c2st_auc`, `c2st_p`,
-    /// `passed`), `max_jsd`, `c2st_auc` (region `all`, or `()`) and `table` (the text).
+    /// `passed`), `failures` (every failed test as text), `max_jsd`, `c2st_auc` (region `all`,
+    /// or `()`) and `table` (the text).
     ///
     /// Verdict: JSD < `jsd`, relative correlation change < `corr`, KS and χ² p-values ≥ `ks_p`
     /// and `chi2_p`, C2ST AUC ≤ `c2st_auc`; thresholds that are not given are not applied.
@@ -61,7 +62,9 @@ pub mod checks_api {
     /// assert_eq(r.features.len, 6);
     /// assert(r.c2st_auc < 0.6);
     /// let shifted = d.derive("x0", "x0 + 2");
-    /// assert(!checks(d, shifted, #{ features: ["x0"] }).passed);
+    /// let c = checks(d, shifted, #{ features: ["x0"] });
+    /// assert(!c.passed);
+    /// assert(c.failures[0].starts_with("all/x0: JSD"));
     /// ```
     #[rhai_fn(return_raw, name = "checks")]
     pub fn checks(
@@ -177,6 +180,13 @@ pub mod checks_api {
                 ]))
             })
             .collect()
+    }
+
+    /// Every failed test as a line of text (`all/m12: JSD 0.0812 ≥ 0.06`, `all: correlation
+    /// change 0.0120 ≥ 0.006`, …); empty when the checks passed.
+    #[rhai_fn(get = "failures", pure)]
+    pub fn failures(r: &mut CheckReport) -> Array {
+        crate::bindings::convert::string_array(r.failures())
     }
 
     /// Largest JSD over all rows.

@@ -184,6 +184,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
     ("weight_attack", &["method", "rho", "eta", "gamma", "samples", "seed"]),
     ("plot_hist", PLOT),
     ("plot_lines", PLOT),
+    ("plot_points", &["title", "xlabel", "ylabel", "band", "band_label", "reference", "width", "height"]),
     ("systematics", &["derived"]),
     ("systematics nuisance", &["name", "prior", "effects", "kind"]),
     (
@@ -194,6 +195,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
         ],
     ),
     ("variations", &["thetas", "regions", "working_point", "histogram", "bins", "range"]),
+    ("quantity", &["kind", "region", "threshold"]),
     ("plot_ratio", &["title", "xlabel", "ylabel", "width", "height"]),
     ("plot_compare", &["bins", "range", "title", "xlabel", "ylabel", "logy", "logx", "width", "height", "density"]),
 ];

@@ -199,6 +199,105 @@ pub mod plot_api {
         plot_lines(c, path, series, Map::new())
     }
 
+    /// A dot plot of values at named categories (as HEP impact plots): `categories` top to
+    /// bottom on the y axis, the values along x, one marker shape and colour per series, with
+    /// an optional shaded `band` (e.g. a ±1σ envelope) and a vertical `reference` line. Each
+    /// series is a map with `values` (one per category; `()` where the series has no point),
+    /// given as an array of maps with a `label` or a map label → series. PNG or SVG by the
+    /// extension.
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `title` | string | "" | plot title |
+    /// | `xlabel` | string | "" | x-axis label |
+    /// | `ylabel` | string | "" | y-axis label |
+    /// | `band` | [lo, hi] | none | shaded band along x (lo ≤ hi) |
+    /// | `band_label` | string | "" | legend entry of the band |
+    /// | `reference` | float | none | x of a vertical reference line |
+    /// | `width` | int | 800 | pixels |
+    /// | `height` | int | 600 | pixels |
+    ///
+    /// ```rhai
+    /// plot_points("out/doc_points.svg", ["minifool", "pgd", "shift"],
+    ///     [#{ label: "admissible", values: [-0.5, 1.5, ()] }, #{ label: "rejected", values: [(), (), 4.0] }],
+    ///     #{ band: [-1.0, 1.2], band_label: "±1σ", reference: 0.0, xlabel: "Δ yield" });
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn plot_points(
+        c: NativeCallContext,
+        path: &str,
+        categories: rhai::Array,
+        series: Dynamic,
+        options: Map,
+    ) -> RhaiResult<()> {
+        let mut o = Opts::new("plot_points", &options);
+        let d = plot::PlotOptions::default();
+        let size =
+            |v: usize| u32::try_from(v).map_err(|_| Error::arg("plot_points", "width and height must be below 8000"));
+        let opts = plot::PlotOptions {
+            title: o.string("title", "")?,
+            xlabel: o.string("xlabel", "")?,
+            ylabel: o.string("ylabel", "")?,
+            width: size(o.usize("width", d.width as usize)?)?,
+            height: size(o.usize("height", d.height as usize)?)?,
+            ..d
+        };
+        let band = match o.floats_opt("band")? {
+            None => None,
+            Some(v) if v.len() == 2 => Some((v[0], v[1])),
+            Some(v) => {
+                return Err(Error::arg("plot_points", format!("band must be [lo, hi], got {} values", v.len())).into())
+            }
+        };
+        let band_label = o.string("band_label", "")?;
+        let reference = o.f64_opt("reference")?;
+        o.finish()?;
+        let categories = crate::bindings::options::strings("plot_points", "categories", &categories)?;
+        crate::limits::check("plot_points", "categories", categories.len(), plot::MAX_CATEGORIES)?;
+        let list = labelled("plot_points", &series)?
+            .into_iter()
+            .map(|(label, m)| {
+                let values =
+                    m.get("values").and_then(|v| v.read_lock::<rhai::Array>().map(|a| a.clone())).ok_or_else(|| {
+                        Error::arg(
+                            "plot_points",
+                            format!("series '{label}' needs `values`, an array (one per category)"),
+                        )
+                    })?;
+                let values = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| {
+                        if v.is_unit() {
+                            return Ok(None);
+                        }
+                        crate::bindings::options::as_f64(v).map(Some).ok_or_else(|| {
+                            Error::arg(
+                                "plot_points",
+                                format!("{label}.values[{i}] must be a number or (), got {}", type_name(v)),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Error>>()?;
+                Ok(plot::PointSeries { label, values })
+            })
+            .collect::<RhaiResult<Vec<_>>>()?;
+        let chart = plot::PointsChart { categories, series: list, band, band_label, reference };
+        let file = ctx(&c)?.sandbox.check_write(path)?;
+        Ok(plot::plot_points(&file, &chart, &opts)?)
+    }
+
+    /// The dot plot with the default options. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "plot_points")]
+    pub fn plot_points_default(
+        c: NativeCallContext,
+        path: &str,
+        categories: rhai::Array,
+        series: Dynamic,
+    ) -> RhaiResult<()> {
+        plot_points(c, path, categories, series, Map::new())
+    }
+
     /// Overlays one column of several datasets (weighted, common binning) — e.g. simulation
     /// against data, or original against perturbed. `datasets` maps a label to a Dataset.
     ///

@@ -24,7 +24,7 @@ pub(crate) struct Axis {
 }
 
 /// How tick labels are written.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 enum LabelStyle {
     /// Fixed number of decimals.
     Fixed(usize),
@@ -34,6 +34,8 @@ enum LabelStyle {
     Plain,
     /// Powers of ten as `10ᵉ`, others as `m×10ᵉ` (log axes).
     Powers,
+    /// Named categories: the name of the category at the nearest integer position.
+    Names(Vec<String>),
 }
 
 impl Axis {
@@ -44,6 +46,17 @@ impl Axis {
         let max_ticks = max_ticks.clamp(2, MAX_TICKS);
         let (major, minor, labels) = if log { log_ticks(lo, hi, max_ticks) } else { linear_ticks(lo, hi, max_ticks) };
         Axis { lo, hi, log, major, minor, labels }
+    }
+
+    /// A categorical axis: `names[0]` at the far end (the top of a y axis), the last at
+    /// position 0; one labelled tick per name, half a step of room at either end, and the
+    /// fraction `top` (0–0.6) of the length kept free beyond the first name (for a legend).
+    pub(crate) fn categories(names: &[String], top: f64) -> Self {
+        let n = names.len().max(1) as f64;
+        let (lo, hi) = (-0.5, n - 0.5);
+        let hi = lo + (hi - lo) / (1.0 - top.clamp(0.0, 0.6));
+        let major = (0..names.len()).map(|i| i as f64).collect();
+        Axis { lo, hi, log: false, major, minor: Vec::new(), labels: LabelStyle::Names(names.to_vec()) }
     }
 
     /// Lower end of the axis.
@@ -87,8 +100,9 @@ impl Axis {
 
     /// The tick label for `v`.
     pub(crate) fn label(&self, v: f64) -> String {
-        match self.labels {
+        match &self.labels {
             LabelStyle::Fixed(d) => {
+                let d = *d;
                 let s = format!("{v:.d$}");
                 if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
                     format!("{:.d$}", 0.0)
@@ -96,9 +110,17 @@ impl Axis {
                     s
                 }
             }
-            LabelStyle::Scientific(d) => scientific(v, d, false),
+            LabelStyle::Scientific(d) => scientific(v, *d, false),
             LabelStyle::Plain => plain(v),
             LabelStyle::Powers => scientific(v, 0, true),
+            LabelStyle::Names(names) => {
+                let r = v.round();
+                if r >= 0.0 && (r as usize) < names.len() {
+                    names[names.len() - 1 - r as usize].clone()
+                } else {
+                    String::new()
+                }
+            }
         }
     }
 }
@@ -312,6 +334,18 @@ fn superscript(n: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn categories_read_top_down() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let a = Axis::categories(&names, 0.0);
+        // The first name at the top (position 2), the last at 0; half a step of room.
+        assert_eq!(labels(&a), ["c", "b", "a"]);
+        assert_eq!((a.lo(), a.hi()), (-0.5, 2.5));
+        assert_eq!(a.label(5.0), "");
+        // A quarter kept free above: the length 3 becomes 4.
+        assert_eq!(Axis::categories(&names, 0.25).hi(), 3.5);
+    }
 
     fn labels(axis: &Axis) -> Vec<String> {
         axis.major().iter().map(|v| axis.label(*v)).collect()

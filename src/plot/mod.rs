@@ -1,5 +1,6 @@
 //! Plots to PNG or SVG files: overlaid step histograms ([`plot_hist`]) and curves with error
-//! bands ([`plot_lines`]), and ratio plots of systematic variations ([`plot_ratio`]).
+//! bands ([`plot_lines`]), ratio plots of systematic variations ([`plot_ratio`]), and values at
+//! named categories with a band ([`plot_points`]).
 //!
 //! Text is drawn with DejaVu Sans, bundled in the binary and registered with plotters on first
 //! use, so plots render on machines without any system fonts. A plot is rendered into memory
@@ -13,6 +14,7 @@
 mod axis;
 mod hist;
 mod lines;
+mod points;
 mod ratio;
 
 use std::fmt;
@@ -32,6 +34,7 @@ use axis::Axis;
 
 pub use hist::{plot_hist, render_hist, HistSeries};
 pub use lines::{plot_lines, render_lines, LineSeries};
+pub use points::{plot_points, render_points, PointSeries, PointsChart, MAX_CATEGORIES};
 pub use ratio::{plot_ratio, render_ratio, RatioSeries};
 
 /// Smallest and largest accepted image width or height, in pixels.

@@ -145,6 +145,41 @@ impl CheckReport {
     }
 }
 
+impl CheckReport {
+    /// Every failed test, one line each: `region/feature: JSD 0.081 ≥ 0.06`, `region:
+    /// correlation change 0.012 ≥ 0.006`, `region: C2ST AUC 0.71 > 0.6` (empty when passed).
+    pub fn failures(&self) -> Vec<String> {
+        let th = &self.thresholds;
+        let mut out = Vec::new();
+        for f in &self.features {
+            let at = format!("{}/{}", f.region, f.feature);
+            if let Some(t) = th.jsd.filter(|t| !below(f.jsd, *t)) {
+                out.push(format!("{at}: JSD {:.4} ≥ {t}", f.jsd));
+            }
+            if let Some(t) = th.ks_p.filter(|t| below(f.ks.p_value, *t) || f.ks.p_value.is_nan()) {
+                out.push(format!("{at}: KS p {:.3e} < {t}", f.ks.p_value));
+            }
+            if let Some(t) = th.chi2_p.filter(|t| below(f.chi2.p_value, *t) || f.chi2.p_value.is_nan()) {
+                out.push(format!("{at}: χ² p {:.3e} < {t}", f.chi2.p_value));
+            }
+        }
+        for c in self.correlation.iter().filter(|c| !c.passed) {
+            let t = th.corr.unwrap_or(f64::NAN);
+            out.push(format!("{}: correlation change {:.4} ≥ {t}", c.region, c.relative_frobenius));
+        }
+        for g in self.regions.iter().filter(|g| !g.c2st_passed) {
+            let (auc, t) = (g.c2st.map_or(f64::NAN, |c| c.auc), th.c2st_auc.unwrap_or(f64::NAN));
+            out.push(format!("{}: C2ST AUC {auc:.4} > {t}", g.name));
+        }
+        out
+    }
+}
+
+/// `v < t` (false for NaN).
+fn below(v: f64, t: f64) -> bool {
+    v < t
+}
+
 /// Relative Frobenius change and max |Δ| of two correlation matrices (entries finite in both).
 pub fn correlation_change(c0: &Array2<f64>, c1: &Array2<f64>) -> (f64, f64) {
     let (mut num, mut den, mut mx) = (0.0, 0.0, 0.0f64);
@@ -416,6 +451,13 @@ mod tests {
         // Half of the shifted values (10..19 → 20..29) leave the reference range [0, 19].
         assert!(f.jsd > 0.3 && f.ks.statistic == 0.5 && f.ks.p_value < 0.01, "{f:?}");
         assert!(!rep.passed);
+        // Both failed tests are named, with their values; the passed correlation is not.
+        let why = rep.failures();
+        assert_eq!(why.len(), 2, "{why:?}");
+        assert_eq!(why[0], format!("all/a: JSD {:.4} ≥ 0.06", f.jsd));
+        assert_eq!(why[1], format!("all/a: KS p {:.3e} < 0.01", f.ks.p_value));
+        let same = checks(&r, &r, &cfg, &Control::quiet()).unwrap();
+        assert!(same.passed && same.failures().is_empty());
     }
 
     #[test]

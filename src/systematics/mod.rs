@@ -7,7 +7,8 @@
 //! `nuisance.rs`: priors, targets, effects, the [`Systematics`] model. `interp.rs`: the
 //! interpolation codes with their derivatives. `vary.rs`: θ applied to a dataset (and
 //! `dx/dθ`). `json.rs`: save and load. `variations.rs`: the effect of each nuisance at ±1σ on
-//! yields, efficiencies and histograms, and the envelope table.
+//! yields, efficiencies and histograms, and the envelope table. `quantity.rs`: one quantity
+//! with a score (a yield above a cut, an efficiency, a mean score) on any sample.
 //!
 //! **Relation to the per-feature uncertainty model** (`attack::UncertaintyModel`): a feature
 //! with absolute σ `a` and relative σ `r` is, for one event, the nuisance `x → x + θ·σ(x)`
@@ -21,11 +22,13 @@
 mod interp;
 mod json;
 mod nuisance;
+mod quantity;
 mod variations;
 mod vary;
 
 pub use interp::Code;
 pub use json::{from_json, load, save, to_json};
 pub use nuisance::{Binned, Derived, Effect, Nuisance, Prior, Sigma, Systematics, Target};
+pub use quantity::{Quantity, QuantityKind};
 pub use variations::{model_scores, value_range, variations, Envelope, Quantities, ScoreFn, Variation};
 pub use vary::{check, vary, vary_with_tangent, Tangent};
