@@ -9,6 +9,7 @@
 pub mod adversarial;
 pub mod attack;
 pub mod checks;
+pub mod detector;
 pub mod collections;
 pub mod convert;
 pub mod core;
@@ -135,5 +136,6 @@ pub fn register(engine: &mut Engine) {
     rdsa::register(engine);
     sort::register(engine);
     checks::register(engine);
+    detector::register(engine);
     systematics::register(engine);
 }
