@@ -66,9 +66,9 @@ impl Default for DetectorConfig {
 
 /// Per event of `attacked`, whether `model` misclassifies it (its class differs from the label).
 pub fn fooled(model: &dyn Model, attacked: &Dataset) -> Result<Vec<bool>> {
-    let labels = attacked
-        .label()
-        .ok_or_else(|| Error::arg("detector", "the attacked events have no label column (the class they should have)"))?;
+    let labels = attacked.label().ok_or_else(|| {
+        Error::arg("detector", "the attacked events have no label column (the class they should have)")
+    })?;
     let cls = model.predict_class(model.inputs(attacked)?.view())?;
     Ok(cls.iter().zip(labels).map(|(c, l)| c != l).collect())
 }

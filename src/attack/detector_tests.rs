@@ -24,8 +24,9 @@ fn gauss(n: usize, mx: f32, stream: u64) -> Dataset {
 
 /// A classifier with logit = a (class 1 iff a > 0): an event labelled 0 fools it iff a > 0.
 fn threshold_model() -> Mlp {
-    let mut m = Mlp::new(&[2, 1], MlpConfig { feature_names: Some(vec!["a".into(), "b".into()]), ..Default::default() })
-        .unwrap();
+    let mut m =
+        Mlp::new(&[2, 1], MlpConfig { feature_names: Some(vec!["a".into(), "b".into()]), ..Default::default() })
+            .unwrap();
     m.set_params_flat(&[1.0, 0.0, 0.0]).unwrap();
     m
 }
@@ -39,9 +40,14 @@ fn efficiencies_and_corrected_ratio_match_an_independent_count_on_held_out_event
     let model = threshold_model();
     // Clean around 0, "attacked" events around 1.5: about 93 % of them have a > 0 (fooling).
     let (clean_tr, adv_tr) = (gauss(800, 0.0, 1), gauss(800, 1.5, 2));
-    let det = train_detector(&clean_tr, &super::detector::fooling_events(&model, &adv_tr).unwrap(), &quick(), &Control::quiet())
-        .unwrap()
-        .model;
+    let det = train_detector(
+        &clean_tr,
+        &super::detector::fooling_events(&model, &adv_tr).unwrap(),
+        &quick(),
+        &Control::quiet(),
+    )
+    .unwrap()
+    .model;
     let (clean_te, attacked_te) = (gauss(600, 0.0, 3), gauss(700, 1.5, 4));
     let m = Mitigation::evaluate(&model, &*det, &clean_te, &attacked_te).unwrap();
     // Independently: the detector's logits (> 0: clean, class 1) and the fooling rule a > 0.
@@ -77,7 +83,10 @@ fn a_detector_separates_separable_samples_on_held_out_events() {
 fn too_few_events_and_missing_labels_are_clear_errors() {
     let model = threshold_model();
     let e = train_detector(&gauss(10, 0.0, 1), &gauss(1, 1.0, 2), &quick(), &Control::quiet()).unwrap_err();
-    assert!(e.to_string().contains("needs at least 2 clean and 2 adversarial events, got 10 clean and 1 adversarial"), "{e}");
+    assert!(
+        e.to_string().contains("needs at least 2 clean and 2 adversarial events, got 10 clean and 1 adversarial"),
+        "{e}"
+    );
     let unlabelled = gauss(10, 0.0, 1).with_label(None).unwrap();
     let e = Mitigation::evaluate(&model, &model, &gauss(10, 0.0, 1), &unlabelled).unwrap_err();
     assert!(e.to_string().contains("no label column"), "{e}");

@@ -40,9 +40,9 @@ pub mod uncertainty;
 #[cfg(test)]
 mod augment_tests;
 #[cfg(test)]
-mod detector_tests;
-#[cfg(test)]
 mod conservattack_tests;
+#[cfg(test)]
+mod detector_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 

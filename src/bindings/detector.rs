@@ -87,6 +87,17 @@ pub mod detector_api {
         Ok(m)
     }
 
+    /// The detector with the reference's settings. Options as the form with an options map.
+    #[rhai_fn(return_raw, name = "train_detector")]
+    pub fn train_detector_default(
+        c: NativeCallContext,
+        model: SharedModel,
+        clean: Dataset,
+        attacked: Dataset,
+    ) -> RhaiResult<Map> {
+        train_detector(c, model, clean, attacked, Map::new())
+    }
+
     /// What `detector` does to the attack on `model`: its efficiency on the `clean` events
     /// (the fraction it calls clean) and on the events of `attacked` that fool `model` (the
     /// fraction it calls adversarial), the initial fooling ratio (fooling / attacked events)

@@ -9,11 +9,11 @@
 pub mod adversarial;
 pub mod attack;
 pub mod checks;
-pub mod detector;
 pub mod collections;
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod detector;
 pub mod files;
 pub mod landscape;
 pub mod model;
