@@ -23,7 +23,8 @@ pub mod detector_api {
     /// Trains an adversarial-event detector as the CONSERVAttack reference does: an MLP
     /// (`hidden`, ReLU, sigmoid output) separating the `clean` events (detector class 1) from
     /// the events of `attacked` that fool `model` (their class differs from their label;
-    /// class 0), with L1 regularisation of its weight matrices, balanced class weights
+    /// class 0), with L1 regularisation of its hidden layers' weight matrices (the penalty is in
+    /// the reported losses), balanced class weights
     /// `n / (2·n_class)`, Adam and early stopping on the validation loss of a held-out fraction
     /// (best weights kept). The reference's batch normalisation is replaced by the input
     /// standardisation the model stores. Returns the map of `train` (`model` — the detector —,
@@ -32,7 +33,7 @@ pub mod detector_api {
     /// | key | type | default | meaning |
     /// |---|---|---|---|
     /// | `hidden` | array | [128, 64, 32] | hidden widths |
-    /// | `l1` | float | 0.003 | L1 penalty of the weight matrices |
+    /// | `l1` | float | 0.003 | L1 penalty of the hidden layers' weight matrices |
     /// | `lr` | float | 1e-4 | Adam learning rate |
     /// | `epochs` | int | 200 | most epochs |
     /// | `batch_size` | int | 256 | events per step |
