@@ -509,13 +509,50 @@ fn corrcoef(x: &[f64], n: usize, d: usize) -> Vec<f64> {
     c
 }
 
-/// One event's candidates: `c` slots per feature, feature-major.
-struct EventCands {
-    c: usize,
+/// One block's candidates, reused from block to block: per event `d × width` values and
+/// slots (feature-major, `width` = the most candidates a feature can have), the number of
+/// candidates per feature and the largest of them.
+#[derive(Default)]
+struct BlockCands {
+    width: usize,
+    c: Vec<usize>,
+    n: Vec<usize>,
     vals: Vec<f64>,
     slots: Vec<u32>,
+}
+
+impl BlockCands {
+    /// Room for `events` events of `d` features.
+    fn resize(&mut self, events: usize, d: usize, width: usize) {
+        self.width = width;
+        self.c.resize(events, 0);
+        self.n.resize(events * d, 0);
+        self.vals.resize(events * d * width, 0.0);
+        self.slots.resize(events * d * width, 0);
+    }
+
+    /// Event `r` of the block.
+    fn event(&self, r: usize, d: usize) -> EventCands<'_> {
+        let span = r * d * self.width..(r + 1) * d * self.width;
+        EventCands {
+            w: self.width,
+            c: self.c[r],
+            vals: &self.vals[span.clone()],
+            slots: &self.slots[span],
+            n: &self.n[r * d..(r + 1) * d],
+        }
+    }
+}
+
+/// One event's candidates: feature `j`'s candidate `k` at `j · w + k`; `c` slots per feature
+/// are filled (the largest count of any feature).
+struct EventCands<'b> {
+    w: usize,
+    c: usize,
+    vals: &'b [f64],
+    slots: &'b [u32],
     /// Real candidates per feature (the rest are padding: the current value, never admissible).
-    n: Vec<usize>,
+    n: &'b [usize],
 }
 
 /// The attack, prepared for one set of events.
@@ -668,7 +705,18 @@ struct Live {
 #[derive(Default)]
 struct Scratch {
     js: Vec<f64>,
+    row: Vec<f64>,
+    old_slot: Vec<usize>,
+    best: Vec<(usize, f64)>,
+    /// Candidates scored (some feature admits them by the JSD).
+    ks: Vec<usize>,
+    /// Per tile of candidates: the values gathered, centred new values, new standard deviations, the new
+    /// correlation entries and the squared row/column changes.
+    gv: Vec<f64>,
+    dn: Vec<f64>,
+    sn: Vec<f64>,
     cn: Vec<f64>,
+    f2: Vec<f64>,
     /// JSD per slot of the event being scored, valid where `stamp` equals the event's stamp.
     cache: Vec<Vec<(u64, f64)>>,
     stamp: u64,
@@ -851,48 +899,67 @@ impl<'a> State<'a> {
     /// order. Returns the values changed.
     fn pass(&mut self, it: usize, active: &[usize], dir: &[i8]) -> usize {
         let d = self.d;
-        let per_event = d * self.gen.max_grid.max(1);
+        let width = self.gen.max_grid.max(1);
+        let per_event = d * width;
         let block = (BLOCK_VALUES / per_event).clamp(1, 512);
         let blocks: Vec<&[usize]> = active.chunks(block).collect();
         let (gen, ctx, live, scratch) = (&self.gen, &self.ctx, &mut self.live, &mut self.scratch);
-        let draw = |b: usize, rows: Vec<f64>| -> Vec<EventCands> {
+        // Two candidate buffers: one scored while the other is drawn.
+        let (mut cur, mut next) = (BlockCands::default(), BlockCands::default());
+        let mut rows: Vec<f64> = Vec::with_capacity(block * d);
+        let draw = |b: usize, rows: &[f64], out: &mut BlockCands| {
             let base = b * block;
-            blocks[b]
-                .par_iter()
+            let ids = blocks[b];
+            out.resize(ids.len(), d, width);
+            out.vals
+                .par_chunks_mut(per_event)
+                .zip(out.slots.par_chunks_mut(per_event))
+                .zip(out.n.par_chunks_mut(d))
+                .zip(out.c.par_iter_mut())
                 .enumerate()
-                .map(|(r, &i)| {
-                    gen.candidates(it, i, &rows[r * d..(r + 1) * d], &dir[(base + r) * d..(base + r + 1) * d])
-                })
-                .collect()
+                .for_each(|(r, (((vals, slots), n), c))| {
+                    let e = base + r;
+                    *c =
+                        gen.candidates(it, ids[r], &rows[r * d..(r + 1) * d], &dir[e * d..(e + 1) * d], vals, slots, n);
+                });
         };
-        let rows_of = |live: &Live, b: usize| -> Vec<f64> {
-            blocks
-                .get(b)
-                .map_or_else(Vec::new, |ids| ids.iter().flat_map(|&i| live.x[i * d..(i + 1) * d].to_vec()).collect())
+        let rows_of = |live: &Live, b: usize, rows: &mut Vec<f64>| {
+            rows.clear();
+            for &i in blocks.get(b).copied().unwrap_or(&[]) {
+                rows.extend_from_slice(&live.x[i * d..(i + 1) * d]);
+            }
         };
         let mut changed = 0;
-        let mut next = if blocks.is_empty() { Vec::new() } else { draw(0, rows_of(live, 0)) };
+        if !blocks.is_empty() {
+            rows_of(live, 0, &mut rows);
+            draw(0, &rows, &mut next);
+        }
         for b in 0..blocks.len() {
             if self.control.interrupted() {
                 break;
             }
-            let cands = std::mem::take(&mut next);
+            std::mem::swap(&mut cur, &mut next);
             // The next block's events are not touched by this block's acceptance.
-            let rows = rows_of(live, b + 1);
-            let (drawn, n) = rayon::join(
-                || if b + 1 < blocks.len() { draw(b + 1, rows) } else { Vec::new() },
+            rows_of(live, b + 1, &mut rows);
+            let (cands, rows_next, next_buf) = (&cur, &rows, &mut next);
+            let ((), n) = rayon::join(
+                || {
+                    if b + 1 < blocks.len() {
+                        draw(b + 1, rows_next, next_buf)
+                    }
+                },
                 || {
                     let mut n = 0;
-                    for (&i, ev) in blocks[b].iter().zip(&cands) {
+                    for (r, &i) in blocks[b].iter().enumerate() {
+                        let ev = cands.event(r, d);
                         n += match ctx.cfg.mode {
-                            Mode::Faithful => ctx.accept_faithful(live, scratch, i, ev),
-                            Mode::Strict => ctx.accept_strict(live, scratch, i, ev),
+                            Mode::Faithful => ctx.accept_faithful(live, scratch, i, &ev),
+                            Mode::Strict => ctx.accept_strict(live, scratch, i, &ev),
                         };
                     }
                     n
                 },
             );
-            next = drawn;
             changed += n;
         }
         changed
@@ -1066,20 +1133,28 @@ impl Gen<'_> {
     }
 
     /// Candidates of event `i` (current values `row`) in the directions `dir`, for iteration
-    /// `it`, from the event's own stream.
-    fn candidates(&self, it: usize, i: usize, row: &[f64], dir: &[i8]) -> EventCands {
+    /// `it`, from the event's own stream: feature `j`'s candidate `k` written at `j · w + k`
+    /// of `vals` and `slots`, the count per feature to `n`; returns the largest count.
+    #[allow(clippy::too_many_arguments)]
+    fn candidates(
+        &self,
+        it: usize,
+        i: usize,
+        row: &[f64],
+        dir: &[i8],
+        vals: &mut [f64],
+        slots: &mut [u32],
+        n: &mut [usize],
+    ) -> usize {
         let (d, cfg) = (self.d, self.cfg);
+        let w = self.max_grid.max(1);
         let mut s = Stream::new(self.seed, ((it as u64) << 40) ^ i as u64);
         let nc = usize::from(cfg.use_no_change);
         // Candidates per feature (the grid's length differs between features).
-        let mut n = Vec::with_capacity(d);
-        let mut steps = Vec::with_capacity(d);
+        let mut steps = Vec::new();
         for j in 0..d {
             match cfg.num_candidates {
-                Some(k) => {
-                    n.push(k + nc);
-                    steps.push((0.0, 0.0));
-                }
+                Some(k) => n[j] = k + nc,
                 None => {
                     let (step, minc) = if cfg.randomize_step {
                         let f = cfg.random_step_frac;
@@ -1093,37 +1168,47 @@ impl Gen<'_> {
                     // numpy's arange(min_change, bound + step, step).
                     let len = ((bound + step - minc) / step).ceil();
                     let len = if len > 0.0 { (len as usize).min(self.max_grid - nc) } else { 0 };
-                    n.push(len + nc);
+                    n[j] = len + nc;
                     steps.push((step, minc));
                 }
             }
         }
         let c = n.iter().copied().max().unwrap_or(0).max(1);
-        let mut vals = vec![0.0; d * c];
-        let mut slots = vec![0u32; d * c];
         let strict = cfg.mode == Mode::Strict;
         for j in 0..d {
             let (xj, lo, hi) = (row[j], self.lo[j], self.hi[j]);
             let sign = f64::from(dir[j]);
             let t = &self.slotters[j];
-            let vj = &mut vals[j * c..(j + 1) * c];
-            let sj = &mut slots[j * c..(j + 1) * c];
+            let vj = &mut vals[j * w..j * w + c];
+            let sj = &mut slots[j * w..j * w + c];
             let (a, b) = (cfg.min_change, hi - xj);
-            let (step, minc) = steps[j];
-            for k in 0..c {
-                let v = if k >= n[j] || k < nc {
-                    xj
-                } else {
-                    let m = match cfg.num_candidates {
-                        Some(_) => a + (b - a) * s.uniform(),
-                        None => minc + (k - nc) as f64 * step,
-                    };
-                    // The reference stores its changes as float32.
-                    let change = f64::from((sign * m) as f32);
-                    let mut v = (xj + change).clamp(lo, hi);
-                    if strict {
-                        v = f64::from(v as f32).clamp(lo, hi);
+            let (step, minc) = steps.get(j).copied().unwrap_or((0.0, 0.0));
+            let free = self.rules[j].is_empty();
+            let x_slot = t.slot(xj) as u32;
+            // Padding and the no-change candidate: the current value.
+            for k in (0..nc.min(c)).chain(n[j].max(nc)..c) {
+                vj[k] = xj;
+                sj[k] = x_slot;
+            }
+            let real = nc.min(n[j])..n[j];
+            // Magnitudes, then values (the reference stores its changes as float32), then slots.
+            match cfg.num_candidates {
+                Some(_) => vj[real.clone()].iter_mut().for_each(|v| *v = a + (b - a) * s.uniform()),
+                None => {
+                    for k in real.clone() {
+                        vj[k] = minc + (k - nc) as f64 * step;
                     }
+                }
+            }
+            for v in &mut vj[real.clone()] {
+                *v = (xj + f64::from((sign * *v) as f32)).clamp(lo, hi);
+                if strict {
+                    *v = f64::from(*v as f32).clamp(lo, hi);
+                }
+            }
+            for k in real {
+                let v = vj[k];
+                if !free {
                     let p = self.project(i, j, v);
                     if p == xj && v != xj {
                         // Projected back onto the current value: not a candidate.
@@ -1131,13 +1216,12 @@ impl Gen<'_> {
                         sj[k] = NO_OP;
                         continue;
                     }
-                    p
-                };
-                vj[k] = v;
-                sj[k] = t.slot(v) as u32;
+                    vj[k] = p;
+                }
+                sj[k] = t.slot(vj[k]) as u32;
             }
         }
-        EventCands { c, vals, slots, n }
+        c
     }
 }
 
@@ -1153,11 +1237,18 @@ impl Ctx<'_> {
     }
 
     /// Faithful scoring and acceptance of event `i`; returns the number of values changed.
-    fn accept_faithful(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands) -> usize {
-        let (d, c, cfg) = (self.d, ev.c, self.cfg);
+    ///
+    /// The correlation score is computed for the candidates some feature admits by its JSD
+    /// (the others cannot be chosen), a tile at a time, one quantity over the whole tile after
+    /// the other (straight loops the compiler vectorises).
+    fn accept_faithful(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands<'_>) -> usize {
+        const TILE: usize = 64;
+        let (d, c, w, cfg) = (self.d, ev.c, ev.w, self.cfg);
         let nf = self.n as f64;
-        let row: Vec<f64> = live.x[i * d..(i + 1) * d].to_vec();
-        let old_slot: Vec<usize> = (0..d).map(|j| live.tallies[j].slot(row[j])).collect();
+        sc.row.clear();
+        sc.row.extend_from_slice(&live.x[i * d..(i + 1) * d]);
+        sc.old_slot.clear();
+        sc.old_slot.extend((0..d).map(|j| live.tallies[j].slot(sc.row[j])));
         if sc.cache.len() != d {
             sc.cache = live.tallies.iter().map(|t| vec![(0, 0.0); t.c.len()]).collect();
         }
@@ -1166,18 +1257,19 @@ impl Ctx<'_> {
         // JSD of every candidate (padding: infinite, never admissible).
         let js = &mut sc.js;
         js.clear();
-        js.resize(d * c, f64::INFINITY);
+        js.resize(d * w, f64::INFINITY);
         for j in 0..d {
             let t = &live.tallies[j];
             for k in 0..ev.n[j] {
-                let b = ev.slots[j * c + k];
+                let b = ev.slots[j * w + k];
                 if b != NO_OP {
-                    js[j * c + k] = Self::cached_jsd(t, &mut sc.cache[j], sc.stamp, old_slot[j], b as usize);
+                    js[j * w + k] = Self::cached_jsd(t, &mut sc.cache[j], sc.stamp, sc.old_slot[j], b as usize);
                 }
             }
         }
-        let mut best: Vec<(usize, f64)> = vec![(usize::MAX, f64::INFINITY); d];
-        let cn = &mut sc.cn;
+        sc.best.clear();
+        sc.best.resize(d, (usize::MAX, f64::INFINITY));
+        let row = &sc.row;
         for chunk in &self.chunks {
             let dc = chunk.len();
             let mom = &live.moments;
@@ -1194,76 +1286,106 @@ impl Ctx<'_> {
             }
             let sd: Vec<f64> = v.iter().map(|v| (v + 1e-10).sqrt()).collect();
             let dold: Vec<f64> = chunk.iter().zip(&m).map(|(&j, m)| row[j] - m).collect();
-            let mut dn = vec![0.0; dc];
-            let mut sn = vec![0.0; dc];
-            cn.clear();
-            cn.resize(dc * dc, 0.0);
-            for k in first..c {
-                // A candidate no feature admits by its JSD needs no correlation score.
-                if !chunk.iter().any(|&j| js[j * c + k] <= cfg.max_jsd_single_change) {
-                    continue;
+            // Only candidates some feature of the chunk admits by its JSD need the score.
+            sc.ks.clear();
+            sc.ks.extend((first..c).filter(|&k| chunk.iter().any(|&j| js[j * w + k] <= cfg.max_jsd_single_change)));
+            sc.gv.resize(dc * TILE, 0.0);
+            sc.dn.resize(dc * TILE, 0.0);
+            sc.sn.resize(dc * TILE, 0.0);
+            sc.cn.resize(dc * dc * TILE, 0.0);
+            sc.f2.resize(dc * TILE, 0.0);
+            // The reference's divisions by n and n − 1, as products with the reciprocals.
+            let (inv_n, inv_n1) = (1.0 / nf, 1.0 / (nf - 1.0));
+            for ks in sc.ks.chunks(TILE) {
+                let len = ks.len();
+                for (a, &j) in chunk.iter().enumerate() {
+                    for (g, &k) in sc.gv[a * TILE..a * TILE + len].iter_mut().zip(ks) {
+                        *g = ev.vals[j * w + k];
+                    }
                 }
                 // The reference scores feature j's candidate k with candidate k of every other
                 // feature, ddof 0 variances against ddof 1 covariances.
                 for (a, &j) in chunk.iter().enumerate() {
-                    let nv = ev.vals[j * c + k];
-                    let mn = m[a] + (nv - row[j]) / nf;
-                    dn[a] = nv - mn;
-                    let vn = v[a] + (dn[a] * dn[a] - dold[a] * dold[a]) / (nf - 1.0);
-                    sn[a] = (vn + 1e-10).sqrt();
-                }
-                for a in 0..dc {
-                    for b in 0..dc {
-                        let cov = kk[a * dc + b] + (dn[a] * dn[b] - dold[a] * dold[b]) / (nf - 1.0);
-                        cn[a * dc + b] = cov / (sn[a] * sd[b] + 1e-10);
+                    let vals = &sc.gv[a * TILE..a * TILE + len];
+                    let dn = &mut sc.dn[a * TILE..a * TILE + len];
+                    let sn = &mut sc.sn[a * TILE..a * TILE + len];
+                    let (ma, va, da, xj) = (m[a], v[a], dold[a], row[j]);
+                    for ((dn, sn), &nv) in dn.iter_mut().zip(sn.iter_mut()).zip(vals) {
+                        let mn = ma + (nv - xj) * inv_n;
+                        *dn = nv - mn;
+                        let vn = va + (*dn * *dn - da * da) * inv_n1;
+                        *sn = (vn + 1e-10).sqrt();
                     }
                 }
                 for a in 0..dc {
-                    let j = chunk[a];
-                    let jv = js[j * c + k];
-                    if jv.is_nan() || jv > cfg.max_jsd_single_change {
-                        continue;
-                    }
-                    let mut f2 = 0.0;
                     for b in 0..dc {
-                        let rd = cn[a * dc + b] - r[a * dc + b];
-                        let cd = cn[b * dc + a] - r[a * dc + b];
-                        f2 += rd * rd + cd * cd;
+                        let (kab, dd, sdb) = (kk[a * dc + b], dold[a] * dold[b], sd[b]);
+                        let (dna, dnb) = (&sc.dn[a * TILE..a * TILE + len], &sc.dn[b * TILE..b * TILE + len]);
+                        let sna = &sc.sn[a * TILE..a * TILE + len];
+                        let cn = &mut sc.cn[(a * dc + b) * TILE..(a * dc + b) * TILE + len];
+                        for (((cn, &x), &y), &s) in cn.iter_mut().zip(dna).zip(dnb).zip(sna) {
+                            let cov = kab + (x * y - dd) * inv_n1;
+                            *cn = cov / (s * sdb + 1e-10);
+                        }
                     }
-                    let dd = cn[a * dc + a] - r[a * dc + a];
-                    let frob = (f2 - dd * dd).sqrt();
-                    if frob.is_nan() || frob > cfg.max_frob_single_change {
-                        continue;
+                }
+                for a in 0..dc {
+                    let f2 = &mut sc.f2[a * TILE..a * TILE + len];
+                    f2.iter_mut().for_each(|f| *f = 0.0);
+                    for b in 0..dc {
+                        let rab = r[a * dc + b];
+                        let ab = &sc.cn[(a * dc + b) * TILE..(a * dc + b) * TILE + len];
+                        let ba = &sc.cn[(b * dc + a) * TILE..(b * dc + a) * TILE + len];
+                        for ((f, &x), &y) in f2.iter_mut().zip(ab).zip(ba) {
+                            let (rd, cd) = (x - rab, y - rab);
+                            *f += rd * rd + cd * cd;
+                        }
                     }
-                    let cost = cfg.alpha * jv + cfg.beta * frob;
-                    if cost < best[j].1 {
-                        best[j] = (k, cost);
+                }
+                for (a, &j) in chunk.iter().enumerate() {
+                    let raa = r[a * dc + a];
+                    let aa = &sc.cn[(a * dc + a) * TILE..(a * dc + a) * TILE + len];
+                    let f2 = &sc.f2[a * TILE..a * TILE + len];
+                    let best = &mut sc.best[j];
+                    for ((&k, &f), &x) in ks.iter().zip(f2).zip(aa) {
+                        let jv = js[j * w + k];
+                        if jv.is_nan() || jv > cfg.max_jsd_single_change {
+                            continue;
+                        }
+                        let dd = x - raa;
+                        let frob = (f - dd * dd).sqrt();
+                        if frob.is_nan() || frob > cfg.max_frob_single_change {
+                            continue;
+                        }
+                        let cost = cfg.alpha * jv + cfg.beta * frob;
+                        if cost < best.1 {
+                            *best = (k, cost);
+                        }
                     }
                 }
             }
         }
         // Every feature's choice applied together; nothing admissible: candidate 0 (no change
         // with use_no_change, else the reference's first candidate).
-        let mut cur = row;
         let mut changed = 0;
         for j in 0..d {
-            let k = if best[j].0 == usize::MAX { 0 } else { best[j].0 };
-            let nv = ev.vals[j * c + k];
-            if nv != cur[j] {
-                live.tallies[j].apply(old_slot[j], ev.slots[j * c + k] as usize);
-                live.moments.change(&cur, j, nv, 1.0);
-                cur[j] = nv;
+            let k = if sc.best[j].0 == usize::MAX { 0 } else { sc.best[j].0 };
+            let nv = ev.vals[j * w + k];
+            if nv != sc.row[j] {
+                live.tallies[j].apply(sc.old_slot[j], ev.slots[j * w + k] as usize);
+                live.moments.change(&sc.row, j, nv, 1.0);
+                sc.row[j] = nv;
                 changed += 1;
             }
         }
-        live.x[i * d..(i + 1) * d].copy_from_slice(&cur);
+        live.x[i * d..(i + 1) * d].copy_from_slice(&sc.row);
         changed
     }
 
     /// Strict scoring and acceptance of event `i`, one feature after the other, each against
     /// the clean histograms and the clean correlation matrix.
-    fn accept_strict(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands) -> usize {
-        let (d, c, cfg) = (self.d, ev.c, self.cfg);
+    fn accept_strict(&self, live: &mut Live, sc: &mut Scratch, i: usize, ev: &EventCands<'_>) -> usize {
+        let (d, cfg) = (self.d, self.cfg);
         // Margins for the rounding of the incremental updates against the checks' recomputation.
         let jsd_cap = cfg.constraint_jsd * (1.0 - 1e-9);
         let rel_cap = cfg.constraint_rel_corr * (1.0 - 1e-6);
@@ -1279,11 +1401,11 @@ impl Ctx<'_> {
             let t = &live.tallies[j];
             let mut best: Option<(f64, f64, usize)> = None;
             for k in 0..ev.n[j] {
-                let nv = ev.vals[j * c + k];
+                let nv = ev.vals[j * ev.w + k];
                 if nv == cur[j] {
                     continue;
                 }
-                let b = ev.slots[j * c + k] as usize;
+                let b = ev.slots[j * ev.w + k] as usize;
                 let jv = Self::cached_jsd(t, &mut sc.cache[j], sc.stamp, a, b);
                 if !(jv <= cfg.max_jsd_single_change && jv < jsd_cap) {
                     continue;

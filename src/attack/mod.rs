@@ -25,6 +25,7 @@
 pub mod augment;
 pub mod chi2_tail;
 pub mod conservattack;
+pub mod detector;
 pub mod gradient;
 pub mod kinds;
 pub mod metrics;
@@ -40,6 +41,8 @@ pub mod uncertainty;
 mod augment_tests;
 #[cfg(test)]
 mod conservattack_tests;
+#[cfg(test)]
+mod detector_tests;
 #[cfg(test)]
 pub(crate) mod test_support;
 

@@ -13,6 +13,7 @@ pub mod collections;
 pub mod convert;
 pub mod core;
 pub mod data;
+pub mod detector;
 pub mod files;
 pub mod landscape;
 pub mod model;
@@ -135,5 +136,6 @@ pub fn register(engine: &mut Engine) {
     rdsa::register(engine);
     sort::register(engine);
     checks::register(engine);
+    detector::register(engine);
     systematics::register(engine);
 }

@@ -108,6 +108,8 @@ pub(crate) mod helpers {
                 }
             },
             freeze: o.strings_opt("freeze")?.unwrap_or_default(),
+            l1: o.f64("l1", d.l1)?,
+            l1_output: o.bool("l1_output", d.l1_output)?,
         };
         let adversarial = o.map_opt("adversarial")?;
         o.finish()?;
@@ -276,6 +278,8 @@ pub mod model_api {
     /// | `weight_attack` | map | none | sharpness-aware training: `#{ method: "sam"/"asam"/"awp"/"rwp", rho, gamma, eta }` as for `weight_attack` — each step's gradient is taken at the perturbed weights |
     /// | `adversarial` | map | none | adversarial training, see below |
     /// | `freeze` | array of strings | none | parameter groups (`model.param_groups` names, `layer0`, … for an MLP) left unchanged, bit for bit |
+    /// | `l1` | float | 0 | L1 penalty λ·Σ\|W\| of the weight matrices (not the biases) added to each minibatch's loss, as Keras' `kernel_regularizer=L1(λ)` (MLPs; the reported losses and early stopping include it) |
+    /// | `l1_output` | bool | true | the L1 penalty also covers the output layer |
     ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 2000, seed: 1 });

@@ -444,6 +444,17 @@ impl Model for CandleMlp {
         out
     }
 
+    /// Per layer its weight before its bias, as the fused MLP.
+    fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        let mut o = 0;
+        let mut out = Vec::new();
+        for w in self.layers.windows(2) {
+            out.push(o..o + w[0] * w[1]);
+            o += w[0] * w[1] + w[1];
+        }
+        Some(out)
+    }
+
     fn save(&self, path: &std::path::Path) -> Result<()> {
         self.to_mlp()?.save_as(path, "candle_mlp")
     }

@@ -223,6 +223,12 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     /// The named parameter groups, in flat order, covering every parameter once.
     fn param_groups(&self) -> Vec<ParamGroup>;
 
+    /// The ranges of the weight matrices (not the biases) in the working layout, for L1
+    /// regularisation; `None` for a model that does not say (the default).
+    fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        None
+    }
+
     /// The training-time dropout probability (0 for models without dropout).
     fn dropout(&self) -> f32 {
         0.0

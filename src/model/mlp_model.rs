@@ -137,6 +137,12 @@ impl Model for Mlp {
             .collect()
     }
 
+    /// Per layer its weight (in × out), before its bias.
+    fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        let l = self.layers();
+        Some((0..self.n_layers()).map(|k| self.offset(k)..self.offset(k) + l[k] * l[k + 1]).collect())
+    }
+
     fn dropout(&self) -> f32 {
         Mlp::dropout(self)
     }

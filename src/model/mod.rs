@@ -29,6 +29,7 @@ mod gemm;
 mod hvp;
 mod interface;
 mod io;
+mod l1;
 mod layout;
 mod loss;
 mod mlp;
@@ -54,6 +55,7 @@ pub type SharedModel = std::sync::Arc<dyn Model>;
 
 pub use interface::{from_flat, group_to_flat, load_model, to_flat, HessianProduct, Model, ParamGroup};
 pub use io::{import_torch, import_torch_with_warnings, TorchImport, FORMAT_VERSION};
+pub use l1::L1;
 pub use layout::SetLayout;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};

@@ -192,6 +192,13 @@ pub struct TrainConfig {
     pub weight_attack: Option<super::perturb::WeightPerturbation>,
     /// Names of parameter groups ([`Model::param_groups`]) that training leaves unchanged.
     pub freeze: Vec<String>,
+    /// L1 regularisation λ of the weight matrices ([`super::L1`], Keras'
+    /// `kernel_regularizer=L1(λ)`): λ·sign(W) is added to every minibatch's gradient. The
+    /// reported training and validation losses (and early stopping) include the penalty at
+    /// the epoch's end weights, as Keras' do.
+    pub l1: f64,
+    /// Whether the L1 penalty also covers the output layer's weight matrix (true).
+    pub l1_output: bool,
 }
 
 impl Default for TrainConfig {
@@ -213,6 +220,8 @@ impl Default for TrainConfig {
             target: None,
             weight_attack: None,
             freeze: Vec::new(),
+            l1: 0.0,
+            l1_output: true,
         }
     }
 }
@@ -276,6 +285,8 @@ pub trait BatchHook {
 /// The training solver; use [`train`] unless you run it through your own executor.
 pub struct Trainer {
     model: Box<dyn Model>,
+    /// The L1 penalty of the weight matrices, if any.
+    l1: Option<super::L1>,
     data: Dataset,
     /// The model's input matrix of `data` for models other than the fused MLP (which reads the
     /// dataset's features in place).
@@ -381,10 +392,12 @@ impl Trainer {
         };
         let inputs = if model.as_mlp().is_some() { None } else { Some(model.inputs(&data)?) };
         let frozen = frozen_ranges(&*model, &cfg.freeze)?;
+        let l1 = if cfg.l1 == 0.0 { None } else { Some(super::L1::with_output(&*model, cfg.l1, cfg.l1_output)?) };
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
         let state = OptState::new(model.n_params());
         Ok(Trainer {
             model,
+            l1,
             data,
             inputs,
             frozen,
@@ -527,6 +540,13 @@ impl Trainer {
             None => self.gradient(batch, seed)?,
             Some(p) => self.perturbed_gradient(&p, batch, seed)?,
         };
+        if let Some(l1) = &self.l1 {
+            let [g, _] = &mut self.grads;
+            match self.model.as_mlp() {
+                Some(m) => l1.add_gradient(m.params(), g),
+                None => l1.add_gradient(&self.model.params(), g),
+            }
+        }
         let (state, opt, grads, frozen) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.frozen);
         with_params_mut(&mut *self.model, |p| {
             if frozen.is_empty() {
@@ -639,10 +659,14 @@ impl Trainer {
             ));
         }
         let val = self.validate()?;
+        let penalty = self.l1.as_ref().map_or(0.0, |l1| match self.model.as_mlp() {
+            Some(m) => l1.penalty(m.params()),
+            None => l1.penalty(&self.model.params()),
+        });
         let rec = EpochRecord {
             epoch: iter + 1,
-            loss,
-            val_loss: val.as_ref().map(|e| e.loss),
+            loss: loss + penalty,
+            val_loss: val.as_ref().map(|e| e.loss + penalty),
             val_auc: val.as_ref().and_then(|e| e.auc),
             val_accuracy: val.as_ref().and_then(|e| e.accuracy),
             lr,
