@@ -510,6 +510,15 @@ pub mod attack_api {
     ///
     /// σᵢ(x) = max(√(absᵢ² + (relᵢ·xᵢ)²), floorᵢ); `std_fraction: f` sets abs = f·std(column).
     ///
+    /// **Object features** (for set models such as `pfn`): `features` and `frozen` also take
+    /// `coll.feature` names (`"part.logpt": 0.05`, `frozen: ["part.charge"]`); `all` and the
+    /// preset cover the dataset's event features only. An attack on a set model gives every
+    /// real object that σ (relative σ relative to each object's value), never moves the object
+    /// count or the padded slots, and counts χ² degrees of freedom over the event's real
+    /// objects only (a `dof` column per event). σ applies to the model's input features as they
+    /// are: an absolute 0.05 on `log(pt)` is a 5 % relative pT uncertainty (δ log pT ≈ δpT/pT).
+    /// Object features are uncorrelated; correlations are among event features.
+    ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
     /// let u = uncertainty(d, #{ all: #{ abs: 0.1 }, features: #{ x0: #{ rel: 0.05, abs: 0.01 } },
@@ -632,6 +641,9 @@ pub mod attack_api {
     /// | `integer` | array | features rounded to integers |
     /// | `sentinel` | map | `#{ name: value }`: events with that original value keep it |
     /// | `frozen` | array | features never changed |
+    ///
+    /// Rules may name object features `coll.feature` (for set models): they apply to every real
+    /// object of an event, never to padded slots.
     ///
     /// ```rhai
     /// let d = dataset("collider", #{ n: 200, seed: 1 });
