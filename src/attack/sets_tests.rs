@@ -261,3 +261,25 @@ fn minifool_s_scan_runs_on_a_set_model() {
     assert!(scan.s_flip.iter().all(|&s| s.is_infinite() || s <= 4.0));
     assert!(last.all.p > 0.0);
 }
+
+#[test]
+fn adversarial_training_versions_of_set_events_keep_counts_and_padding() {
+    // Adversarial training asks each registered attack for `augment` on the training events'
+    // input rows, with the budget checked against the training set and expanded as for scripts.
+    let ds = jets();
+    let m = pfn();
+    let unc = budget(&ds);
+    let x0 = m.inputs(&ds).unwrap();
+    let labels = ds.label().unwrap();
+    let setup = Setup { model: &m, events: &ds, unc: Some(&unc), purpose: Purpose::Training };
+    let q = Control::quiet();
+    for (name, v) in [
+        ("pgd", Values::new("pgd").with("eps", Value::Float(2.0)).with("steps", Value::Int(3))),
+        ("minifool", Values::new("minifool").with("steps", Value::Int(10))),
+        ("rdsa", Values::new("rdsa").with("features", Value::Strs(vec!["part.b".into()])).with("steps", Value::Int(5))),
+    ] {
+        let x = configure(name, &setup, v).unwrap().augment(&m, x0.view(), labels, 9, &q).unwrap();
+        assert_objects_kept(&m, &ds, x0.view(), x.view());
+        assert!(moved(x0.view(), x.view()) > 0, "{name} moved nothing");
+    }
+}
