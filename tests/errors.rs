@@ -681,20 +681,26 @@ fn bad_systematics_definitions_are_clear_errors() {
 }
 
 #[test]
-fn attacks_without_a_per_object_budget_refuse_set_models() {
-    // A PFN's inputs are an object count and padded slots; CONSERVAttack and RDSA move or
-    // shuffle input columns, which would change the count (this once panicked in the result
-    // table, whose per-feature columns were named after the dataset's features).
+fn conservattack_refuses_set_models_and_says_why_and_rdsa_keeps_their_objects() {
+    // A PFN's inputs are an object count and padded slots; CONSERVAttack keeps per-column
+    // histograms and correlations, which padded slots do not have (this once panicked in the
+    // result table). RDSA redraws the real objects' features and keeps every count; a missing
+    // object σ is named.
     let s = "let pts = []; for i in 0..30 { pts.push([1.0 + i, 2.0]); }\n\
              let d = dataset(\"gaussians\", #{ n: 30, seed: 1 }).with_objects(\"part\", #{ pt: pts });\n\
              let m = pfn(\"part\", [\"pt\"], #{ phi: [4], f: [4], max_objects: 3, seed: 1 });\n";
-    for f in ["conservattack", "rdsa"] {
-        let e = err(&format!("{s}{f}(m, d);"));
-        assert!(
-            e.starts_with(&format!(
-                "error: {f}: works on event-level models (inputs = the dataset's features); a pfn model"
-            )),
-            "{e}"
-        );
-    }
+    let e = err(&format!("{s}conservattack(m, d);"));
+    assert!(
+        e.starts_with(
+            "error: conservattack: works on event-level models (inputs = the dataset's features), not on a pfn model: it keeps every input column's histogram"
+        ),
+        "{e}"
+    );
+    let ok = format!(
+        "{s}let r = rdsa(m, d, #{{ features: [\"part.pt\"], steps: 5, seed: 1 }});\n\
+         assert_eq(r.events.collection(\"part\").counts(), d.collection(\"part\").counts());"
+    );
+    common::run(&ok).unwrap();
+    let e = err(&format!("{s}fgsm(m, d, uncertainty(d, #{{ all: #{{ abs: 0.1 }} }}));"));
+    assert!(e.starts_with("error: uncertainty: has no σ for object feature 'part.pt' of the pfn model"), "{e}");
 }

@@ -655,7 +655,7 @@ impl ConservAttack {
             class_after,
             chi2: vec![f64::NAN; n],
             p_value: vec![f64::NAN; n],
-            dof: 0,
+            dof: vec![0; n],
             iters,
             reason,
             stop: run.stop,

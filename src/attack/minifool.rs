@@ -186,7 +186,7 @@ pub fn minifool_scaled(
         targets,
         alpha: cfg.alpha,
         beta: cfg.beta,
-        dof: unc.dof().max(1),
+        dof: unc.dofs(x0).into_iter().map(|k| k.max(1)).collect(),
         proj,
         evaluations: AtomicUsize::new(0),
     };
@@ -338,7 +338,8 @@ struct Problem<'a> {
     targets: Targets,
     alpha: f32,
     beta: f32,
-    dof: usize,
+    /// χ² degrees of freedom per event (≥ 1): the cost's χ² is per degree of freedom.
+    dof: Vec<usize>,
     proj: &'a Projection,
     evaluations: AtomicUsize,
 }
@@ -368,16 +369,19 @@ impl Problem<'_> {
             score_term(out, z, cls[e], val[e], beta, g)
         };
         let r = self.model.input_grad_and_scores(x.view(), GradTarget::Custom(&objective))?;
-        let a = 2.0 * self.alpha / self.dof as f32;
+        let a = |i: usize| 2.0 * self.alpha / self.dof[idx[i]] as f32;
+        let add_metric = |gu: &mut Array2<f32>, metric: ArrayView2<'_, f32>| {
+            Zip::indexed(gu.rows_mut()).and(metric.rows()).par_for_each(|i, mut g, m| g.scaled_add(a(i), &m));
+        };
         let (gu, eta_u) = match projected {
             None => {
                 let mut gu = self.unc.grad_to_whitened(sig.view(), r.grad.view());
-                gu.scaled_add(a, &u);
+                add_metric(&mut gu, u.view());
                 (gu, CowArray::from(u))
             }
             Some((jac, u_proj)) => {
                 let mut gu = self.unc.grad_to_whitened(sig.view(), (&r.grad * &jac).view());
-                gu.scaled_add(a, &self.unc.masked_metric(u_proj.view(), jac.view()));
+                add_metric(&mut gu, self.unc.masked_metric(u_proj.view(), jac.view()).view());
                 (gu, CowArray::from(u_proj))
             }
         };
@@ -385,7 +389,8 @@ impl Problem<'_> {
             .value
             .iter()
             .zip(eta_u.rows())
-            .map(|(&v, ur)| f64::from(self.alpha) * f64::from(ur.dot(&ur)) / self.dof as f64 + f64::from(v))
+            .zip(idx)
+            .map(|((&v, ur), &e)| f64::from(self.alpha) * f64::from(ur.dot(&ur)) / self.dof[e] as f64 + f64::from(v))
             .collect();
         Ok((cost, gu))
     }

@@ -188,7 +188,7 @@ fn projected_cost_gradient_matches_finite_differences() {
         targets,
         alpha: 2.0,
         beta: 1.0,
-        dof: unc.dof(),
+        dof: unc.dofs(x0.view()),
         proj: &proj,
         evaluations: AtomicUsize::new(0),
     };

@@ -44,6 +44,8 @@ mod conservattack_tests;
 #[cfg(test)]
 mod detector_tests;
 #[cfg(test)]
+mod sets_tests;
+#[cfg(test)]
 pub(crate) mod test_support;
 
 pub use augment::AttackAugmenter;
@@ -181,7 +183,9 @@ pub struct Setup<'a> {
 }
 
 impl Setup<'_> {
-    /// The budget of attack `name`: the uncertainty model, which must be given.
+    /// The budget of attack `name`: the uncertainty model, which must be given, over the
+    /// model's input columns ([`UncertaintyModel::over_inputs`]: for a set model, σ per
+    /// object slot, the count and padded slots frozen per event).
     pub fn budget(&self, name: &'static str) -> Result<UncertaintyModel> {
         let u = self.unc.ok_or_else(|| Error::BadOption {
             func: name.into(),
@@ -191,31 +195,33 @@ impl Setup<'_> {
         if self.purpose == Purpose::Training {
             u.check_dataset(name, self.events)?;
         }
-        Ok(u.clone())
+        u.over_inputs(self.model)
     }
 
-    /// Errors unless the model's inputs are the events' features (attack `name` moves or
-    /// shuffles input columns and has no per-object budget for a set model's slots).
-    pub fn event_level(&self, name: &'static str) -> Result<()> {
+    /// Errors unless the model's inputs are the events' features (attack `name` keeps
+    /// population statistics of input columns, which a set model's padded slots and varying
+    /// object counts do not have: `why`).
+    pub fn event_level(&self, name: &'static str, why: &str) -> Result<()> {
         if self.model.inputs_are_features() {
             return Ok(());
         }
         Err(Error::arg(
             name,
             format!(
-                "works on event-level models (inputs = the dataset's features); a {} model reads object slots, which this attack cannot perturb yet",
+                "works on event-level models (inputs = the dataset's features), not on a {} model: {why}",
                 self.model.kind()
             ),
         ))
     }
 
-    /// The `project` option, checked against the events' features.
+    /// The `project` option, checked against the events' features, over the model's input
+    /// columns ([`Projection::over_inputs`]).
     pub fn projection(&self, name: &'static str, o: &mut dyn AttackOptions) -> Result<Projection> {
         let p = o.projection("project")?.unwrap_or_default();
-        if !p.is_empty() && p.names() != self.events.names() {
+        if !p.is_empty() && p.event_names() != self.events.names() {
             return Err(Error::arg(name, "the projection was built for a dataset with other features"));
         }
-        Ok(p)
+        p.over_inputs(self.model)
     }
 }
 

@@ -4,6 +4,11 @@
 //! clip a feature to a range, keep a feature integral, keep sentinel values (e.g. −999 or 0
 //! meaning "object absent") untouched, keep a feature fixed.
 //!
+//! Rules may also name object features (`coll.feature`, after the dataset's features): for a
+//! set model [`Projection::over_inputs`] repeats such a rule on every slot of that feature,
+//! and a rule on a slot applies only where the slot holds a real object of the event (padded
+//! slots are never touched: a clip to [1, ∞) leaves their 0 alone).
+//!
 //! ```
 //! use nuisance::attack::{Projection, Rule};
 //! use ndarray::array;
@@ -20,6 +25,7 @@
 use ndarray::{Array2, ArrayView2, ArrayViewMut2, Zip};
 
 use crate::error::{Error, Result};
+use crate::model::{Model, SetLayout};
 
 /// One feasibility rule on one feature (by column index).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -65,7 +71,18 @@ impl Rule {
             .collect()
     }
 
-    fn feature(&self) -> usize {
+    /// The same rule on column `feature`.
+    fn on(&self, feature: usize) -> Rule {
+        match *self {
+            Rule::Clip { lo, hi, .. } => Rule::Clip { feature, lo, hi },
+            Rule::Integer { .. } => Rule::Integer { feature },
+            Rule::Sentinel { value, .. } => Rule::Sentinel { feature, value },
+            Rule::Frozen { .. } => Rule::Frozen { feature },
+        }
+    }
+
+    /// The column the rule acts on.
+    pub fn feature(&self) -> usize {
         match *self {
             Rule::Clip { feature, .. }
             | Rule::Integer { feature }
@@ -112,11 +129,23 @@ impl Rule {
 pub struct Projection {
     names: Vec<String>,
     rules: Vec<Rule>,
+    /// How many leading `names` are dataset (event) features; the rest are object features.
+    events: usize,
+    /// The set layout the rules were expanded over: rules on padded slots are skipped.
+    slots: Option<SetLayout>,
 }
 
 impl Projection {
     /// Rules over the features `names` (checked: columns in range, `lo ≤ hi`, no NaN).
     pub fn new(names: Vec<String>, rules: Vec<Rule>) -> Result<Self> {
+        let events = names.len();
+        Projection::with_objects(names, events, rules)
+    }
+
+    /// Rules over the dataset features `names[..events]` and the object features
+    /// `names[events..]` (named `coll.feature`).
+    pub fn with_objects(names: Vec<String>, events: usize, rules: Vec<Rule>) -> Result<Self> {
+        let events = events.min(names.len());
         for r in &rules {
             if r.feature() >= names.len() {
                 return Err(Error::BadArgument {
@@ -140,12 +169,64 @@ impl Projection {
                 _ => {}
             }
         }
-        Ok(Projection { names, rules })
+        Ok(Projection { names, rules, events, slots: None })
     }
 
     /// Feature names the rules refer to.
     pub fn names(&self) -> &[String] {
         &self.names
+    }
+
+    /// The dataset (event) features among [`Projection::names`].
+    pub fn event_names(&self) -> &[String] {
+        &self.names[..self.events]
+    }
+
+    /// The projection over `model`'s input columns. For an event-level model: the rules on
+    /// the dataset's features (a rule on an object feature is an error). For a set model:
+    /// rules on its event features moved to their input columns (rules on features it does
+    /// not read dropped), a rule on an object feature repeated on each slot, and rules on
+    /// slots skipped for padded slots of each event.
+    pub fn over_inputs(&self, model: &dyn Model) -> Result<Projection> {
+        let Some(l) = model.set_layout() else {
+            if let Some(r) = self.rules.iter().find(|r| r.feature() >= self.events) {
+                return Err(Error::arg(
+                    "projection",
+                    format!(
+                        "the rule on object feature '{}' needs a set model; this {} model reads the dataset's features",
+                        self.names[r.feature()],
+                        model.kind()
+                    ),
+                ));
+            }
+            let mut p = self.clone();
+            p.names.truncate(self.events);
+            return Ok(p);
+        };
+        if self.slots.as_ref() == Some(l) {
+            return Ok(self.clone());
+        }
+        let mut rules = Vec::new();
+        for r in &self.rules {
+            let name = &self.names[r.feature()];
+            if r.feature() < self.events {
+                if let Some(e) = l.event_features.iter().position(|f| f == name) {
+                    rules.push(r.on(e));
+                }
+            } else if let Some(j) = l.feature_names()[l.n_event()..].iter().position(|f| f == name) {
+                rules.extend((0..l.max_objects).map(|s| r.on(l.slot_column(s, j))));
+            }
+        }
+        let names = l.names();
+        let mut p = Projection::new(names, rules)?;
+        p.slots = Some(l.clone());
+        Ok(p)
+    }
+
+    /// Whether `rule` acts on a padded slot of the event `x0` (then it is skipped).
+    #[inline]
+    fn padded(&self, rule: &Rule, x0: &[f32]) -> bool {
+        self.slots.as_ref().is_some_and(|l| l.is_padded(rule.feature(), x0[l.count_column()]))
     }
 
     /// The rules, in order.
@@ -162,7 +243,9 @@ impl Projection {
     pub fn then(&self, more: &[Rule]) -> Result<Self> {
         let mut rules = self.rules.clone();
         rules.extend_from_slice(more);
-        Projection::new(self.names.clone(), rules)
+        let mut p = Projection::with_objects(self.names.clone(), self.events, rules)?;
+        p.slots = self.slots.clone();
+        Ok(p)
     }
 
     /// A human-readable list of the rules.
@@ -182,7 +265,9 @@ impl Projection {
     #[inline]
     pub fn apply_row(&self, x0: &[f32], x: &mut [f32]) {
         for rule in &self.rules {
-            rule.apply_row(x0, x);
+            if !self.padded(rule, x0) {
+                rule.apply_row(x0, x);
+            }
         }
     }
 
@@ -193,14 +278,10 @@ impl Projection {
         }
         Zip::from(x.rows_mut()).and(x0.rows()).par_for_each(|mut row, r0| {
             if let (Some(xs), Some(x0s)) = (row.as_slice_mut(), r0.as_slice()) {
-                for rule in &self.rules {
-                    rule.apply_row(x0s, xs);
-                }
+                self.apply_row(x0s, xs);
             } else {
                 let (x0v, mut xv) = (r0.to_vec(), row.to_vec());
-                for rule in &self.rules {
-                    rule.apply_row(&x0v, &mut xv);
-                }
+                self.apply_row(&x0v, &mut xv);
                 row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
             }
         });
@@ -215,12 +296,12 @@ impl Projection {
         let mut jac = Array2::<f32>::ones(x.raw_dim());
         Zip::from(x.rows_mut()).and(x0.rows()).and(jac.rows_mut()).par_for_each(|mut row, r0, mut j| {
             if let (Some(xs), Some(x0s), Some(js)) = (row.as_slice_mut(), r0.as_slice(), j.as_slice_mut()) {
-                for rule in &self.rules {
+                for rule in self.rules.iter().filter(|r| !self.padded(r, x0s)) {
                     rule.apply_row_jac(x0s, xs, js);
                 }
             } else {
                 let (mut xv, x0v, mut jv) = (row.to_vec(), r0.to_vec(), j.to_vec());
-                for rule in &self.rules {
+                for rule in self.rules.iter().filter(|r| !self.padded(r, &x0v)) {
                     rule.apply_row_jac(&x0v, &mut xv, &mut jv);
                 }
                 row.iter_mut().zip(xv).for_each(|(d, v)| *d = v);
@@ -234,7 +315,8 @@ impl Projection {
     pub fn violations(&self, x0: ArrayView2<'_, f32>, x: ArrayView2<'_, f32>) -> Vec<usize> {
         let mut bad = Vec::new();
         for (i, (r0, r)) in x0.rows().into_iter().zip(x.rows()).enumerate() {
-            let ok = self.rules.iter().all(|rule| match *rule {
+            let row0 = r0.to_vec();
+            let ok = self.rules.iter().filter(|rule| !self.padded(rule, &row0)).all(|rule| match *rule {
                 Rule::Clip { feature, lo, hi } => r[feature] >= lo && r[feature] <= hi,
                 Rule::Integer { feature } => r[feature].fract() == 0.0,
                 Rule::Sentinel { feature, value } => r0[feature] != value || r[feature] == value,

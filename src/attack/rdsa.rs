@@ -22,6 +22,11 @@
 //! picks the bin `b` with `cdf[b−1] ≤ u < cdf[b]`, and `(u − cdf[b−1]) / p_b` — uniform on
 //! [0, 1) and independent of `b` — places the value inside it.
 //!
+//! **Set models** ([`Rdsa::for_set`]): the features are the layout's event features and its
+//! object features (`coll.feature`). An object feature's marginal is pooled over every real
+//! object of the reference events; shuffling it redraws that feature of each real object of
+//! the event (one draw per object). Padded slots and the object count never change.
+//!
 //! Batching: a round gives every event that has not flipped yet `T` more tries (`T` grows as
 //! events drop out, so each round holds ≥ 32k rows); the tries are generated inside the fused
 //! batched forward pass ([`Model::logits_with`]; the fused MLP never builds the input matrix), 256 rows per task across the rayon pool, and
@@ -38,7 +43,7 @@ use super::project::{Projection, Rule};
 use super::result::{outputs, AttackResult};
 use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
-use crate::model::{Model, Output};
+use crate::model::{Model, Output, SetLayout};
 use crate::optim::Control;
 use crate::rng::Stream;
 use rounds::Rounds;
@@ -235,19 +240,19 @@ impl Marginal {
 /// Whether each column of `x` has more than `threshold` distinct values (−0 and +0 count as
 /// one value).
 pub fn continuous_features(x: ArrayView2<'_, f32>, threshold: usize) -> Vec<bool> {
-    (0..x.ncols())
-        .into_par_iter()
-        .map(|j| {
-            let mut seen = HashSet::with_capacity(threshold + 1);
-            for &v in x.column(j) {
-                seen.insert((v + 0.0).to_bits());
-                if seen.len() > threshold {
-                    return true;
-                }
-            }
-            false
-        })
-        .collect()
+    (0..x.ncols()).into_par_iter().map(|j| more_distinct_than(x.column(j).iter().copied(), threshold)).collect()
+}
+
+/// Whether `values` hold more than `threshold` distinct values (−0 and +0 count as one).
+fn more_distinct_than(values: impl Iterator<Item = f32>, threshold: usize) -> bool {
+    let mut seen = HashSet::with_capacity(threshold + 1);
+    for v in values {
+        seen.insert((v + 0.0).to_bits());
+        if seen.len() > threshold {
+            return true;
+        }
+    }
+    false
 }
 
 /// A prepared RDSA: the shuffled features and their marginals from a reference set, and the
@@ -263,6 +268,8 @@ pub struct Rdsa {
     /// `marginals[group][feature]`, `None` for features never shuffled.
     marginals: Vec<Vec<Option<Marginal>>>,
     proj: Projection,
+    /// The set layout of a set model's inputs (features = its event and object features).
+    layout: Option<SetLayout>,
 }
 
 /// The outcome of [`Rdsa::attack`].
@@ -301,12 +308,38 @@ impl Rdsa {
         cfg: &RdsaConfig,
         proj: &Projection,
     ) -> Result<Self> {
+        Rdsa::build(names, reference, labels, cfg, proj, None)
+    }
+
+    /// Prepares the attack on a set model with input layout `layout`: `reference` holds the
+    /// reference events' input rows, the features (indices in `cfg`) are
+    /// [`SetLayout::feature_names`], and `proj` is over the input columns
+    /// ([`Projection::over_inputs`]). See the module documentation.
+    pub fn for_set(
+        layout: &SetLayout,
+        reference: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        cfg: &RdsaConfig,
+        proj: &Projection,
+    ) -> Result<Self> {
+        Rdsa::build(&layout.feature_names(), reference, labels, cfg, proj, Some(layout))
+    }
+
+    fn build(
+        names: &[String],
+        reference: ArrayView2<'_, f32>,
+        labels: Option<&[i64]>,
+        cfg: &RdsaConfig,
+        proj: &Projection,
+        layout: Option<&SetLayout>,
+    ) -> Result<Self> {
         let d = names.len();
         cfg.check(d)?;
-        if reference.ncols() != d {
+        let width = layout.map_or(d, SetLayout::width);
+        if reference.ncols() != width {
             return Err(Error::Shape {
                 op: "rdsa",
-                expected: format!("a reference set with {d} features"),
+                expected: format!("a reference set with {width} input columns"),
                 got: format!("{}", reference.ncols()),
             });
         }
@@ -314,12 +347,14 @@ impl Rdsa {
             return Err(Error::Empty { op: "rdsa", what: "the reference set".into() });
         }
         if let Some((row, col)) = crate::data::first_nonfinite(reference) {
+            let name = layout.map_or_else(|| names[col].clone(), |l| l.names()[col].clone());
             return Err(Error::arg(
                 "rdsa",
-                format!("the reference set has a non-finite value in row {row}, column '{}'", names[col]),
+                format!("the reference set has a non-finite value in row {row}, column '{name}'"),
             ));
         }
-        let candidates = candidates(names, reference, cfg, proj)?;
+        let all: Vec<usize> = (0..reference.nrows()).collect();
+        let candidates = candidates(names, reference, cfg, proj, layout, &all)?;
         let (classes, groups) = groups(reference.nrows(), labels, cfg.per_class)?;
         let marginals = groups
             .iter()
@@ -329,11 +364,14 @@ impl Rdsa {
                         if !candidates.contains(&j) {
                             return None;
                         }
-                        let col = reference.column(j);
-                        let mut v: Vec<f32> = rows.iter().map(|&i| col[i]).collect();
+                        let mut v = feature_values(reference, layout, j, rows);
+                        if v.is_empty() {
+                            // No real object in this group: nothing to draw from.
+                            return None;
+                        }
                         // A sentinel ("object absent") is kept where it was and never drawn
                         // elsewhere: the marginal is that of the present values.
-                        let sentinels = sentinel_values(proj, j);
+                        let sentinels = sentinel_values(proj, j, layout);
                         if v.iter().any(|x| !sentinels.contains(x)) {
                             v.retain(|x| !sentinels.contains(x));
                         }
@@ -345,7 +383,29 @@ impl Rdsa {
                     .collect()
             })
             .collect();
-        Ok(Rdsa { cfg: cfg.clone(), names: names.to_vec(), candidates, classes, marginals, proj: proj.clone() })
+        Ok(Rdsa {
+            cfg: cfg.clone(),
+            names: names.to_vec(),
+            candidates,
+            classes,
+            marginals,
+            proj: proj.clone(),
+            layout: layout.cloned(),
+        })
+    }
+
+    /// The input columns feature `j` occupies in an event whose input row is `x0`: column `j`
+    /// for an event feature, the slots of the event's real objects for an object feature.
+    pub fn columns_of(&self, j: usize, x0: &[f32]) -> Vec<usize> {
+        match &self.layout {
+            Some(l) if j >= l.n_event() => (0..l.count(x0)).map(|s| l.slot_column(s, j - l.n_event())).collect(),
+            _ => vec![j],
+        }
+    }
+
+    /// The set layout, for a set model.
+    pub fn layout(&self) -> Option<&SetLayout> {
+        self.layout.as_ref()
     }
 
     /// The features events may shuffle (columns).
@@ -402,7 +462,7 @@ impl Rdsa {
                 let c = u.chi2(x0.view(), x.view(), true)?;
                 (c.chi2, c.p_value, c.dof)
             }
-            None => (vec![f64::NAN; n], vec![f64::NAN; n], 0),
+            None => (vec![f64::NAN; n], vec![f64::NAN; n], vec![0; n]),
         };
         let reason = flip_at.iter().map(|f| if f.is_some() { "flipped" } else { "max_steps" }).collect();
         let attack = AttackResult {
@@ -429,10 +489,11 @@ impl Rdsa {
             ));
         }
         model.check_input("rdsa", x0)?;
-        if x0.ncols() != self.names.len() {
+        let width = self.layout.as_ref().map_or(self.names.len(), SetLayout::width);
+        if x0.ncols() != width {
             return Err(Error::Shape {
                 op: "rdsa",
-                expected: format!("{} feature columns", self.names.len()),
+                expected: format!("{width} feature columns"),
                 got: format!("{}", x0.ncols()),
             });
         }
@@ -476,10 +537,12 @@ fn candidates(
     reference: ArrayView2<'_, f32>,
     cfg: &RdsaConfig,
     proj: &Projection,
+    layout: Option<&SetLayout>,
+    all: &[usize],
 ) -> Result<Vec<usize>> {
     let mut frozen = cfg.frozen.clone();
     frozen.extend(proj.rules().iter().filter_map(|r| match *r {
-        Rule::Frozen { feature } => Some(feature),
+        Rule::Frozen { feature } => feature_of(layout, feature),
         _ => None,
     }));
     if let Some(list) = &cfg.features {
@@ -498,6 +561,11 @@ fn candidates(
             l.dedup();
             l
         }
+        None if layout.is_some() => (0..names.len())
+            .filter(|&j| {
+                more_distinct_than(feature_values(reference, layout, j, all).into_iter(), cfg.unique_threshold)
+            })
+            .collect(),
         None => continuous_features(reference, cfg.unique_threshold)
             .iter()
             .enumerate()
@@ -521,15 +589,48 @@ fn candidates(
     Ok(cands)
 }
 
-/// The sentinel values of feature `j` in `proj`.
-fn sentinel_values(proj: &Projection, j: usize) -> Vec<f32> {
-    proj.rules()
+/// The sentinel values of feature `j` in `proj` (over the input columns).
+fn sentinel_values(proj: &Projection, j: usize, layout: Option<&SetLayout>) -> Vec<f32> {
+    let mut v: Vec<f32> = proj
+        .rules()
         .iter()
         .filter_map(|r| match *r {
-            Rule::Sentinel { feature, value } if feature == j => Some(value),
+            Rule::Sentinel { feature, value } if feature_of(layout, feature) == Some(j) => Some(value),
             _ => None,
         })
-        .collect()
+        .collect();
+    v.dedup();
+    v
+}
+
+/// The feature of input column `col`: itself for an event-level model; for a set model the
+/// event feature, or `E + f` for object feature `f` of a slot (`None` for the count).
+fn feature_of(layout: Option<&SetLayout>, col: usize) -> Option<usize> {
+    match layout {
+        None => Some(col),
+        Some(l) if col < l.n_event() => Some(col),
+        Some(l) => l.object_feature_of(col).map(|f| l.n_event() + f),
+    }
+}
+
+/// The values of feature `j` in the reference rows `rows`: a column, or for an object
+/// feature of a set model the pooled values of every real object of those events.
+fn feature_values(reference: ArrayView2<'_, f32>, layout: Option<&SetLayout>, j: usize, rows: &[usize]) -> Vec<f32> {
+    match layout {
+        Some(l) if j >= l.n_event() => {
+            let mut v = Vec::new();
+            for &i in rows {
+                let r = reference.row(i);
+                let k = l.count_of(r[l.count_column()]);
+                v.extend((0..k).map(|s| r[l.slot_column(s, j - l.n_event())]));
+            }
+            v
+        }
+        _ => {
+            let col = reference.column(j);
+            rows.iter().map(|&i| col[i]).collect()
+        }
+    }
 }
 
 /// Reference rows of each marginal group, and the group labels (empty when pooled).

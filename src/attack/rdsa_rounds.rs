@@ -132,12 +132,24 @@ impl<'a> Rounds<'a> {
                 }
             };
             for &j in chosen {
-                match &margs[j] {
-                    Some(Marginal::Empirical { values }) => {
-                        scratch.plan.push((r * d + j, values, s.below(values.len())))
+                let Some(m) = &margs[j] else { continue };
+                match &self.rdsa.layout {
+                    // An object feature: one draw for each real object of the event.
+                    Some(l) if j >= l.n_event() => {
+                        for slot in 0..l.count(x0) {
+                            let c = l.slot_column(slot, j - l.n_event());
+                            match m {
+                                Marginal::Empirical { values } => {
+                                    scratch.plan.push((r * d + c, values, s.below(values.len())))
+                                }
+                                m => row[c] = m.sample(&mut s),
+                            }
+                        }
                     }
-                    Some(m) => row[j] = m.sample(&mut s),
-                    None => {}
+                    _ => match m {
+                        Marginal::Empirical { values } => scratch.plan.push((r * d + j, values, s.below(values.len()))),
+                        m => row[j] = m.sample(&mut s),
+                    },
                 }
             }
         }

@@ -24,8 +24,8 @@ pub struct AttackResult {
     pub chi2: Vec<f64>,
     /// p-value of that χ².
     pub p_value: Vec<f64>,
-    /// Degrees of freedom of the χ².
-    pub dof: usize,
+    /// Degrees of freedom of each event's χ² (for a set model, real objects only).
+    pub dof: Vec<usize>,
     /// Iterations each event took.
     pub iters: Vec<u32>,
     /// Why each event stopped.

@@ -21,7 +21,7 @@
 //! let c = m.chi2(x0.view(), xa.view(), true).unwrap();
 //! // δ/σ = 5 / (0.1·50) = 1 on pt, 0 on eta.
 //! assert!((c.chi2[0] - 1.0).abs() < 1e-9);
-//! assert_eq!(c.dof, 2);
+//! assert_eq!(c.dof, [2]);
 //! ```
 
 use ndarray::{s, Array1, Array2, ArrayView2, Axis, Zip};
@@ -31,6 +31,7 @@ use rayon::prelude::*;
 use super::chi2_tail::Chi2Tail;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
+use crate::model::SetLayout;
 use crate::rng::{rng, substream};
 
 /// Events per parallel chunk when drawing variations.
@@ -78,7 +79,8 @@ impl FeatureSigma {
 }
 
 /// A correlation matrix and its Cholesky factor, over all features (frozen features have an
-/// identity row and column).
+/// identity row and column) — or, for a model expanded over a set layout, over the leading
+/// event features only (the count and the object slots beyond are uncorrelated).
 #[derive(Clone, Debug, PartialEq)]
 struct Correlation {
     rho: Array2<f64>,
@@ -88,24 +90,47 @@ struct Correlation {
     l_inv: Array2<f32>,
 }
 
+impl Correlation {
+    /// `a · m` where `m` acts on the leading `m.nrows()` columns of `a` (identity beyond).
+    fn mix(a: ArrayView2<'_, f32>, m: ArrayView2<'_, f32>) -> Array2<f32> {
+        let k = m.nrows();
+        if k == a.ncols() {
+            return a.dot(&m);
+        }
+        let mut out = a.to_owned();
+        out.slice_mut(s![.., ..k]).assign(&a.slice(s![.., ..k]).dot(&m));
+        out
+    }
+}
+
 /// Per-event χ² of perturbations under an [`UncertaintyModel`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chi2 {
     /// χ² per event.
     pub chi2: Vec<f64>,
-    /// Degrees of freedom: the number of features that are not frozen.
-    pub dof: usize,
+    /// Degrees of freedom per event: the entries that are not frozen (for a set model, the
+    /// event features and the object features of the event's *real* objects).
+    pub dof: Vec<usize>,
     /// p-value per event, `1 − CDF_χ²(χ²; dof)`.
     pub p_value: Vec<f64>,
 }
 
 /// Per-feature uncertainties, optional correlations, and the scale `s`.
+///
+/// Besides the dataset's (event) features, a model may hold σ for *object features* by name
+/// `coll.feature` ([`UncertaintyModel::with_object_sigma`]); they matter for set models, over
+/// whose input layout attacks expand the model ([`UncertaintyModel::over_inputs`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct UncertaintyModel {
     names: Vec<String>,
     specs: Vec<FeatureSigma>,
     scale: f32,
     corr: Option<Correlation>,
+    /// σ of object features, by `coll.feature`, in the order given.
+    objects: Vec<(String, FeatureSigma)>,
+    /// The set layout this model was expanded over: slot columns beyond each event's count
+    /// get σ = 0 (frozen per event).
+    slots: Option<SetLayout>,
 }
 
 impl UncertaintyModel {
@@ -125,7 +150,7 @@ impl UncertaintyModel {
         for (name, s) in names.iter().zip(&specs) {
             check_spec(name, s)?;
         }
-        Ok(UncertaintyModel { names, specs, scale: 1.0, corr: None })
+        Ok(UncertaintyModel { names, specs, scale: 1.0, corr: None, objects: Vec::new(), slots: None })
     }
 
     /// The same model with scale `s` (every σ multiplied by `s`; `s > 0`).
@@ -200,6 +225,38 @@ impl UncertaintyModel {
         UncertaintyModel::new(names, specs)?.with_correlation(rho)
     }
 
+    /// The same model with σ `spec` for the object feature `name` (`coll.feature`, e.g.
+    /// `part.logpt`), replacing an earlier one. Object features are uncorrelated (with each
+    /// other, across objects and with the event features).
+    pub fn with_object_sigma(&self, name: &str, spec: FeatureSigma) -> Result<Self> {
+        match name.split_once('.') {
+            Some((c, f)) if !c.is_empty() && !f.is_empty() => {}
+            _ => {
+                return Err(Error::arg(
+                    "uncertainty",
+                    format!("object feature '{name}' must be named collection.feature"),
+                ))
+            }
+        }
+        check_spec(name, &spec)?;
+        let mut out = self.clone();
+        match out.objects.iter_mut().find(|(n, _)| n == name) {
+            Some(slot) => slot.1 = spec,
+            None => out.objects.push((name.to_string(), spec)),
+        }
+        Ok(out)
+    }
+
+    /// σ of object features, by `coll.feature`.
+    pub fn object_sigmas(&self) -> &[(String, FeatureSigma)] {
+        &self.objects
+    }
+
+    /// The set layout the model was expanded over ([`UncertaintyModel::over_inputs`]).
+    pub fn set_layout(&self) -> Option<&SetLayout> {
+        self.slots.as_ref()
+    }
+
     /// Feature names, in column order.
     pub fn names(&self) -> &[String] {
         &self.names
@@ -218,18 +275,32 @@ impl UncertaintyModel {
     }
     /// The correlation matrix (identity when uncorrelated).
     pub fn correlation(&self) -> Array2<f64> {
-        match &self.corr {
-            Some(c) => c.rho.clone(),
-            None => Array2::eye(self.names.len()),
+        let mut rho = Array2::eye(self.names.len());
+        if let Some(c) = &self.corr {
+            let k = c.rho.nrows();
+            rho.slice_mut(s![..k, ..k]).assign(&c.rho);
         }
+        rho
     }
     /// Which features are frozen.
     pub fn frozen(&self) -> Vec<bool> {
         self.specs.iter().map(|s| s.frozen).collect()
     }
-    /// Number of features that can move (the χ² degrees of freedom).
+    /// Number of features that can move (the χ² degrees of freedom; for a model expanded over
+    /// a set layout, of an event with every slot filled — see [`UncertaintyModel::dofs`]).
     pub fn dof(&self) -> usize {
         self.specs.iter().filter(|s| !s.frozen).count()
+    }
+
+    /// The χ² degrees of freedom of each event of `x0` (`n × d`): the features that are not
+    /// frozen; for a set model only the object features of the event's real objects count
+    /// (`E′ + k·f′` with `E′` free event features, `k` real objects, `f′` free object features).
+    pub fn dofs(&self, x0: ArrayView2<'_, f32>) -> Vec<usize> {
+        let Some(l) = &self.slots else { return vec![self.dof(); x0.nrows()] };
+        let first = l.count_column() + 1;
+        let free = |r: std::ops::Range<usize>| self.specs[r].iter().filter(|s| !s.frozen).count();
+        let (base, per) = (free(0..first), free(first..first + l.n_object()));
+        x0.rows().into_iter().map(|r| base + l.count_of(r[l.count_column()]) * per).collect()
     }
 
     /// Checks that `ds` has exactly the model's features, in the same order.
@@ -250,8 +321,23 @@ impl UncertaintyModel {
         Ok(())
     }
 
-    /// s·σ(x) per event and feature, `n × d` (0 for frozen features).
+    /// s·σ(x) per event and feature, `n × d` (0 for frozen features; for a model expanded over
+    /// a set layout also 0 on the count and on every slot beyond the event's real objects, so
+    /// `x` must be the original events).
     pub fn sigma(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        let mut out = self.sigma_dense(x);
+        if let Some(l) = &self.slots {
+            let first = l.count_column() + 1;
+            Zip::from(out.rows_mut()).and(x.rows()).par_for_each(|mut o, xr| {
+                let k = l.count_of(xr[l.count_column()]);
+                o.slice_mut(s![first + k * l.n_object()..]).fill(0.0);
+            });
+        }
+        out
+    }
+
+    /// σ per feature before padded slots are zeroed.
+    fn sigma_dense(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
         if self.specs.iter().all(|s| s.relative == 0.0) {
             // σ does not depend on x: one row, broadcast.
             let row = Array1::from_iter(self.specs.iter().map(|s| self.scale * s.at(0.0)));
@@ -273,7 +359,7 @@ impl UncertaintyModel {
     pub fn delta_from_whitened(&self, sigma: ArrayView2<'_, f32>, u: ArrayView2<'_, f32>) -> Array2<f32> {
         match &self.corr {
             Some(c) => {
-                let mut z = u.dot(&c.l.t());
+                let mut z = Correlation::mix(u, c.l.t());
                 Zip::from(&mut z).and(&sigma).par_for_each(|z, &s| *z *= s);
                 z
             }
@@ -286,7 +372,7 @@ impl UncertaintyModel {
     pub fn grad_to_whitened(&self, sigma: ArrayView2<'_, f32>, g: ArrayView2<'_, f32>) -> Array2<f32> {
         let sg = Zip::from(&g).and(&sigma).par_map_collect(|&g, &s| g * s);
         match &self.corr {
-            Some(c) => sg.dot(&c.l),
+            Some(c) => Correlation::mix(sg.view(), c.l.view()),
             None => sg,
         }
     }
@@ -297,7 +383,7 @@ impl UncertaintyModel {
     /// to `u` (`m` must be 0 where σ = 0). Without correlations it is `m ⊙ u'`.
     pub fn masked_metric(&self, u: ArrayView2<'_, f32>, mask: ArrayView2<'_, f32>) -> Array2<f32> {
         match &self.corr {
-            Some(c) => (&u.dot(&c.l_inv) * &mask).dot(&c.l),
+            Some(c) => Correlation::mix((&Correlation::mix(u, c.l_inv.view()) * &mask).view(), c.l.view()),
             None => &u * &mask,
         }
     }
@@ -313,7 +399,7 @@ impl UncertaintyModel {
     fn whiten_owned(&self, sigma: ArrayView2<'_, f32>, mut z: Array2<f32>, mahalanobis: bool) -> Array2<f32> {
         Zip::from(&mut z).and(&sigma).par_for_each(|d, &s| *d = if s > 0.0 { *d / s } else { 0.0 });
         match (&self.corr, mahalanobis) {
-            (Some(c), true) => z.dot(&c.l_inv.t()),
+            (Some(c), true) => Correlation::mix(z.view(), c.l_inv.t()),
             _ => z,
         }
     }
@@ -352,8 +438,11 @@ impl UncertaintyModel {
         mahalanobis: bool,
     ) -> Chi2 {
         let n = original.nrows();
-        let dof = self.dof();
-        let tail = Chi2Tail::new(dof);
+        let dof = self.dofs(original);
+        let mut tails = std::collections::BTreeMap::new();
+        for &k in &dof {
+            tails.entry(k).or_insert_with(|| Chi2Tail::new(k));
+        }
         let mut chi2 = vec![0.0f64; n];
         let mut p_value = vec![0.0f64; n];
         chi2.par_chunks_mut(CHI2_CHUNK).zip(p_value.par_chunks_mut(CHI2_CHUNK)).enumerate().for_each(
@@ -361,9 +450,10 @@ impl UncertaintyModel {
                 let rows = s![c * CHI2_CHUNK..c * CHI2_CHUNK + chunk.len(), ..];
                 let delta = &perturbed.slice(rows) - &original.slice(rows);
                 let u = self.whiten_owned(sigma.slice(rows), delta, mahalanobis);
-                for ((dst, p), r) in chunk.iter_mut().zip(p.iter_mut()).zip(u.rows()) {
+                let dofs = &dof[c * CHI2_CHUNK..c * CHI2_CHUNK + chunk.len()];
+                for (((dst, p), r), k) in chunk.iter_mut().zip(p.iter_mut()).zip(u.rows()).zip(dofs) {
                     *dst = r.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-                    *p = tail.sf(*dst);
+                    *p = tails.get(k).map_or(f64::NAN, |t| t.sf(*dst));
                 }
             },
         );
@@ -374,6 +464,14 @@ impl UncertaintyModel {
     /// variations): `x + s·σ(x) ⊙ (L ξ)`, ξ ~ N(0, I), deterministic for `seed`.
     pub fn smear(&self, ds: &Dataset, seed: u64) -> Result<Dataset> {
         self.check_dataset("smear", ds)?;
+        if let Some((name, _)) = self.objects.first() {
+            return Err(Error::arg(
+                "smear",
+                format!(
+                    "varies the dataset's event features only; this uncertainty model also has σ for object feature '{name}', which smear cannot vary yet"
+                ),
+            ));
+        }
         let (n, d) = (ds.len(), ds.n_features());
         let mut xi = Array2::<f32>::zeros((n, d));
         xi.axis_chunks_iter_mut(Axis(0), SMEAR_CHUNK).into_par_iter().enumerate().for_each(|(c, mut chunk)| {
@@ -540,6 +638,9 @@ fn lower_inverse(l: &Array2<f64>) -> Array2<f64> {
     }
     inv
 }
+
+#[path = "uncertainty_sets.rs"]
+mod sets;
 
 #[cfg(test)]
 #[path = "uncertainty_tests.rs"]

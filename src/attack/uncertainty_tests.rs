@@ -19,7 +19,7 @@ fn diagonal_chi2_is_the_sum_of_squared_pulls() {
     let xa = array![[2.0f32, 12.0, 3.0]];
     let c = m.chi2(x0.view(), xa.view(), true).unwrap();
     assert!((c.chi2[0] - (4.0 + 4.0 / 4.01)).abs() < 1e-5, "{}", c.chi2[0]);
-    assert_eq!(c.dof, 2);
+    assert_eq!(c.dof, [2]);
     // dof = 2: the χ² survival function is exp(−c/2) exactly.
     assert!((c.p_value[0] - (-c.chi2[0] / 2.0).exp()).abs() < 1e-9);
     // The scale s divides χ² by s².

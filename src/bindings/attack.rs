@@ -57,6 +57,24 @@ pub(crate) mod helpers {
         })
     }
 
+    /// The values of object feature `name` (`coll.feature`) of `ds`, when it names one.
+    pub(crate) fn object_values<'a>(ds: &'a Dataset, name: &str) -> Option<&'a [f32]> {
+        let (c, f) = name.split_once('.')?;
+        ds.collections().iter().find(|x| x.name() == c)?.values(f).ok()
+    }
+
+    /// The column of feature `name`, or an error that explains object features have no
+    /// correlations (they are uncorrelated by construction).
+    fn corr_index(ds: &Dataset, names: &[String], name: &str) -> RhaiResult<usize> {
+        if object_values(ds, name).is_some() {
+            return Err(bad(
+                "uncertainty",
+                format!("'{name}' is an object feature; object features are uncorrelated (correlations are among the dataset's event features only)"),
+            ));
+        }
+        index("uncertainty", names, name)
+    }
+
     fn matrix(func: &str, what: &str, a: &Array, d: usize) -> RhaiResult<Vec<Vec<f64>>> {
         if a.len() != d {
             return Err(bad(func, format!("{what} must have {d} rows (one per listed feature), got {}", a.len())));
@@ -70,12 +88,17 @@ pub(crate) mod helpers {
     }
 
     /// The full correlation matrix from `correlation`, `groups` and `covariance` entries.
-    fn correlation(o: &mut Opts, names: &[String], specs: &mut [FeatureSigma]) -> RhaiResult<Option<Array2<f64>>> {
+    fn correlation(
+        o: &mut Opts,
+        ds: &Dataset,
+        names: &[String],
+        specs: &mut [FeatureSigma],
+    ) -> RhaiResult<Option<Array2<f64>>> {
         let d = names.len();
         let mut rho = Array2::<f64>::eye(d);
         let mut any = false;
         let set_block = |feats: &[String], m: &[Vec<f64>], rho: &mut Array2<f64>| -> RhaiResult<()> {
-            let idx: Vec<usize> = feats.iter().map(|f| index("uncertainty", names, f)).collect::<RhaiResult<_>>()?;
+            let idx: Vec<usize> = feats.iter().map(|f| corr_index(ds, names, f)).collect::<RhaiResult<_>>()?;
             for (a, &i) in idx.iter().enumerate() {
                 for (b, &j) in idx.iter().enumerate() {
                     rho[[i, j]] = m[a][b];
@@ -102,7 +125,7 @@ pub(crate) mod helpers {
             let (sd, r) = split_covariance(&feats, &cov, &vec![false; feats.len()])?;
             let r: Vec<Vec<f64>> = r.rows().into_iter().map(|row| row.to_vec()).collect();
             for (f, v) in feats.iter().zip(&sd) {
-                let i = index("uncertainty", names, f)?;
+                let i = corr_index(ds, names, f)?;
                 specs[i] = FeatureSigma::absolute(*v as f32);
             }
             set_block(&feats, &r, &mut rho)?;
@@ -130,7 +153,9 @@ pub(crate) mod helpers {
         Ok(any.then_some(rho))
     }
 
-    /// An uncertainty model from a dataset's features and a spec map.
+    /// An uncertainty model from a dataset's features and a spec map. `features` and `frozen`
+    /// may also name object features `coll.feature` (σ for set models); `all` and the preset
+    /// cover the dataset's event features only.
     pub fn uncertainty(ds: &Dataset, spec: &Map) -> RhaiResult<UncertaintyModel> {
         let names = ds.names().to_vec();
         let mut o = Opts::new("uncertainty", spec);
@@ -145,12 +170,21 @@ pub(crate) mod helpers {
                 *s = sigma_spec(&def, sd, *s)?;
             }
         }
+        // Object features (`coll.feature`): their σ, in the order given.
+        let mut objects: Vec<(String, FeatureSigma)> = Vec::new();
         if let Some(per) = o.map_opt("features")? {
             for (name, v) in per {
-                let i = index("uncertainty", &names, name.as_str())?;
+                let obj = object_values(ds, name.as_str()).filter(|_| !names.iter().any(|n| n == name.as_str()));
+                let (std_i, base) = match obj {
+                    Some(values) => (object_std(values), FeatureSigma::absolute(0.0)),
+                    None => {
+                        let i = index("uncertainty", &names, name.as_str())?;
+                        (std[i], specs[i])
+                    }
+                };
                 let m = v.clone().try_cast::<Map>();
-                specs[i] = match (m, as_f64(&v)) {
-                    (Some(m), _) => sigma_spec(&m, std[i], specs[i])?,
+                let spec = match (m, as_f64(&v)) {
+                    (Some(m), _) => sigma_spec(&m, std_i, base)?,
                     (None, Some(a)) => FeatureSigma::absolute(a as f32),
                     _ => {
                         return Err(bad(
@@ -159,24 +193,58 @@ pub(crate) mod helpers {
                         ))
                     }
                 };
+                match obj {
+                    Some(_) => objects.push((name.to_string(), spec)),
+                    None => specs[index("uncertainty", &names, name.as_str())?] = spec,
+                }
             }
         }
         for f in o.strings_opt("frozen")?.unwrap_or_default() {
-            specs[index("uncertainty", &names, &f)?] = FeatureSigma::frozen();
+            if object_values(ds, &f).is_some() && !names.contains(&f) {
+                objects.push((f, FeatureSigma::frozen()));
+            } else {
+                specs[index("uncertainty", &names, &f)?] = FeatureSigma::frozen();
+            }
         }
-        let rho = correlation(&mut o, &names, &mut specs)?;
+        let rho = correlation(&mut o, ds, &names, &mut specs)?;
         let scale = o.f64("scale", 1.0)?;
         o.finish()?;
         let mut m = UncertaintyModel::new(names, specs)?;
         if let Some(rho) = rho {
             m = m.with_correlation(rho)?;
         }
+        for (name, spec) in objects {
+            m = m.with_object_sigma(&name, spec)?;
+        }
         Ok(m.with_scale(scale)?)
     }
 
-    /// A projection from `#{ clip, clip_to_data, integer, sentinel, frozen }`.
+    /// Standard deviation of object feature values (for `std_fraction`).
+    fn object_std(v: &[f32]) -> f32 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        (v.iter().map(|&x| (f64::from(x) - mean).powi(2)).sum::<f64>() / n).sqrt() as f32
+    }
+
+    /// A projection from `#{ clip, clip_to_data, integer, sentinel, frozen }`. Rules may name
+    /// object features `coll.feature` (for set models: applied to each real object).
     pub fn projection(ds: &Dataset, spec: &Map) -> RhaiResult<Projection> {
-        let names = ds.names().to_vec();
+        let mut names = ds.names().to_vec();
+        let events = names.len();
+        // An object feature named by a rule gets a name after the event features.
+        let at = |names: &mut Vec<String>, name: &str| -> RhaiResult<usize> {
+            if let Some(i) = names.iter().position(|n| n == name) {
+                return Ok(i);
+            }
+            if object_values(ds, name).is_some() {
+                names.push(name.to_string());
+                return Ok(names.len() - 1);
+            }
+            index("projection", &names[..events], name)
+        };
         let mut o = Opts::new("projection", spec);
         let mut rules = Vec::new();
         if o.bool("clip_to_data", false)? {
@@ -184,7 +252,7 @@ pub(crate) mod helpers {
         }
         if let Some(clip) = o.map_opt("clip")? {
             for (name, v) in clip {
-                let feature = index("projection", &names, name.as_str())?;
+                let feature = at(&mut names, name.as_str())?;
                 let pair = v.clone().try_cast::<Array>().filter(|a| a.len() == 2).ok_or_else(|| {
                     bad("projection", format!("clip of '{name}' must be [min, max] (() for no bound)"))
                 })?;
@@ -196,21 +264,21 @@ pub(crate) mod helpers {
             }
         }
         for f in o.strings_opt("integer")?.unwrap_or_default() {
-            rules.push(Rule::Integer { feature: index("projection", &names, &f)? });
+            rules.push(Rule::Integer { feature: at(&mut names, &f)? });
         }
         if let Some(sent) = o.map_opt("sentinel")? {
             for (name, v) in sent {
-                let feature = index("projection", &names, name.as_str())?;
+                let feature = at(&mut names, name.as_str())?;
                 let value =
                     as_f64(&v).ok_or_else(|| bad("projection", format!("sentinel of '{name}' must be a number")))?;
                 rules.push(Rule::Sentinel { feature, value: value as f32 });
             }
         }
         for f in o.strings_opt("frozen")?.unwrap_or_default() {
-            rules.push(Rule::Frozen { feature: index("projection", &names, &f)? });
+            rules.push(Rule::Frozen { feature: at(&mut names, &f)? });
         }
         o.finish()?;
-        Ok(Projection::new(names, rules)?)
+        Ok(Projection::with_objects(names, events, rules)?)
     }
 
     /// Checks model, dataset and uncertainty agree.
@@ -269,6 +337,11 @@ pub(crate) mod helpers {
             names.extend(["chi2", "p_value"].map(String::from));
             cols.push(r.chi2.iter().map(|&c| c as f32).collect());
             cols.push(r.p_value.iter().map(|&c| c as f32).collect());
+            // A set model's χ² has its own degrees of freedom per event (real objects only).
+            if m.set_layout().is_some() {
+                names.push("dof".into());
+                cols.push(r.dof.iter().map(|&k| k as f32).collect());
+            }
         }
         names.push("iterations".into());
         cols.push(r.iters.iter().map(|&c| c as f32).collect());
@@ -437,6 +510,15 @@ pub mod attack_api {
     ///
     /// σᵢ(x) = max(√(absᵢ² + (relᵢ·xᵢ)²), floorᵢ); `std_fraction: f` sets abs = f·std(column).
     ///
+    /// **Object features** (for set models such as `pfn`): `features` and `frozen` also take
+    /// `coll.feature` names (`"part.logpt": 0.05`, `frozen: ["part.charge"]`); `all` and the
+    /// preset cover the dataset's event features only. An attack on a set model gives every
+    /// real object that σ (relative σ relative to each object's value), never moves the object
+    /// count or the padded slots, and counts χ² degrees of freedom over the event's real
+    /// objects only (a `dof` column per event). σ applies to the model's input features as they
+    /// are: an absolute 0.05 on `log(pt)` is a 5 % relative pT uncertainty (δ log pT ≈ δpT/pT).
+    /// Object features are uncorrelated; correlations are among event features.
+    ///
     /// ```rhai
     /// let d = dataset("gaussians", #{ n: 500, seed: 1 });
     /// let u = uncertainty(d, #{ all: #{ abs: 0.1 }, features: #{ x0: #{ rel: 0.05, abs: 0.01 } },
@@ -531,7 +613,7 @@ pub mod attack_api {
         let mut m = Map::new();
         m.insert("chi2".into(), Dynamic::from_array(f64_array(c.chi2)));
         m.insert("p_value".into(), Dynamic::from_array(f64_array(c.p_value)));
-        m.insert("dof".into(), Dynamic::from_int(c.dof as i64));
+        m.insert("dof".into(), Dynamic::from_int(u.dof() as i64));
         Ok(m)
     }
 
@@ -559,6 +641,9 @@ pub mod attack_api {
     /// | `integer` | array | features rounded to integers |
     /// | `sentinel` | map | `#{ name: value }`: events with that original value keep it |
     /// | `frozen` | array | features never changed |
+    ///
+    /// Rules may name object features `coll.feature` (for set models): they apply to every real
+    /// object of an event, never to padded slots.
     ///
     /// ```rhai
     /// let d = dataset("collider", #{ n: 200, seed: 1 });

@@ -121,6 +121,13 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         true
     }
 
+    /// The set layout of a set model's inputs (event features, object count, padded slots);
+    /// `None` for event-level models. Attacks expand their uncertainty model and projection
+    /// over it, so padded slots and the count never move.
+    fn set_layout(&self) -> Option<&super::SetLayout> {
+        None
+    }
+
     /// The model's `n × D` input matrix for a dataset (after [`Model::check_features`]).
     fn inputs(&self, ds: &Dataset) -> Result<Array2<f32>> {
         self.check_features(ds)?;

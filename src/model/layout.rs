@@ -109,6 +109,35 @@ impl SetLayout {
         }
     }
 
+    /// The slot of input column `col` (`None` for event features, the count and columns
+    /// beyond the layout).
+    pub fn slot_of(&self, col: usize) -> Option<usize> {
+        let first = self.count_column() + 1;
+        (col >= first && col < self.width()).then(|| (col - first) / self.n_object())
+    }
+
+    /// The object feature (index into `object_features`) of input column `col`, when `col` is
+    /// a slot column.
+    pub fn object_feature_of(&self, col: usize) -> Option<usize> {
+        let first = self.count_column() + 1;
+        (col >= first && col < self.width()).then(|| (col - first) % self.n_object())
+    }
+
+    /// Whether input column `col` is a padded slot of an event whose count entry is `count`
+    /// (a slot at or beyond the event's real objects).
+    #[inline]
+    pub fn is_padded(&self, col: usize, count: f32) -> bool {
+        self.slot_of(col).is_some_and(|s| s >= self.count_of(count))
+    }
+
+    /// The logical feature names of a set model: the event features, then `coll.feature` for
+    /// each object feature (the names uncertainty models, projections and RDSA use).
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut names = self.event_features.clone();
+        names.extend(self.object_features.iter().map(|f| format!("{}.{f}", self.collection)));
+        names
+    }
+
     /// Names of the `D` entries: the event features, `coll.n`, then `coll[s].feature` per
     /// slot and feature.
     pub fn names(&self) -> Vec<String> {

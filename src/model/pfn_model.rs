@@ -80,6 +80,10 @@ impl Model for Pfn {
         false
     }
 
+    fn set_layout(&self) -> Option<&super::SetLayout> {
+        Some(self.layout())
+    }
+
     fn inputs(&self, ds: &Dataset) -> Result<Array2<f32>> {
         self.layout().gather(ds)
     }

@@ -72,7 +72,10 @@ pub fn config(o: &mut dyn AttackOptions) -> Result<ConservConfig> {
 impl Conserv {
     /// Reads CONSERVAttack's options for `setup`.
     pub fn configure(o: &mut dyn AttackOptions, s: &Setup) -> Result<Box<dyn Attack>> {
-        s.event_level("conservattack")?;
+        s.event_level(
+            "conservattack",
+            "it keeps every input column's histogram and the correlation matrix over the population, which padded object slots (0 where an event has fewer objects) and varying object counts do not have",
+        )?;
         let cfg = config(o)?;
         cfg.validate(s.model.n_inputs())?;
         let proj = s.projection("conservattack", o)?;

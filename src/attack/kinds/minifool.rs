@@ -65,7 +65,7 @@ fn config(o: &mut dyn AttackOptions, s: &Setup) -> Result<MiniFoolConfig> {
     let n = s.events.len();
     let target = match (o.number("target")?, o.f64_opt("shift")?) {
         (_, Some(shift)) => {
-            let (scores, _) = outputs(s.model, s.events.x())?;
+            let (scores, _) = outputs(s.model, s.model.inputs(s.events)?.view())?;
             Target::Values { index: 0, value: scores.column(0).iter().map(|v| v + shift as f32).collect() }
         }
         (Some(t), None) if s.model.output() == Output::Linear => {

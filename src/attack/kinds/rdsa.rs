@@ -11,7 +11,7 @@ use crate::attack::uncertainty::UncertaintyModel;
 use crate::attack::{Attack, Entry, Outcome, Purpose, Setup, Summary};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::model::Model;
+use crate::model::{Model, SetLayout};
 use crate::optim::Control;
 
 /// The registry entry.
@@ -32,8 +32,21 @@ pub struct RdsaAttack {
     names: Vec<String>,
 }
 
-fn columns(ds: &Dataset, names: Vec<String>) -> Result<Vec<usize>> {
-    names.iter().map(|n| ds.index_of("rdsa", n)).collect()
+/// The features `names` by index: dataset columns, or for a set model its features
+/// ([`SetLayout::feature_names`]: event features, then `coll.feature`).
+fn columns(ds: &Dataset, layout: Option<&SetLayout>, names: Vec<String>) -> Result<Vec<usize>> {
+    let Some(l) = layout else { return names.iter().map(|n| ds.index_of("rdsa", n)).collect() };
+    let all = l.feature_names();
+    names
+        .iter()
+        .map(|n| {
+            all.iter().position(|a| a == n).ok_or_else(|| Error::UnknownColumn {
+                op: "rdsa",
+                name: n.clone(),
+                available: all.join(", "),
+            })
+        })
+        .collect()
 }
 
 impl RdsaAttack {
@@ -45,10 +58,11 @@ impl RdsaAttack {
     /// Reads RDSA's options for `setup` and prepares the marginals (from `reference`, else the
     /// attacked events).
     pub fn configure(o: &mut dyn AttackOptions, s: &Setup) -> Result<Box<dyn Attack>> {
-        s.event_level("rdsa")?;
         let d = RdsaConfig::default();
         let ds = s.events;
-        let features = o.strings_opt("features")?.map(|f| columns(ds, f)).transpose()?;
+        let layout = s.model.set_layout();
+        let columns = |f| columns(ds, layout, f);
+        let features = o.strings_opt("features")?.map(columns).transpose()?;
         let k = o.usize_opt("k")?;
         if features.is_some() && k.is_some() {
             return Err(Error::BadOption {
@@ -63,8 +77,8 @@ impl RdsaAttack {
             steps: o.usize("steps", d.steps)?,
             bins: o.usize("bins", d.bins)?,
             unique_threshold: o.usize("unique_threshold", d.unique_threshold)?,
-            continuous: o.strings_opt("continuous")?.map(|f| columns(ds, f)).transpose()?,
-            frozen: columns(ds, o.strings_opt("frozen")?.unwrap_or_default())?,
+            continuous: o.strings_opt("continuous")?.map(columns).transpose()?,
+            frozen: columns(o.strings_opt("frozen")?.unwrap_or_default())?,
             sampling: Sampling::parse(o.choice("sampling", &["histogram", "empirical"], "histogram")?)?,
             per_class: o.choice("marginals", &["pooled", "per_class"], "pooled")? == "per_class",
             subset: match o.choice("subset", &["event", "try"], "event")? {
@@ -94,23 +108,51 @@ impl RdsaAttack {
             Purpose::Training => None,
             _ => s.unc.cloned().or(o.uncertainty("uncertainty")?),
         };
-        if let Some(u) = &unc {
-            u.check_dataset("rdsa", ds)?;
-        }
+        let unc = match unc {
+            Some(u) => {
+                u.check_dataset("rdsa", ds)?;
+                Some(u.over_inputs(s.model)?)
+            }
+            None => None,
+        };
         let r = reference.as_ref().unwrap_or(ds);
         r.check_finite("rdsa")?;
-        let rdsa = Rdsa::new(ds.names(), r.x(), r.label(), &cfg, &proj)?;
-        Ok(Box::new(RdsaAttack { rdsa, unc, names: ds.names().to_vec() }))
+        let (rdsa, names) = match layout {
+            None => (Rdsa::new(ds.names(), r.x(), r.label(), &cfg, &proj)?, ds.names().to_vec()),
+            Some(l) => {
+                let x = s.model.inputs(r)?;
+                (Rdsa::for_set(l, x.view(), r.label(), &cfg, &proj)?, l.feature_names())
+            }
+        };
+        Ok(Box::new(RdsaAttack { rdsa, unc, names }))
     }
 
     /// The common result plus RDSA's counts: per event how many shuffled features changed and,
     /// per shuffled feature, whether it did.
     pub fn outcome(&self, x0: ArrayView2<'_, f32>, r: RdsaResult) -> Outcome {
-        let changed: Vec<Vec<f32>> = r
-            .shuffled
-            .iter()
-            .map(|&j| x0.column(j).iter().zip(r.attack.x.column(j)).map(|(a, b)| f32::from(u8::from(a != b))).collect())
-            .collect();
+        let changed: Vec<Vec<f32>> = match self.rdsa.layout() {
+            None => r
+                .shuffled
+                .iter()
+                .map(|&j| {
+                    x0.column(j).iter().zip(r.attack.x.column(j)).map(|(a, b)| f32::from(u8::from(a != b))).collect()
+                })
+                .collect(),
+            // A set model's object feature changed when any of the event's objects did.
+            Some(_) => r
+                .shuffled
+                .iter()
+                .map(|&j| {
+                    (0..x0.nrows())
+                        .map(|i| {
+                            let (a, b) = (x0.row(i), r.attack.x.row(i));
+                            let row0 = a.to_vec();
+                            f32::from(u8::from(self.rdsa.columns_of(j, &row0).iter().any(|&c| a[c] != b[c])))
+                        })
+                        .collect()
+                })
+                .collect(),
+        };
         let n = r.attack.len();
         let n_changed: Vec<f32> = (0..n).map(|i| changed.iter().map(|c| c[i]).sum()).collect();
         let mut columns: Vec<(String, Vec<f32>)> = vec![("n_changed".into(), n_changed)];
