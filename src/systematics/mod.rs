@@ -28,4 +28,4 @@ pub use interp::Code;
 pub use json::{from_json, load, save, to_json};
 pub use nuisance::{Binned, Derived, Effect, Nuisance, Prior, Sigma, Systematics, Target};
 pub use variations::{model_scores, value_range, variations, Envelope, Quantities, ScoreFn, Variation};
-pub use vary::{check, vary, vary_with_tangent, Tangent};
+pub use vary::{check, vary, vary_with_tangent, Point, Prepared, Tangent, Theta};
