@@ -24,6 +24,7 @@ use crate::data::Dataset;
 use ndarray::ArrayView2;
 use crate::error::{Error, Result};
 use crate::rng::{substream, Stream};
+use rayon::prelude::*;
 
 const OP: &str = "vary";
 
@@ -729,16 +730,18 @@ fn depends(d: &Derived, known: &HashMap<String, Vec<f64>>) -> bool {
 fn recompute(mut ds: Dataset, syst: &Systematics, mut tangents: Option<DerivedTangents<'_>>) -> Result<Dataset> {
     for d in syst.derived_in_order() {
         if let Some((known, out)) = tangents.as_mut() {
-            let mut per = Vec::with_capacity(known.len());
-            for k in known.iter_mut() {
-                if depends(d, k) {
+            // One forward-mode pass per nuisance, independent: in parallel.
+            let per: Vec<Option<Vec<f64>>> = known
+                .par_iter_mut()
+                .map(|k| -> Result<Option<Vec<f64>>> {
+                    if !depends(d, k) {
+                        return Ok(None);
+                    }
                     let t = derived_tangent(&ds, d, k)?;
                     k.insert(d.target.name(), t.clone());
-                    per.push(Some(t));
-                } else {
-                    per.push(None);
-                }
-            }
+                    Ok(Some(t))
+                })
+                .collect::<Result<_>>()?;
             out.push((d.target.clone(), per));
         }
         let context = |e: Error| match e {
