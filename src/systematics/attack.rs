@@ -157,7 +157,7 @@ impl CoherentAttack {
 /// The outcome of either mode.
 #[derive(Clone, Debug)]
 pub enum ThetaAttack {
-    Event(EventAttack),
+    Event(Box<EventAttack>),
     Coherent(CoherentAttack),
 }
 
@@ -199,8 +199,8 @@ fn check_config(cfg: &ThetaAttackConfig, k: usize) -> Result<()> {
 pub fn theta_attack(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &Control) -> Result<ThetaAttack> {
     check_config(cfg, space.n_nuisances())?;
     match (cfg.mode, cfg.method) {
-        (Mode::Event, Method::Pgd) => event_pgd(space, cfg, control).map(ThetaAttack::Event),
-        (Mode::Event, Method::MiniFool) => event_minifool(space, cfg, control).map(ThetaAttack::Event),
+        (Mode::Event, Method::Pgd) => event_pgd(space, cfg, control).map(|r| ThetaAttack::Event(Box::new(r))),
+        (Mode::Event, Method::MiniFool) => event_minifool(space, cfg, control).map(|r| ThetaAttack::Event(Box::new(r))),
         (Mode::Coherent, Method::Pgd) => {
             let radius = cfg.chi2.sqrt();
             let run = coherent_pgd(space, cfg, radius, cfg.direction, control)?;
@@ -312,8 +312,7 @@ fn event_pgd(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &Control)
     let other = other_classes(space.model().output(), &clean_scores, &clean)?;
     let radius = cfg.chi2.sqrt();
     let step = cfg.step.unwrap_or(2.5 * radius / cfg.steps as f64);
-    let mut s =
-        EventPgd { space, theta: Array2::zeros((n, k)), other, clean, free: cfg.free.clone(), step, radius };
+    let mut s = EventPgd { space, theta: Array2::zeros((n, k)), other, clean, free: cfg.free.clone(), step, radius };
     let run = control.executor(cfg.steps).run(&mut s)?;
     event_result(space, cfg, s.theta, clean_scores, s.clean, None, run.stop)
 }
@@ -385,7 +384,9 @@ fn event_minifool(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &Con
     let class = other_classes(space.model().output(), &clean_scores, &clean)?;
     let goal = match cfg.minifool.target {
         crate::attack::Target::Flip { margin } if (0.0..=0.5).contains(&margin) => 0.5 + margin,
-        crate::attack::Target::Flip { margin } => return Err(bad("margin", format!("must be in [0, 0.5], got {margin}"))),
+        crate::attack::Target::Flip { margin } => {
+            return Err(bad("margin", format!("must be in [0, 0.5], got {margin}")))
+        }
         _ => return Err(Error::arg(OP, "a per-event MiniFool in θ space flips the class (give margin)")),
     };
     let free: Vec<usize> = (0..k).filter(|&m| cfg.free[m]).collect();

@@ -42,7 +42,12 @@ fn systematics() -> Systematics {
 /// A smooth (tanh) untrained classifier on the 11 collider features, standardised on `ds`.
 fn classifier(ds: &Dataset) -> Mlp {
     let names: Vec<String> = COLLIDER_FEATURES.iter().map(|s| s.to_string()).collect();
-    let cfg = MlpConfig { activation: Activation::Tanh, seed: 11, feature_names: Some(names.clone()), ..MlpConfig::default() };
+    let cfg = MlpConfig {
+        activation: Activation::Tanh,
+        seed: 11,
+        feature_names: Some(names.clone()),
+        ..MlpConfig::default()
+    };
     let mut m = Mlp::new(&[11, 16, 16, 1], cfg).unwrap();
     m.fit_standardization(&ds.select(&names).unwrap()).unwrap();
     m
@@ -78,6 +83,7 @@ fn random_theta(n: usize, k: usize) -> Array2<f64> {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn per_event_theta_gradients_match_finite_differences_through_derived_features() {
     let ds = events(200);
     let s = systematics();
@@ -135,7 +141,8 @@ fn coherent_theta_gradients_match_finite_differences_for_every_quantity() {
             let (mut tp, mut tm) = (theta, theta);
             tp[k] += h;
             tm[k] -= h;
-            let fd = (space.population(&tp, &pop).unwrap().soft - space.population(&tm, &pop).unwrap().soft) / (2.0 * h);
+            let fd =
+                (space.population(&tp, &pop).unwrap().soft - space.population(&tm, &pop).unwrap().soft) / (2.0 * h);
             // The region is a hard cut: an event crossing m12 = 100 between θ ± h would break
             // the comparison; the tolerance is relative to the quantity's own size.
             let scale = v.soft.abs().max(1e-3);
@@ -223,7 +230,10 @@ fn one_nuisance_smallest_pull_reaching_a_yield_target_equals_the_scan() {
             .unwrap();
         let pull = r.theta[0].abs();
         assert!(pull <= first * (1.0 + cfg.tolerance) + 1e-9, "target {target}: pull {pull} above the scan's {first}");
-        assert!(pull > first - 0.002, "target {target}: pull {pull} below the scan's {first} (no grid point there reaches it)");
+        assert!(
+            pull > first - 0.002,
+            "target {target}: pull {pull} below the scan's {first} (no grid point there reaches it)"
+        );
     }
 }
 
@@ -250,7 +260,11 @@ fn per_event_pgd_stays_in_its_chi2_ball_and_moves_only_free_nuisances() {
     let push: f64 = (0..ds.len())
         .map(|i| {
             let s = |a: &Array2<f32>| f64::from(a[[i, 0]]);
-            if r.clean_class[i] == 1 { s(&r.clean_scores) - s(&r.scores) } else { s(&r.scores) - s(&r.clean_scores) }
+            if r.clean_class[i] == 1 {
+                s(&r.clean_scores) - s(&r.scores)
+            } else {
+                s(&r.scores) - s(&r.clean_scores)
+            }
         })
         .sum();
     assert!(push > 0.0, "{push}");
@@ -318,7 +332,7 @@ fn per_event_theta_matches_a_shared_theta_event_by_event_and_threads_do_not_matt
     let space = ThetaSpace::new(&m, &ds, &s).unwrap();
     let cfg = config(Method::Pgd, Mode::Event, 5);
     let run = || match theta_attack(&space, &cfg, &Control::quiet()).unwrap() {
-        ThetaAttack::Event(r) => r.theta,
+        ThetaAttack::Event(r) => r.theta.clone(),
         _ => unreachable!(),
     };
     let a = run();

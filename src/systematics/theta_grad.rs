@@ -250,7 +250,9 @@ impl<'a> ThetaSpace<'a> {
         let n = point.data.len();
         let w: Vec<f64> = point.data.weights_or_ones().iter().map(|&v| f64::from(v)).collect();
         let inside: Vec<bool> = match &pop.region {
-            Some(e) => e.eval_table(&&point.data, "nuisance_attack")?.into_iter().map(|v| v != 0.0 && !v.is_nan()).collect(),
+            Some(e) => {
+                e.eval_table(&&point.data, "nuisance_attack")?.into_iter().map(|v| v != 0.0 && !v.is_nan()).collect()
+            }
             None => vec![true; n],
         };
         let (t, tau) = (pop.threshold, pop.temperature);

@@ -21,9 +21,9 @@ use std::f64::consts::TAU;
 use super::nuisance::{Derived, Effect, Prior, Sigma, Systematics, Target};
 use crate::data::expr::Expr;
 use crate::data::Dataset;
-use ndarray::ArrayView2;
 use crate::error::{Error, Result};
 use crate::rng::{substream, Stream};
+use ndarray::ArrayView2;
 use rayon::prelude::*;
 
 const OP: &str = "vary";
@@ -588,7 +588,9 @@ fn apply(ds: &Dataset, syst: &Systematics, theta: &[f64], k: Option<usize>) -> R
             let take = |(t, mut d): (Target, Vec<Option<Vec<f64>>>)| -> (Target, Vec<f64>) {
                 let rows = match &t {
                     Target::Column(_) => ds.len(),
-                    Target::Object { coll, .. } => ds.collection(OP, coll).map_or(0, |c| c.offsets().last().copied().unwrap_or(0)),
+                    Target::Object { coll, .. } => {
+                        ds.collection(OP, coll).map_or(0, |c| c.offsets().last().copied().unwrap_or(0))
+                    }
                 };
                 let v = d.pop().flatten().unwrap_or_else(|| vec![0.0; rows]);
                 (t, v)
@@ -717,8 +719,7 @@ fn rebuild(ds: &Dataset, targets: &[Target], v: &Varied) -> Result<Dataset> {
 
 /// Where derivatives of derived features go: per tracked nuisance the known ones by name, and
 /// the list out (per feature, per tracked nuisance).
-type DerivedTangents<'a> =
-    (&'a mut Vec<HashMap<String, Vec<f64>>>, &'a mut Vec<(Target, Vec<Option<Vec<f64>>>)>);
+type DerivedTangents<'a> = (&'a mut Vec<HashMap<String, Vec<f64>>>, &'a mut Vec<(Target, Vec<Option<Vec<f64>>>)>);
 
 /// Whether a derived feature may depend on the columns in `known` (an object expression's
 /// name may also be an event column broadcast, so both readings count).
