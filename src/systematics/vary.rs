@@ -277,11 +277,14 @@ impl Theta<'_> {
             Theta::PerEvent(t) => t.dim(),
         };
         if cols != nuisances || rows != events {
-            return Err(Error::Shape {
-                op: OP,
-                expected: format!("{nuisances} θ values (one per nuisance) for each of {events} events"),
-                got: format!("{cols} for {rows}"),
-            });
+            let (expected, got) = match self {
+                Theta::Shared(_) => (format!("{nuisances} θ values (one per nuisance)"), format!("{cols}")),
+                Theta::PerEvent(_) => (
+                    format!("{events} × {nuisances} θ values (one row per event, one column per nuisance)"),
+                    format!("{rows} × {cols}"),
+                ),
+            };
+            return Err(Error::Shape { op: OP, expected, got });
         }
         let bad = match self {
             Theta::Shared(t) => t.iter().find(|t| !t.is_finite()).copied(),
