@@ -190,18 +190,7 @@ pub fn minifool_scaled(
         proj,
         evaluations: AtomicUsize::new(0),
     };
-    let (u, iters, reason, cost_start, cost_end, stop) = match cfg.minimizer {
-        Minimizer::Lbfgs => {
-            let mut s = Lbfgs::new(&problem, cfg)?;
-            let run = control.executor(cfg.max_iters).run(&mut s)?;
-            s.finish(run.stop)
-        }
-        Minimizer::Adam => {
-            let mut s = Adam::new(&problem, cfg)?;
-            let run = control.executor(cfg.max_iters).run(&mut s)?;
-            s.finish(run.stop)
-        }
-    };
+    let (u, iters, reason, cost_start, cost_end, stop) = minimize(&problem, cfg, control)?;
     let mut x = &x0 + &unc.delta_from_whitened(problem.sigma.view(), u.view());
     proj.apply(x0, x.view_mut());
     let ending = Ending { iters, reason, stop };
@@ -329,6 +318,44 @@ fn gather_rows<'b>(a: ArrayView2<'b, f32>, idx: &[usize]) -> CowArray<'b, f32, I
 /// Rows per parallel task of [`gather_rows`].
 const GATHER_CHUNK: usize = 2048;
 
+/// A batched per-event cost that MiniFool's minimisers ([`Lbfgs`], [`Adam`]) minimise from
+/// u = 0: `n` events of `d` free coordinates each. MiniFool's own is [`Problem`]; attacks in
+/// θ space (`systematics::attack`) bring theirs.
+pub(crate) trait BatchCost: Sync {
+    /// `(n, d)`: events and coordinates per event.
+    fn dim(&self) -> (usize, usize);
+    /// The cost and its gradient for the events `idx` at the points `u` (rows matching `idx`).
+    fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)>;
+}
+
+/// Runs a minimiser on any [`BatchCost`] (settings from `cfg`: minimiser, iterations,
+/// tolerances, memory, learning rate): points u, iterations, reasons, start and end costs, stop.
+pub(crate) fn minimize(cost: &dyn BatchCost, cfg: &MiniFoolConfig, control: &Control) -> Result<solvers::Finished> {
+    check_config(cfg)?;
+    Ok(match cfg.minimizer {
+        Minimizer::Lbfgs => {
+            let mut s = Lbfgs::new(cost, cfg)?;
+            let run = control.executor(cfg.max_iters).run(&mut s)?;
+            s.finish(run.stop)
+        }
+        Minimizer::Adam => {
+            let mut s = Adam::new(cost, cfg)?;
+            let run = control.executor(cfg.max_iters).run(&mut s)?;
+            s.finish(run.stop)
+        }
+    })
+}
+
+impl BatchCost for Problem<'_> {
+    fn dim(&self) -> (usize, usize) {
+        self.x0.dim()
+    }
+
+    fn eval(&self, idx: &[usize], u: ArrayView2<'_, f32>) -> Result<(Vec<f64>, Array2<f32>)> {
+        Problem::eval(self, idx, u)
+    }
+}
+
 /// The batched cost function.
 struct Problem<'a> {
     model: &'a dyn Model,
@@ -397,7 +424,7 @@ impl Problem<'_> {
 }
 
 /// β·(f_t − g)² of one event and its gradient with respect to the outputs `z`.
-fn score_term(out: Output, z: &[f32], class: usize, target: f32, beta: f32, g: &mut [f32]) -> f32 {
+pub(crate) fn score_term(out: Output, z: &[f32], class: usize, target: f32, beta: f32, g: &mut [f32]) -> f32 {
     g.fill(0.0);
     match out {
         Output::Sigmoid => {

@@ -5,7 +5,7 @@
 use ndarray::{Array1, Array2, Axis, Zip};
 use rayon::prelude::*;
 
-use super::{gather_rows, MiniFoolConfig, Problem};
+use super::{gather_rows, BatchCost, MiniFoolConfig};
 use crate::error::Result;
 use crate::optim::{Kv, Solver, Stop};
 
@@ -17,7 +17,7 @@ fn row_dots(a: &Array2<f32>, b: &Array2<f32>) -> Array1<f32> {
 }
 
 /// What a minimiser hands back: points u, iterations, reasons, start and end costs, stop.
-pub(super) type Finished = (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop);
+pub(crate) type Finished = (Array2<f32>, Vec<u32>, Vec<&'static str>, Vec<f64>, Vec<f64>, Stop);
 
 /// Cost above which an event that never moved from δ = 0 did not converge but stalled: the
 /// score term β·(f − g)² is still clearly positive while its gradient vanished, as happens
@@ -39,8 +39,8 @@ struct Events {
 impl Events {
     /// Every event at u = 0 (δ = 0, projected when there is a projection), with those whose
     /// gradient is already below `gtol` converged.
-    fn start(p: &Problem<'_>, gtol: f64) -> Result<Self> {
-        let (n, d) = p.x0.dim();
+    fn start(p: &dyn BatchCost, gtol: f64) -> Result<Self> {
+        let (n, d) = p.dim();
         let all: Vec<usize> = (0..n).collect();
         let u = Array2::<f32>::zeros((n, d));
         let (cost, grad) = p.eval(&all, u.view())?;
@@ -96,7 +96,7 @@ impl Events {
 
 /// Batched L-BFGS: a ring of `m` (s, y, ρ) pairs shared by slot; ρ = 0 marks a skipped pair.
 pub(super) struct Lbfgs<'a> {
-    p: &'a Problem<'a>,
+    p: &'a dyn BatchCost,
     ev: Events,
     s: Vec<Array2<f32>>,
     y: Vec<Array2<f32>>,
@@ -108,8 +108,8 @@ pub(super) struct Lbfgs<'a> {
 }
 
 impl<'a> Lbfgs<'a> {
-    pub(super) fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
-        let (n, d) = p.x0.dim();
+    pub(super) fn new(p: &'a dyn BatchCost, cfg: &MiniFoolConfig) -> Result<Self> {
+        let (n, d) = p.dim();
         let ev = Events::start(p, cfg.gtol)?;
         // First step −g/‖g‖: one σ (‖u‖ = 1) along the steepest descent, as SciPy's L-BFGS-B
         // starts (a unit step in its coordinates). A shorter Newton-like first step of the χ²
@@ -273,7 +273,7 @@ const FLAT: f64 = 1e-6;
 ///   falling; the best accepted step is kept. This lets an event cross a flat stretch of the
 ///   score term towards the other class instead of creeping.
 fn line_search(
-    p: &Problem<'_>,
+    p: &dyn BatchCost,
     idx: &[usize],
     u0: &Array2<f32>,
     pd: &Array2<f32>,
@@ -351,7 +351,7 @@ fn line_search(
 
 /// Batched Adam on u with a fixed learning rate; the best point per event is returned.
 pub(super) struct Adam<'a> {
-    p: &'a Problem<'a>,
+    p: &'a dyn BatchCost,
     ev: Events,
     /// Current (not best) point, its first and second moments.
     cur: Array2<f32>,
@@ -364,7 +364,7 @@ pub(super) struct Adam<'a> {
 }
 
 impl<'a> Adam<'a> {
-    pub(super) fn new(p: &'a Problem<'a>, cfg: &MiniFoolConfig) -> Result<Self> {
+    pub(super) fn new(p: &'a dyn BatchCost, cfg: &MiniFoolConfig) -> Result<Self> {
         let ev = Events::start(p, cfg.gtol)?;
         let dim = ev.u.raw_dim();
         let cur_grad = ev.grad.clone();

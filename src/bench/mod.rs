@@ -9,6 +9,7 @@ pub mod conservattack;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
+pub mod nuisance;
 pub mod pfn;
 pub mod rdsa;
 
@@ -58,6 +59,11 @@ pub fn all() -> Vec<Bench> {
         },
         Bench { name: "fgsm", about: "FGSM, L∞ ε = 0.1, labels = clean class, 100k test events", run: fgsm },
         Bench { name: "pgd", about: "PGD, 20 steps of 0.01 in the L∞ ball of 0.1, 100k test events", run: pgd },
+        Bench {
+            name: "nuisance_pgd",
+            about: "per-event PGD in nuisance space (5 nuisances, m12 and HT recomputed), χ² ≤ 1, 20 steps, on 100k toy collider events with an 11→64→64→1 MLP; and plain PGD-20 on the same events",
+            run: nuisance::nuisance_pgd,
+        },
         Bench {
             name: "minifool",
             about: "MiniFool (L-BFGS and Adam) at λ = 0.1, 1, 10 with σᵢ = 0.25·(1 + i mod 4), 100k events",

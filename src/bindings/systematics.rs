@@ -97,13 +97,169 @@ mod helpers {
     pub fn values_map(e: &Envelope, v: &[f64]) -> Map {
         e.quantities.iter().zip(v).map(|(q, x)| (q.as_str().into(), Dynamic::from_float(*x))).collect()
     }
+
+    /// `nuisance_attack`: reads the options, runs the attack in θ space, builds the result map.
+    pub fn run_theta_attack(
+        c: &crate::bindings::Ctx,
+        model: &dyn Model,
+        data: &Dataset,
+        s: &Systematics,
+        options: &Map,
+    ) -> crate::bindings::RhaiResult<Map> {
+        use crate::attack::{MiniFoolConfig, Minimizer, Target};
+        use crate::bindings::convert::{bool_array, check_array, f64_array, map, matrix, string_array};
+        use crate::systematics::{theta_attack, Method, Mode, Population, ThetaAttack, ThetaAttackConfig, ThetaSpace};
+        const F: &str = "nuisance_attack";
+        let mut o = Opts::new(F, options);
+        let method = match o.choice("method", &["pgd", "minifool"], "pgd")? {
+            "pgd" => Method::Pgd,
+            _ => Method::MiniFool,
+        };
+        let mode = match o.choice("mode", &["event", "coherent"], "event")? {
+            "event" => Mode::Event,
+            _ => Mode::Coherent,
+        };
+        let search = mode == Mode::Coherent && method == Method::MiniFool;
+        let chi2 = o.f64("chi2", if search { 25.0 } else { 1.0 })?;
+        let steps = o.usize("steps", 20)?;
+        let step = o.f64_opt("step")?;
+        let names: Vec<String> = s.nuisances().iter().map(|n| n.name.clone()).collect();
+        let free = match o.strings_opt("nuisances")? {
+            None => vec![true; names.len()],
+            Some(list) => {
+                let mut f = vec![false; names.len()];
+                for n in &list {
+                    f[s.index_of(n)?] = true;
+                }
+                f
+            }
+        };
+        let d = MiniFoolConfig::default();
+        let minimizer = Minimizer::parse(&o.string("minimizer", "lbfgs")?)?;
+        let minifool = MiniFoolConfig {
+            alpha: o.f64("alpha", f64::from(d.alpha))? as f32,
+            beta: o.f64("beta", f64::from(d.beta))? as f32,
+            target: Target::Flip { margin: o.f64("margin", 0.5)? as f32 },
+            minimizer,
+            max_iters: o.usize("max_iters", d.max_iters)?,
+            ..d
+        };
+        let kind = o.string("quantity", "yield")?;
+        let (region, threshold) = (o.string_opt("region")?, o.f64_opt("threshold")?);
+        let population =
+            Population { quantity: quantity_of(&kind, region, threshold)?, temperature: o.f64("temperature", 0.05)? };
+        let direction = if o.choice("direction", &["up", "down"], "up")? == "up" { 1.0 } else { -1.0 };
+        let target = o.f64("target", 0.1)?;
+        let tolerance = o.f64("tolerance", 1e-3)?;
+        o.finish()?;
+        let cfg = ThetaAttackConfig {
+            method,
+            mode,
+            chi2,
+            steps,
+            step,
+            free,
+            minifool,
+            population,
+            direction,
+            target,
+            tolerance,
+        };
+        let space = ThetaSpace::new(model, data, s)?;
+        let head = |m: &mut Map| {
+            m.insert("method".into(), Dynamic::from(if method == Method::Pgd { "pgd" } else { "minifool" }));
+            m.insert("mode".into(), Dynamic::from(if mode == Mode::Event { "event" } else { "coherent" }));
+            m.insert("nuisances".into(), Dynamic::from_array(string_array(&names)));
+        };
+        let out = match theta_attack(&space, &cfg, &c.control)? {
+            ThetaAttack::Event(r) => {
+                let r = *r;
+                let n = r.class.len();
+                check_array(F, n.saturating_mul(names.len() + 6))?;
+                let own = |sc: &ndarray::Array2<f32>| -> Vec<f64> {
+                    (0..n)
+                        .map(|i| {
+                            let c = r.clean_class[i];
+                            if sc.ncols() == 1 {
+                                let p = f64::from(sc[[i, 0]]);
+                                if c == 1 {
+                                    p
+                                } else {
+                                    1.0 - p
+                                }
+                            } else {
+                                f64::from(sc[[i, c as usize]])
+                            }
+                        })
+                        .collect()
+                };
+                let mean_chi2 = r.chi2.iter().sum::<f64>() / n.max(1) as f64;
+                let mut m = map([
+                    ("theta", Dynamic::from_array(matrix(r.theta.rows().into_iter().map(|row| row.to_vec())))),
+                    ("chi2", Dynamic::from_array(f64_array(r.chi2.iter().copied()))),
+                    ("p_value", Dynamic::from_array(f64_array(r.p_value.iter().copied()))),
+                    ("score_clean", Dynamic::from_array(f64_array(own(&r.clean_scores)))),
+                    ("score", Dynamic::from_array(f64_array(own(&r.scores)))),
+                    (
+                        "flipped",
+                        Dynamic::from_array(bool_array(r.class.iter().zip(&r.clean_class).map(|(a, b)| a != b))),
+                    ),
+                    ("flip_fraction", Dynamic::from_float(r.flip_fraction())),
+                    ("mean_chi2", Dynamic::from_float(mean_chi2)),
+                    ("data", Dynamic::from(r.data.clone())),
+                    ("stopped", Dynamic::from(r.stop.as_str())),
+                ]);
+                if let Some((a, b)) = &r.cost {
+                    m.insert("cost_start".into(), Dynamic::from_array(f64_array(a.iter().copied())));
+                    m.insert("cost_end".into(), Dynamic::from_array(f64_array(b.iter().copied())));
+                }
+                m
+            }
+            ThetaAttack::Coherent(r) => {
+                let pulls: Map =
+                    names.iter().zip(&r.theta).map(|(n, t)| (n.as_str().into(), Dynamic::from_float(*t))).collect();
+                let mut m = map([
+                    ("quantity", Dynamic::from(kind.clone())),
+                    ("pulls", Dynamic::from_map(pulls)),
+                    ("chi2", Dynamic::from_float(r.chi2)),
+                    ("p_value", Dynamic::from_float(r.p_value)),
+                    ("nominal", Dynamic::from_float(r.nominal)),
+                    ("value", Dynamic::from_float(r.value)),
+                    ("change", Dynamic::from_float(r.value - r.nominal)),
+                    ("relative_change", Dynamic::from_float(r.relative_change())),
+                    ("runs", Dynamic::from_int(r.runs as i64)),
+                    ("data", Dynamic::from(r.data.clone())),
+                    ("stopped", Dynamic::from(r.stop.as_str())),
+                ]);
+                if let Some(reached) = r.reached {
+                    m.insert("reached".into(), Dynamic::from_bool(reached));
+                }
+                m
+            }
+        };
+        let mut out = out;
+        head(&mut out);
+        Ok(out)
+    }
+
+    /// A quantity from its script spelling (`quantity` and `nuisance_attack` read it alike):
+    /// the threshold defaults to 0.5 for a yield or an efficiency; a mean score takes none.
+    pub fn quantity_of(kind: &str, region: Option<String>, threshold: Option<f64>) -> Result<syst::Quantity> {
+        let kind = syst::QuantityKind::parse(kind)?;
+        let threshold = match kind {
+            syst::QuantityKind::MeanScore => threshold,
+            _ => Some(threshold.unwrap_or(0.5)),
+        };
+        let region = region.map(|r| Expr::parse(&r)).transpose()?;
+        syst::Quantity::new(kind, region, threshold)
+    }
 }
 
 #[export_module]
 pub mod systematics_api {
     use rhai::{Array, Dynamic, Map};
 
-    use super::helpers::{run_variations, to_json, values_map};
+    use super::helpers::{quantity_of, run_variations, to_json, values_map};
     use crate::attack::UncertaintyModel;
     use crate::bindings::convert::{f64_array, map, string_array};
     use crate::bindings::options::{type_name, Opts};
@@ -286,6 +442,91 @@ pub mod systematics_api {
         run_variations(&data, &s, None, &options)
     }
 
+    /// An attack in nuisance space: the pulls θ of `s`'s nuisance parameters that change the
+    /// classifier the most for the χ² its priors set (`χ² = Σθ²`; every prior is N(0, 1) in θ,
+    /// a log-normal normalisation being `(1 + size)^θ`), with gradients through every effect
+    /// and the derived features. Smearings are attacked through their fixed, seeded draws (θ
+    /// scales them); weight effects change no score but move a coherent yield.
+    ///
+    /// `mode: "event"` gives every event its own θ, attacked for its own class: `method:
+    /// "pgd"` raises the other class's logit in the ball `Σθ² ≤ chi2`; `method: "minifool"`
+    /// minimises MiniFool's cost `α·Σθ²/N + β·(f_t − 0.5 − margin)²` (N attacked nuisances).
+    /// `mode: "coherent"` uses one θ for the whole sample and a population `quantity` of a
+    /// single-output classifier — `"yield"` (Σw over score > `threshold`, as `quantity` counts), `"efficiency"`
+    /// (that over Σw) or `"mean_score"`, inside an optional `region` cut on the varied events:
+    /// `"pgd"` moves it the most (`direction`) within `chi2`; `"minifool"` finds the smallest
+    /// χ² whose PGD reaches a relative change `target` (bisection on √χ², up to `chi2`). The
+    /// gradient of `[score > threshold]` is taken of `σ((score − threshold)/temperature)`;
+    /// every reported value uses the hard cut.
+    ///
+    /// Per event the result has `theta` (one array per event), `chi2`, `p_value` (χ² tail with
+    /// one degree of freedom per attacked nuisance), `score_clean` and `score` (of the clean
+    /// class), `flipped`, `flip_fraction`, `mean_chi2` (MiniFool adds `cost_start`,
+    /// `cost_end`); coherently `pulls` (name → θ), `chi2`, `p_value`, `nominal`, `value`,
+    /// `change`, `relative_change` (MiniFool adds `reached`) and `runs`. Both have `data` (the
+    /// events at their θ), `nuisances`, `method`, `mode` and `stopped`.
+    ///
+    /// | key | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `method` | string | "pgd" | `"pgd"` or `"minifool"` |
+    /// | `mode` | string | "event" | `"event"` (θ per event) or `"coherent"` (one θ) |
+    /// | `chi2` | float | 1 (coherent MiniFool 25) | PGD's budget Σθ² ≤ chi2; the largest χ² a coherent MiniFool searches |
+    /// | `steps` | int | 20 | PGD steps (coherent MiniFool: per bisection point) |
+    /// | `step` | float | 2.5·√chi2/steps | PGD step length in θ |
+    /// | `nuisances` | array | all | the nuisances attacked; the others stay at 0 |
+    /// | `alpha` | float | 1 | per-event MiniFool: weight of Σθ²/N |
+    /// | `beta` | float | 1 | per-event MiniFool: weight of the score term |
+    /// | `margin` | float | 0.5 | per-event MiniFool: target score 0.5 + margin of the other class |
+    /// | `minimizer` | string | "lbfgs" | per-event MiniFool: `"lbfgs"` or `"adam"` |
+    /// | `max_iters` | int | 100 | per-event MiniFool: iterations |
+    /// | `quantity` | string | "yield" | coherent: `"yield"`, `"efficiency"` or `"mean_score"` |
+    /// | `threshold` | float | 0.5 | coherent: the score cut `score > threshold` of yield and efficiency (a mean score takes none) |
+    /// | `region` | string | all events | coherent: a cut on the varied events |
+    /// | `temperature` | float | 0.05 | coherent: τ of the sigmoid surrogate of the cut |
+    /// | `direction` | string | "up" | coherent PGD: `"up"` or `"down"` |
+    /// | `target` | float | 0.1 | coherent MiniFool: the relative change to reach (sign = direction) |
+    /// | `tolerance` | float | 0.001 | coherent MiniFool: relative precision of √χ² |
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 200, seed: 1 }).derive("jets_ht", "ht - pt1 - pt2");
+    /// let m = mlp([11, 8, 1], #{ features: d.features.filter(|f| f != "jets_ht"), seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1", "pt2", "jets_ht"], sigma: 0.03, relative: true }],
+    ///                     #{ derived: #{ ht: "pt1 + pt2 + jets_ht" } });
+    /// let r = nuisance_attack(m, d, s, #{ chi2: 4.0, steps: 5 });
+    /// assert(r.chi2.all(|c| c <= 4.0 + 1e-9));
+    /// let c = nuisance_attack(m, d, s, #{ mode: "coherent", quantity: "mean_score", chi2: 1.0 });
+    /// assert(c.chi2 <= 1.0 + 1e-9 && c.value >= c.nominal);
+    /// ```
+    #[rhai_fn(return_raw, name = "nuisance_attack")]
+    pub fn nuisance_attack(
+        c: NativeCallContext,
+        model: SharedModel,
+        data: Dataset,
+        s: Systematics,
+        options: Map,
+    ) -> RhaiResult<Map> {
+        super::helpers::run_theta_attack(&ctx(&c)?, &*model, &data, &s, &options)
+    }
+
+    /// The per-event PGD in nuisance space with the default options (χ² ≤ 1, 20 steps).
+    ///
+    /// ```rhai
+    /// let d = dataset("collider", #{ n: 100, seed: 1 });
+    /// let m = mlp([11, 8, 1], #{ features: d.features, seed: 1 });
+    /// let s = systematics([#{ name: "JES", kind: "scale", targets: ["pt1", "pt2"], sigma: 0.03, relative: true }]);
+    /// let r = nuisance_attack(m, d, s);
+    /// assert_eq(r.theta.len(), 100);
+    /// ```
+    #[rhai_fn(return_raw, name = "nuisance_attack")]
+    pub fn nuisance_attack_default(
+        c: NativeCallContext,
+        model: SharedModel,
+        data: Dataset,
+        s: Systematics,
+    ) -> RhaiResult<Map> {
+        nuisance_attack(c, model, data, s, Map::new())
+    }
+
     /// The variations without options: yields of all events at θ = ±1.
     ///
     /// ```rhai
@@ -363,13 +604,7 @@ pub mod systematics_api {
         let region = o.string_opt("region")?;
         let threshold = o.f64_opt("threshold")?;
         o.finish()?;
-        let kind = syst::QuantityKind::parse(&kind)?;
-        let threshold = match kind {
-            syst::QuantityKind::MeanScore => threshold,
-            _ => Some(threshold.unwrap_or(0.5)),
-        };
-        let region = region.map(|r| crate::data::expr::Expr::parse(&r)).transpose()?;
-        let q = syst::Quantity::new(kind, region, threshold)?;
+        let q = quantity_of(&kind, region, threshold)?;
         Ok(q.measure(&data, &syst::model_scores(&*model, &data)?)?)
     }
 

@@ -19,16 +19,20 @@
 //! absolute-shift nuisances (one θ per feature, shared by the events), so both can be compared
 //! on the same data.
 
+mod attack;
 mod interp;
 mod json;
 mod nuisance;
 mod quantity;
+mod theta_grad;
 mod variations;
 mod vary;
 
+pub use attack::{theta_attack, CoherentAttack, EventAttack, Method, Mode, ThetaAttack, ThetaAttackConfig};
 pub use interp::Code;
 pub use json::{from_json, load, save, to_json};
 pub use nuisance::{Binned, Derived, Effect, Nuisance, Prior, Sigma, Systematics, Target};
 pub use quantity::{Quantity, QuantityKind};
+pub use theta_grad::{EventValue, Population, PopulationValue, ThetaSpace};
 pub use variations::{model_scores, value_range, variations, Envelope, Quantities, ScoreFn, Variation};
-pub use vary::{check, vary, vary_with_tangent, Tangent};
+pub use vary::{check, vary, vary_with_tangent, Point, Prepared, Tangent, Theta};

@@ -84,10 +84,7 @@ impl Quantity {
             return Err(Error::arg(OP, format!("the score of event {i} is {}", scores[i])));
         }
         let w = ds.weights_or_ones();
-        let mask = match &self.region {
-            Some(e) => e.eval_mask(ds)?,
-            None => vec![true; ds.len()],
-        };
+        let mask = self.region_mask(ds)?;
         let t = self.threshold.unwrap_or(f64::NEG_INFINITY);
         let (mut total, mut pass, mut weighted_score) = (0.0, 0.0, 0.0);
         for ((&m, &wi), &s) in mask.iter().zip(&w).zip(scores) {
@@ -115,6 +112,14 @@ impl Quantity {
     }
 
     /// `region 'cut'` or `all events`.
+    /// Which events of `ds` are inside the region (every event without one).
+    pub fn region_mask(&self, ds: &Dataset) -> Result<Vec<bool>> {
+        match &self.region {
+            Some(e) => e.eval_mask(ds),
+            None => Ok(vec![true; ds.len()]),
+        }
+    }
+
     fn region_name(&self) -> String {
         self.region.as_ref().map_or("all events".into(), |e| format!("region '{}'", e.source()))
     }

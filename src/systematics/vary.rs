@@ -23,6 +23,8 @@ use crate::data::expr::Expr;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::{substream, Stream};
+use ndarray::ArrayView2;
+use rayon::prelude::*;
 
 const OP: &str = "vary";
 
@@ -233,42 +235,6 @@ fn sigma_values(ds: &Dataset, nuisance: &str, t: &Target, sigma: &Sigma, rows: u
     Ok(s)
 }
 
-/// A varied column with its derivative.
-struct Col {
-    target: Target,
-    x: Vec<f64>,
-    dx: Vec<f64>,
-}
-
-/// The working state: varied columns (in first-touched order) and the weight.
-struct State {
-    cols: Vec<Col>,
-    weight: Option<(Vec<f64>, Vec<f64>)>,
-}
-
-impl State {
-    fn col(&mut self, ds: &Dataset, t: &Target) -> Result<&mut Col> {
-        let i = match self.cols.iter().position(|c| c.target == *t) {
-            Some(i) => i,
-            None => {
-                let x = nominal(ds, t)?;
-                let dx = vec![0.0; x.len()];
-                self.cols.push(Col { target: t.clone(), x, dx });
-                self.cols.len() - 1
-            }
-        };
-        Ok(&mut self.cols[i])
-    }
-
-    fn weight(&mut self, ds: &Dataset) -> &mut (Vec<f64>, Vec<f64>) {
-        self.weight.get_or_insert_with(|| {
-            let w: Vec<f64> = ds.weights_or_ones().iter().map(|&v| f64::from(v)).collect();
-            let n = w.len();
-            (w, vec![0.0; n])
-        })
-    }
-}
-
 /// A standard normal from a stream (Box–Muller, 1 − u ∈ (0, 1] so the log is finite).
 fn normal(s: &mut Stream) -> f64 {
     let (u1, u2) = (s.uniform(), s.uniform());
@@ -293,44 +259,353 @@ fn draws(ds: &Dataset, target: &Target, seed: u64, t: usize, rows: usize) -> Res
         }
     }
 }
+/// θ of every event: one vector shared by the whole sample (coherent), or one row per event
+/// (`n × K`, each event its own pulls). Object rows take the θ of their event.
+#[derive(Clone, Copy, Debug)]
+pub enum Theta<'a> {
+    /// One θ per nuisance for every event.
+    Shared(&'a [f64]),
+    /// Row `i` is the θ of event `i`.
+    PerEvent(ArrayView2<'a, f64>),
+}
 
-fn apply(ds: &Dataset, syst: &Systematics, theta: &[f64], k: Option<usize>) -> Result<(Dataset, Option<Tangent>)> {
-    if theta.len() != syst.nuisances().len() {
-        return Err(Error::Shape {
-            op: OP,
-            expected: format!("{} θ values (one per nuisance)", syst.nuisances().len()),
-            got: format!("{}", theta.len()),
-        });
-    }
-    if let Some(t) = theta.iter().find(|t| !t.is_finite()) {
-        return Err(Error::arg(OP, format!("θ must be finite, got {t}")));
-    }
-    check(ds, syst)?;
-    let mut st = State { cols: Vec::new(), weight: None };
-    for (n_idx, (n, &th)) in syst.nuisances().iter().zip(theta).enumerate() {
-        let mine = k == Some(n_idx);
-        for e in &n.effects {
-            apply_effect(ds, &mut st, &n.name, n.prior, e, th, mine)?;
+impl Theta<'_> {
+    /// Errors unless there is one θ per nuisance (and one row per event), all finite.
+    fn check(&self, events: usize, nuisances: usize) -> Result<()> {
+        let (rows, cols) = match self {
+            Theta::Shared(t) => (events, t.len()),
+            Theta::PerEvent(t) => t.dim(),
+        };
+        if cols != nuisances || rows != events {
+            let (expected, got) = match self {
+                Theta::Shared(_) => (format!("{nuisances} θ values (one per nuisance)"), format!("{cols}")),
+                Theta::PerEvent(_) => (
+                    format!("{events} × {nuisances} θ values (one row per event, one column per nuisance)"),
+                    format!("{rows} × {cols}"),
+                ),
+            };
+            return Err(Error::Shape { op: OP, expected, got });
+        }
+        let bad = match self {
+            Theta::Shared(t) => t.iter().find(|t| !t.is_finite()).copied(),
+            Theta::PerEvent(t) => t.iter().find(|t| !t.is_finite()).copied(),
+        };
+        match bad {
+            Some(t) => Err(Error::arg(OP, format!("θ must be finite, got {t}"))),
+            None => Ok(()),
         }
     }
-    let out = rebuild(ds, &st)?;
-    match k {
-        None => Ok((recompute(out, syst, None)?, None)),
-        Some(_) => {
-            let mut known: HashMap<String, Vec<f64>> =
-                st.cols.iter().map(|c| (c.target.name(), c.dx.clone())).collect();
-            let mut derived = Vec::new();
-            let out = recompute(out, syst, Some((&mut known, &mut derived)))?;
-            let tangent = Tangent {
-                columns: st.cols.iter().map(|c| (c.target.clone(), c.dx.clone())).collect(),
-                derived,
-                weight: st.weight.as_ref().map(|w| w.1.clone()),
-            };
-            Ok((out, Some(tangent)))
+
+    /// θ of nuisance `m` for every row (`event_of`: each row's event; `None`: rows are events).
+    fn rows(&self, m: usize, event_of: Option<&[usize]>, rows: usize) -> Vec<f64> {
+        match (self, event_of) {
+            (Theta::Shared(t), _) => vec![t[m]; rows],
+            (Theta::PerEvent(t), None) => t.column(m).to_vec(),
+            (Theta::PerEvent(t), Some(ev)) => ev.iter().map(|&e| t[[e, m]]).collect(),
         }
     }
 }
 
+/// What one effect does, with everything it reads from the nominal dataset computed once.
+enum Step {
+    /// `x·(1 + θ·σ)`.
+    Scale { col: usize, sigma: Vec<f64> },
+    /// `x + θ·a` (an absolute scale: a = σ; a smearing: a = z·width).
+    Shift { col: usize, per_unit: Vec<f64> },
+    /// An interpolated alternative of the column's nominal.
+    Alternative { col: usize, up: Vec<f64>, down: Vec<f64>, code: super::Code, what: String },
+    /// An interpolated alternative of the event weight.
+    Weight { up: Vec<f64>, down: Vec<f64>, code: super::Code },
+    /// A normalisation factor on the weight.
+    Norm { size: f64, prior: Prior },
+}
+
+/// A systematics model prepared on a nominal dataset: every σ, smearing draw and up/down
+/// value read once, so that the dataset at any θ (shared or per event) and `dx/dθ` of every
+/// nuisance follow by arithmetic — what attacks in θ space evaluate at every step.
+pub struct Prepared {
+    ds: Dataset,
+    syst: Systematics,
+    /// The columns acted on directly, in first-touched order, with their nominal values and
+    /// (object features) each row's event.
+    targets: Vec<Target>,
+    nominal: Vec<Vec<f64>>,
+    event_of: Vec<Option<Vec<usize>>>,
+    /// `(nuisance, step)` in declaration order.
+    steps: Vec<(usize, Step)>,
+    /// The nominal weight, when an effect acts on it.
+    w0: Option<Vec<f64>>,
+}
+
+/// The varied values and, for the tracked nuisances, their derivatives.
+struct Varied {
+    /// Per target, its values.
+    x: Vec<Vec<f64>>,
+    /// Per target, per tracked nuisance, `dx/dθ` per row.
+    dx: Vec<Vec<Vec<f64>>>,
+    /// The weight and its derivatives per tracked nuisance.
+    weight: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+}
+
+/// The dataset at one θ with `dx/dθₖ` of every nuisance k.
+#[derive(Clone, Debug)]
+pub struct Point {
+    /// The varied dataset, derived features recomputed.
+    pub data: Dataset,
+    /// Every column varied directly, then every derived feature (evaluation order), with
+    /// `dx/dθₖ` per nuisance k (`None`: the column does not depend on θₖ).
+    pub tangents: Vec<(Target, Vec<Option<Vec<f64>>>)>,
+    /// `dw/dθₖ` of the event weight per nuisance, when an effect acts on the weight.
+    pub weight_tangent: Option<Vec<Vec<f64>>>,
+}
+
+impl Prepared {
+    /// Checks the model against `ds` and reads every σ, draw and up/down column.
+    pub fn new(ds: &Dataset, syst: &Systematics) -> Result<Prepared> {
+        check(ds, syst)?;
+        let mut p = Prepared {
+            ds: ds.clone(),
+            syst: syst.clone(),
+            targets: Vec::new(),
+            nominal: Vec::new(),
+            event_of: Vec::new(),
+            steps: Vec::new(),
+            w0: None,
+        };
+        for (m, n) in syst.nuisances().iter().enumerate() {
+            for e in &n.effects {
+                p.prepare(m, &n.name, n.prior, e)?;
+            }
+        }
+        Ok(p)
+    }
+
+    /// The nominal dataset.
+    pub fn dataset(&self) -> &Dataset {
+        &self.ds
+    }
+
+    /// The systematics model.
+    pub fn systematics(&self) -> &Systematics {
+        &self.syst
+    }
+
+    fn col(&mut self, t: &Target) -> Result<usize> {
+        if let Some(i) = self.targets.iter().position(|c| c == t) {
+            return Ok(i);
+        }
+        let x = nominal(&self.ds, t)?;
+        let ev = match t {
+            Target::Column(_) => None,
+            Target::Object { coll, .. } => Some(self.ds.collection(OP, coll)?.event_index()),
+        };
+        self.targets.push(t.clone());
+        self.nominal.push(x);
+        self.event_of.push(ev);
+        Ok(self.targets.len() - 1)
+    }
+
+    fn weight0(&mut self) -> Vec<f64> {
+        self.w0.get_or_insert_with(|| self.ds.weights_or_ones().iter().map(|&v| f64::from(v)).collect()).clone()
+    }
+
+    fn prepare(&mut self, m: usize, name: &str, prior: Prior, e: &Effect) -> Result<()> {
+        let ds = self.ds.clone();
+        match e {
+            Effect::Scale { targets, sigma, relative } => {
+                for t in targets {
+                    let col = self.col(t)?;
+                    let s = sigma_values(&ds, name, t, sigma, self.nominal[col].len())?;
+                    let step = if *relative { Step::Scale { col, sigma: s } } else { Step::Shift { col, per_unit: s } };
+                    self.steps.push((m, step));
+                }
+            }
+            Effect::Smear { targets, sigma, relative, seed } => {
+                for (ti, t) in targets.iter().enumerate() {
+                    let col = self.col(t)?;
+                    let x0 = &self.nominal[col];
+                    let s = sigma_values(&ds, name, t, sigma, x0.len())?;
+                    let z = draws(&ds, t, *seed, ti, x0.len())?;
+                    let per_unit =
+                        (0..x0.len()).map(|i| z[i] * if *relative { s[i] * x0[i].abs() } else { s[i] }).collect();
+                    self.steps.push((m, Step::Shift { col, per_unit }));
+                }
+            }
+            Effect::Alternative { nominal: nom, up, down, code } => {
+                for ((t, u), d) in nom.iter().zip(up).zip(down) {
+                    let col = self.col(t)?;
+                    let (up, down) = (nominal(&ds, u)?, nominal(&ds, d)?);
+                    self.steps.push((m, Step::Alternative { col, up, down, code: *code, what: t.name() }));
+                }
+            }
+            Effect::Weight { up, down, code } => {
+                let w0 = self.weight0();
+                let wu: Vec<f64> = ds.column(up).map_err(|_| unknown(&ds, up))?.iter().map(|&v| f64::from(v)).collect();
+                let wd: Vec<f64> = match down {
+                    Some(d) => ds.column(d).map_err(|_| unknown(&ds, d))?.iter().map(|&v| f64::from(v)).collect(),
+                    None if code.multiplicative() => {
+                        w0.iter().zip(&wu).map(|(w, u)| if *u == 0.0 { *w } else { w * w / u }).collect()
+                    }
+                    None => w0.iter().zip(&wu).map(|(w, u)| 2.0 * w - u).collect(),
+                };
+                self.steps.push((m, Step::Weight { up: wu, down: wd, code: *code }));
+            }
+            Effect::Norm { size } => {
+                self.weight0();
+                self.steps.push((m, Step::Norm { size: *size, prior }));
+            }
+        }
+        Ok(())
+    }
+
+    /// The varied values at `theta`, with derivatives for the nuisances in `tracked`.
+    fn run(&self, theta: &Theta<'_>, tracked: &[usize]) -> Result<Varied> {
+        theta.check(self.ds.len(), self.syst.nuisances().len())?;
+        let nt = tracked.len();
+        let mut x = self.nominal.clone();
+        let mut dx: Vec<Vec<Vec<f64>>> = x.iter().map(|c| vec![vec![0.0; c.len()]; nt]).collect();
+        let mut weight = self.w0.as_ref().map(|w| (w.clone(), vec![vec![0.0; w.len()]; nt]));
+        for (m, step) in &self.steps {
+            let slot = tracked.iter().position(|t| t == m);
+            let name = &self.syst.nuisances()[*m].name;
+            match step {
+                Step::Scale { col, sigma } => {
+                    let th = theta.rows(*m, self.event_of[*col].as_deref(), sigma.len());
+                    let f: Vec<f64> = th.iter().zip(sigma).map(|(t, s)| 1.0 + t * s).collect();
+                    let add: Vec<f64> = x[*col].iter().zip(sigma).map(|(x, s)| x * s).collect();
+                    multiply(&mut x[*col], &mut dx[*col], &f, slot.map(|j| (j, &add[..])));
+                }
+                Step::Shift { col, per_unit } => {
+                    let th = theta.rows(*m, self.event_of[*col].as_deref(), per_unit.len());
+                    for ((x, t), a) in x[*col].iter_mut().zip(&th).zip(per_unit) {
+                        *x += t * a;
+                    }
+                    if let Some(j) = slot {
+                        for (d, a) in dx[*col][j].iter_mut().zip(per_unit) {
+                            *d += a;
+                        }
+                    }
+                }
+                Step::Alternative { col, up, down, code, what } => {
+                    let th = theta.rows(*m, self.event_of[*col].as_deref(), up.len());
+                    let (xc, dxc) = (&mut x[*col], &mut dx[*col]);
+                    interpolate(xc, dxc, &self.nominal[*col], up, down, *code, &th, slot, name, what)?;
+                }
+                Step::Weight { up, down, code } => {
+                    let (w, dw) = weight.as_mut().ok_or_else(|| Error::arg(OP, "no weight to vary"))?;
+                    let th = theta.rows(*m, None, up.len());
+                    let w0 = self.w0.as_deref().unwrap_or_default();
+                    interpolate(w, dw, w0, up, down, *code, &th, slot, name, "weight")?;
+                }
+                Step::Norm { size, prior } => {
+                    let (w, dw) = weight.as_mut().ok_or_else(|| Error::arg(OP, "no weight to vary"))?;
+                    let th = theta.rows(*m, None, w.len());
+                    let (f, df): (Vec<f64>, Vec<f64>) = th.iter().map(|&t| norm_factor(*prior, *size, t)).unzip();
+                    let add: Vec<f64> = w.iter().zip(&df).map(|(w, d)| w * d).collect();
+                    multiply(w, dw, &f, slot.map(|j| (j, &add[..])));
+                }
+            }
+        }
+        Ok(Varied { x, dx, weight })
+    }
+
+    /// The dataset at `theta` (shared or per event), derived features recomputed.
+    pub fn vary(&self, theta: Theta<'_>) -> Result<Dataset> {
+        let v = self.run(&theta, &[])?;
+        recompute(rebuild(&self.ds, &self.targets, &v)?, &self.syst, None)
+    }
+
+    /// The dataset at `theta` with `dx/dθₖ` of every nuisance k, for the varied columns, the
+    /// derived features (chain rule through their expressions) and the weight.
+    pub fn point(&self, theta: Theta<'_>) -> Result<Point> {
+        let all: Vec<usize> = (0..self.syst.nuisances().len()).collect();
+        self.point_for(theta, &all)
+    }
+
+    fn point_for(&self, theta: Theta<'_>, tracked: &[usize]) -> Result<Point> {
+        let v = self.run(&theta, tracked)?;
+        let out = rebuild(&self.ds, &self.targets, &v)?;
+        // Per tracked nuisance, the derivatives known by name (columns it does not move left out).
+        let mut known: Vec<HashMap<String, Vec<f64>>> = vec![HashMap::new(); tracked.len()];
+        let mut tangents = Vec::new();
+        for (t, d) in self.targets.iter().zip(&v.dx) {
+            let mut per = Vec::with_capacity(tracked.len());
+            for (j, d) in d.iter().enumerate() {
+                if d.iter().any(|v| *v != 0.0) {
+                    known[j].insert(t.name(), d.clone());
+                    per.push(Some(d.clone()));
+                } else {
+                    per.push(None);
+                }
+            }
+            tangents.push((t.clone(), per));
+        }
+        let data = recompute(out, &self.syst, Some((&mut known, &mut tangents)))?;
+        Ok(Point { data, tangents, weight_tangent: v.weight.map(|w| w.1) })
+    }
+}
+
+/// `x ← f·x` and `dx ← f·dx` for every tracked derivative, plus `add` on derivative `j`.
+fn multiply(x: &mut [f64], dx: &mut [Vec<f64>], f: &[f64], add: Option<(usize, &[f64])>) {
+    for (j, d) in dx.iter_mut().enumerate() {
+        match add {
+            Some((k, a)) if k == j => {
+                for ((d, f), a) in d.iter_mut().zip(f).zip(a) {
+                    *d = *d * f + a;
+                }
+            }
+            _ => {
+                for (d, f) in d.iter_mut().zip(f) {
+                    *d *= f;
+                }
+            }
+        }
+    }
+    for (x, f) in x.iter_mut().zip(f) {
+        *x *= f;
+    }
+}
+
+/// A normalisation's factor and its derivative at θ.
+fn norm_factor(prior: Prior, size: f64, th: f64) -> (f64, f64) {
+    match prior {
+        Prior::LogNormal => {
+            let f = (1.0 + size).powf(th);
+            (f, f * (1.0 + size).ln())
+        }
+        // A Gaussian normalisation cannot make weights negative: clamped at 0.
+        Prior::Gaussian if 1.0 + th * size > 0.0 => (1.0 + th * size, size),
+        Prior::Gaussian => (0.0, 0.0),
+    }
+}
+
+/// The dataset at θ (shared), through [`Prepared`].
+fn apply(ds: &Dataset, syst: &Systematics, theta: &[f64], k: Option<usize>) -> Result<(Dataset, Option<Tangent>)> {
+    Theta::Shared(theta).check(ds.len(), syst.nuisances().len())?;
+    let p = Prepared::new(ds, syst)?;
+    match k {
+        None => Ok((p.vary(Theta::Shared(theta))?, None)),
+        Some(k) => {
+            let pt = p.point_for(Theta::Shared(theta), &[k])?;
+            let n_cols = p.targets.len();
+            let take = |(t, mut d): (Target, Vec<Option<Vec<f64>>>)| -> (Target, Vec<f64>) {
+                let rows = match &t {
+                    Target::Column(_) => ds.len(),
+                    Target::Object { coll, .. } => {
+                        ds.collection(OP, coll).map_or(0, |c| c.offsets().last().copied().unwrap_or(0))
+                    }
+                };
+                let v = d.pop().flatten().unwrap_or_else(|| vec![0.0; rows]);
+                (t, v)
+            };
+            let mut all = pt.tangents.into_iter();
+            let columns: Vec<_> = all.by_ref().take(n_cols).map(take).collect();
+            let derived: Vec<_> = all.map(take).collect();
+            let weight = pt.weight_tangent.map(|mut w| w.pop().unwrap_or_default());
+            Ok((pt.data, Some(Tangent { columns, derived, weight })))
+        }
+    }
+}
 /// The derivative of a derived feature's expression on `ds`, from the derivatives `known`
 /// (by name: `met`, `jets.pt`).
 fn derived_tangent(ds: &Dataset, d: &Derived, known: &HashMap<String, Vec<f64>>) -> Result<Vec<f64>> {
@@ -364,97 +639,25 @@ fn derived_tangent(ds: &Dataset, d: &Derived, known: &HashMap<String, Vec<f64>>)
         Target::Object { coll, .. } => Ok(object_dual(coll, &d.expr)?.1),
     }
 }
-
-fn apply_effect(ds: &Dataset, st: &mut State, name: &str, prior: Prior, e: &Effect, th: f64, mine: bool) -> Result<()> {
-    let on = if mine { 1.0 } else { 0.0 };
-    match e {
-        Effect::Scale { targets, sigma, relative } => {
-            for t in targets {
-                let rows = st.col(ds, t)?.x.len();
-                let s = sigma_values(ds, name, t, sigma, rows)?;
-                let c = st.col(ds, t)?;
-                for ((x, dx), s) in c.x.iter_mut().zip(c.dx.iter_mut()).zip(&s) {
-                    if *relative {
-                        let f = 1.0 + th * s;
-                        *dx = *dx * f + on * *x * s;
-                        *x *= f;
-                    } else {
-                        *x += th * s;
-                        *dx += on * s;
-                    }
-                }
-            }
-        }
-        Effect::Smear { targets, sigma, relative, seed } => {
-            for (ti, t) in targets.iter().enumerate() {
-                let x0 = nominal(ds, t)?;
-                let s = sigma_values(ds, name, t, sigma, x0.len())?;
-                let z = draws(ds, t, *seed, ti, x0.len())?;
-                let c = st.col(ds, t)?;
-                for i in 0..x0.len() {
-                    let width = if *relative { s[i] * x0[i].abs() } else { s[i] };
-                    c.x[i] += th * z[i] * width;
-                    c.dx[i] += on * z[i] * width;
-                }
-            }
-        }
-        Effect::Alternative { nominal: nom, up, down, code } => {
-            for ((t, u), d) in nom.iter().zip(up).zip(down) {
-                let (x0, xu, xd) = (nominal(ds, t)?, nominal(ds, u)?, nominal(ds, d)?);
-                let c = st.col(ds, t)?;
-                interpolate(&mut c.x, &mut c.dx, &x0, &xu, &xd, *code, th, on, name, &t.name())?;
-            }
-        }
-        Effect::Weight { up, down, code } => {
-            let w0: Vec<f64> = ds.weights_or_ones().iter().map(|&v| f64::from(v)).collect();
-            let wu: Vec<f64> = ds.column(up).map_err(|_| unknown(ds, up))?.iter().map(|&v| f64::from(v)).collect();
-            let wd: Vec<f64> = match down {
-                Some(d) => ds.column(d).map_err(|_| unknown(ds, d))?.iter().map(|&v| f64::from(v)).collect(),
-                None if code.multiplicative() => {
-                    w0.iter().zip(&wu).map(|(w, u)| if *u == 0.0 { *w } else { w * w / u }).collect()
-                }
-                None => w0.iter().zip(&wu).map(|(w, u)| 2.0 * w - u).collect(),
-            };
-            let (w, dw) = st.weight(ds);
-            interpolate(w, dw, &w0, &wu, &wd, *code, th, on, name, "weight")?;
-        }
-        Effect::Norm { size } => {
-            let (f, df) = match prior {
-                Prior::LogNormal => {
-                    let f = (1.0 + size).powf(th);
-                    (f, f * (1.0 + size).ln())
-                }
-                // A Gaussian normalisation cannot make weights negative: clamped at 0.
-                Prior::Gaussian if 1.0 + th * size > 0.0 => (1.0 + th * size, *size),
-                Prior::Gaussian => (0.0, 0.0),
-            };
-            let (w, dw) = st.weight(ds);
-            for (w, dw) in w.iter_mut().zip(dw.iter_mut()) {
-                *dw = *dw * f + on * *w * df;
-                *w *= f;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Applies one interpolated alternative to `(x, dx)`: additively for codes 0 and 2,
-/// multiplicatively for codes 1 and 4.
+/// Applies one interpolated alternative to `(x, dx)` at θ per row: additively for codes 0 and
+/// 2, multiplicatively for codes 1 and 4; the slope goes to tracked derivative `slot`.
 #[allow(clippy::too_many_arguments)]
 fn interpolate(
     x: &mut [f64],
-    dx: &mut [f64],
+    dx: &mut [Vec<f64>],
     x0: &[f64],
     up: &[f64],
     down: &[f64],
     code: super::Code,
-    th: f64,
-    on: f64,
+    th: &[f64],
+    slot: Option<usize>,
     name: &str,
     what: &str,
 ) -> Result<()> {
+    let mut f = vec![1.0; x.len()];
+    let mut add = vec![0.0; x.len()];
     for i in 0..x.len() {
-        let (v, s) = code.value_and_slope(th, x0[i], up[i], down[i]).map_err(|e| {
+        let (v, s) = code.value_and_slope(th[i], x0[i], up[i], down[i]).map_err(|e| {
             Error::arg(
                 OP,
                 format!(
@@ -464,32 +667,39 @@ fn interpolate(
             )
         })?;
         if code.multiplicative() {
-            let (f, df) = if x0[i] == 0.0 { (1.0, 0.0) } else { (v / x0[i], s / x0[i]) };
-            dx[i] = dx[i] * f + on * x[i] * df;
-            x[i] *= f;
+            let (fi, dfi) = if x0[i] == 0.0 { (1.0, 0.0) } else { (v / x0[i], s / x0[i]) };
+            f[i] = fi;
+            add[i] = x[i] * dfi;
         } else {
             x[i] += v - x0[i];
-            dx[i] += on * s;
+            add[i] = s;
+        }
+    }
+    if code.multiplicative() {
+        multiply(x, dx, &f, slot.map(|j| (j, &add[..])));
+    } else if let Some(j) = slot {
+        for (d, a) in dx[j].iter_mut().zip(&add) {
+            *d += a;
         }
     }
     Ok(())
 }
 
 /// The dataset with the varied columns, object features and weight written back.
-fn rebuild(ds: &Dataset, st: &State) -> Result<Dataset> {
+fn rebuild(ds: &Dataset, targets: &[Target], v: &Varied) -> Result<Dataset> {
     let mut out = ds.clone();
     let mut x = None;
-    for c in &st.cols {
-        let v: Vec<f32> = c.x.iter().map(|&v| v as f32).collect();
+    for (target, c) in targets.iter().zip(&v.x) {
+        let v: Vec<f32> = c.iter().map(|&v| v as f32).collect();
         if let Some(i) = v.iter().position(|v| !v.is_finite()) {
             return Err(Error::NonFinite {
                 op: "vary".into(),
-                column: c.target.name(),
+                column: target.name(),
                 count: v.iter().filter(|v| !v.is_finite()).count(),
                 row: i,
             });
         }
-        match &c.target {
+        match target {
             Target::Column(name) => {
                 let j = ds.index_of(OP, name)?;
                 let x = x.get_or_insert_with(|| ds.x().to_owned());
@@ -504,22 +714,39 @@ fn rebuild(ds: &Dataset, st: &State) -> Result<Dataset> {
     if let Some(x) = x {
         out = out.with_x(x)?;
     }
-    if let Some((w, _)) = &st.weight {
+    if let Some((w, _)) = &v.weight {
         out = out.with_weight(Some(w.iter().map(|&v| v as f32).collect()))?;
     }
     Ok(out)
 }
 
-/// Where derivatives of derived features go: the known ones by name, and the list out.
-type DerivedTangents<'a> = (&'a mut HashMap<String, Vec<f64>>, &'a mut Vec<(Target, Vec<f64>)>);
+/// Where derivatives of derived features go: per tracked nuisance the known ones by name, and
+/// the list out (per feature, per tracked nuisance).
+type DerivedTangents<'a> = (&'a mut Vec<HashMap<String, Vec<f64>>>, &'a mut Vec<(Target, Vec<Option<Vec<f64>>>)>);
+
+/// Whether a derived feature may depend on the columns in `known` (an object expression's
+/// name may also be an event column broadcast, so both readings count).
+fn depends(d: &Derived, known: &HashMap<String, Vec<f64>>) -> bool {
+    reads(d).iter().any(|r| known.contains_key(r) || r.split_once('.').is_some_and(|(_, f)| known.contains_key(f)))
+}
 
 /// The derived features recomputed in dependency order (with their derivatives when asked).
 fn recompute(mut ds: Dataset, syst: &Systematics, mut tangents: Option<DerivedTangents<'_>>) -> Result<Dataset> {
     for d in syst.derived_in_order() {
         if let Some((known, out)) = tangents.as_mut() {
-            let t = derived_tangent(&ds, d, known)?;
-            known.insert(d.target.name(), t.clone());
-            out.push((d.target.clone(), t));
+            // One forward-mode pass per nuisance, independent: in parallel.
+            let per: Vec<Option<Vec<f64>>> = known
+                .par_iter_mut()
+                .map(|k| -> Result<Option<Vec<f64>>> {
+                    if !depends(d, k) {
+                        return Ok(None);
+                    }
+                    let t = derived_tangent(&ds, d, k)?;
+                    k.insert(d.target.name(), t.clone());
+                    Ok(Some(t))
+                })
+                .collect::<Result<_>>()?;
+            out.push((d.target.clone(), per));
         }
         let context = |e: Error| match e {
             Error::NonFinite { column, count, row, .. } => Error::NonFinite {
@@ -719,8 +946,8 @@ mod tests {
             // f64 values before the f32 rounding of the dataset: recompute through the tangent
             // API's own values at θ ± h (its columns are the same targets in the same order).
             let at = |t: &[f64]| {
-                let st = apply_state(&ds, &s, t);
-                (st.cols.iter().map(|c| c.x.clone()).collect::<Vec<_>>(), st.weight.map(|w| w.0))
+                let v = Prepared::new(&ds, &s).unwrap().run(&Theta::Shared(t), &[]).unwrap();
+                (v.x, v.weight.map(|w| w.0))
             };
             let ((cp, wp), (cm, wm)) = (at(&tp), at(&tm));
             for (j, (target, d)) in tan.columns.iter().enumerate() {
@@ -794,17 +1021,6 @@ mod tests {
                 assert!(k != 0 || target.name() != "m12" || d.iter().all(|v| v.abs() > 0.1), "JES moves m12: {d:?}");
             }
         }
-    }
-
-    /// The working state after every effect (no rebuild), for finite differences in f64.
-    fn apply_state(ds: &Dataset, syst: &Systematics, theta: &[f64]) -> State {
-        let mut st = State { cols: Vec::new(), weight: None };
-        for (n, &th) in syst.nuisances().iter().zip(theta) {
-            for e in &n.effects {
-                apply_effect(ds, &mut st, &n.name, n.prior, e, th, false).unwrap();
-            }
-        }
-        st
     }
 
     #[test]
