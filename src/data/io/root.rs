@@ -38,7 +38,7 @@ use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
 
 use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
-use super::{root_jagged, root_scan};
+use super::{root_jagged, root_objects, root_scan};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -52,13 +52,15 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
     let src = Source { func: "read_root", path, noun: "branch" };
     let (handle, len) = io_guard::open_regular(path)?;
     let header = check_header(path, &handle, len)?;
-    root_scan::scan(path, &handle, len, &header)?;
+    let scan = root_scan::scan(path, &handle, len, &header)?;
+    root_objects::check_streamer_list(path, &handle, len, &scan, header.seek_info)?;
     // oxyroot opens by name (and again for each branch): it is given the name of the handle
     // checked above, so it reads that file whatever `path` names by now.
     let by_fd = io_guard::fd_path(&handle, path);
     let mut file = guarded(path, "opening the file", || RootFile::open(&by_fd))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
+    root_objects::check_tree(path, &handle, len, &scan, &name)?;
     let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
         .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
     let n = usize::try_from(io_guard::bytes_for(path, &format!("TTree '{name}'"), tree.entries(), 1)?)
