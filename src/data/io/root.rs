@@ -22,15 +22,11 @@
 //! The entry count is checked against the read limit, and jagged branches against the budget
 //! as they are read ([`super::root_jagged`]).
 //!
-//! Known limit: counts inside an object's bytes are still allocated from by oxyroot before it
-//! reads them — a branch's `fMaxBaskets` (three tables of up to 8 bytes per entry), a branch's
-//! basket sizes and positions, a TTree's cluster count, one entry's `std::vector` length. They
-//! are 32-bit: a negative one makes oxyroot panic (caught), a large one reserves up to 16 GiB
-//! (zeroed lazily, never touched beyond what the file holds) before the read fails — harmless
-//! unless the machine refuses the reservation, which ends the process. Bounding them needs
-//! oxyroot itself to compare each count with the bytes left in its buffer (a patch of its
-//! `rtree/branch/tbranch.rs`, `rtree/tree/reader.rs`, `rbytes/mod.rs`, `riofs/file.rs`), or a
-//! parser of the TTree streamer of our own. `tests/hostile_files.rs` pins this bound.
+//! Counts inside the objects oxyroot streams (a TTree's cluster tables, a branch's basket
+//! tables, a basket's entry count and offsets) are checked by [`super::root_objects`] before
+//! oxyroot allocates from them: after the walk, the streamer list oxyroot reads at open, and
+//! once the tree is chosen, the tree and the headers of the baskets its branches point at.
+//! One entry's `std::vector` length is checked as it is read ([`super::root_jagged`]).
 
 use std::path::Path;
 

@@ -18,15 +18,16 @@
 //!   classes oxyroot can build (TTree, TBranch, TBranchElement, the leaves, TBasket, TObjArray,
 //!   TList, TObjString, the TAtt* and TIOFeatures). Every count that sizes an allocation must
 //!   be non-negative and its elements must fit in the bytes left in the object — oxyroot reads
-//!   them from there, so a valid object always passes — which bounds each allocation by
-//!   8 bytes per byte of a checked object. An object of another class inside the tree (a
+//!   them from there, so a valid object always passes — which bounds each table by twice
+//!   the bytes of a checked object. An object of another class inside the tree (a
 //!   streamer info, a map) and nesting deeper than [`MAX_DEPTH`] are refused: this check does
 //!   not follow them, so nothing vouches for what oxyroot would allocate there (and deep
 //!   nesting would overflow its stack). Versions above oxyroot's are refused as oxyroot does.
 //! * **The baskets.** Every basket a branch points at must be a record of the file (its
 //!   offset and size those of a key the walk found), and the header oxyroot reads there is
 //!   read the same way: its entry-offset table must fit in the record, and its entry count
-//!   cannot exceed the basket's object size (every entry takes at least one byte of it).
+//!   cannot exceed the basket's object size (every entry takes at least one byte of it; the
+//!   vector oxyroot reserves for the entries then holds at most 32 bytes per byte of it).
 //! * **The streamer list.** oxyroot reads it at open as a `TList` and builds whatever classes
 //!   it names: it must be a `TList`, and no class that allocates from a count (TTree, TBranch,
 //!   TBranchElement, TBasket) may be introduced in it (a `kNewClassTag` followed by that name;

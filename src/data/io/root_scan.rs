@@ -11,15 +11,15 @@
 //! * `fKeylen` fits in the record and `fObjlen` is not negative; an uncompressed object fills
 //!   the record exactly; a compressed one is a chain of compression blocks that ends exactly
 //!   at the record's end and whose uncompressed sizes add up to `fObjlen`;
-//! * `fObjlen` is within the read limit and fits in the session memory budget
-//!   ([`io_guard::check_alloc`]), so the buffer oxyroot makes for it is one a read may make;
+//! * `fObjlen` and `fNbytes` are within the read limit and fit in the session memory budget
+//!   ([`io_guard::check_alloc`]), so the buffers oxyroot makes for them are ones a read may make;
 //! * the records the header and the top directory point at (streamer list, free segments,
 //!   list of keys) start a record and have its size, and every key of the top directory's
 //!   list is a copy of the record it points at — oxyroot reads an object through that copy.
 //!
-//! What the walk cannot see: counts inside an object's bytes (a branch's `fMaxBaskets` table,
-//! the length of one entry's `std::vector`), which oxyroot allocates from before reading
-//! them; see the module documentation of [`super::root`].
+//! What the walk cannot see, counts inside an object's bytes (a branch's `fMaxBaskets`, a
+//! basket's `fNevBuf`), [`super::root_objects`] checks next, with the records and the top
+//! directory's keys found here.
 
 use std::fs::File;
 use std::path::Path;
@@ -259,7 +259,12 @@ fn key_at(r: &Reader<'_>, pos: u64, end: u64) -> Result<Record> {
             )));
         }
     }
-    io_guard::check_alloc(path, &format!("the object '{name}' ({class}) at offset {pos}"), objlen_u)?;
+    // oxyroot reads the record whole (fNbytes) as well as its object (fObjlen)
+    io_guard::check_alloc(
+        path,
+        &format!("the object '{name}' ({class}) at offset {pos}"),
+        objlen_u.max(data + keylen as u64),
+    )?;
     Ok(Record { seek: pos, nbytes: nbytes as u32, objlen: objlen as u32, keylen: keylen as u16, class, name })
 }
 
