@@ -386,3 +386,27 @@ fn root_streamer_list_may_not_build_branches() {
         "{e}"
     );
 }
+
+#[test]
+fn root_vector_lengths_are_checked_before_anything_is_reserved() {
+    // oxyroot_vector.root (written by oxyroot, uncompressed): the first entry of the
+    // std::vector<float> branch `part_pt`, [1, 2, 3], is a byte count and version
+    // (40000012 0009), its length 3 at 441, then 1.0, 2.0, 3.0 — the only place these 16
+    // bytes occur. A length of i32::MAX would have oxyroot reserve 8 GiB for the entry.
+    let mut b = fixture("oxyroot_vector.root");
+    let entry = [3i32.to_be_bytes(), 1f32.to_be_bytes(), 2f32.to_be_bytes(), 3f32.to_be_bytes()].concat();
+    assert_eq!(b.windows(16).position(|w| w == entry.as_slice()), Some(441));
+    b[441..445].copy_from_slice(&i32::MAX.to_be_bytes());
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_vector_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    LARGEST.store(0, Ordering::Relaxed);
+    let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
+    let largest = LARGEST.load(Ordering::Relaxed);
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(
+        e,
+        format!("{}: reading branch 'part_pt': an entry claims 2147483647 values, but holds 12 bytes", p.display())
+    );
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+}

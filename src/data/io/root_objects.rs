@@ -305,7 +305,7 @@ impl<'a> Stream<'a> {
         if bcnt & BYTE_COUNT == 0 {
             self.c = start;
         }
-        Ok(self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as i16)?)
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]) as i16)
     }
 
     fn versioned(&mut self, class: &str, max: i16) -> R<i16> {
