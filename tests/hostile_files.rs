@@ -323,6 +323,7 @@ fn root_counts_inside_the_tree_are_checked_before_oxyroot_allocates() {
     let orig = fixture("uproot_types.root");
     assert_eq!(&orig[1793..1797], &0i32.to_be_bytes(), "fNClusterRange");
     let (p, r, largest) = patched_root("nclus", 1793, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
     let e = r.unwrap_err();
     assert!(
         e.starts_with(&format!(
@@ -331,15 +332,14 @@ fn root_counts_inside_the_tree_are_checked_before_oxyroot_allocates() {
         )),
         "{e}"
     );
-    assert!(largest < 1 << 20, "{largest} bytes requested");
     // Branch `f`: its TNamed's strings "f" and "f/F" end at 1625 + 43 + 259; then TAttFill (10),
     // fCompress, fBasketSize, fEntryOffsetLen, fWriteBasket (4 bytes each), fEntryNumber (8),
     // TIOFeatures (11), fOffset (4): fMaxBaskets at 1976, which uproot sets to 10.
     assert_eq!(&orig[1976..1980], &10i32.to_be_bytes(), "fMaxBaskets");
     let (_, r, largest) = patched_root("max_baskets", 1976, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
     let e = r.unwrap_err();
     assert!(e.contains("TTree 't', branch 'f': fMaxBaskets = 2147483647 claims 2147483647 × 4 bytes, but "), "{e}");
-    assert!(largest < 1 << 20, "{largest} bytes requested");
     let (_, r, _) = patched_root("neg_max_baskets", 1976, -1);
     assert!(r.unwrap_err().contains("branch 'f': fMaxBaskets = -1 claims"));
     // fWriteBasket (1976 - 27 = 1949; uproot wrote 1) beyond the 10 baskets
@@ -357,6 +357,7 @@ fn root_basket_headers_are_checked_before_oxyroot_allocates() {
     let orig = fixture("uproot_types.root");
     assert_eq!(&orig[286..290], &5i32.to_be_bytes(), "fNevBuf");
     let (_, r, largest) = patched_root("nev_buf", 286, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
     let e = r.unwrap_err();
     assert!(
         e.contains(
@@ -364,7 +365,6 @@ fn root_basket_headers_are_checked_before_oxyroot_allocates() {
         ),
         "{e}"
     );
-    assert!(largest < 1 << 20, "{largest} bytes requested");
 }
 
 #[test]
@@ -404,9 +404,9 @@ fn root_vector_lengths_are_checked_before_anything_is_reserved() {
     let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
     let largest = LARGEST.load(Ordering::Relaxed);
     let _ = std::fs::remove_file(&p);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
     assert_eq!(
         e,
         format!("{}: reading branch 'part_pt': an entry claims 2147483647 values, but holds 12 bytes", p.display())
     );
-    assert!(largest < 1 << 20, "{largest} bytes requested");
 }
