@@ -410,3 +410,58 @@ fn root_vector_lengths_are_checked_before_anything_is_reserved() {
         format!("{}: reading branch 'part_pt': an entry claims 2147483647 values, but holds 12 bytes", p.display())
     );
 }
+
+#[test]
+fn root_streamer_list_nesting_is_bounded() {
+    // uproot_types.root's streamer list: a key at 6918 of 19542 bytes (fSeekInfo and
+    // fNbytesInfo in the header at 37 and 41), a 64-byte key header, an uncompressed TList.
+    // It is replaced by a zlib-compressed TList nested LEVELS deep, each list holding the
+    // next: a class reference (4 bytes, to the "TList" class tag of the first one), the
+    // version (2), a TObject (10), an empty name (1), the count (4), and after the inner list
+    // its option byte (1). Nested that deep, oxyroot's recursive reading overflows its stack
+    // (the process aborts); the check stops at depth 32. The rest of the old record becomes
+    // a free gap (a negative fNbytes, as ROOT marks them).
+    const LEVELS: usize = 100_000;
+    let mut b = fixture("uproot_types.root");
+    let (seek, nbytes, keylen) = (6918usize, 19542usize, 64usize);
+    assert_eq!(&b[37..45], [(seek as i32).to_be_bytes(), (nbytes as i32).to_be_bytes()].concat().as_slice());
+    let list_body = |n: i32| [&[0, 5, 0, 1, 0, 0, 0, 0, 3, 0, 0, 0, 0][..], &n.to_be_bytes()].concat();
+    let mut obj = list_body(1);
+    // the first inner list introduces the class: a byte count, kNewClassTag, "TList"
+    // oxyroot files the class under the position after the byte count, plus kMapOffset (2)
+    let class_at = keylen + obj.len() + 4 + 2;
+    obj.extend_from_slice(&0x4000_0000u32.to_be_bytes());
+    obj.extend_from_slice(b"\xff\xff\xff\xffTList\0");
+    obj.extend(list_body(1));
+    let reference = (0x8000_0000u32 | class_at as u32).to_be_bytes();
+    for i in 2..LEVELS {
+        obj.extend_from_slice(&reference);
+        obj.extend(list_body(i32::from(i + 1 < LEVELS)));
+    }
+    obj.extend(std::iter::repeat_n(0u8, LEVELS - 1)); // the option bytes
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut z, &obj).unwrap();
+    let z = z.finish().unwrap();
+    let le3 = |n: usize| [n as u8, (n >> 8) as u8, (n >> 16) as u8];
+    let block = [&b"ZL\x08"[..], &le3(z.len()), &le3(obj.len()), &z].concat();
+    let new_nbytes = keylen + block.len();
+    assert!(new_nbytes + 4 <= nbytes, "{new_nbytes} bytes do not fit");
+    // the key header: fNbytes at +0, fObjlen at +6
+    b[seek..seek + 4].copy_from_slice(&(new_nbytes as i32).to_be_bytes());
+    b[seek + 6..seek + 10].copy_from_slice(&(obj.len() as i32).to_be_bytes());
+    b[seek + keylen..seek + new_nbytes].copy_from_slice(&block);
+    b[seek + new_nbytes..seek + new_nbytes + 4].copy_from_slice(&(-((nbytes - new_nbytes) as i32)).to_be_bytes());
+    b[41..45].copy_from_slice(&(new_nbytes as i32).to_be_bytes());
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_nested_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(
+        e,
+        format!(
+            "{}: not a readable ROOT file: the streamer list ('StreamerInfo', TList) at offset 6918: objects \
+             nested more than 32 deep",
+            p.display()
+        )
+    );
+}

@@ -26,6 +26,7 @@
 //! tables, a basket's entry count and offsets) are checked by [`super::root_objects`] before
 //! oxyroot allocates from them: after the walk, the streamer list oxyroot reads at open, and
 //! once the tree is chosen, the tree and the headers of the baskets its branches point at.
+//! How deeply their objects nest is bounded too (oxyroot's reader recurses once per level).
 //! One entry's `std::vector` length is checked as it is read ([`super::root_jagged`]).
 
 use std::path::Path;

@@ -19,19 +19,38 @@
 //!   TList, TObjString, the TAtt* and TIOFeatures). Every count that sizes an allocation must
 //!   be non-negative and its elements must fit in the bytes left in the object — oxyroot reads
 //!   them from there, so a valid object always passes — which bounds each table by twice
-//!   the bytes of a checked object. An object of another class inside the tree (a
-//!   streamer info, a map) and nesting deeper than [`MAX_DEPTH`] are refused: this check does
-//!   not follow them, so nothing vouches for what oxyroot would allocate there (and deep
-//!   nesting would overflow its stack). Versions above oxyroot's are refused as oxyroot does.
+//!   the bytes of a checked object. An object of a streamer class inside the tree (a
+//!   streamer info, a map) and nesting deeper than [`MAX_DEPTH`] are refused: ROOT never writes
+//!   such classes in a tree, and deep nesting would overflow oxyroot's stack. Versions above
+//!   oxyroot's are refused as oxyroot does.
 //! * **The baskets.** Every basket a branch points at must be a record of the file (its
 //!   offset and size those of a key the walk found), and the header oxyroot reads there is
 //!   read the same way: its entry-offset table must fit in the record, and its entry count
 //!   cannot exceed the basket's object size (every entry takes at least one byte of it; the
 //!   vector oxyroot reserves for the entries then holds at most 32 bytes per byte of it).
-//! * **The streamer list.** oxyroot reads it at open as a `TList` and builds whatever classes
-//!   it names: it must be a `TList`, and no class that allocates from a count (TTree, TBranch,
-//!   TBranchElement, TBasket) may be introduced in it (a `kNewClassTag` followed by that name;
-//!   a class reference needs such a tag first). ROOT never writes these there.
+//! * **The streamer list.** oxyroot reads it at open as a `TList` (`riofs/file.rs`,
+//!   `read_streamer_info`) and builds whatever classes it names, recursively: it must be a
+//!   `TList`, and no class that allocates from a count (TTree, TBranch, TBranchElement,
+//!   TBasket) may be introduced in it (a `kNewClassTag` followed by that name; a class
+//!   reference needs such a tag first; ROOT never writes these there). The list is then
+//!   followed as oxyroot reads it, like the tree, through the other classes its factory builds
+//!   (`rtypes/factory.rs`): TList, TObjArray, TMap, TObjString, the TAtt* and leaves, and
+//!   TStreamerInfo with its element classes (`rdict/mod.rs`, `rdict/streamers/
+//!   streamer_types.rs`, `rcont/tmap.rs`). oxyroot ignores byte counts (its `check_header`
+//!   checks nothing), so no object is skipped by its byte count: every field is read as oxyroot
+//!   reads it. Nesting deeper than [`MAX_DEPTH`] is refused: oxyroot's reader recurses once per
+//!   level, and a list a hundred thousand levels deep (22 bytes each, compressing to a few
+//!   kilobytes) overflows its stack, which aborts the process.
+//! * **Containers.** oxyroot sizes no table from a TList, TObjArray or TMap count (it pushes
+//!   each object it reads), but every object takes at least a 4-byte tag: a count above a
+//!   quarter of the bytes left is refused before its objects are read.
+//! * **Strings.** oxyroot reads a `TString` as a slice of its buffer (a length past the end
+//!   fails before anything is allocated); this check refuses such a length too.
+//!
+//! oxyroot reads nothing else from the file recursively: the header, the directory, the free
+//! segments and the list of keys are flat records (checked by [`super::root_scan`]), and the
+//! streamer infos are later only looked up by name (`TBranchElement::streamer`), never
+//! followed from one class to another.
 //!
 //! Every refusal is [`Error::Format`] naming the file (and the branch when there is one).
 
@@ -43,8 +62,9 @@ use std::path::Path;
 use super::root_scan::{read_bytes, Record, Scan};
 use crate::error::{Error, Result};
 
-/// Objects nested inside one another (a tree's branches, their sub-branches, their leaves, …)
-/// at most; split classes nest a handful of levels.
+/// Objects nested inside one another at most (a tree's branches, their sub-branches, their
+/// leaves; the streamer list's infos and their elements): split classes nest a handful of
+/// levels, a streamer list three.
 pub(super) const MAX_DEPTH: usize = 32;
 
 /// The most a basket header may take (a key with its three names, then the basket fields);
@@ -76,7 +96,11 @@ pub(super) fn check_streamer_list(path: &Path, file: &File, len: u64, scan: &Sca
             return Err(bad(path, &format!("{what} holds an object of class {class}")));
         }
     }
-    Ok(())
+    // oxyroot's `read_streamer_info` builds the list through `Key::object`: a TList read from
+    // the object's first byte, positions counting from the key length
+    let mut s = Stream::new(&obj, u64::from(rec.keylen));
+    s.streamer_list = true;
+    s.list(0).map_err(|m| bad(path, &format!("{what}: {m}")))
 }
 
 /// Whether `buf` has a `kNewClassTag` followed by `class` and a NUL (or the end of the
@@ -186,6 +210,25 @@ enum Class {
     AttLine,
     AttFill,
     AttMarker,
+    /// The classes of the streamer list (`rdict/mod.rs`, `rdict/streamers/streamer_types.rs`,
+    /// `rcont/tmap.rs`); refused inside the tree.
+    StreamerInfo,
+    Element(Element),
+    Map,
+}
+
+/// The TStreamerElement subclasses oxyroot's factory builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Element {
+    Base,
+    String,
+    BasicType,
+    Object,
+    ObjectPointer,
+    ObjectAny,
+    BasicPointer,
+    Stl,
+    StlString,
 }
 
 impl Class {
@@ -207,8 +250,29 @@ impl Class {
             "TAttLine" => Class::AttLine,
             "TAttFill" => Class::AttFill,
             "TAttMarker" => Class::AttMarker,
-            _ => return Err(format!("an object of class '{name}' inside the tree is not supported")),
+            "TStreamerInfo" => Class::StreamerInfo,
+            "TStreamerBase" => Class::Element(Element::Base),
+            "TStreamerString" => Class::Element(Element::String),
+            "TStreamerBasicType" => Class::Element(Element::BasicType),
+            "TStreamerObject" => Class::Element(Element::Object),
+            "TStreamerObjectPointer" => Class::Element(Element::ObjectPointer),
+            "TStreamerObjectAny" => Class::Element(Element::ObjectAny),
+            "TStreamerBasicPointer" => Class::Element(Element::BasicPointer),
+            "TStreamerSTL" => Class::Element(Element::Stl),
+            "TStreamerSTLstring" => Class::Element(Element::StlString),
+            "TMap" => Class::Map,
+            _ => return Err(format!("an object of class '{name}', which the reader cannot build")),
         })
+    }
+
+    /// Whether this check follows the class where it is introduced: the streamer list holds
+    /// no tree classes (ROOT never writes them there), the tree no streamer classes.
+    fn allowed(self, streamer_list: bool) -> bool {
+        if streamer_list {
+            !matches!(self, Class::Tree | Class::Branch | Class::BranchElement | Class::Basket)
+        } else {
+            !matches!(self, Class::StreamerInfo | Class::Element(_) | Class::Map)
+        }
     }
 }
 
@@ -228,11 +292,22 @@ struct Stream<'a> {
     branches: Vec<String>,
     /// (branch, fBasketSeek, fBasketBytes) of every basket oxyroot will read.
     baskets: Vec<(String, i64, i32)>,
+    /// Whether this is the streamer list (which classes may be introduced: [`Class::allowed`]).
+    streamer_list: bool,
 }
 
 impl<'a> Stream<'a> {
     fn new(p: &'a [u8], offset: u64) -> Self {
-        Stream { p, c: 0, offset, whole: p.len(), refs: HashMap::new(), branches: Vec::new(), baskets: Vec::new() }
+        Stream {
+            p,
+            c: 0,
+            offset,
+            whole: p.len(),
+            refs: HashMap::new(),
+            branches: Vec::new(),
+            baskets: Vec::new(),
+            streamer_list: false,
+        }
     }
 
     fn branch_context(&self) -> String {
@@ -368,6 +443,10 @@ impl<'a> Stream<'a> {
         let class = if tag == NEW_CLASS {
             let name = self.cstring()?;
             let class = Class::of(&name)?;
+            if !class.allowed(self.streamer_list) {
+                let place = if self.streamer_list { "in the streamer list" } else { "inside the tree" };
+                return Err(format!("an object of class '{name}' {place} is not supported"));
+            }
             let start = start.ok_or("a class tag without a byte count")?;
             self.refs.insert(start + MAP_OFFSET, class);
             class
@@ -416,7 +495,109 @@ impl<'a> Stream<'a> {
             Class::AttLine => self.att("TAttLine", 6),
             Class::AttFill => self.att("TAttFill", 4),
             Class::AttMarker => self.att("TAttMarker", 8),
+            Class::StreamerInfo => self.streamer_info(depth),
+            Class::Element(e) => self.element(e),
+            Class::Map => self.map(depth),
         }
+    }
+
+    /// TStreamerInfo (`rdict/mod.rs`): its elements are any object, which must be a TObjArray.
+    fn streamer_info(&mut self, depth: usize) -> R<()> {
+        self.versioned("TStreamerInfo", 9)?;
+        self.named()?;
+        self.skip(8)?; // fCheckSum, fClassVersion
+        match self.any(depth)? {
+            Some(Class::ObjArray) => Ok(()),
+            other => Err(format!("a TStreamerInfo whose elements are {other:?}, not a TObjArray")),
+        }
+    }
+
+    /// A TStreamerElement subclass (`rdict/streamers/streamer_types.rs`): none reads another
+    /// object, none allocates from a count.
+    fn element(&mut self, e: Element) -> R<()> {
+        match e {
+            Element::Base => {
+                let v = self.versioned("TStreamerBase", 3)?;
+                self.element_fields()?;
+                if v > 2 {
+                    self.skip(4)?; // fBaseVersion
+                }
+                Ok(())
+            }
+            Element::String => self.plain_element("TStreamerString"),
+            Element::BasicType => self.plain_element("TStreamerBasicType"),
+            Element::Object => self.plain_element("TStreamerObject"),
+            Element::ObjectPointer => self.plain_element("TStreamerObjectPointer"),
+            Element::ObjectAny => self.plain_element("TStreamerObjectAny"),
+            Element::BasicPointer => {
+                self.plain_element("TStreamerBasicPointer")?;
+                self.skip(4)?; // fCountVersion
+                self.string()?;
+                self.string().map(|_| ())
+            }
+            Element::Stl => self.stl(),
+            Element::StlString => {
+                self.versioned("TStreamerSTLstring", 2)?;
+                self.stl()
+            }
+        }
+    }
+
+    fn plain_element(&mut self, class: &str) -> R<()> {
+        self.versioned(class, 2)?;
+        self.element_fields()
+    }
+
+    fn stl(&mut self) -> R<()> {
+        self.versioned("TStreamerSTL", 3)?;
+        self.element_fields()?;
+        self.skip(8) // fSTLtype, fCtype
+    }
+
+    /// The TStreamerElement base (`rdict/mod.rs`).
+    fn element_fields(&mut self) -> R<()> {
+        let v = self.versioned("TStreamerElement", 4)?;
+        self.named()?;
+        self.skip(16)?; // fType, fSize, fArrayLength, fArrayDim
+        if v == 1 || v == 3 {
+            // oxyroot stops there (`todo!`)
+            return Err(format!("TStreamerElement version {v} is not supported by the reader"));
+        }
+        self.skip(20)?; // fMaxIndex
+        self.string().map(|_| ()) // fTypeName
+    }
+
+    /// TMap (`rcont/tmap.rs`): pairs of objects, keyed by a TObjString.
+    fn map(&mut self, depth: usize) -> R<()> {
+        let v = self.header()?;
+        if v > 2 {
+            self.object()?;
+        }
+        if v > 1 {
+            self.string()?;
+        }
+        let n = self.count("TMap")?;
+        for _ in 0..n {
+            let key = self.any(depth)?;
+            if self.any(depth)?.is_none() || key.is_none() {
+                return Err("a TMap holds a null object".into());
+            }
+            if key != Some(Class::ObjString) {
+                return Err(format!("a TMap keyed by {key:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The object count of a container: each object takes at least its 4-byte tag, so a
+    /// count of more than a quarter of the bytes left cannot be read (oxyroot would run out
+    /// of bytes partway; it sizes nothing from the count).
+    fn count(&mut self, class: &str) -> R<i32> {
+        let n = self.i32()?;
+        if usize::try_from(n).is_ok_and(|n| n > self.left() / 4) {
+            return Err(format!("a {class} claims {n} objects, but {} bytes are left in the object", self.left()));
+        }
+        Ok(n)
     }
 
     /// TObjArray (`rcont/objarray.rs`): no table is sized from its count, each object is read.
@@ -428,7 +609,7 @@ impl<'a> Stream<'a> {
         if v > 1 {
             self.string()?;
         }
-        let n = self.i32()?;
+        let n = self.count("TObjArray")?;
         self.skip(4)?; // fLowerBound
         for _ in 0..n {
             self.any(depth)?;
@@ -444,7 +625,7 @@ impl<'a> Stream<'a> {
         }
         self.object()?;
         self.string()?;
-        let n = self.i32()?;
+        let n = self.count("TList")?;
         for _ in 0..n {
             if self.any(depth)?.is_none() {
                 return Err("a TList holds a null object".into());
