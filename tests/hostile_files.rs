@@ -10,14 +10,10 @@
 //! at a few seconds per reader.
 //!
 //! This test binary counts the largest single allocation request (a wrapper around the
-//! system allocator); a request above the reader's bound fails the test, since in the real
-//! program a request that cannot be served aborts the process. The bound is `HUGE` except for
-//! ROOT: every key's sizes are checked before oxyroot runs (`io/root_scan.rs`; the crafted
-//! files at the end of this file), but oxyroot allocates what a count inside an object claims
-//! before reading it (a branch's basket table of `fMaxBaskets` 8-byte entries), and those are
-//! 32-bit, so a doctored file can make it reserve up to 8 × 2³¹ bytes (16 GiB, zeroed lazily,
-//! so untouched beyond what the file holds) before the read fails. This bound checks that
-//! nothing beyond those 32-bit counts gets through. (Known limit, see `io/root.rs`.)
+//! system allocator); a request above `HUGE` fails the test, since in the real program a
+//! request that cannot be served aborts the process. For ROOT this covers the counts inside
+//! objects too (a branch's `fMaxBaskets`, a basket's entry count), which are checked before
+//! oxyroot allocates from them (`data/io/root_objects.rs`; the crafted files at the end).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::{Path, PathBuf};
@@ -62,8 +58,6 @@ const BUDGET: Duration = Duration::from_secs(3);
 const HANG: Duration = Duration::from_secs(20);
 /// The largest allocation one read of a file of a few kB may request.
 const HUGE: usize = 512 << 20;
-/// oxyroot's bound: a 32-bit count of 8-byte entries (see the module documentation).
-const ROOT_HUGE: usize = 8 * i32::MAX as usize;
 
 /// One reader at a time, so the allocation maximum belongs to the mutation being read.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -154,7 +148,7 @@ fn mutate(orig: &[u8], hot: std::ops::Range<usize>, seed: u64) -> (Vec<u8>, Stri
 
 /// Feeds `ITERATIONS` mutations of `orig` to `read` and checks each outcome.
 fn fuzz(tag: &str, orig: &[u8], hot: std::ops::Range<usize>, ext: &str, read: fn(&Path) -> Result<(), String>) {
-    let huge = if tag == "root" { ROOT_HUGE } else { HUGE };
+    let huge = HUGE;
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("nuisance_hostile_{tag}_{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -318,4 +312,156 @@ fn root_objects_must_fit_in_the_session_budget() {
         p.display()
     );
     assert_eq!(e.to_string(), want);
+}
+
+#[test]
+fn root_counts_inside_the_tree_are_checked_before_oxyroot_allocates() {
+    // The TTree `t` of uproot_types.root is stored uncompressed at 1625 (a 43-byte key header,
+    // then 5250 bytes). Inside it (ROOT's streamer layout, TTree version 20): its header (6
+    // bytes), TNamed "t" (19), TAttLine (12), TAttFill (10), TAttMarker (14), fEntries …
+    // fDefaultEntryOffsetLen (64 bytes), then fNClusterRange at 1625 + 43 + 125 = 1793.
+    let orig = fixture("uproot_types.root");
+    assert_eq!(&orig[1793..1797], &0i32.to_be_bytes(), "fNClusterRange");
+    let (p, r, largest) = patched_root("nclus", 1793, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    let e = r.unwrap_err();
+    assert!(
+        e.starts_with(&format!(
+            "{}: not a readable ROOT file: TTree 't': fNClusterRange = 2147483647 claims 2147483647 × 16 bytes",
+            p.display()
+        )),
+        "{e}"
+    );
+    // Branch `f`: its TNamed's strings "f" and "f/F" end at 1625 + 43 + 259; then TAttFill (10),
+    // fCompress, fBasketSize, fEntryOffsetLen, fWriteBasket (4 bytes each), fEntryNumber (8),
+    // TIOFeatures (11), fOffset (4): fMaxBaskets at 1976, which uproot sets to 10.
+    assert_eq!(&orig[1976..1980], &10i32.to_be_bytes(), "fMaxBaskets");
+    let (_, r, largest) = patched_root("max_baskets", 1976, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    let e = r.unwrap_err();
+    assert!(e.contains("TTree 't', branch 'f': fMaxBaskets = 2147483647 claims 2147483647 × 4 bytes, but "), "{e}");
+    let (_, r, _) = patched_root("neg_max_baskets", 1976, -1);
+    assert!(r.unwrap_err().contains("branch 'f': fMaxBaskets = -1 claims"));
+    // fWriteBasket (1976 - 27 = 1949; uproot wrote 1) beyond the 10 baskets
+    assert_eq!(&orig[1949..1953], &1i32.to_be_bytes(), "fWriteBasket");
+    let (_, r, _) = patched_root("write_basket", 1949, 11);
+    assert!(r.unwrap_err().contains("branch 'f': fWriteBasket = 11 of 10 baskets"));
+}
+
+#[test]
+fn root_basket_headers_are_checked_before_oxyroot_allocates() {
+    // The basket of `f` at 230: a key of 85 bytes (version 1004: 8-byte seeks) whose header
+    // is fNbytes, fVersion, fObjlen (20: 5 floats), fDatime, fKeylen, fCycle (18 bytes), two
+    // seeks (16), "TBasket", "f", "t" (12), then the basket's version (2), fBufferSize (4),
+    // fNevBufSize (4) and fNevBuf at 230 + 56 = 286, which is 5.
+    let orig = fixture("uproot_types.root");
+    assert_eq!(&orig[286..290], &5i32.to_be_bytes(), "fNevBuf");
+    let (_, r, largest) = patched_root("nev_buf", 286, i32::MAX);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    let e = r.unwrap_err();
+    assert!(
+        e.contains(
+            "TTree 't', branch 'f': the basket at offset 230: claims 2147483647 entries in an object of 20 bytes"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn root_streamer_list_may_not_build_branches() {
+    // The streamer list of uproot_types.root is stored uncompressed (at 6918, from the header);
+    // its first "TStreamerBase" class tag renamed "TBranch" would make oxyroot build a branch
+    // (and size its basket tables) out of streamer bytes.
+    let mut b = fixture("uproot_types.root");
+    let tag = b"\xff\xff\xff\xffTStreamerBase\0";
+    let at = b.windows(tag.len()).position(|w| w == tag).expect("a TStreamerBase tag") + 4;
+    assert!(at > 6918);
+    b[at..at + 8].copy_from_slice(b"TBranch\0");
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_streamers_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
+    let _ = std::fs::remove_file(&p);
+    assert!(
+        e.ends_with("the streamer list ('StreamerInfo', TList) at offset 6918 holds an object of class TBranch"),
+        "{e}"
+    );
+}
+
+#[test]
+fn root_vector_lengths_are_checked_before_anything_is_reserved() {
+    // oxyroot_vector.root (written by oxyroot, uncompressed): the first entry of the
+    // std::vector<float> branch `part_pt`, [1, 2, 3], is a byte count and version
+    // (40000012 0009), its length 3 at 441, then 1.0, 2.0, 3.0 — the only place these 16
+    // bytes occur. A length of i32::MAX would have oxyroot reserve 8 GiB for the entry.
+    let mut b = fixture("oxyroot_vector.root");
+    let entry = [3i32.to_be_bytes(), 1f32.to_be_bytes(), 2f32.to_be_bytes(), 3f32.to_be_bytes()].concat();
+    assert_eq!(b.windows(16).position(|w| w == entry.as_slice()), Some(441));
+    b[441..445].copy_from_slice(&i32::MAX.to_be_bytes());
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_vector_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    LARGEST.store(0, Ordering::Relaxed);
+    let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
+    let largest = LARGEST.load(Ordering::Relaxed);
+    let _ = std::fs::remove_file(&p);
+    assert!(largest < 1 << 20, "{largest} bytes requested");
+    assert_eq!(
+        e,
+        format!("{}: reading branch 'part_pt': an entry claims 2147483647 values, but holds 12 bytes", p.display())
+    );
+}
+
+#[test]
+fn root_streamer_list_nesting_is_bounded() {
+    // uproot_types.root's streamer list: a key at 6918 of 19542 bytes (fSeekInfo and
+    // fNbytesInfo in the header at 37 and 41), a 64-byte key header, an uncompressed TList.
+    // It is replaced by a zlib-compressed TList nested LEVELS deep, each list holding the
+    // next: a class reference (4 bytes, to the "TList" class tag of the first one), the
+    // version (2), a TObject (10), an empty name (1), the count (4), and after the inner list
+    // its option byte (1). Nested that deep, oxyroot's recursive reading overflows its stack
+    // (the process aborts); the check stops at depth 32. The rest of the old record becomes
+    // a free gap (a negative fNbytes, as ROOT marks them).
+    const LEVELS: usize = 100_000;
+    let mut b = fixture("uproot_types.root");
+    let (seek, nbytes, keylen) = (6918usize, 19542usize, 64usize);
+    assert_eq!(&b[37..45], [(seek as i32).to_be_bytes(), (nbytes as i32).to_be_bytes()].concat().as_slice());
+    let list_body = |n: i32| [&[0, 5, 0, 1, 0, 0, 0, 0, 3, 0, 0, 0, 0][..], &n.to_be_bytes()].concat();
+    let mut obj = list_body(1);
+    // the first inner list introduces the class: a byte count, kNewClassTag, "TList"
+    // oxyroot files the class under the position after the byte count, plus kMapOffset (2)
+    let class_at = keylen + obj.len() + 4 + 2;
+    obj.extend_from_slice(&0x4000_0000u32.to_be_bytes());
+    obj.extend_from_slice(b"\xff\xff\xff\xffTList\0");
+    obj.extend(list_body(1));
+    let reference = (0x8000_0000u32 | class_at as u32).to_be_bytes();
+    for i in 2..LEVELS {
+        obj.extend_from_slice(&reference);
+        obj.extend(list_body(i32::from(i + 1 < LEVELS)));
+    }
+    obj.extend(std::iter::repeat_n(0u8, LEVELS - 1)); // the option bytes
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut z, &obj).unwrap();
+    let z = z.finish().unwrap();
+    let le3 = |n: usize| [n as u8, (n >> 8) as u8, (n >> 16) as u8];
+    let block = [&b"ZL\x08"[..], &le3(z.len()), &le3(obj.len()), &z].concat();
+    let new_nbytes = keylen + block.len();
+    assert!(new_nbytes + 4 <= nbytes, "{new_nbytes} bytes do not fit");
+    // the key header: fNbytes at +0, fObjlen at +6
+    b[seek..seek + 4].copy_from_slice(&(new_nbytes as i32).to_be_bytes());
+    b[seek + 6..seek + 10].copy_from_slice(&(obj.len() as i32).to_be_bytes());
+    b[seek + keylen..seek + new_nbytes].copy_from_slice(&block);
+    b[seek + new_nbytes..seek + new_nbytes + 4].copy_from_slice(&(-((nbytes - new_nbytes) as i32)).to_be_bytes());
+    b[41..45].copy_from_slice(&(new_nbytes as i32).to_be_bytes());
+    let p = std::env::temp_dir().join(format!("nuisance_hostile_nested_{}.root", std::process::id()));
+    std::fs::write(&p, b).unwrap();
+    let e = msg(read_root(&p, &ReadOptions::default())).unwrap_err();
+    let _ = std::fs::remove_file(&p);
+    assert_eq!(
+        e,
+        format!(
+            "{}: not a readable ROOT file: the streamer list ('StreamerInfo', TList) at offset 6918: objects \
+             nested more than 32 deep",
+            p.display()
+        )
+    );
 }

@@ -42,6 +42,7 @@ pub mod parquet;
 mod parquet_lists;
 pub mod root;
 mod root_jagged;
+mod root_objects;
 mod root_scan;
 
 mod select;

@@ -22,15 +22,12 @@
 //! The entry count is checked against the read limit, and jagged branches against the budget
 //! as they are read ([`super::root_jagged`]).
 //!
-//! Known limit: counts inside an object's bytes are still allocated from by oxyroot before it
-//! reads them — a branch's `fMaxBaskets` (three tables of up to 8 bytes per entry), a branch's
-//! basket sizes and positions, a TTree's cluster count, one entry's `std::vector` length. They
-//! are 32-bit: a negative one makes oxyroot panic (caught), a large one reserves up to 16 GiB
-//! (zeroed lazily, never touched beyond what the file holds) before the read fails — harmless
-//! unless the machine refuses the reservation, which ends the process. Bounding them needs
-//! oxyroot itself to compare each count with the bytes left in its buffer (a patch of its
-//! `rtree/branch/tbranch.rs`, `rtree/tree/reader.rs`, `rbytes/mod.rs`, `riofs/file.rs`), or a
-//! parser of the TTree streamer of our own. `tests/hostile_files.rs` pins this bound.
+//! Counts inside the objects oxyroot streams (a TTree's cluster tables, a branch's basket
+//! tables, a basket's entry count and offsets) are checked by [`super::root_objects`] before
+//! oxyroot allocates from them: after the walk, the streamer list oxyroot reads at open, and
+//! once the tree is chosen, the tree and the headers of the baskets its branches point at.
+//! How deeply their objects nest is bounded too (oxyroot's reader recurses once per level).
+//! One entry's `std::vector` length is checked as it is read ([`super::root_jagged`]).
 
 use std::path::Path;
 
@@ -38,7 +35,7 @@ use ndarray::Array2;
 use oxyroot::{Branch, Named, ReaderTree, RootFile};
 
 use super::select::{finish_with, select, Kind, RawLabel, RawTable, Source};
-use super::{root_jagged, root_scan};
+use super::{root_jagged, root_objects, root_scan};
 use super::{ReadOptions, ReadReport};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -52,13 +49,15 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
     let src = Source { func: "read_root", path, noun: "branch" };
     let (handle, len) = io_guard::open_regular(path)?;
     let header = check_header(path, &handle, len)?;
-    root_scan::scan(path, &handle, len, &header)?;
+    let scan = root_scan::scan(path, &handle, len, &header)?;
+    root_objects::check_streamer_list(path, &handle, len, &scan, header.seek_info)?;
     // oxyroot opens by name (and again for each branch): it is given the name of the handle
     // checked above, so it reads that file whatever `path` names by now.
     let by_fd = io_guard::fd_path(&handle, path);
     let mut file = guarded(path, "opening the file", || RootFile::open(&by_fd))?
         .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
     let name = choose_tree(path, &file, opts.tree.as_deref())?;
+    root_objects::check_tree(path, &handle, len, &scan, &name)?;
     let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
         .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
     let n = usize::try_from(io_guard::bytes_for(path, &format!("TTree '{name}'"), tree.entries(), 1)?)

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use oxyroot::{ReaderTree, Slice};
+use oxyroot::{RBuffer, ReaderTree, Slice, UnmarshalerInto};
 
 use super::jagged::{assemble, plan, Leaf, LeafData, RawCollection};
 use super::root::guarded;
@@ -150,8 +150,11 @@ fn read_branch(
                         }
                     }
                     Layout::Vector => {
-                        for v in b.as_iter::<Vec<$t>>().map_err(|e| fail(&e))?.take(n.saturating_add(1)) {
-                            out.push(v.into_iter().map($conv));
+                        // oxyroot's own iterator checks the type name; its entries are read by
+                        // `vector_entry` instead, which bounds each entry's length
+                        drop(b.as_iter::<Vec<$t>>().map_err(|e| fail(&e))?);
+                        for v in b.get_basket(vector_entry::<$t>).take(n.saturating_add(1)) {
+                            out.push(v.map_err(|e| fail(&e))?.into_iter().map($conv));
                             step(&out)?;
                         }
                     }
@@ -179,6 +182,26 @@ fn read_branch(
         return Err(fail(&format!("expected {n} entries (the tree's count), got {got}")));
     }
     Ok(out)
+}
+
+/// One `std::vector<T>` entry, read as oxyroot's `Vec<T>` unmarshaler reads it (its
+/// `rbytes/mod.rs`), except that the length is checked against the bytes left in the entry
+/// before anything is reserved: oxyroot reserves what the length claims (up to 2³¹ values)
+/// before reading them.
+fn vector_entry<T: UnmarshalerInto<Item = T>>(r: &mut RBuffer) -> std::result::Result<Vec<T>, String> {
+    r.do_skip_header().map_err(|e| e.to_string())?;
+    let n = r.read_i32().map_err(|e| e.to_string())?;
+    // every value takes its size in the entry (bool and the 8-bit types 1 byte)
+    let size = std::mem::size_of::<T>().max(1) as i64;
+    if n < 0 || i64::from(n) * size > r.len() {
+        return Err(format!("an entry claims {n} values, but holds {} bytes", r.len().max(0)));
+    }
+    r.set_skip_header(None);
+    let mut v = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        v.push(r.read_object_into::<T>().map_err(|e| e.to_string())?);
+    }
+    Ok(v)
 }
 
 #[cfg(test)]

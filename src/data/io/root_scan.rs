@@ -11,15 +11,15 @@
 //! * `fKeylen` fits in the record and `fObjlen` is not negative; an uncompressed object fills
 //!   the record exactly; a compressed one is a chain of compression blocks that ends exactly
 //!   at the record's end and whose uncompressed sizes add up to `fObjlen`;
-//! * `fObjlen` is within the read limit and fits in the session memory budget
-//!   ([`io_guard::check_alloc`]), so the buffer oxyroot makes for it is one a read may make;
+//! * `fObjlen` and `fNbytes` are within the read limit and fit in the session memory budget
+//!   ([`io_guard::check_alloc`]), so the buffers oxyroot makes for them are ones a read may make;
 //! * the records the header and the top directory point at (streamer list, free segments,
 //!   list of keys) start a record and have its size, and every key of the top directory's
 //!   list is a copy of the record it points at — oxyroot reads an object through that copy.
 //!
-//! What the walk cannot see: counts inside an object's bytes (a branch's `fMaxBaskets` table,
-//! the length of one entry's `std::vector`), which oxyroot allocates from before reading
-//! them; see the module documentation of [`super::root`].
+//! What the walk cannot see, counts inside an object's bytes (a branch's `fMaxBaskets`, a
+//! basket's `fNevBuf`), [`super::root_objects`] checks next, with the records and the top
+//! directory's keys found here.
 
 use std::fs::File;
 use std::path::Path;
@@ -36,6 +36,34 @@ pub(super) struct Record {
     pub keylen: u16,
     pub class: String,
     pub name: String,
+}
+
+/// A key of the top directory's list: oxyroot reads an object through it (by name), with the
+/// class it names and the sizes of the record at `seek` (the walk checks they agree).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct DirKey {
+    pub seek: u64,
+    pub class: String,
+    pub name: String,
+}
+
+/// What the walk found: every record in file order, and the top directory's keys.
+#[derive(Clone, Debug)]
+pub(super) struct Scan {
+    pub records: Vec<Record>,
+    pub keys: Vec<DirKey>,
+}
+
+impl Scan {
+    /// The record that starts at `seek`.
+    pub(super) fn record_at(&self, seek: u64) -> Option<&Record> {
+        self.records.binary_search_by_key(&seek, |k| k.seek).ok().map(|i| &self.records[i])
+    }
+}
+
+/// The bytes `[at, at + n)` of the file: an error naming `what` when they are not all inside it.
+pub(super) fn read_bytes(path: &Path, file: &File, len: u64, at: u64, n: usize, what: &str) -> Result<Vec<u8>> {
+    Reader { file, path, len }.bytes(at, n, what)
 }
 
 /// The fields of the file header the walk needs.
@@ -130,8 +158,9 @@ impl Fields<'_> {
     }
 }
 
-/// Every key of the file (see the module documentation), in file order.
-pub(super) fn scan(path: &Path, file: &File, len: u64, h: &Header) -> Result<Vec<Record>> {
+/// Every key of the file (see the module documentation), in file order, and the keys of the
+/// top directory.
+pub(super) fn scan(path: &Path, file: &File, len: u64, h: &Header) -> Result<Scan> {
     let r = Reader { file, path, len };
     let end = h.end.min(len);
     let free = free_segments(&r, h, end)?;
@@ -158,8 +187,8 @@ pub(super) fn scan(path: &Path, file: &File, len: u64, h: &Header) -> Result<Vec
         pos += u64::from(rec.nbytes);
         records.push(rec);
     }
-    check_pointers(&r, h, &records)?;
-    Ok(records)
+    let keys = check_pointers(&r, h, &records)?;
+    Ok(Scan { records, keys })
 }
 
 /// The free gaps `[start, end)` inside the data, sorted, from the free segments record (its
@@ -230,7 +259,12 @@ fn key_at(r: &Reader<'_>, pos: u64, end: u64) -> Result<Record> {
             )));
         }
     }
-    io_guard::check_alloc(path, &format!("the object '{name}' ({class}) at offset {pos}"), objlen_u)?;
+    // oxyroot reads the record whole (fNbytes) as well as its object (fObjlen)
+    io_guard::check_alloc(
+        path,
+        &format!("the object '{name}' ({class}) at offset {pos}"),
+        objlen_u.max(data + keylen as u64),
+    )?;
     Ok(Record { seek: pos, nbytes: nbytes as u32, objlen: objlen as u32, keylen: keylen as u16, class, name })
 }
 
@@ -256,8 +290,9 @@ fn uncompressed_size(r: &Reader<'_>, start: u64, end: u64) -> std::result::Resul
     Ok(total)
 }
 
-/// The records the header and the top directory point at (see the module documentation).
-fn check_pointers(r: &Reader<'_>, h: &Header, records: &[Record]) -> Result<()> {
+/// The records the header and the top directory point at (see the module documentation); the
+/// top directory's keys.
+fn check_pointers(r: &Reader<'_>, h: &Header, records: &[Record]) -> Result<Vec<DirKey>> {
     let path = r.path;
     let find = |what: &str, seek: u64, nbytes: u64| -> Result<&Record> {
         records
@@ -307,6 +342,7 @@ fn check_pointers(r: &Reader<'_>, h: &Header, records: &[Record]) -> Result<()> 
     if nkeys < 0 || nkeys as u64 * 18 > body.len() as u64 {
         return Err(bad(path, &format!("the list of keys claims {nkeys} keys in {} bytes", body.len())));
     }
+    let mut keys = Vec::new();
     for i in 0..nkeys {
         let what = format!("key {i} of the list of keys");
         let nbytes = f.int(4)?;
@@ -318,8 +354,8 @@ fn check_pointers(r: &Reader<'_>, h: &Header, records: &[Record]) -> Result<()> 
         let wide = if version > 1000 { 8 } else { 4 };
         let seek = f.int(wide)?;
         let _seek_dir = f.int(wide)?;
-        let _class = f.string()?;
-        let _name = f.string()?;
+        let class = f.string()?;
+        let name = f.string()?;
         let _title = f.string()?;
         let k = find(&what, u64::try_from(seek).unwrap_or(u64::MAX), u64::try_from(nbytes).unwrap_or(u64::MAX))?;
         if i64::from(k.objlen) != objlen || i64::from(k.keylen) != keylen {
@@ -332,6 +368,7 @@ fn check_pointers(r: &Reader<'_>, h: &Header, records: &[Record]) -> Result<()> 
                 ),
             ));
         }
+        keys.push(DirKey { seek: k.seek, class, name });
     }
-    Ok(())
+    Ok(keys)
 }
