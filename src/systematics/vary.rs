@@ -344,7 +344,7 @@ struct Varied {
     /// nuisance touches the target: 0).
     dx: Vec<Vec<Option<Vec<f64>>>>,
     /// The weight and its derivatives per tracked nuisance.
-    weight: Option<(Vec<f64>, Vec<Option<Vec<f64>>>)>,
+    weight: Option<(Vec<f64>, PerNuisance)>,
 }
 
 /// The dataset at one θ with `dx/dθₖ` of every nuisance k.
