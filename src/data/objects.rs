@@ -78,21 +78,22 @@ impl Dataset {
         expr.eval_table(&ObjectTable::new(self, c), op)
     }
 
-    /// An object expression's values and derivatives on every object of `coll`, given the
-    /// derivative of each name it reads (object features first, then event columns, as
-    /// [`Dataset::eval_objects`] resolves them; `tangent` receives the bare name).
+    /// An object expression's values and derivatives along `k` directions on every object of
+    /// `coll`, given the derivatives of each name it reads (object features first, then event
+    /// columns, as [`Dataset::eval_objects`] resolves them; `tangent` receives the bare name).
     pub(crate) fn eval_objects_dual(
         &self,
         op: &'static str,
         coll: &str,
         expr: &Expr,
+        k: usize,
         tangent: super::expr::TangentOf<'_>,
     ) -> Result<super::expr::Dual> {
         let c = self.collection(op, coll)?;
         let nested = |_: &str, _: &Expr| -> Result<super::expr::Dual> {
             Err(Error::arg(op, format!("in '{expr}': a sum over objects inside an object expression")))
         };
-        expr.eval_dual(&ObjectTable::new(self, c), tangent, &nested, op)
+        expr.eval_dual(&ObjectTable::new(self, c), k, tangent, &nested, op)
     }
 
     /// Evaluates an object expression on every object of collection `coll`, in storage order.

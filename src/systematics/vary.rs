@@ -19,12 +19,11 @@ use std::collections::HashMap;
 use std::f64::consts::TAU;
 
 use super::nuisance::{Derived, Effect, Prior, Sigma, Systematics, Target};
-use crate::data::expr::Expr;
+use crate::data::expr::{Dual, Expr};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::rng::{substream, Stream};
 use ndarray::ArrayView2;
-use rayon::prelude::*;
 
 const OP: &str = "vary";
 
@@ -341,10 +340,11 @@ pub struct Prepared {
 struct Varied {
     /// Per target, its values.
     x: Vec<Vec<f64>>,
-    /// Per target, per tracked nuisance, `dx/dθ` per row.
-    dx: Vec<Vec<Vec<f64>>>,
+    /// Per target, per tracked nuisance, `dx/dθ` per row (`None` until a step of that
+    /// nuisance touches the target: 0).
+    dx: Vec<Vec<Option<Vec<f64>>>>,
     /// The weight and its derivatives per tracked nuisance.
-    weight: Option<(Vec<f64>, Vec<Vec<f64>>)>,
+    weight: Option<(Vec<f64>, PerNuisance)>,
 }
 
 /// The dataset at one θ with `dx/dθₖ` of every nuisance k.
@@ -463,8 +463,8 @@ impl Prepared {
         theta.check(self.ds.len(), self.syst.nuisances().len())?;
         let nt = tracked.len();
         let mut x = self.nominal.clone();
-        let mut dx: Vec<Vec<Vec<f64>>> = x.iter().map(|c| vec![vec![0.0; c.len()]; nt]).collect();
-        let mut weight = self.w0.as_ref().map(|w| (w.clone(), vec![vec![0.0; w.len()]; nt]));
+        let mut dx: Vec<Vec<Option<Vec<f64>>>> = vec![vec![None; nt]; x.len()];
+        let mut weight = self.w0.as_ref().map(|w| (w.clone(), vec![None; nt]));
         for (m, step) in &self.steps {
             let slot = tracked.iter().position(|t| t == m);
             let name = &self.syst.nuisances()[*m].name;
@@ -481,7 +481,8 @@ impl Prepared {
                         *x += t * a;
                     }
                     if let Some(j) = slot {
-                        for (d, a) in dx[*col][j].iter_mut().zip(per_unit) {
+                        let d = dx[*col][j].get_or_insert_with(|| vec![0.0; per_unit.len()]);
+                        for (d, a) in d.iter_mut().zip(per_unit) {
                             *d += a;
                         }
                     }
@@ -525,40 +526,36 @@ impl Prepared {
     fn point_for(&self, theta: Theta<'_>, tracked: &[usize]) -> Result<Point> {
         let v = self.run(&theta, tracked)?;
         let out = rebuild(&self.ds, &self.targets, &v)?;
-        // Per tracked nuisance, the derivatives known by name (columns it does not move left out).
-        let mut known: Vec<HashMap<String, Vec<f64>>> = vec![HashMap::new(); tracked.len()];
-        let mut tangents = Vec::new();
-        for (t, d) in self.targets.iter().zip(&v.dx) {
-            let mut per = Vec::with_capacity(tracked.len());
-            for (j, d) in d.iter().enumerate() {
-                if d.iter().any(|v| *v != 0.0) {
-                    known[j].insert(t.name(), d.clone());
-                    per.push(Some(d.clone()));
-                } else {
-                    per.push(None);
-                }
-            }
-            tangents.push((t.clone(), per));
-        }
-        let data = recompute(out, &self.syst, Some((&mut known, &mut tangents)))?;
-        Ok(Point { data, tangents, weight_tangent: v.weight.map(|w| w.1) })
+        // Per tracked nuisance, the derivatives (columns it does not move left out).
+        let mut tangents: Vec<(Target, PerNuisance)> = self
+            .targets
+            .iter()
+            .zip(v.dx)
+            .map(|(t, d)| (t.clone(), d.into_iter().map(|d| d.filter(|d| d.iter().any(|v| *v != 0.0))).collect()))
+            .collect();
+        let data = recompute(out, &self.syst, Some((&mut tangents, tracked.len())))?;
+        let zero = |d: Option<Vec<f64>>| d.unwrap_or_else(|| vec![0.0; self.ds.len()]);
+        Ok(Point { data, tangents, weight_tangent: v.weight.map(|w| w.1.into_iter().map(zero).collect()) })
     }
 }
 
-/// `x ← f·x` and `dx ← f·dx` for every tracked derivative, plus `add` on derivative `j`.
-fn multiply(x: &mut [f64], dx: &mut [Vec<f64>], f: &[f64], add: Option<(usize, &[f64])>) {
+/// `x ← f·x` and `dx ← f·dx` for every tracked derivative, plus `add` on derivative `j`
+/// (created, from 0, when no step touched it yet).
+fn multiply(x: &mut [f64], dx: &mut [Option<Vec<f64>>], f: &[f64], add: Option<(usize, &[f64])>) {
     for (j, d) in dx.iter_mut().enumerate() {
-        match add {
-            Some((k, a)) if k == j => {
+        match (add, d) {
+            (Some((k, a)), d) if k == j => {
+                let d = d.get_or_insert_with(|| vec![0.0; a.len()]);
                 for ((d, f), a) in d.iter_mut().zip(f).zip(a) {
                     *d = *d * f + a;
                 }
             }
-            _ => {
+            (_, Some(d)) => {
                 for (d, f) in d.iter_mut().zip(f) {
                     *d *= f;
                 }
             }
+            (_, None) => {}
         }
     }
     for (x, f) in x.iter_mut().zip(f) {
@@ -606,37 +603,42 @@ fn apply(ds: &Dataset, syst: &Systematics, theta: &[f64], k: Option<usize>) -> R
         }
     }
 }
-/// The derivative of a derived feature's expression on `ds`, from the derivatives `known`
-/// (by name: `met`, `jets.pt`).
-fn derived_tangent(ds: &Dataset, d: &Derived, known: &HashMap<String, Vec<f64>>) -> Result<Vec<f64>> {
-    let event = |name: &str| known.get(name).cloned();
+/// Per tracked nuisance, the derivative of a derived feature's expression on `ds` (vector
+/// mode: the expression evaluated once), from the derivatives `known` by name (`met`,
+/// `jets.pt`): the columns varied directly and the derived features before it.
+fn derived_tangent(ds: &Dataset, d: &Derived, known: &[(Target, PerNuisance)], k: usize) -> Result<PerNuisance> {
+    let find = |name: &str| known.iter().rev().find(|(t, _)| t.name() == name).map(|(_, per)| per.clone());
     // An object expression's name: the collection's feature, else an event column broadcast.
-    let object = |coll: &str, name: &str| -> Result<Option<Vec<f64>>> {
+    let object = |coll: &str, name: &str| -> Result<Option<PerNuisance>> {
         let c = ds.collection(OP, coll)?;
         if c.features().iter().any(|f| f == name) {
-            return Ok(known.get(&format!("{coll}.{name}")).cloned());
+            return Ok(find(&format!("{coll}.{name}")));
         }
-        Ok(known.get(name).map(|t| c.event_index().iter().map(|&i| t[i]).collect()))
+        let broadcast = |t: Vec<f64>| c.event_index().iter().map(|&i| t[i]).collect();
+        Ok(find(name).map(|per| per.into_iter().map(|t| t.map(broadcast)).collect()))
     };
-    let object_dual = |coll: &str, e: &Expr| -> Result<crate::data::expr::Dual> {
-        let mut cache: HashMap<String, Option<Vec<f64>>> = HashMap::new();
+    let object_dual = |coll: &str, e: &Expr| -> Result<Dual> {
+        let mut cache: HashMap<String, Option<PerNuisance>> = HashMap::new();
         for name in e.columns() {
             cache.insert(name.clone(), object(coll, &name)?);
         }
         let lookup = |n: &str| cache.get(n).cloned().flatten();
-        ds.eval_objects_dual(OP, coll, e, &lookup)
+        ds.eval_objects_dual(OP, coll, e, k, &lookup)
     };
     match &d.target {
         Target::Column(_) => {
-            let sum = |coll: &str, body: &Expr| -> Result<crate::data::expr::Dual> {
-                let (v, dv) = object_dual(coll, body)?;
+            let sum = |coll: &str, body: &Expr| -> Result<Dual> {
+                let Dual { value, tangents } = object_dual(coll, body)?;
                 let off = ds.collection(OP, coll)?.offsets().to_vec();
                 let reduce = |x: &[f64]| off.windows(2).map(|w| x[w[0]..w[1]].iter().sum()).collect::<Vec<f64>>();
-                Ok((reduce(&v), reduce(&dv)))
+                Ok(Dual {
+                    value: reduce(&value),
+                    tangents: tangents.iter().map(|t| t.as_deref().map(reduce)).collect(),
+                })
             };
-            Ok(d.expr.eval_dual(&ds, &event, &sum, OP)?.1)
+            Ok(d.expr.eval_dual(&ds, k, &find, &sum, OP)?.tangents)
         }
-        Target::Object { coll, .. } => Ok(object_dual(coll, &d.expr)?.1),
+        Target::Object { coll, .. } => Ok(object_dual(coll, &d.expr)?.tangents),
     }
 }
 /// Applies one interpolated alternative to `(x, dx)` at θ per row: additively for codes 0 and
@@ -644,7 +646,7 @@ fn derived_tangent(ds: &Dataset, d: &Derived, known: &HashMap<String, Vec<f64>>)
 #[allow(clippy::too_many_arguments)]
 fn interpolate(
     x: &mut [f64],
-    dx: &mut [Vec<f64>],
+    dx: &mut [Option<Vec<f64>>],
     x0: &[f64],
     up: &[f64],
     down: &[f64],
@@ -678,7 +680,8 @@ fn interpolate(
     if code.multiplicative() {
         multiply(x, dx, &f, slot.map(|j| (j, &add[..])));
     } else if let Some(j) = slot {
-        for (d, a) in dx[j].iter_mut().zip(&add) {
+        let d = dx[j].get_or_insert_with(|| vec![0.0; add.len()]);
+        for (d, a) in d.iter_mut().zip(&add) {
             *d += a;
         }
     }
@@ -720,32 +723,18 @@ fn rebuild(ds: &Dataset, targets: &[Target], v: &Varied) -> Result<Dataset> {
     Ok(out)
 }
 
-/// Where derivatives of derived features go: per tracked nuisance the known ones by name, and
-/// the list out (per feature, per tracked nuisance).
-type DerivedTangents<'a> = (&'a mut Vec<HashMap<String, Vec<f64>>>, &'a mut Vec<(Target, Vec<Option<Vec<f64>>>)>);
+/// Per tracked nuisance, a column's derivative per row (`None`: it does not depend on it).
+type PerNuisance = Vec<Option<Vec<f64>>>;
 
-/// Whether a derived feature may depend on the columns in `known` (an object expression's
-/// name may also be an event column broadcast, so both readings count).
-fn depends(d: &Derived, known: &HashMap<String, Vec<f64>>) -> bool {
-    reads(d).iter().any(|r| known.contains_key(r) || r.split_once('.').is_some_and(|(_, f)| known.contains_key(f)))
-}
+/// Where derivatives of derived features go: every column's derivatives so far (the derived
+/// features are appended in evaluation order), and the number of tracked nuisances.
+type DerivedTangents<'a> = (&'a mut Vec<(Target, PerNuisance)>, usize);
 
 /// The derived features recomputed in dependency order (with their derivatives when asked).
 fn recompute(mut ds: Dataset, syst: &Systematics, mut tangents: Option<DerivedTangents<'_>>) -> Result<Dataset> {
     for d in syst.derived_in_order() {
-        if let Some((known, out)) = tangents.as_mut() {
-            // One forward-mode pass per nuisance, independent: in parallel.
-            let per: Vec<Option<Vec<f64>>> = known
-                .par_iter_mut()
-                .map(|k| -> Result<Option<Vec<f64>>> {
-                    if !depends(d, k) {
-                        return Ok(None);
-                    }
-                    let t = derived_tangent(&ds, d, k)?;
-                    k.insert(d.target.name(), t.clone());
-                    Ok(Some(t))
-                })
-                .collect::<Result<_>>()?;
+        if let Some((out, k)) = tangents.as_mut() {
+            let per = derived_tangent(&ds, d, out, *k)?;
             out.push((d.target.clone(), per));
         }
         let context = |e: Error| match e {
