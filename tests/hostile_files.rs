@@ -298,6 +298,9 @@ fn root_key_sizes_are_checked_before_oxyroot_allocates() {
 
 #[test]
 fn root_objects_must_fit_in_the_session_budget() {
+    // Serial: the allocation tracker is process-wide; a test reading while another measures
+    // would count as the other's allocation.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The first record after the directory of uproot-HZZ.root is a basket of Muon_Px at
     // offset 222 (16964 bytes, 23008 once decompressed, from a walk of the file); with 10000
     // bytes of budget the walk stops there, before oxyroot reads anything, naming the file.
@@ -369,6 +372,9 @@ fn root_basket_headers_are_checked_before_oxyroot_allocates() {
 
 #[test]
 fn root_streamer_list_may_not_build_branches() {
+    // Serial: the allocation tracker is process-wide; a test reading while another measures
+    // would count as the other's allocation.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // The streamer list of uproot_types.root is stored uncompressed (at 6918, from the header);
     // its first "TStreamerBase" class tag renamed "TBranch" would make oxyroot build a branch
     // (and size its basket tables) out of streamer bytes.
@@ -413,6 +419,9 @@ fn root_vector_lengths_are_checked_before_anything_is_reserved() {
 
 #[test]
 fn root_streamer_list_nesting_is_bounded() {
+    // Serial: the allocation tracker is process-wide; a test reading while another measures
+    // would count as the other's allocation.
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     // uproot_types.root's streamer list: a key at 6918 of 19542 bytes (fSeekInfo and
     // fNbytesInfo in the header at 37 and 41), a 64-byte key header, an uncompressed TList.
     // It is replaced by a zlib-compressed TList nested LEVELS deep, each list holding the
