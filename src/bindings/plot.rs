@@ -7,7 +7,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(plot_api).into());
 }
 
-mod helpers {
+pub(crate) mod helpers {
     use rhai::{Array, Dynamic, Map};
 
     use crate::bindings::options::{floats, type_name, Opts};
@@ -16,19 +16,41 @@ mod helpers {
     use crate::error::Error;
     use crate::plot::PlotOptions;
 
+    /// The options every plot reads (title, axis labels, logarithmic axes, size, density).
     pub fn plot_options(func: &'static str, o: &mut Opts) -> RhaiResult<PlotOptions> {
         let d = PlotOptions::default();
+        Ok(PlotOptions {
+            logy: o.bool("logy", d.logy)?,
+            logx: o.bool("logx", d.logx)?,
+            density: o.bool("density", d.density)?,
+            ..frame_options(func, o)?
+        })
+    }
+
+    /// The options of plots without logarithmic axes or normalisation: title, axis labels and
+    /// the image size (`width`, `height` in pixels; the range is checked when drawing).
+    pub fn frame_options(func: &'static str, o: &mut Opts) -> RhaiResult<PlotOptions> {
+        let d = PlotOptions::default();
+        let mut pixels = |key: &'static str, default: u32| -> RhaiResult<u32> {
+            let v = o.usize(key, default as usize)?;
+            u32::try_from(v).map_err(|_| {
+                let (lo, hi) = crate::plot::SIZE_RANGE;
+                Error::BadOption {
+                    func: func.into(),
+                    key: key.into(),
+                    problem: format!("must be between {lo} and {hi} pixels, got {v}"),
+                }
+                .into()
+            })
+        };
+        let (width, height) = (pixels("width", d.width)?, pixels("height", d.height)?);
         Ok(PlotOptions {
             title: o.string("title", &d.title)?,
             xlabel: o.string("xlabel", &d.xlabel)?,
             ylabel: o.string("ylabel", &d.ylabel)?,
-            logy: o.bool("logy", d.logy)?,
-            logx: o.bool("logx", d.logx)?,
-            width: u32::try_from(o.usize("width", d.width as usize)?)
-                .map_err(|_| Error::arg(func, "width is too large"))?,
-            height: u32::try_from(o.usize("height", d.height as usize)?)
-                .map_err(|_| Error::arg(func, "height is too large"))?,
-            density: o.bool("density", d.density)?,
+            width,
+            height,
+            ..d
         })
     }
 
@@ -231,17 +253,7 @@ pub mod plot_api {
         options: Map,
     ) -> RhaiResult<()> {
         let mut o = Opts::new("plot_points", &options);
-        let d = plot::PlotOptions::default();
-        let size =
-            |v: usize| u32::try_from(v).map_err(|_| Error::arg("plot_points", "width and height must be below 8000"));
-        let opts = plot::PlotOptions {
-            title: o.string("title", "")?,
-            xlabel: o.string("xlabel", "")?,
-            ylabel: o.string("ylabel", "")?,
-            width: size(o.usize("width", d.width as usize)?)?,
-            height: size(o.usize("height", d.height as usize)?)?,
-            ..d
-        };
+        let opts = helpers::frame_options("plot_points", &mut o)?;
         let band = match o.floats_opt("band")? {
             None => None,
             Some(v) if v.len() == 2 => Some((v[0], v[1])),

@@ -705,17 +705,7 @@ pub mod systematics_api {
     #[rhai_fn(return_raw, name = "plot_ratio")]
     pub fn plot_ratio(c: NativeCallContext, path: &str, e: Envelope, options: Map) -> RhaiResult<()> {
         let mut o = Opts::new("plot_ratio", &options);
-        let d = crate::plot::PlotOptions::default();
-        let size =
-            |v: usize| u32::try_from(v).map_err(|_| Error::arg("plot_ratio", "width and height must be below 8000"));
-        let opts = crate::plot::PlotOptions {
-            title: o.string("title", "")?,
-            xlabel: o.string("xlabel", "")?,
-            ylabel: o.string("ylabel", "")?,
-            width: size(o.usize("width", d.width as usize)?)?,
-            height: size(o.usize("height", d.height as usize)?)?,
-            ..d
-        };
+        let opts = crate::bindings::plot::helpers::frame_options("plot_ratio", &mut o)?;
         o.finish()?;
         let file = ctx(&c)?.sandbox.check_write(path)?;
         Ok(crate::plot::plot_ratio(&file, &e.ratio_series()?, &opts)?)
