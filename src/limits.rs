@@ -36,6 +36,8 @@ pub mod engine {
     pub const EXPR_DEPTHS: (usize, usize) = (128, 64);
 }
 
+/// Files in one chain (a list or the matches of a glob).
+pub const CHAIN_FILES: usize = 100_000;
 /// Events in one generated dataset or one sample.
 pub const EVENTS: usize = 200_000_000;
 /// Width of one network layer.

@@ -7,6 +7,7 @@
 //!
 //! Architecture invariant: nothing in `data/` imports rhai.
 
+pub mod chain;
 pub mod collection;
 pub mod expr;
 pub mod io;

@@ -45,7 +45,7 @@ mod root_jagged;
 mod root_objects;
 mod root_scan;
 
-mod select;
+pub(crate) mod select;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -57,6 +57,8 @@ use crate::error::{Error, Result};
 pub use self::csv::{read_csv, write_csv_table};
 pub use self::jagged::CollectionSpec;
 pub use self::parquet::{dataset_columns, read_parquet, write_parquet, write_table};
+pub(crate) use self::parquet::{parquet_layout, read_parquet_groups};
+pub(crate) use self::root::root_layout;
 pub use self::root::read_root;
 
 /// Which columns to read and what to do with non-finite values. `Default` reads with the
@@ -103,6 +105,15 @@ pub struct ReadReport {
     pub dropped_nonfinite: usize,
     /// Columns present in the file but used neither as feature, label nor weight.
     pub ignored_columns: Vec<String>,
+}
+
+/// What a chain needs to know of a file before reading it: the rows of each unit it can read
+/// alone (Parquet row groups; a ROOT file is one unit) and its columns as `(name, selection
+/// kind, type as the format names it)`.
+#[derive(Clone, Debug)]
+pub(crate) struct FileLayout {
+    pub units: Vec<usize>,
+    pub columns: Vec<(String, select::Kind, String)>,
 }
 
 /// One column of a table to write, in its own element type.

@@ -47,11 +47,45 @@ const BATCH_ROWS: usize = 8192;
 
 /// Reads a Parquet file into a dataset (see the [module rules](super)).
 pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport)> {
+    read_parquet_groups(path, opts, None)
+}
+
+/// The row count of each row group of a Parquet file and its columns, after the checks of
+/// [`read_parquet`] on the metadata (for chains, which plan their chunks from it).
+pub(crate) fn parquet_layout(path: &Path) -> Result<super::FileLayout> {
+    let (file, len) = io_guard::open_regular(path)?;
+    let meta = guarded(path, "reading the metadata", || ArrowReaderMetadata::load(&file, Default::default()))?
+        .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
+    let units = check_metadata(path, meta.metadata(), len)?;
+    let columns = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), kind_of(f.data_type()), f.data_type().to_string()))
+        .collect();
+    Ok(super::FileLayout { units, columns })
+}
+
+/// Reads the row groups `only` (all with `None`) of a Parquet file, in file order: what
+/// chains read one chunk at a time. Row numbers in errors count from the first row read.
+pub(crate) fn read_parquet_groups(
+    path: &Path,
+    opts: &ReadOptions,
+    only: Option<std::ops::Range<usize>>,
+) -> Result<(Dataset, ReadReport)> {
     let src = Source { func: "read_parquet", path, noun: "column" };
     let (file, len) = io_guard::open_regular(path)?;
     let meta = guarded(path, "reading the metadata", || ArrowReaderMetadata::load(&file, Default::default()))?
         .map_err(|e| Error::format(path, format!("not a readable Parquet file: {e}")))?;
-    let groups = check_metadata(path, meta.metadata(), len)?;
+    let all_groups = check_metadata(path, meta.metadata(), len)?;
+    let only = only.unwrap_or(0..all_groups.len());
+    if only.start > only.end || only.end > all_groups.len() {
+        return Err(Error::format(
+            path,
+            format!("row groups {}..{} asked for, the file has {}", only.start, only.end, all_groups.len()),
+        ));
+    }
+    let groups = all_groups[only.clone()].to_vec();
     let cols: Vec<(String, Kind)> =
         meta.schema().fields().iter().map(|f| (f.name().clone(), kind_of(f.data_type()))).collect();
     let sel = select(src, &cols, opts)?;
@@ -71,7 +105,7 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
             let file = io_guard::reopen(&file, path)?;
             guarded(path, &format!("reading row group {g}"), || {
                 let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
-                    .with_row_groups(vec![g])
+                    .with_row_groups(vec![only.start + g])
                     .with_projection(mask.clone())
                     .with_batch_size(BATCH_ROWS);
                 fill_group(src, builder, &plan, part, opts)
@@ -80,7 +114,7 @@ pub fn read_parquet(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadRep
     })?;
     let names = plan.features.iter().map(|&i| cols[i].0.clone()).collect();
     let raw = out.into_raw(names, &plan, &cols);
-    let (lists, used) = parquet_lists::read(src, &file, &meta, opts, n)?;
+    let (lists, used) = parquet_lists::read(src, &file, &meta, opts, n, only.collect())?;
     let ignored = sel.ignored.into_iter().filter(|c| !used.contains(c)).collect();
     finish_with(src, raw, lists, opts, ignored)
 }
@@ -317,7 +351,7 @@ fn copy_f64(a: &Float64Array, out: &mut [f64]) {
 }
 
 /// The selection kind of an Arrow type; dictionaries count as their value type.
-fn kind_of(t: &DataType) -> Kind {
+pub(super) fn kind_of(t: &DataType) -> Kind {
     match t {
         DataType::Float16 | DataType::Float32 | DataType::Float64 => Kind::Float,
         DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => Kind::Int,

@@ -74,14 +74,15 @@ fn leaves(schema: &Schema) -> Vec<ListLeaf> {
     out
 }
 
-/// Reads the collections of a Parquet file (`n` rows, open as `file`); returns them and the
-/// file columns used.
+/// Reads the collections of the row groups `row_groups` of a Parquet file (`n` rows, open as
+/// `file`); returns them and the file columns used.
 pub(super) fn read(
     src: Source<'_>,
     file: &std::fs::File,
     meta: &ArrowReaderMetadata,
     opts: &ReadOptions,
     n: usize,
+    row_groups: Vec<usize>,
 ) -> Result<(Vec<RawCollection>, Vec<String>)> {
     let path = src.path;
     let schema = meta.schema();
@@ -102,6 +103,7 @@ pub(super) fn read(
     let reader = io_guard::guarded(path, "Parquet reader", "opening the list columns", || {
         ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
             .with_projection(ProjectionMask::roots(meta.parquet_schema(), cols.iter().copied()))
+            .with_row_groups(row_groups)
             .with_batch_size(8192)
             .build()
     })?;

@@ -92,6 +92,34 @@ pub fn read_root(path: &Path, opts: &ReadOptions) -> Result<(Dataset, ReadReport
     finish_with(src, RawTable { names, x, label, weight }, jagged, opts, ignored)
 }
 
+/// The entry count of a ROOT file's TTree (one unit: ROOT files are read whole) and its
+/// top-level branches with their types, after the checks [`read_root`] makes before reading.
+pub(crate) fn root_layout(path: &Path, tree: Option<&str>) -> Result<super::FileLayout> {
+    let (handle, len) = io_guard::open_regular(path)?;
+    let header = check_header(path, &handle, len)?;
+    let scan = root_scan::scan(path, &handle, len, &header)?;
+    root_objects::check_streamer_list(path, &handle, len, &scan, header.seek_info)?;
+    let by_fd = io_guard::fd_path(&handle, path);
+    let mut file = guarded(path, "opening the file", || RootFile::open(&by_fd))?
+        .map_err(|e| Error::format(path, format!("not a readable ROOT file: {e}")))?;
+    let name = choose_tree(path, &file, tree)?;
+    root_objects::check_tree(path, &handle, len, &scan, &name)?;
+    let tree = guarded(path, &format!("reading TTree '{name}'"), || file.get_tree(&name))?
+        .map_err(|e| Error::format(path, format!("reading TTree '{name}': {e}")))?;
+    let n = usize::try_from(io_guard::bytes_for(path, &format!("TTree '{name}'"), tree.entries(), 1)?)
+        .map_err(|_| Error::format(path, format!("TTree '{name}' claims {} entries", tree.entries())))?;
+    let columns = guarded(path, "listing branches", || {
+        tree.branches()
+            .map(|b| {
+                let ty = b.item_type_name();
+                let (kind, _) = classify(b, &ty);
+                (b.name().to_string(), kind, ty)
+            })
+            .collect()
+    })?;
+    Ok(super::FileLayout { units: vec![n], columns })
+}
+
 /// Checks the fixed header of a ROOT file against the file's length (see the module docs).
 fn check_header(path: &Path, f: &std::fs::File, len: u64) -> Result<root_scan::Header> {
     use std::io::Read;
