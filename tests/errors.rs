@@ -704,3 +704,20 @@ fn conservattack_refuses_set_models_and_says_why_and_rdsa_keeps_their_objects() 
     let e = err(&format!("{s}fgsm(m, d, uncertainty(d, #{{ all: #{{ abs: 0.1 }} }}));"));
     assert!(e.starts_with("error: uncertainty: has no σ for object feature 'part.pt' of the pfn model"), "{e}");
 }
+
+#[test]
+fn chain_file_with_a_missing_column_is_named() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 5, seed: 1 });\n\
+                 d.write_parquet(\"out/err_chain_a.parquet\");\n\
+                 d.select([\"x0\"]).write_parquet(\"out/err_chain_b.parquet\");\n\
+                 chain([\"out/err_chain_a.parquet\", \"out/err_chain_b.parquet\"]);");
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(e.contains("err_chain_b.parquet: has no column 'x1', which the chain's first file "), "{e}");
+    assert!(e.contains("every file of a chain must have the same columns"), "{e}");
+}
+
+#[test]
+fn chain_pattern_matching_nothing_says_so() {
+    let e = err("chain(\"out/no_such_chain_*.parquet\");");
+    assert!(e.starts_with("error: chain: no file matches 'out/no_such_chain_*.parquet'\n"), "{e}");
+}

@@ -8,6 +8,7 @@
 
 pub mod adversarial;
 pub mod attack;
+pub mod chain;
 pub mod checks;
 pub mod collections;
 pub mod convert;
@@ -127,6 +128,7 @@ pub fn register(engine: &mut Engine) {
     core::register(engine);
     data::register(engine);
     files::register(engine);
+    chain::register(engine);
     collections::register(engine);
     model::register(engine);
     pfn::register(engine);

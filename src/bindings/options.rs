@@ -23,6 +23,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
     ("read_csv", READ),
     ("read_root", READ_TREE),
     ("read", READ_TREE),
+    ("chain", &["features", "label", "weight", "no_label", "no_weight", "tree", "collections"]),
     ("dataset", &["n", "seed"]),
     ("split", &["seed"]),
     ("sample", &["seed", "replace"]),
