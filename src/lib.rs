@@ -30,6 +30,7 @@ pub mod sandbox;
 pub mod session;
 pub mod stats;
 pub mod stdlib;
+pub mod stream;
 pub mod systematics;
 
 pub use data::Dataset;

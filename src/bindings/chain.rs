@@ -50,18 +50,16 @@ mod helpers {
     pub fn chunk(ch: &Chain, k: i64, size: i64) -> RhaiResult<Chunk> {
         let chunks = ch.chunks(chunk_size(size)?)?;
         let n = chunks.len();
-        usize::try_from(k)
-            .ok()
-            .and_then(|k| chunks.into_iter().nth(k))
-            .ok_or_else(|| Error::arg("read_chunk", format!("chunk {k} asked for; the chain has {n} (0 to {})", n as i64 - 1)).into())
+        usize::try_from(k).ok().and_then(|k| chunks.into_iter().nth(k)).ok_or_else(|| {
+            Error::arg("read_chunk", format!("chunk {k} asked for; the chain has {n} (0 to {})", n as i64 - 1)).into()
+        })
     }
 
     /// A chunk size from a script: a positive integer.
     pub fn chunk_size(size: i64) -> RhaiResult<usize> {
-        usize::try_from(size)
-            .ok()
-            .filter(|&s| s > 0)
-            .ok_or_else(|| Error::arg("chain", format!("the chunk size must be a positive number of events, got {size}")).into())
+        usize::try_from(size).ok().filter(|&s| s > 0).ok_or_else(|| {
+            Error::arg("chain", format!("the chunk size must be a positive number of events, got {size}")).into()
+        })
     }
 }
 

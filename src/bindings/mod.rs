@@ -23,6 +23,7 @@ pub mod pfn;
 pub mod plot;
 pub mod rdsa;
 pub mod sort;
+pub mod stream;
 pub mod systematics;
 
 use std::cell::{Cell, RefCell};
@@ -137,6 +138,7 @@ pub fn register(engine: &mut Engine) {
     attack::register(engine);
     rdsa::register(engine);
     sort::register(engine);
+    stream::register(engine);
     checks::register(engine);
     detector::register(engine);
     systematics::register(engine);

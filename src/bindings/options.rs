@@ -181,6 +181,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
         ],
     ),
     ("s_scan", &["s", "attack", "options", "bisect", "split"]),
+    ("stream_attack", &["attack", "options", "chunk", "out", "summary"]),
     ("attack_metrics", &["bins", "weighted"]),
     ("hvp", &["layer"]),
     ("hessian_top", &["k", "method", "steps", "tol", "layer", "vectors", "seed"]),

@@ -58,8 +58,8 @@ pub use self::csv::{read_csv, write_csv_table};
 pub use self::jagged::CollectionSpec;
 pub use self::parquet::{dataset_columns, read_parquet, write_parquet, write_table};
 pub(crate) use self::parquet::{parquet_layout, read_parquet_groups};
-pub(crate) use self::root::root_layout;
 pub use self::root::read_root;
+pub(crate) use self::root::root_layout;
 
 /// Which columns to read and what to do with non-finite values. `Default` reads with the
 /// rules of the module documentation.

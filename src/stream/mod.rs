@@ -1,0 +1,182 @@
+//! Streaming: per-event attacks over a [`Chain`] one chunk at a time, in bounded memory.
+//!
+//! [`attack_chain`] reads a chunk, configures the attack on it (per-event goals such as the
+//! labels belong to the chunk's events), runs it, appends the chunk's per-event results to a
+//! Parquet file as one row group, and folds the chunk's counts and sums into an
+//! [`AttackSummary`]; only one chunk (and its row group) is in memory at a time. The file is
+//! written through [`atomic_write`]: it appears, complete, only when the last chunk is done.
+//! Counts are integers and sums of weights are [`ExactSum`]s, so summaries of chunks (or of
+//! shards) merge into exactly the summary of one run, whatever the chunk size.
+//!
+//! An attack streams when its result for an event depends on that event alone: FGSM, PGD
+//! without a random start and MiniFool. Attacks whose random draws are keyed by the event's
+//! position within the call (PGD's random start, RDSA) or that need the whole sample (RDSA's
+//! marginals, CONSERVAttack's histograms) are refused by the caller ([`streamable`]).
+
+pub mod exact;
+mod summary;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+pub use self::exact::ExactSum;
+pub use self::summary::AttackSummary;
+use crate::attack::{Attack, Outcome};
+use crate::data::chain::Chain;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::fsutil::atomic_write;
+use crate::model::Model;
+use crate::optim::Control;
+
+/// Whether attack `name` with these option values can stream (see the module documentation);
+/// `Err` says why not.
+pub fn streamable(name: &str, random_start: bool, per_event_labels: bool) -> std::result::Result<(), String> {
+    match name {
+        "rdsa" => Err("RDSA draws from marginals of the whole sample and keys its random draws by the event's \
+                       position in the call; it does not stream yet"
+            .into()),
+        "conservattack" => Err("CONSERVAttack needs the whole sample (its histograms and correlations); \
+                                read the chain with `read()` when it fits in memory"
+            .into()),
+        "pgd" if random_start => Err("PGD's random start is drawn per call, not per event; it does not stream yet \
+                                      (stream without `random_start`)"
+            .into()),
+        _ if per_event_labels => Err("`labels` lists one class per event of one dataset; a streamed attack takes \
+                                      the chain's label column"
+            .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Runs a per-event attack over `chain` in chunks of at most `chunk` events, writing the
+/// per-event table to `out` (when given) and returning the summary. `configure` builds the
+/// attack for a chunk's events.
+pub fn attack_chain(
+    name: &str,
+    chain: &Chain,
+    model: &dyn Model,
+    chunk: usize,
+    out: Option<&Path>,
+    control: &Control,
+    configure: &mut dyn FnMut(&Dataset) -> Result<Box<dyn Attack>>,
+) -> Result<AttackSummary> {
+    let chunks = chain.chunks(chunk)?;
+    if chunks.is_empty() {
+        return Err(Error::Empty { op: "stream_attack", what: "the chain (no events in any file)".into() });
+    }
+    let bar = if control.progress {
+        ProgressBar::with_draw_target(Some(chain.events() as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    if let Ok(style) = ProgressStyle::with_template("{prefix:>10} {bar:30} {pos}/{len} events [{elapsed}]") {
+        bar.set_style(style);
+    }
+    bar.set_prefix(name.to_string());
+    // Each chunk's attack runs without a bar of its own; the interrupt flag is shared.
+    let quiet = Control { progress: false, ..control.clone() };
+    let mut summary = AttackSummary::new(name);
+    let mut step = |k: usize| -> Result<(RecordBatch, AttackSummary)> {
+        let c = &chunks[k];
+        control.check()?;
+        let ds = chain.read(c)?;
+        model.check_features(&ds)?;
+        ds.check_finite("stream_attack")?;
+        let attack = configure(&ds)?;
+        let x = model.inputs(&ds)?;
+        let outcome = attack.run(model, x.view(), ds.label(), &quiet)?;
+        let part = AttackSummary::of_chunk(name, &ds, &outcome);
+        let batch = table(model, c.first_event, &ds, &outcome)?;
+        bar.inc(c.events as u64);
+        Ok((batch, part))
+    };
+    match out {
+        None => {
+            for k in 0..chunks.len() {
+                summary.merge(&step(k)?.1)?;
+            }
+        }
+        Some(path) => {
+            let mut failure: Option<Error> = None;
+            let written = atomic_write(path, |w| {
+                let mut writer: Option<ArrowWriter<_>> = None;
+                let mut w = Some(w);
+                for k in 0..chunks.len() {
+                    let batch = match step(k).and_then(|(b, p)| summary.merge(&p).map(|_| b)) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            failure = Some(e);
+                            return Err("stopped".into());
+                        }
+                    };
+                    if let Some(w) = w.take() {
+                        let props = WriterProperties::builder()
+                            .set_compression(Compression::SNAPPY)
+                            .set_max_row_group_row_count(Some(usize::MAX))
+                            .build();
+                        writer = Some(ArrowWriter::try_new(w, batch.schema(), Some(props))?);
+                    }
+                    if let Some(wr) = writer.as_mut() {
+                        wr.write(&batch)?;
+                        // one row group per chunk, written out before the next chunk is read
+                        wr.flush()?;
+                    }
+                }
+                if let Some(wr) = writer {
+                    wr.close()?;
+                }
+                Ok(())
+            });
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            written?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+/// The per-event table of one chunk: the event's position in the chain, its label and weight
+/// (when the chain has them), the perturbed inputs, scores and classes before and after,
+/// `flipped`, χ², and the attack's own columns.
+fn table(model: &dyn Model, first: usize, ds: &Dataset, out: &Outcome) -> Result<RecordBatch> {
+    let r = &out.attack;
+    let n = ds.len();
+    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
+    cols.push(("event".into(), Arc::new(Int64Array::from_iter_values((0..n).map(|i| (first + i) as i64)))));
+    if let Some(l) = ds.label() {
+        cols.push(("label".into(), Arc::new(Int64Array::from(l.to_vec()))));
+    }
+    if let Some(w) = ds.weight() {
+        cols.push(("weight".into(), Arc::new(Float32Array::from(w.to_vec()))));
+    }
+    for (j, name) in model.input_names().into_iter().enumerate() {
+        cols.push((name, Arc::new(Float32Array::from_iter_values(r.x.column(j).iter().copied()))));
+    }
+    let k = r.score_before.ncols();
+    for (tag, s) in [("score_before", &r.score_before), ("score_after", &r.score_after)] {
+        for j in 0..k {
+            let name = if k == 1 { tag.to_string() } else { format!("{tag}_{j}") };
+            cols.push((name, Arc::new(Float32Array::from_iter_values(s.column(j).iter().copied()))));
+        }
+    }
+    cols.push(("class_before".into(), Arc::new(Int64Array::from(r.class_before.clone()))));
+    cols.push(("class_after".into(), Arc::new(Int64Array::from(r.class_after.clone()))));
+    cols.push(("flipped".into(), Arc::new(BooleanArray::from(r.flipped()))));
+    cols.push(("chi2".into(), Arc::new(Float64Array::from(r.chi2.clone()))));
+    for (name, v) in &out.columns {
+        cols.push((name.clone(), Arc::new(Float32Array::from(v.clone()))));
+    }
+    RecordBatch::try_from_iter(cols).map_err(|e| Error::arg("stream_attack", format!("building the result table: {e}")))
+}
+
+#[cfg(test)]
+mod tests;
