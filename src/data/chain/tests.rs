@@ -108,7 +108,7 @@ fn formats_options_and_unreadable_files_are_checked_when_opening() {
     assert_eq!(e.kind(), "io");
     assert!(e.to_string().contains("missing.parquet"));
     let o = ReadOptions { drop_nonfinite: true, ..Default::default() };
-    assert!(Chain::open(&[good.clone()], &o).unwrap_err().to_string().contains("drop_nonfinite"));
+    assert!(Chain::open(std::slice::from_ref(&good), &o).unwrap_err().to_string().contains("drop_nonfinite"));
     assert_eq!(Chain::open(&[], &ReadOptions::default()).unwrap_err().kind(), "empty");
     // roles are resolved once: an explicit feature list keeps its order in every chunk
     let o = ReadOptions { features: Some(vec!["b".into(), "a".into()]), no_label: true, ..Default::default() };
