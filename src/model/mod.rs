@@ -17,6 +17,10 @@
 //!   feature `onnx`) for MLPs exported to ONNX.
 //! - [`CandleMlp`]: the same network on candle-core autograd, the general (slower) path and
 //!   an independent cross-check; a second [`Model`] implementation.
+//! - [`SetNet`] / [`SetModel`] (`set_net.rs`, `set_model.rs`): the glue that makes any set
+//!   network written on candle tensors (ParticleNet, …) a [`Model`] over a [`SetLayout`]:
+//!   unpadded object batches, standardisation, autograd input and weight gradients, flat
+//!   parameters by PyTorch names, safetensors save/load.
 //!
 //! Architecture invariant: nothing here imports rhai.
 
@@ -41,6 +45,8 @@ mod pfn_grad;
 mod pfn_io;
 mod pfn_model;
 mod pfn_pass;
+mod set_model;
+mod set_net;
 mod train;
 mod workspace;
 
@@ -63,4 +69,6 @@ pub use onnx::{import_onnx, OnnxImport};
 pub use perturb::WeightPerturbation;
 pub use pfn::{Pfn, PfnConfig, Pooling};
 pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
+pub use set_model::SetModel;
+pub use set_net::{Buffer, Param, ParamStore, SetBatch, SetNet};
 pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
