@@ -704,3 +704,11 @@ fn conservattack_refuses_set_models_and_says_why_and_rdsa_keeps_their_objects() 
     let e = err(&format!("{s}fgsm(m, d, uncertainty(d, #{{ all: #{{ abs: 0.1 }} }}));"));
     assert!(e.starts_with("error: uncertainty: has no σ for object feature 'part.pt' of the pfn model"), "{e}");
 }
+
+#[test]
+fn particlenet_options_are_checked_with_clear_messages() {
+    let e = err("particlenet(\"part\", [\"deta\", \"dphi\"], #{ points: [\"eta\"] });");
+    assert!(e.starts_with("error: particlenet: points: 'eta' is not one of the object features [deta, dphi]"), "{e}");
+    let e = err("particlenet(\"part\", [\"deta\", \"dphi\"], #{ conv: [[0, [8]]] });");
+    assert!(e.starts_with("error: particlenet: EdgeConv block 0 has k = 0; k must be at least 1"), "{e}");
+}

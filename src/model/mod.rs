@@ -21,6 +21,8 @@
 //!   network written on candle tensors (ParticleNet, …) a [`Model`] over a [`SetLayout`]:
 //!   unpadded object batches, standardisation, autograd input and weight gradients, flat
 //!   parameters by PyTorch names, safetensors save/load.
+//! - [`ParticleNet`] (`particlenet.rs`): weaver-core's ParticleNet (EdgeConv on kNN graphs)
+//!   as a [`SetNet`], with [`import_torch_particlenet`] for weaver state dicts.
 //!
 //! Architecture invariant: nothing here imports rhai.
 
@@ -39,6 +41,7 @@ mod loss;
 mod mlp;
 mod mlp_model;
 mod onnx;
+mod particlenet;
 mod perturb;
 mod pfn;
 mod pfn_grad;
@@ -66,6 +69,7 @@ pub use layout::SetLayout;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};
+pub use particlenet::{import_torch_particlenet, particlenet, ParticleNet, ParticleNetConfig, ParticleNetImport};
 pub use perturb::WeightPerturbation;
 pub use pfn::{Pfn, PfnConfig, Pooling};
 pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
