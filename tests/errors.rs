@@ -721,3 +721,11 @@ fn chain_pattern_matching_nothing_says_so() {
     let e = err("chain(\"out/no_such_chain_*.parquet\");");
     assert!(e.starts_with("error: chain: no file matches 'out/no_such_chain_*.parquet'\n"), "{e}");
 }
+
+#[test]
+fn particlenet_options_are_checked_with_clear_messages() {
+    let e = err("particlenet(\"part\", [\"deta\", \"dphi\"], #{ points: [\"eta\"] });");
+    assert!(e.starts_with("error: particlenet: points: 'eta' is not one of the object features [deta, dphi]"), "{e}");
+    let e = err("particlenet(\"part\", [\"deta\", \"dphi\"], #{ conv: [[0, [8]]] });");
+    assert!(e.starts_with("error: particlenet: EdgeConv block 0 has k = 0; k must be at least 1"), "{e}");
+}

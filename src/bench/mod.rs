@@ -10,6 +10,7 @@ pub mod gradient;
 pub mod minifool;
 pub mod model;
 pub mod nuisance;
+pub mod particlenet;
 pub mod pfn;
 pub mod rdsa;
 
@@ -88,6 +89,11 @@ pub fn all() -> Vec<Bench> {
             name: "pfn_fgsm",
             about: "the PFN's forward and forward + input gradient at batch 4096 over the quark/gluon jets",
             run: pfn::pfn_fgsm,
+        },
+        Bench {
+            name: "particlenet_train",
+            about: "ParticleNet-Lite (EdgeConv k=7 (32,32,32) → k=7 (64,64,64), fc 128) on 80 % of the quark/gluon jets, Adam 1e-3, batch 128, 3 epochs; test AUC, memory per batch",
+            run: particlenet::particlenet_train,
         },
         Bench {
             name: "conservattack",

@@ -19,6 +19,7 @@ pub mod files;
 pub mod landscape;
 pub mod model;
 pub mod options;
+pub mod particlenet;
 pub mod pfn;
 pub mod plot;
 pub mod rdsa;
@@ -133,6 +134,7 @@ pub fn register(engine: &mut Engine) {
     collections::register(engine);
     model::register(engine);
     pfn::register(engine);
+    particlenet::register(engine);
     landscape::register(engine);
     plot::register(engine);
     attack::register(engine);

@@ -68,6 +68,8 @@ pub const DECLARED: &[(&str, &[&str])] = &[
     ("input_grad", &["objective", "class"]),
     ("import_torch", &["layers", "activation", "output", "tensors", "features", "mean", "std", "raw_inputs"]),
     ("sort_objects", &["descending", "keep"]),
+    ("particlenet", &["conv", "fc", "points", "fusion", "max_objects", "output", "outputs", "seed"]),
+    ("import_torch_particlenet", &["conv", "fc", "points", "fusion", "max_objects", "output", "outputs"]),
     ("pfn", &["phi", "f", "pooling", "max_objects", "event_features", "activation", "output", "outputs", "seed"]),
     (
         "import_torch_pfn",

@@ -17,6 +17,12 @@
 //!   feature `onnx`) for MLPs exported to ONNX.
 //! - [`CandleMlp`]: the same network on candle-core autograd, the general (slower) path and
 //!   an independent cross-check; a second [`Model`] implementation.
+//! - [`SetNet`] / [`SetModel`] (`set_net.rs`, `set_model.rs`): the glue that makes any set
+//!   network written on candle tensors (ParticleNet, …) a [`Model`] over a [`SetLayout`]:
+//!   unpadded object batches, standardisation, autograd input and weight gradients, flat
+//!   parameters by PyTorch names, safetensors save/load.
+//! - [`ParticleNet`] (`particlenet.rs`): weaver-core's ParticleNet (EdgeConv on kNN graphs)
+//!   as a [`SetNet`], with [`import_torch_particlenet`] for weaver state dicts.
 //!
 //! Architecture invariant: nothing here imports rhai.
 
@@ -35,12 +41,15 @@ mod loss;
 mod mlp;
 mod mlp_model;
 mod onnx;
+mod particlenet;
 mod perturb;
 mod pfn;
 mod pfn_grad;
 mod pfn_io;
 mod pfn_model;
 mod pfn_pass;
+mod set_model;
+mod set_net;
 mod train;
 mod workspace;
 
@@ -60,7 +69,10 @@ pub use layout::SetLayout;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
 pub use onnx::{import_onnx, OnnxImport};
+pub use particlenet::{import_torch_particlenet, particlenet, ParticleNet, ParticleNetConfig, ParticleNetImport};
 pub use perturb::WeightPerturbation;
 pub use pfn::{Pfn, PfnConfig, Pooling};
 pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
+pub use set_model::SetModel;
+pub use set_net::{Buffer, Param, ParamStore, SetBatch, SetNet};
 pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
