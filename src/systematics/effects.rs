@@ -39,6 +39,9 @@ impl Step {
     }
 }
 
+/// A block of rows: its first row, its values and its tracked derivatives (`None`: not live).
+type Block<'a> = (usize, &'a mut [f64], Vec<Option<&'a mut [f64]>>);
+
 /// One effect as applied to a row: its nuisance and name, the tracked derivative it adds to,
 /// and which tracked derivatives exist before it (an earlier effect on the column added to
 /// them; the others are exactly 0 and stay untouched).
@@ -78,7 +81,7 @@ pub(super) fn column(
         return Ok((x, vec![None; tracked.len()]));
     }
     let mut dx: Vec<Vec<f64>> = live.iter().map(|&l| if l { vec![0.0; rows] } else { Vec::new() }).collect();
-    let mut parts: Vec<(usize, &mut [f64], Vec<Option<&mut [f64]>>)> =
+    let mut parts: Vec<Block<'_>> =
         x.chunks_mut(ROWS).enumerate().map(|(b, c)| (b * ROWS, c, Vec::with_capacity(dx.len()))).collect();
     for d in dx.iter_mut() {
         if d.is_empty() {
