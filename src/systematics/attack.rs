@@ -32,8 +32,8 @@ use ndarray::Array2;
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::prepared::Theta;
 use super::theta_grad::{Population, ThetaSpace};
-use super::vary::Theta;
 use crate::attack::chi2_tail::Chi2Tail;
 use crate::attack::minifool::{minimize, score_term, BatchCost};
 use crate::attack::MiniFoolConfig;
@@ -305,7 +305,7 @@ impl Solver for EventPgd<'_, '_> {
 
 fn event_pgd(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &Control) -> Result<EventAttack> {
     let (n, k) = (space.n_events(), space.n_nuisances());
-    let (_, clean_scores, clean) = space.scores(Theta::PerEvent(Array2::zeros((n, k)).view()))?;
+    let (clean_scores, clean) = space.scores_only(Theta::PerEvent(Array2::zeros((n, k)).view()))?;
     let other = other_classes(space.model().output(), &clean_scores, &clean)?;
     let radius = cfg.chi2.sqrt();
     let step = cfg.step.unwrap_or(2.5 * radius / cfg.steps as f64);
@@ -377,7 +377,7 @@ impl BatchCost for EventCost<'_, '_> {
 
 fn event_minifool(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &Control) -> Result<EventAttack> {
     let (n, k) = (space.n_events(), space.n_nuisances());
-    let (_, clean_scores, clean) = space.scores(Theta::PerEvent(Array2::zeros((n, k)).view()))?;
+    let (clean_scores, clean) = space.scores_only(Theta::PerEvent(Array2::zeros((n, k)).view()))?;
     let class = other_classes(space.model().output(), &clean_scores, &clean)?;
     let goal = match cfg.minifool.target {
         crate::attack::Target::Flip { margin } if (0.0..=0.5).contains(&margin) => 0.5 + margin,

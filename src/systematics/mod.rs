@@ -6,7 +6,8 @@
 //!
 //! `nuisance.rs`: priors, targets, effects, the [`Systematics`] model. `interp.rs`: the
 //! interpolation codes with their derivatives. `vary.rs`: θ applied to a dataset (and
-//! `dx/dθ`). `json.rs`: save and load. `variations.rs`: the effect of each nuisance at ±1σ on
+//! `dx/dθ`); `prepared.rs`: the model prepared on a nominal dataset, the varied columns at any
+//! θ with their derivatives (`effects.rs`: the effects applied row by row); `derived.rs`: derived features recomputed with theirs. `json.rs`: save and load. `variations.rs`: the effect of each nuisance at ±1σ on
 //! yields, efficiencies and histograms, and the envelope table. `quantity.rs`: one quantity
 //! with a score (a yield above a cut, an efficiency, a mean score) on any sample.
 //!
@@ -20,19 +21,24 @@
 //! on the same data.
 
 mod attack;
+mod derived;
+mod effects;
 mod interp;
 mod json;
 mod nuisance;
+mod prepared;
 mod quantity;
 mod theta_grad;
 mod variations;
 mod vary;
 
 pub use attack::{theta_attack, CoherentAttack, EventAttack, Method, Mode, ThetaAttack, ThetaAttackConfig};
+pub use derived::Columns;
 pub use interp::Code;
 pub use json::{from_json, load, save, to_json};
 pub use nuisance::{Binned, Derived, Effect, Nuisance, Prior, Sigma, Systematics, Target};
+pub use prepared::{Point, Prepared, Theta};
 pub use quantity::{Quantity, QuantityKind};
 pub use theta_grad::{EventValue, Population, PopulationValue, ThetaSpace};
 pub use variations::{model_scores, value_range, variations, Envelope, Quantities, ScoreFn, Variation};
-pub use vary::{check, vary, vary_with_tangent, Point, Prepared, Tangent, Theta};
+pub use vary::{check, vary, vary_with_tangent, Tangent};

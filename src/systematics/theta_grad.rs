@@ -18,8 +18,9 @@
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use super::derived::{Columns, PerNuisance};
+use super::prepared::{Prepared, Theta};
 use super::quantity::{Quantity, QuantityKind};
-use super::vary::{Point, Prepared, Theta};
 use super::Target;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
@@ -66,6 +67,9 @@ pub struct ThetaSpace<'a> {
     prep: Prepared,
     /// The model's input names (event columns of the dataset).
     inputs: Vec<String>,
+    /// The model's inputs on the nominal events, when [`Prepared::flat`]: a step's inputs are
+    /// these with the varied and derived columns written over them (no dataset built).
+    base: Option<Array2<f32>>,
 }
 
 /// Rows per parallel task of the chain rule.
@@ -85,8 +89,9 @@ impl<'a> ThetaSpace<'a> {
         }
         let prep = Prepared::new(ds, syst)?;
         let inputs = model.input_names();
-        model_inputs(model, ds)?;
-        Ok(ThetaSpace { model, prep, inputs })
+        let x = model_inputs(model, ds)?;
+        let base = prep.flat().then_some(x);
+        Ok(ThetaSpace { model, prep, inputs, base })
     }
 
     /// The number of nuisances K.
@@ -114,10 +119,26 @@ impl<'a> ThetaSpace<'a> {
         self.prep.vary(theta)
     }
 
+    /// The model's scores and classes at θ (no gradient), without building the varied
+    /// dataset when [`Prepared::flat`].
+    pub fn scores_only(&self, theta: Theta<'_>) -> Result<(Array2<f32>, Vec<i64>)> {
+        if let (Some(base), Some(cols)) = (&self.base, self.prep.columns_for(theta, &[])?) {
+            let x = self.inputs_over(base, &cols, None);
+            return self.scored(x);
+        }
+        self.scores(theta).map(|(_, z, c)| (z, c))
+    }
+
     /// The varied dataset, the model's scores and classes at θ (no gradient).
     pub fn scores(&self, theta: Theta<'_>) -> Result<(Dataset, Array2<f32>, Vec<i64>)> {
         let data = self.prep.vary(theta)?;
         let x = model_inputs(self.model, &data)?;
+        let (z, classes) = self.scored(x)?;
+        Ok((data, z, classes))
+    }
+
+    /// The model's scores and classes on its inputs `x`.
+    fn scored(&self, x: Array2<f32>) -> Result<(Array2<f32>, Vec<i64>)> {
         let mut z = self.model.logits(x.view())?;
         crate::metrics::check_output_rows("nuisance_attack", z.view())?;
         let classes = self.model.classes_from_logits(&z);
@@ -127,7 +148,7 @@ impl<'a> ThetaSpace<'a> {
                 out.scores_row(s);
             }
         }
-        Ok((data, z, classes))
+        Ok((z, classes))
     }
 
     /// Per event: `objective` of the outputs (as [`GradTarget::Custom`]) at per-event θ
@@ -144,24 +165,50 @@ impl<'a> ThetaSpace<'a> {
         rows: Option<&[usize]>,
         target: GradTarget<'_>,
     ) -> Result<EventValue> {
-        let point = self.prep.point(Theta::PerEvent(theta.view()))?;
+        let th = Theta::PerEvent(theta.view());
+        if let (Some(base), Some(cols)) = (&self.base, self.prep.columns(th)?) {
+            let x = self.inputs_over(base, &cols, rows);
+            let r = self.model.input_grad_and_scores(x.view(), target)?;
+            let grad = self.chain(&cols.tangents, &r.grad, rows);
+            return Ok(EventValue { value: r.value, grad, scores: r.scores, classes: r.classes });
+        }
+        let point = self.prep.point(th)?;
         let mut x = model_inputs(self.model, &point.data)?;
         if let Some(rows) = rows {
             x = x.select(Axis(0), rows);
         }
         let r = self.model.input_grad_and_scores(x.view(), target)?;
-        let grad = self.chain(&point, &r.grad, rows);
+        let grad = self.chain(&point.tangents, &r.grad, rows);
         Ok(EventValue { value: r.value, grad, scores: r.scores, classes: r.classes })
+    }
+
+    /// The model's inputs (rows `rows`, else all): the nominal ones with every varied and
+    /// derived column of `cols` written over its input.
+    fn inputs_over(&self, base: &Array2<f32>, cols: &Columns, rows: Option<&[usize]>) -> Array2<f32> {
+        let mut x = match rows {
+            Some(rows) => base.select(Axis(0), rows),
+            None => base.clone(),
+        };
+        for (j, name) in self.inputs.iter().enumerate() {
+            if let Some(v) = cols.value(name) {
+                let mut c = x.column_mut(j);
+                match rows {
+                    Some(rows) => c.iter_mut().zip(rows).for_each(|(x, &i)| *x = v[i] as f32),
+                    None => c.iter_mut().zip(v).for_each(|(x, v)| *x = *v as f32),
+                }
+            }
+        }
+        x
     }
 
     /// `∂f/∂θ` per event from `∂f/∂x` (`n × D`, the model's inputs; row r is event
     /// `rows[r]` when given): `Σⱼ ∂f/∂xⱼ · ∂xⱼ/∂θₖ`.
-    fn chain(&self, point: &Point, gx: &Array2<f32>, rows: Option<&[usize]>) -> Array2<f64> {
+    fn chain(&self, tangents: &[(Target, PerNuisance)], gx: &Array2<f32>, rows: Option<&[usize]>) -> Array2<f64> {
         let k = self.n_nuisances();
         // Per model input j, its tangents (only the inputs θ moves).
         let mut cols: Vec<(usize, &Vec<Option<Vec<f64>>>)> = Vec::new();
         for (j, name) in self.inputs.iter().enumerate() {
-            let found = point.tangents.iter().rev().find(|(t, _)| matches!(t, Target::Column(c) if c == name));
+            let found = tangents.iter().rev().find(|(t, _)| matches!(t, Target::Column(c) if c == name));
             if let Some((_, per)) = found {
                 if per.iter().any(Option::is_some) {
                     cols.push((j, per));
@@ -170,17 +217,22 @@ impl<'a> ThetaSpace<'a> {
         }
         let n = gx.nrows();
         let mut out = Array2::<f64>::zeros((n, k));
+        let dim = gx.ncols();
+        let gx = gx.as_standard_layout();
+        let g = gx.as_slice().unwrap_or_default();
+        // Per block of rows, one (input, nuisance) pair at a time: each row's sum still runs
+        // over the inputs in order, so the result does not depend on the blocks.
         out.axis_chunks_iter_mut(Axis(0), CHAIN_ROWS).into_par_iter().enumerate().for_each(|(b, mut chunk)| {
             let start = b * CHAIN_ROWS;
-            for (r, mut row) in chunk.rows_mut().into_iter().enumerate() {
-                let i = start + r;
-                let e = rows.map_or(i, |rows| rows[i]);
-                for (j, per) in &cols {
-                    let g = f64::from(gx[[i, *j]]);
-                    for (kk, d) in per.iter().enumerate() {
-                        if let Some(d) = d {
-                            row[kk] += g * d[e];
-                        }
+            let len = chunk.nrows();
+            let Some(o) = chunk.as_slice_mut() else { return };
+            for (j, per) in &cols {
+                for (kk, d) in per.iter().enumerate() {
+                    let Some(d) = d else { continue };
+                    for r in 0..len {
+                        let i = start + r;
+                        let e = rows.map_or(i, |rows| rows[i]);
+                        o[r * k + kk] += f64::from(g[i * dim + j]) * d[e];
                     }
                 }
             }
@@ -207,7 +259,7 @@ impl<'a> ThetaSpace<'a> {
             }
         };
         let r = self.model.input_grad_and_scores(x.view(), GradTarget::Score { class })?;
-        let gx = self.chain(&point, &r.grad, None);
+        let gx = self.chain(&point.tangents, &r.grad, None);
         let n = point.data.len();
         let w: Vec<f64> = point.data.weights_or_ones().iter().map(|&v| f64::from(v)).collect();
         let inside = pop.quantity.region_mask(&point.data)?;
