@@ -12,6 +12,7 @@ pub mod checks;
 pub mod collections;
 pub mod convert;
 pub mod core;
+pub mod correct;
 pub mod data;
 pub mod detector;
 pub mod files;
@@ -138,4 +139,5 @@ pub fn register(engine: &mut Engine) {
     checks::register(engine);
     detector::register(engine);
     systematics::register(engine);
+    correct::register(engine);
 }
