@@ -52,7 +52,10 @@ pub fn correction(cfg: &BenchConfig) -> Result<Vec<Json>> {
     let (sim, specs) = problem()?;
     let mut runs = Vec::new();
     for _ in 0..cfg.repeats.max(1) {
-        let c = CorrectConfig { train: crate::model::TrainConfig { seed: 1, ..CorrectConfig::default().train }, ..CorrectConfig::default() };
+        let c = CorrectConfig {
+            train: crate::model::TrainConfig { seed: 1, ..CorrectConfig::default().train },
+            ..CorrectConfig::default()
+        };
         let t0 = Instant::now();
         let f = fit(&sim, &specs, &c, &Control::quiet())?;
         let secs = t0.elapsed().as_secs_f64();

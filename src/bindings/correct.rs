@@ -66,7 +66,13 @@ pub mod helpers {
             .enumerate()
             .map(|(i, v)| {
                 v.clone().try_cast::<Target>().ok_or_else(|| {
-                    Error::arg(func, format!("target {i} is {}, not a Target (make one with `target` or `target_histogram`)", type_name(v)))
+                    Error::arg(
+                        func,
+                        format!(
+                            "target {i} is {}, not a Target (make one with `target` or `target_histogram`)",
+                            type_name(v)
+                        ),
+                    )
                 })
             })
             .collect()
@@ -231,7 +237,8 @@ pub mod correct_api {
         train.optimizer = Optimizer::adam(o.positive("lr", train.optimizer.lr())?);
         train.freeze = o.strings_opt("freeze")?.unwrap_or_default();
         let conv = d.converge.unwrap_or(Convergence { tol: 5e-3, patience: 3 });
-        let converge = Some(Convergence { tol: o.f64("tol", conv.tol)?, patience: o.usize("patience", conv.patience)? });
+        let converge =
+            Some(Convergence { tol: o.f64("tol", conv.tol)?, patience: o.usize("patience", conv.patience)? });
         let cfg = CorrectConfig {
             features: o.strings_opt("features")?,
             hidden,
@@ -679,7 +686,13 @@ pub mod correct_api {
     ///               #{ simulation: sim, morphed: quantile_morph(sim, [target(data, "x0")]) }, #{ xlabel: "x0" });
     /// ```
     #[rhai_fn(return_raw, name = "plot_marginal")]
-    pub fn plot_marginal(c: NativeCallContext, path: &str, target: Target, samples: Map, options: Map) -> RhaiResult<()> {
+    pub fn plot_marginal(
+        c: NativeCallContext,
+        path: &str,
+        target: Target,
+        samples: Map,
+        options: Map,
+    ) -> RhaiResult<()> {
         let mut o = Opts::new("plot_marginal", &options);
         let opts = crate::bindings::plot::helpers::frame_options("plot_marginal", &mut o)?;
         o.finish()?;

@@ -139,5 +139,8 @@ fn fractions(bins: &[Option<usize>], w: &[f64], n: usize) -> Vec<f64> {
 }
 
 fn unknown(op: &str, ds: &Dataset, name: &str) -> Error {
-    Error::arg(op, format!("a target names feature '{name}', which the dataset does not have ({})", ds.names().join(", ")))
+    Error::arg(
+        op,
+        format!("a target names feature '{name}', which the dataset does not have ({})", ds.names().join(", ")),
+    )
 }

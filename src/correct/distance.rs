@@ -135,7 +135,15 @@ fn soft_chi2(t: &[f64], w: &[f64], total: f64, target: &Prepared, smoothing: f64
         let (lo, hi) = edge_range(v);
         // Edges below lo have Φ = 1 − … ≈ 0 (far below v): bins entirely below v − reach
         // and above v + reach get nothing; bins straddling the window get Φ at their inner edge.
-        let cdf_at = |k: usize| if k < lo { 0.0 } else if k >= hi { 1.0 } else { phi((e[k] - v) / h).0 };
+        let cdf_at = |k: usize| {
+            if k < lo {
+                0.0
+            } else if k >= hi {
+                1.0
+            } else {
+                phi((e[k] - v) / h).0
+            }
+        };
         for b in lo.saturating_sub(1)..hi.min(nb) {
             p[b] += w[i] * (cdf_at(b + 1) - cdf_at(b)) / total;
         }

@@ -11,8 +11,7 @@ use super::target::{Prepared, Target};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{
-    Activation, BatchObjective, Convergence, Model, ObjectiveRecord, ObjectiveTrainer, Optimizer, TrainConfig,
-    Weighted,
+    Activation, BatchObjective, Convergence, Model, ObjectiveRecord, ObjectiveTrainer, Optimizer, TrainConfig, Weighted,
 };
 use crate::optim::{Control, Stop};
 
@@ -155,7 +154,10 @@ pub(crate) fn objective(corr: &Correction, targets: &[TargetSpec], lambda: f64) 
             ));
         }
         if !(t.weight.is_finite() && t.weight >= 0.0) {
-            return Err(Error::arg("correct", format!("the weight of the target of '{}' is {}", t.target.feature, t.weight)));
+            return Err(Error::arg(
+                "correct",
+                format!("the weight of the target of '{}' is {}", t.target.feature, t.weight),
+            ));
         }
         let term = TargetTerm {
             j,
@@ -168,7 +170,11 @@ pub(crate) fn objective(corr: &Correction, targets: &[TargetSpec], lambda: f64) 
         terms.push((t.weight, Box::new(term)));
     }
     if !(lambda.is_finite() && lambda >= 0.0) {
-        return Err(Error::BadOption { func: "correct".into(), key: "lambda".into(), problem: format!("must be ≥ 0, got {lambda}") });
+        return Err(Error::BadOption {
+            func: "correct".into(),
+            key: "lambda".into(),
+            problem: format!("must be ≥ 0, got {lambda}"),
+        });
     }
     terms.push((lambda, Box::new(Closeness { moves: corr.moves().to_vec() })));
     Weighted::new(terms)
@@ -209,7 +215,10 @@ pub fn fit(sim: &Dataset, targets: &[TargetSpec], cfg: &CorrectConfig, control: 
     }
     for f in cfg.frozen.iter().chain(cfg.sigma.iter().map(|(n, _)| n)) {
         if !features.contains(f) {
-            return Err(Error::arg("correct", format!("'{f}' is not one of the corrected features ({})", features.join(", "))));
+            return Err(Error::arg(
+                "correct",
+                format!("'{f}' is not one of the corrected features ({})", features.join(", ")),
+            ));
         }
     }
     let data = sim.select(&features)?;
@@ -225,7 +234,11 @@ pub fn fit(sim: &Dataset, targets: &[TargetSpec], cfg: &CorrectConfig, control: 
         sigma.push(if s.is_finite() && s > 0.0 { s as f32 } else { 1.0 });
         if let Some((_, s)) = cfg.sigma.iter().find(|(n, _)| n == f) {
             if !(s.is_finite() && *s > 0.0) {
-                return Err(Error::BadOption { func: "correct".into(), key: "sigma".into(), problem: format!("σ of '{f}' is {s}; must be > 0") });
+                return Err(Error::BadOption {
+                    func: "correct".into(),
+                    key: "sigma".into(),
+                    problem: format!("σ of '{f}' is {s}; must be > 0"),
+                });
             }
         }
     }
@@ -234,8 +247,7 @@ pub fn fit(sim: &Dataset, targets: &[TargetSpec], cfg: &CorrectConfig, control: 
         Correction::new(features, &cfg.hidden, cfg.activation, sigma, moves, cfg.derived.clone(), cfg.train.seed)?;
     Model::fit_standardization(&mut corr, &data)?;
     let obj = objective(&corr, targets, cfg.lambda)?;
-    let mut trainer =
-        ObjectiveTrainer::new(corr.net(), data.x(), weights, &obj, &cfg.train, cfg.converge, control)?;
+    let mut trainer = ObjectiveTrainer::new(corr.net(), data.x(), weights, &obj, &cfg.train, cfg.converge, control)?;
     let run = control.executor(cfg.train.epochs).run(&mut trainer)?;
     let (model, history) = trainer.finish();
     let net = model.as_mlp().cloned().ok_or_else(|| Error::arg("correct", "the residual network is not an MLP"))?;

@@ -49,10 +49,17 @@ impl Correction {
             return Err(Error::arg("correct", "there are no features to correct"));
         }
         if sigma.len() != d || moves.len() != d {
-            return Err(Error::Shape { op: "correct", expected: format!("{d} σ and flags"), got: sigma.len().to_string() });
+            return Err(Error::Shape {
+                op: "correct",
+                expected: format!("{d} σ and flags"),
+                got: sigma.len().to_string(),
+            });
         }
         if let Some(j) = sigma.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(Error::arg("correct", format!("σ of '{}' is {}; it must be finite and > 0", features[j], sigma[j])));
+            return Err(Error::arg(
+                "correct",
+                format!("σ of '{}' is {}; it must be finite and > 0", features[j], sigma[j]),
+            ));
         }
         for (name, expr) in &derived {
             Expr::parse(expr)?;
@@ -63,13 +70,8 @@ impl Correction {
         let mut widths = vec![d];
         widths.extend_from_slice(hidden);
         widths.push(d);
-        let cfg = MlpConfig {
-            activation,
-            output: Output::Linear,
-            dropout: 0.0,
-            seed,
-            feature_names: Some(features.clone()),
-        };
+        let cfg =
+            MlpConfig { activation, output: Output::Linear, dropout: 0.0, seed, feature_names: Some(features.clone()) };
         let mut net = Mlp::new(&widths, cfg)?;
         let last = net.n_layers() - 1;
         let o = net.offset(last);
@@ -292,7 +294,12 @@ impl Model for Correction {
         Ok(r)
     }
 
-    fn weight_grad(&self, x: ArrayView2<'_, f32>, targets: Targets<'_>, weights: Option<&[f32]>) -> Result<(f64, Vec<f32>)> {
+    fn weight_grad(
+        &self,
+        x: ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+    ) -> Result<(f64, Vec<f32>)> {
         let (n, d) = (x.nrows(), self.features.len());
         if n == 0 {
             return Err(Error::Empty { op: "weight_grad", what: "the event set".into() });

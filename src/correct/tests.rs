@@ -71,7 +71,13 @@ fn quick_config(lambda: f64, epochs: usize) -> CorrectConfig {
     CorrectConfig {
         lambda,
         hidden: vec![16],
-        train: TrainConfig { epochs, batch_size: 512, optimizer: Optimizer::adam(1e-2), seed: 3, ..TrainConfig::default() },
+        train: TrainConfig {
+            epochs,
+            batch_size: 512,
+            optimizer: Optimizer::adam(1e-2),
+            seed: 3,
+            ..TrainConfig::default()
+        },
         converge: None,
         ..CorrectConfig::default()
     }
@@ -90,8 +96,16 @@ fn a_pure_shift_is_recovered() {
     let truth = gaussians(4000, 2);
     let a = 0.6f32;
     let targets = vec![
-        TargetSpec { target: sample_target("x0", shifted(&truth, "x0", a)), distance: Distance::Wasserstein, weight: 1.0 },
-        TargetSpec { target: sample_target("x1", shifted(&truth, "x1", 0.0)), distance: Distance::Wasserstein, weight: 1.0 },
+        TargetSpec {
+            target: sample_target("x0", shifted(&truth, "x0", a)),
+            distance: Distance::Wasserstein,
+            weight: 1.0,
+        },
+        TargetSpec {
+            target: sample_target("x1", shifted(&truth, "x1", 0.0)),
+            distance: Distance::Wasserstein,
+            weight: 1.0,
+        },
     ];
     let lambda = 0.05;
     let f = fit(&sim, &targets, &quick_config(lambda, 40), &Control::quiet()).unwrap();
@@ -132,8 +146,16 @@ fn a_large_lambda_keeps_the_identity() {
 fn a_new_correction_is_the_identity_and_survives_save_and_load() {
     let sim = gaussians(300, 4).select(&["x0".into(), "x1".into(), "x2".into()]).unwrap();
     let derived = vec![("x2".to_string(), "x0 + x1".to_string())];
-    let c = Correction::new(sim.names().to_vec(), &[8], crate::model::Activation::Tanh, vec![1.0; 3], vec![true; 3], derived, 1)
-        .unwrap();
+    let c = Correction::new(
+        sim.names().to_vec(),
+        &[8],
+        crate::model::Activation::Tanh,
+        vec![1.0; 3],
+        vec![true; 3],
+        derived,
+        1,
+    )
+    .unwrap();
     let t = c.transform(sim.x()).unwrap();
     assert_eq!(t, sim.x().to_owned());
     assert!(!c.moves()[2], "a derived feature never moves");
@@ -161,8 +183,16 @@ fn a_new_correction_is_the_identity_and_survives_save_and_load() {
 #[test]
 fn correction_input_gradient_matches_finite_differences() {
     let sim = gaussians(5, 4).select(&["x0".into(), "x1".into()]).unwrap();
-    let mut c = Correction::new(sim.names().to_vec(), &[6], crate::model::Activation::Tanh, vec![0.5, 2.0], vec![true, true], vec![], 1)
-        .unwrap();
+    let mut c = Correction::new(
+        sim.names().to_vec(),
+        &[6],
+        crate::model::Activation::Tanh,
+        vec![0.5, 2.0],
+        vec![true, true],
+        vec![],
+        1,
+    )
+    .unwrap();
     let p: Vec<f32> = c.params().iter().enumerate().map(|(i, v)| v + 0.05 * ((i % 5) as f32 - 2.0)).collect();
     c.set_params(&p).unwrap();
     let g = c.input_grad_and_scores(sim.x(), GradTarget::Score { class: 1 }).unwrap();
@@ -238,10 +268,16 @@ fn bad_inputs_are_clear_errors() {
     let q = Control::quiet();
     let e = fit(&sim, &spec(sample_target("x9", vec![1.0])), &cfg, &q).unwrap_err().to_string();
     assert!(e.contains("a target names feature 'x9', which the simulation does not have"), "{e}");
-    let empty = Target { feature: "x0".into(), shape: Shape::Histogram { edges: vec![0.0, 1.0], counts: vec![0.0], errors: vec![1.0] } };
+    let empty = Target {
+        feature: "x0".into(),
+        shape: Shape::Histogram { edges: vec![0.0, 1.0], counts: vec![0.0], errors: vec![1.0] },
+    };
     let e = fit(&sim, &spec(empty), &cfg, &q).unwrap_err().to_string();
     assert!(e.contains("the histogram is empty"), "{e}");
-    let neg = Target { feature: "x0".into(), shape: Shape::Samples { values: vec![1.0, 2.0], weights: Some(vec![1.0, -1.0]) } };
+    let neg = Target {
+        feature: "x0".into(),
+        shape: Shape::Samples { values: vec![1.0, 2.0], weights: Some(vec![1.0, -1.0]) },
+    };
     let e = fit(&sim, &spec(neg), &cfg, &q).unwrap_err().to_string();
     assert!(e.contains("weight 1 is -1; target weights must be finite and ≥ 0"), "{e}");
     let w: Vec<f32> = (0..200).map(|i| if i == 3 { -0.5 } else { 1.0 }).collect();
@@ -263,7 +299,8 @@ fn the_report_measures_targets_correlations_and_shifts() {
     let sim = gaussians(3000, 1).select(&["x0".into(), "x1".into()]).unwrap();
     let moved = sim.with_column("x0", shifted(&sim, "x0", 0.5)).unwrap();
     let targets = vec![sample_target("x0", shifted(&gaussians(3000, 2), "x0", 0.5))];
-    let cfg = ValidateConfig { sigma: Some(vec![0.5, 1.0]), features: Some(vec!["x0".into(), "x1".into()]), c2st: None };
+    let cfg =
+        ValidateConfig { sigma: Some(vec![0.5, 1.0]), features: Some(vec!["x0".into(), "x1".into()]), c2st: None };
     let r = validate(&sim, &moved, &targets, None, &cfg, &Control::quiet()).unwrap();
     // every event moved by 0.5 = 1 σ (σ 0.5) in x0 only
     assert!(r.shifts.iter().all(|s| (s - 1.0).abs() < 1e-5));

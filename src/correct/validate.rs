@@ -82,7 +82,11 @@ impl Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "{:<12} {:>10} {:>5} {:>8} {:>8} {:>8} {:>12}", "feature", "chi2", "ndf", "chi2_p", "ks_d", "ks_p", "chi2_orig")?;
+        writeln!(
+            f,
+            "{:<12} {:>10} {:>5} {:>8} {:>8} {:>8} {:>12}",
+            "feature", "chi2", "ndf", "chi2_p", "ks_d", "ks_p", "chi2_orig"
+        )?;
         for r in &self.features {
             writeln!(
                 f,
@@ -90,7 +94,11 @@ impl std::fmt::Display for Report {
                 r.feature, r.chi2, r.ndf, r.chi2_p, r.ks_d, r.ks_p, r.chi2_original
             )?;
         }
-        writeln!(f, "correlation change vs original: relative {:.4}, max |Δρ| {:.4}", self.corr_change.0, self.corr_change.1)?;
+        writeln!(
+            f,
+            "correlation change vs original: relative {:.4}, max |Δρ| {:.4}",
+            self.corr_change.0, self.corr_change.1
+        )?;
         if let Some((r, m)) = self.corr_change_truth {
             writeln!(f, "correlation change vs truth:    relative {r:.4}, max |Δρ| {m:.4}")?;
         }
@@ -115,7 +123,11 @@ pub fn validate(
     if original.len() != corrected.len() {
         return Err(Error::arg(
             "correction_report",
-            format!("the corrected sample has {} events, the original {}; they must be the same events", corrected.len(), original.len()),
+            format!(
+                "the corrected sample has {} events, the original {}; they must be the same events",
+                corrected.len(),
+                original.len()
+            ),
         ));
     }
     if original.is_empty() {
@@ -174,10 +186,25 @@ pub fn validate(
         .into_iter()
         .zip(b.x().rows())
         .map(|(r0, r1)| {
-            r0.iter().zip(r1).zip(&sigma).map(|((x0, x1), s)| ((f64::from(*x1) - f64::from(*x0)) / s).powi(2)).sum::<f64>().sqrt()
+            r0.iter()
+                .zip(r1)
+                .zip(&sigma)
+                .map(|((x0, x1), s)| ((f64::from(*x1) - f64::from(*x0)) / s).powi(2))
+                .sum::<f64>()
+                .sqrt()
         })
         .collect();
-    Ok(Report { features: rows, names, corr_original, corr_corrected, corr_truth, corr_change, corr_change_truth, c2st_auc, shifts })
+    Ok(Report {
+        features: rows,
+        names,
+        corr_original,
+        corr_corrected,
+        corr_truth,
+        corr_change,
+        corr_change_truth,
+        c2st_auc,
+        shifts,
+    })
 }
 
 /// Weighted histogram of `feature` on the target's edges: (Σw, Σw²) per bin, events outside

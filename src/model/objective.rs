@@ -53,7 +53,10 @@ impl Weighted {
             return Err(Error::arg("objective", "needs at least one term"));
         }
         if let Some((c, t)) = terms.iter().find(|(c, _)| !(c.is_finite() && *c >= 0.0)) {
-            return Err(Error::arg("objective", format!("term '{}' has weight {c}; weights must be finite and ≥ 0", t.name())));
+            return Err(Error::arg(
+                "objective",
+                format!("term '{}' has weight {c}; weights must be finite and ≥ 0", t.name()),
+            ));
         }
         Ok(Weighted { terms })
     }
@@ -151,7 +154,10 @@ impl<'a> ObjectiveTrainer<'a> {
                 return Err(Error::BadOption {
                     func: "train".into(),
                     key: "tol".into(),
-                    problem: format!("needs a finite tolerance ≥ 0 and a patience ≥ 1, got {} and {}", c.tol, c.patience),
+                    problem: format!(
+                        "needs a finite tolerance ≥ 0 and a patience ≥ 1, got {} and {}",
+                        c.tol, c.patience
+                    ),
                 });
             }
         }
@@ -159,7 +165,11 @@ impl<'a> ObjectiveTrainer<'a> {
             None => vec![1.0; n],
             Some(w) => {
                 if w.len() != n {
-                    return Err(Error::Shape { op: "train", expected: format!("{n} event weights"), got: w.len().to_string() });
+                    return Err(Error::Shape {
+                        op: "train",
+                        expected: format!("{n} event weights"),
+                        got: w.len().to_string(),
+                    });
                 }
                 if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v >= 0.0)) {
                     return Err(Error::arg(
@@ -263,7 +273,10 @@ impl<'a> ObjectiveTrainer<'a> {
         check_value(v)?;
         let cs = cot.as_slice().ok_or_else(|| Error::Tensor("objective gradient not contiguous".into()))?;
         if let Some(i) = cs.iter().position(|g| !g.is_finite()) {
-            return Err(Error::arg("train", format!("the objective's gradient is {} at output {i} of the batch", cs[i])));
+            return Err(Error::arg(
+                "train",
+                format!("the objective's gradient is {} at output {i} of the batch", cs[i]),
+            ));
         }
         let backward = |ws: &mut Workspace, g: &mut Vec<f32>, c: &[f32], r: usize| {
             if r == 0 {

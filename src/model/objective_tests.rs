@@ -74,8 +74,15 @@ fn fused_and_generic_batch_gradients_agree_and_training_descends() {
     for (a, b) in fused.grads[0].iter().zip(&g2) {
         assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
     }
-    let cfg = TrainConfig { epochs: 30, batch_size: 200, optimizer: crate::model::Optimizer::adam(1e-2), ..TrainConfig::default() };
-    let mut t = ObjectiveTrainer::new(&m, x.view(), None, &obj, &cfg, Some(Convergence { tol: 0.0, patience: 100 }), &q).unwrap();
+    let cfg = TrainConfig {
+        epochs: 30,
+        batch_size: 200,
+        optimizer: crate::model::Optimizer::adam(1e-2),
+        ..TrainConfig::default()
+    };
+    let mut t =
+        ObjectiveTrainer::new(&m, x.view(), None, &obj, &cfg, Some(Convergence { tol: 0.0, patience: 100 }), &q)
+            .unwrap();
     q.executor(30).run(&mut t).unwrap();
     let h = t.history();
     assert!(h[h.len() - 1].objective < 0.5 * h[0].objective, "{:?}", h);
@@ -94,7 +101,8 @@ fn frozen_groups_never_move_and_bad_weights_are_refused() {
     let r = m.param_groups()[0].range.clone();
     assert_eq!(&trained.params()[r.clone()], &m.params()[r]);
     assert_ne!(trained.params(), m.params().to_vec());
-    let e = ObjectiveTrainer::new(&m, x.view(), Some(&vec![-1.0; 100]), &obj, &cfg, None, &q).err().unwrap().to_string();
+    let e =
+        ObjectiveTrainer::new(&m, x.view(), Some(&vec![-1.0; 100]), &obj, &cfg, None, &q).err().unwrap().to_string();
     assert!(e.contains("needs finite weights ≥ 0"), "{e}");
     let e = Weighted::new(vec![(-1.0, Box::new(Variance) as Box<dyn BatchObjective>)]).err().unwrap().to_string();
     assert!(e.contains("weights must be finite and ≥ 0"), "{e}");

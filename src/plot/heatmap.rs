@@ -30,7 +30,8 @@ pub fn plot_heatmap(path: &Path, names: &[String], m: &Array2<f64>, opts: &PlotO
         return Err(Error::arg(FUNC, "the matrix has NaN or infinite values"));
     }
     ensure_font(FUNC)?;
-    let fail = |e: &dyn std::fmt::Display| Error::format(path, format!("{FUNC}: could not draw the {format} plot: {e}"));
+    let fail =
+        |e: &dyn std::fmt::Display| Error::format(path, format!("{FUNC}: could not draw the {format} plot: {e}"));
     let (w, h) = (opts.width, opts.height);
     let bytes = match format {
         Format::Png => {
@@ -124,7 +125,11 @@ fn draw<DB: DrawingBackend>(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Center,
                 ));
-                chart.draw_series(std::iter::once(Text::new(text, (SegmentValue::CenterOf(j), SegmentValue::CenterOf(n - 1 - i)), style)))?;
+                chart.draw_series(std::iter::once(Text::new(
+                    text,
+                    (SegmentValue::CenterOf(j), SegmentValue::CenterOf(n - 1 - i)),
+                    style,
+                )))?;
             }
         }
     }
