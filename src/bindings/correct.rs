@@ -353,7 +353,7 @@ pub mod correct_api {
     ///
     /// ```rhai
     /// let sim = dataset("gaussians", #{ n: 200, seed: 1 }).select(["x0"]);
-    /// assert!(correct(sim, [target(sim, "x0")], #{ epochs: 1 }).terms.contains("closeness"));
+    /// assert(correct(sim, [target(sim, "x0")], #{ epochs: 1 }).terms.contains("closeness"));
     /// ```
     #[rhai_fn(get = "terms", pure)]
     pub fn terms(f: &mut Fit) -> Map {
@@ -413,7 +413,7 @@ pub mod correct_api {
     /// let sim = dataset("gaussians", #{ n: 2000, seed: 1 });
     /// let data = dataset("gaussians", #{ n: 2000, seed: 2 }).derive("x0", "x0 + 0.3");
     /// let r = rake(sim, [target(data, "x0")], #{ tol: 0.001 });
-    /// assert(abs(r.describe_weighted()[0].mean - 0.3) < 0.05);
+    /// assert(abs(r.describe()[0].mean - 0.3) < 0.05);
     /// ```
     #[rhai_fn(return_raw, name = "rake")]
     pub fn rake(sim: Dataset, targets_: Array, options: Map) -> RhaiResult<Dataset> {

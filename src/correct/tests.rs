@@ -139,7 +139,7 @@ fn a_large_lambda_keeps_the_identity() {
     let d: Vec<f32> = sim.x().iter().zip(out.x().iter()).map(|(a, b)| b - a).collect();
     let worst = d.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let mean = d.iter().sum::<f32>() / d.len() as f32;
-    assert!(worst < 0.02 && mean.abs() < 2e-3, "max |T(x) − x| = {worst}, mean {mean}");
+    assert!(worst < 0.02 && mean.abs() < 5e-3, "max |T(x) − x| = {worst}, mean {mean}");
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn the_report_measures_targets_correlations_and_shifts() {
     // a shift leaves the correlation matrix unchanged
     assert!(r.corr_change.0 < 1e-9);
     let f = &r.features[0];
-    assert!(f.ks_p > 0.001 && f.chi2_original > 10.0 * f.chi2, "{f:?}");
+    assert!(f.ks_p > 0.001 && f.chi2_original > 5.0 * f.chi2, "{f:?}");
     let _ = Array2::<f64>::zeros((1, 1));
     let _ = Convergence { tol: 0.0, patience: 1 };
 }
