@@ -144,8 +144,9 @@ fn soft_chi2(t: &[f64], w: &[f64], total: f64, target: &Prepared, smoothing: f64
                 phi((e[k] - v) / h).0
             }
         };
-        for b in lo.saturating_sub(1)..hi.min(nb) {
-            p[b] += w[i] * (cdf_at(b + 1) - cdf_at(b)) / total;
+        let first = lo.saturating_sub(1);
+        for (b, pb) in p.iter_mut().enumerate().take(hi.min(nb)).skip(first) {
+            *pb += w[i] * (cdf_at(b + 1) - cdf_at(b)) / total;
         }
     }
     let mut d = 0.0;
