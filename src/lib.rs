@@ -11,6 +11,7 @@
 pub mod attack;
 pub mod bench;
 pub mod bindings;
+pub mod correct;
 pub mod data;
 pub mod docs;
 pub mod error;

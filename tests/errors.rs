@@ -729,3 +729,21 @@ fn particlenet_options_are_checked_with_clear_messages() {
     let e = err("particlenet(\"part\", [\"deta\", \"dphi\"], #{ conv: [[0, [8]]] });");
     assert!(e.starts_with("error: particlenet: EdgeConv block 0 has k = 0; k must be at least 1"), "{e}");
 }
+
+#[test]
+fn correction_targets_for_unknown_features_name_them() {
+    let e = err("let s = dataset(\"gaussians\", #{ n: 50, seed: 1 }).select([\"x0\", \"x1\"]);\ncorrect(s, [target(dataset(\"gaussians\", #{ n: 50, seed: 2 }), \"x2\")]);");
+    assert!(
+        e.starts_with("error: correct: a target names feature 'x2', which the simulation does not have (features: x0, x1); did you mean 'x0'?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn correction_empty_histograms_and_negative_weights_are_refused() {
+    let e = err("target_histogram(\"x0\", [0.0, 1.0, 2.0], [0.0, 0.0], [1.0, 1.0]);");
+    assert!(e.starts_with("error: correction_target: target of 'x0': the histogram is empty (all counts 0)"), "{e}");
+    let e = err("let s = dataset(\"gaussians\", #{ n: 3, seed: 1 }).select([\"x0\"]).with_weights([-1.0, 1.0, 1.0]);\ncorrect(s, [target(dataset(\"gaussians\", #{ n: 5 }), \"x0\")]);");
+    assert!(e.contains("event weight 0 is -1"), "{e}");
+    assert!(e.contains("a batch objective needs finite weights ≥ 0"), "{e}");
+}

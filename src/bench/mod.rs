@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod conservattack;
+pub mod correction;
 pub mod gradient;
 pub mod minifool;
 pub mod model;
@@ -99,6 +100,11 @@ pub fn all() -> Vec<Bench> {
             name: "conservattack",
             about: "CONSERVAttack on the reference's donut toy (5,000 events, demo settings, 10 iterations), faithful and strict",
             run: conservattack,
+        },
+        Bench {
+            name: "correction",
+            about: "minimal-deviation correction of 200k events (10 features) to 10 1-D targets, residual 10→64→64→10, Wasserstein, λ 0.1, batch 2048, Adam 3e-3: seconds to convergence and events·epochs/s",
+            run: correction::correction,
         },
         Bench {
             name: "hessian_top5",

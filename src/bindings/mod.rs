@@ -13,6 +13,7 @@ pub mod checks;
 pub mod collections;
 pub mod convert;
 pub mod core;
+pub mod correct;
 pub mod data;
 pub mod detector;
 pub mod files;
@@ -144,4 +145,5 @@ pub fn register(engine: &mut Engine) {
     checks::register(engine);
     detector::register(engine);
     systematics::register(engine);
+    correct::register(engine);
 }

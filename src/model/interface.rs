@@ -192,6 +192,13 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         weights: Option<&[f32]>,
     ) -> Result<(f64, Vec<f32>)>;
 
+    /// ∂(Σᵢₖ cotᵢₖ·outputᵢₖ)/∂weights on the rows `x` (working layout): the vector–Jacobian
+    /// product of the raw outputs (logits), for training on batch objectives
+    /// ([`super::ObjectiveTrainer`]). The default refuses: a model that can implements it.
+    fn output_vjp(&self, _x: ArrayView2<'_, f32>, _cot: ArrayView2<'_, f32>) -> Result<Vec<f32>> {
+        Err(Error::arg("train", format!("a '{}' model cannot be trained on a batch objective", self.kind())))
+    }
+
     // === Parameters ===
 
     /// Number of parameters.
@@ -428,6 +435,7 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>> {
         Some("candle_mlp") => Ok(Box::new(super::CandleMlp::from_mlp(&Mlp::load(path)?)?)),
         Some("pfn") => Ok(Box::new(super::Pfn::load(path)?)),
         Some("particlenet") => Ok(Box::new(super::SetModel::<super::ParticleNet>::load(path)?)),
+        Some("correction") => Ok(Box::new(crate::correct::Correction::load(path)?)),
         Some(other) => Err(Error::format(path, format!("model kind '{other}' is not known to this build"))),
     }
 }

@@ -66,6 +66,12 @@ impl Mlp {
     /// [`Mlp::save`] with `kind` (the [`super::Model::kind`] that [`super::load_model`]
     /// rebuilds) in the metadata.
     pub(crate) fn save_as(&self, path: &Path, kind: &str) -> Result<()> {
+        self.save_with(path, kind, &BTreeMap::new())
+    }
+
+    /// [`Mlp::save_as`] with `extra` metadata keys (a model that wraps an MLP stores its own
+    /// settings there; read them back with [`saved_metadata`]).
+    pub(crate) fn save_with(&self, path: &Path, kind: &str, extra: &BTreeMap<String, String>) -> Result<()> {
         let torch = self.params_flat();
         let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
         for (l, (out, inp)) in self.layer_shapes().into_iter().enumerate() {
@@ -77,6 +83,7 @@ impl Mlp {
         }
         let mut meta = self.metadata();
         meta.insert("kind".into(), kind.into());
+        meta.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         fsutil::atomic_write_bytes(path, &serialize(tensors, &meta))
     }
 
@@ -148,6 +155,13 @@ impl Mlp {
         m.insert("std".into(), floats(self.std()));
         m
     }
+}
+
+/// The metadata of a model file written by nuisance.
+pub(crate) fn saved_metadata(path: &Path) -> Result<BTreeMap<String, String>> {
+    let data = io_guard::read_regular(path)?;
+    let (_, header) = SafeTensors::read_metadata(&data).map_err(|e| not_safetensors(path, e))?;
+    Ok(header.metadata().clone().unwrap_or_default().into_iter().collect())
 }
 
 /// The `kind` in the metadata of a model file written by nuisance (`None` for files written

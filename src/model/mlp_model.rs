@@ -48,6 +48,10 @@ impl Model for Mlp {
         Mlp::n_outputs(self)
     }
 
+    fn output_vjp(&self, x: ArrayView2<'_, f32>, cot: ArrayView2<'_, f32>) -> Result<Vec<f32>> {
+        super::objective::mlp_output_vjp(self, x, cot)
+    }
+
     fn output(&self) -> Output {
         Mlp::output(self)
     }

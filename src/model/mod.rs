@@ -11,6 +11,8 @@
 //!   ([`Mlp::weight_grad`]), batched over events.
 //! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
 //! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
+//! - [`ObjectiveTrainer`]: training on a batch objective (a loss of a whole minibatch, e.g. a
+//!   distance between distributions), objectives combined with weights ([`Weighted`]).
 //! - [`adversarial_train`]: training with adversarial events from any [`Augmenter`] mixed in.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
 //!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
@@ -28,18 +30,19 @@
 
 mod activation;
 mod adversarial;
-mod backward;
+pub(crate) mod backward;
 mod candle_mlp;
-mod eval;
+pub(crate) mod eval;
 mod gemm;
 mod hvp;
 mod interface;
-mod io;
+pub(crate) mod io;
 mod l1;
 mod layout;
-mod loss;
+pub(crate) mod loss;
 mod mlp;
 mod mlp_model;
+pub(crate) mod objective;
 mod onnx;
 mod particlenet;
 mod perturb;
@@ -68,6 +71,7 @@ pub use l1::L1;
 pub use layout::SetLayout;
 pub use loss::{Output, Targets};
 pub use mlp::{Mlp, MlpConfig};
+pub use objective::{BatchObjective, Convergence, ObjectiveRecord, ObjectiveTrainer, Weighted};
 pub use onnx::{import_onnx, OnnxImport};
 pub use particlenet::{import_torch_particlenet, particlenet, ParticleNet, ParticleNetConfig, ParticleNetImport};
 pub use perturb::WeightPerturbation;

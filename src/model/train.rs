@@ -821,7 +821,7 @@ fn take_target(data: Dataset, cfg: &TrainConfig, model: &dyn Model) -> Result<(D
 
 /// Applies `f` to the model's parameters (working layout): in place for the fused MLP, through
 /// [`Model::params`] / [`Model::set_params`] otherwise.
-fn with_params_mut(model: &mut dyn Model, f: impl FnOnce(&mut [f32])) -> Result<()> {
+pub(crate) fn with_params_mut(model: &mut dyn Model, f: impl FnOnce(&mut [f32])) -> Result<()> {
     if let Some(m) = model.as_mlp_mut() {
         f(m.params_mut());
         return Ok(());
@@ -878,7 +878,7 @@ fn generic_gradient(
 
 /// The parameter ranges of the groups named in `names`; errors naming the groups on an
 /// unknown name.
-fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>>> {
+pub(crate) fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>>> {
     let groups = model.param_groups();
     names
         .iter()

@@ -1,6 +1,6 @@
 //! Plots to PNG or SVG files: overlaid step histograms ([`plot_hist`]) and curves with error
 //! bands ([`plot_lines`]), ratio plots of systematic variations ([`plot_ratio`]), and values at
-//! named categories with a band ([`plot_points`]).
+//! named categories with a band ([`plot_points`]), and heat maps of a matrix ([`plot_heatmap`]).
 //!
 //! Text is drawn with DejaVu Sans, bundled in the binary and registered with plotters on first
 //! use, so plots render on machines without any system fonts. A plot is rendered into memory
@@ -12,6 +12,7 @@
 //! colour-blind-friendly 10-colour palette of M. Petroff (arXiv:2107.02270).
 
 mod axis;
+mod heatmap;
 mod hist;
 mod lines;
 mod points;
@@ -32,6 +33,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::atomic_write_bytes;
 use axis::Axis;
 
+pub use heatmap::plot_heatmap;
 pub use hist::{plot_hist, render_hist, HistSeries};
 pub use lines::{plot_lines, render_lines, LineSeries};
 pub use points::{plot_points, render_points, PointSeries, PointsChart, MAX_CATEGORIES};
