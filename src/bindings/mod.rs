@@ -15,6 +15,7 @@ pub mod core;
 pub mod data;
 pub mod detector;
 pub mod files;
+pub mod finetune;
 pub mod landscape;
 pub mod model;
 pub mod options;

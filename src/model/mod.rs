@@ -10,7 +10,9 @@
 //! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
 //!   ([`Mlp::weight_grad`]), batched over events.
 //! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
-//! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
+//! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping;
+//!   fine-tuning controls (`finetune.rs`: frozen groups, per-group learning rates,
+//!   re-initialised groups, warm-up, [`Standardize`]).
 //! - [`adversarial_train`]: training with adversarial events from any [`Augmenter`] mixed in.
 //! - Persistence: [`Mlp::save`] / [`Mlp::load`] (safetensors with PyTorch tensor names) and
 //!   [`import_torch`] for `nn.Sequential` state dicts; [`import_onnx`] (`onnx.rs`, cargo
@@ -25,6 +27,7 @@ mod adversarial;
 mod backward;
 mod candle_mlp;
 mod eval;
+mod finetune;
 mod gemm;
 mod hvp;
 mod interface;
@@ -49,6 +52,7 @@ pub use adversarial::{adversarial_train, AdversarialConfig, AdversarialRecord, A
 pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
+pub use finetune::{reinit, warmup_factor, GroupRef, Standardize};
 pub use hvp::LossHessian;
 /// A model as scripts hold it: any implementation, shared (copies share the weights).
 pub type SharedModel = std::sync::Arc<dyn Model>;
