@@ -28,9 +28,11 @@ pub mod repl;
 pub mod rng;
 pub mod sandbox;
 pub mod session;
+pub mod simulate;
 pub mod stats;
 pub mod stdlib;
 pub mod systematics;
+pub mod transfer;
 
 pub use data::Dataset;
 pub use error::{Error, Result};
