@@ -22,8 +22,10 @@ pub mod options;
 pub mod pfn;
 pub mod plot;
 pub mod rdsa;
+pub mod simulate;
 pub mod sort;
 pub mod systematics;
+pub mod transfer;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -139,4 +141,6 @@ pub fn register(engine: &mut Engine) {
     checks::register(engine);
     detector::register(engine);
     systematics::register(engine);
+    simulate::register(engine);
+    transfer::register(engine);
 }

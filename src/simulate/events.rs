@@ -23,7 +23,7 @@
 //! | `pt1`, `pt2` | 1 % | 2 %, scale 0.99, tails 5 % × 3 |
 //! | `eta1`, `eta2` | 0.005 | 0.01 |
 //! | `phi1`, `phi2` | 0.005 (periodic) | 0.01 (periodic) |
-//! | `met` | 2 GeV ⊕ 0.5·√HT, ≥ 0 | 5 GeV ⊕ 0.9·√HT, tails 5 % × 3, ≥ 0 |
+//! | `met` | 1 GeV ⊕ 0.3·√HT, ≥ 0 | 3 GeV ⊕ 0.5·√HT, tails 5 % × 3, ≥ 0 |
 //! | `njets` | ε = 0.98 | ε = 0.90 |
 //! | `ht` | 2 % | 5 %, scale 0.97, tails 5 % × 2 |
 //! | event efficiency | 1 | 0.95 |
@@ -101,7 +101,7 @@ impl FeatureResponse {
     }
 
     fn check(&self) -> Result<()> {
-        let op = "detector_response";
+        let op = "event_response";
         let what = format!("feature '{}'", self.name);
         for (k, v) in [("absolute", self.absolute), ("relative", self.relative), ("stochastic", self.stochastic)] {
             if !(v.is_finite() && v >= 0.0) {
@@ -142,7 +142,7 @@ impl EventResponse {
             "full" => true,
             other => {
                 return Err(Error::BadOption {
-                    func: "detector_response".into(),
+                    func: "event_response".into(),
                     key: "preset".into(),
                     problem: format!("must be \"fast\" or \"full\", got '{other}'"),
                 })
@@ -163,8 +163,8 @@ impl EventResponse {
             features.push(FeatureResponse { periodic: true, ..FeatureResponse::absolute(&format!("phi{i}"), ang) });
         }
         features.push(FeatureResponse {
-            absolute: if full { 5.0 } else { 2.0 },
-            stochastic: if full { 0.9 } else { 0.5 },
+            absolute: if full { 3.0 } else { 1.0 },
+            stochastic: if full { 0.5 } else { 0.3 },
             reference: Some("ht".into()),
             tails: tails(0.05, 3.0),
             min: Some(0.0),
@@ -192,7 +192,7 @@ impl EventResponse {
     /// The detector-level dataset: events responded, the unrecorded ones removed (labels,
     /// weights and collections follow), truth copies added, derived features recomputed.
     pub fn apply(&self, ds: &Dataset) -> Result<Dataset> {
-        let op = "detector_response";
+        let op = "event_response";
         check_probability(op, "efficiency", self.efficiency)?;
         let mut cols = Vec::with_capacity(self.features.len());
         for f in &self.features {
@@ -243,7 +243,7 @@ fn respond(f: &FeatureResponse, x: f64, rf: f64, r: &mut rng::Rng) -> Result<f64
     if let Some(eff) = f.efficiency {
         if !(x >= 0.0 && x <= MAX_COUNT && x.fract() == 0.0) {
             return Err(Error::arg(
-                "detector_response",
+                "event_response",
                 format!("feature '{}' has an efficiency, so it must hold counts 0..=1e6, got {x}", f.name),
             ));
         }

@@ -101,7 +101,7 @@ fn the_collider_presets_recompute_derived_features_and_depend_only_on_the_seed()
     }
     assert!(p1.iter().all(|p| (-std::f32::consts::PI..=std::f32::consts::PI).contains(p)));
     let e = EventResponse::collider("slow", 1).unwrap_err().to_string();
-    assert_eq!(e, "detector_response: option 'preset' must be \"fast\" or \"full\", got 'slow'");
+    assert_eq!(e, "event_response: option 'preset' must be \"fast\" or \"full\", got 'slow'");
     let bad = response(vec![FeatureResponse::relative("nope", 0.1)], 1.0).apply(&constant(3)).unwrap_err();
     assert!(bad.to_string().contains("nope"), "{bad}");
 }

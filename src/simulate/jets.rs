@@ -84,7 +84,7 @@ impl Resolution {
     }
 
     fn check(&self, what: &str) -> Result<()> {
-        let op = "detector_response";
+        let op = "jet_response";
         for (k, v) in [
             ("stochastic", self.stochastic),
             ("constant", self.constant),
@@ -174,7 +174,7 @@ impl JetResponse {
             },
             other => {
                 return Err(Error::BadOption {
-                    func: "detector_response".into(),
+                    func: "jet_response".into(),
                     key: "preset".into(),
                     problem: format!("must be \"fast\" or \"full\", got '{other}'"),
                 })
@@ -184,7 +184,7 @@ impl JetResponse {
     }
 
     fn check(&self) -> Result<()> {
-        let op = "detector_response";
+        let op = "jet_response";
         self.track.check("track")?;
         self.em.check("em")?;
         self.hadron.check("hadron")?;
@@ -216,7 +216,7 @@ impl JetResponse {
     /// The detector-level jets (see the module documentation).
     pub fn apply(&self, ds: &Dataset) -> Result<Dataset> {
         self.check()?;
-        let op = "detector_response";
+        let op = "jet_response";
         let c = ds.collection(op, &self.collection)?;
         let extra: Vec<&str> =
             c.features().iter().map(String::as_str).filter(|f| !FEATURES.contains(f)).collect();

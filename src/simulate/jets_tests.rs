@@ -182,6 +182,6 @@ fn the_presets_run_deterministically_and_recompute_the_jet() {
     let e = r.apply(&derived).unwrap_err().to_string();
     assert_eq!(
         e,
-        "detector_response: collection 'part' has features the response cannot carry: logpt; derive them after the response"
+        "jet_response: collection 'part' has features the response cannot carry: logpt; derive them after the response"
     );
 }
