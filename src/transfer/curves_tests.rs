@@ -49,8 +49,8 @@ fn rejection_interpolates_the_roc_curve() {
     // A ROC curve through (fpr, tpr) = (0, 0), (0.1, 0.5), (0.4, 0.9), (1, 1): at ε_S = 0.7
     // the fpr is 0.1 + (0.2/0.4)·0.3 = 0.25, rejection 4; at 0.5 exactly 1/0.1 = 10.
     let curve = [(0.0, 0.0, 1.0), (0.1, 0.5, 0.8), (0.4, 0.9, 0.5), (1.0, 1.0, 0.0)];
-    assert!((curves::rejection(&curve, 0.7) - 4.0).abs() < 1e-12);
-    assert!((curves::rejection(&curve, 0.5) - 10.0).abs() < 1e-12);
+    assert!((rejection(&curve, 0.7) - 4.0).abs() < 1e-12);
+    assert!((rejection(&curve, 0.5) - 10.0).abs() < 1e-12);
 }
 
 #[test]
