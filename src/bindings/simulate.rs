@@ -102,10 +102,12 @@ pub mod simulate_api {
     /// ```rhai
     /// // 100 jets of one photon (E 50 GeV) and one π⁺ (E 20 GeV), 0.3 apart in η.
     /// let d = dataset("gaussians", #{ n: 100, seed: 1 }).select(["x0"]).derive("n_constituents", "0 * x0 + 2");
-    /// let rows = range(0, 100);
-    /// let jets = d.with_objects("part", #{
-    ///     pt: rows.map(|i| [50.0, 20.0]), eta: rows.map(|i| [0.0, 0.3]), phi: rows.map(|i| [0.1, 0.1]),
-    ///     E: rows.map(|i| [50.0, 20.0 * cosh(0.3)]), charge: rows.map(|i| [0.0, 1.0]), pid: rows.map(|i| [22.0, 211.0]) });
+    /// let pt = []; let eta = []; let phi = []; let e = []; let q = []; let pid = [];
+    /// for i in 0..100 {
+    ///     pt.push([50.0, 20.0]); eta.push([0.0, 0.3]); phi.push([0.1, 0.1]);
+    ///     e.push([50.0, 20.0 * cosh(0.3)]); q.push([0.0, 1.0]); pid.push([22.0, 211.0]);
+    /// }
+    /// let jets = d.with_objects("part", #{ pt: pt, eta: eta, phi: phi, E: e, charge: q, pid: pid });
     /// let full = jet_response(jets, #{ preset: "full", soft_mean: 0.0, seed: 1 });
     /// assert(full["n_constituents"].all(|k| k <= 2));     // lost tracks, no soft particles
     /// let perfect = jet_response(jets, #{ tracking_efficiency: 1.0, em_cell: 0.0, hadron_cell: 0.0,
@@ -143,6 +145,19 @@ pub mod simulate_api {
         };
         o.finish()?;
         Ok(r.apply(&data)?)
+    }
+
+    /// The `fast` jet response with the default options (as the form with an options map).
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 2, seed: 1 }).select(["x0"]);
+    /// let jets = d.with_objects("part", #{ pt: [[5.0], [7.0]], eta: [[0.0], [0.1]], phi: [[0.0], [0.0]],
+    ///     E: [[5.0], [7.0 * cosh(0.1)]], charge: [[0.0], [0.0]], pid: [[22.0], [22.0]] });
+    /// assert_eq(jet_response(jets).len, 2);
+    /// ```
+    #[rhai_fn(return_raw, name = "jet_response")]
+    pub fn jet_response_default(c: NativeCallContext, data: Dataset) -> RhaiResult<Dataset> {
+        jet_response(c, data, Map::new())
     }
 
     /// The detector response of event-level features (the toy collider's by default, or any
@@ -210,5 +225,17 @@ pub mod simulate_api {
         r.seed = cx.seed_or_next(o.seed()?);
         o.finish()?;
         Ok(r.apply(&data)?)
+    }
+
+    /// The collider's `fast` event response with the default options (as the form with an
+    /// options map).
+    ///
+    /// ```rhai
+    /// let d = event_response(dataset("collider", #{ n: 100, seed: 1 }));
+    /// assert_eq(d.len, 100);
+    /// ```
+    #[rhai_fn(return_raw, name = "event_response")]
+    pub fn event_response_default(c: NativeCallContext, data: Dataset) -> RhaiResult<Dataset> {
+        event_response(c, data, Map::new())
     }
 }
