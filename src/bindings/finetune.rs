@@ -41,8 +41,9 @@ pub fn group_lr(o: &mut Opts) -> Result<Vec<(GroupRef, f64)>> {
     };
     m.iter()
         .map(|(k, lr)| {
-            let lr = crate::bindings::options::as_f64(lr)
-                .ok_or_else(|| bad("group_lr", format!("the learning rate of '{k}' must be a number, got {}", type_name(lr))))?;
+            let lr = crate::bindings::options::as_f64(lr).ok_or_else(|| {
+                bad("group_lr", format!("the learning rate of '{k}' must be a number, got {}", type_name(lr)))
+            })?;
             let g = match k.parse::<i64>() {
                 Ok(i) => GroupRef::Index(i),
                 Err(_) => GroupRef::Name(k.to_string()),
@@ -60,6 +61,9 @@ pub fn standardize(o: &mut Opts) -> Result<Standardize> {
     }
     match v.clone().into_immutable_string() {
         Ok(s) => Standardize::parse(&s),
-        Err(_) => Err(bad("standardize", format!("must be \"auto\", \"keep\", \"refit\", true or false, got {}", type_name(&v)))),
+        Err(_) => Err(bad(
+            "standardize",
+            format!("must be \"auto\", \"keep\", \"refit\", true or false, got {}", type_name(&v)),
+        )),
     }
 }

@@ -83,7 +83,10 @@ pub const DECLARED: &[(&str, &[&str])] = &[
             "seed",
         ],
     ),
-    ("jet_response (resolution)", &["stochastic", "constant", "noise", "linear", "scale", "tail_fraction", "tail_width"]),
+    (
+        "jet_response (resolution)",
+        &["stochastic", "constant", "noise", "linear", "scale", "tail_fraction", "tail_width"],
+    ),
     ("event_response", &["preset", "features", "efficiency", "truth", "derived", "seed"]),
     (
         "event_response (feature)",
@@ -100,10 +103,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
             "periodic",
         ],
     ),
-    (
-        "data_efficiency",
-        &["sizes", "seeds", "metric", "efficiency", "target", "scratch", "finetune", "plot", "title"],
-    ),
+    ("data_efficiency", &["sizes", "seeds", "metric", "efficiency", "target", "scratch", "finetune", "plot", "title"]),
     ("train (weight_attack)", &["method", "rho", "eta", "gamma"]),
     ("train (adversarial)", &["attack", "ratio", "warmup", "every", "eval_events"]),
     ("evaluate", &["target"]),

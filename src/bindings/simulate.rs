@@ -197,17 +197,17 @@ pub mod simulate_api {
         let mut o = Opts::new("event_response", &options);
         let preset = o.choice("preset", &["fast", "full", "none"], "fast")?;
         let mut r = match preset {
-            "none" => EventResponse { features: Vec::new(), efficiency: 1.0, truth: Vec::new(), derived: Vec::new(), seed: 0 },
+            "none" => {
+                EventResponse { features: Vec::new(), efficiency: 1.0, truth: Vec::new(), derived: Vec::new(), seed: 0 }
+            }
             p => EventResponse::collider(p, 0)?,
         };
         if let Some(m) = o.map_opt("features")? {
             for (name, v) in &m {
-                let fm = v.read_lock::<Map>().map(|g| g.clone()).ok_or_else(|| {
-                    crate::Error::BadOption {
-                        func: "event_response".into(),
-                        key: "features".into(),
-                        problem: format!("the entry of '{name}' must be a map"),
-                    }
+                let fm = v.read_lock::<Map>().map(|g| g.clone()).ok_or_else(|| crate::Error::BadOption {
+                    func: "event_response".into(),
+                    key: "features".into(),
+                    problem: format!("the entry of '{name}' must be a map"),
                 })?;
                 let pos = r.features.iter().position(|f| f.name == name.as_str());
                 let f = feature(name, &fm, pos.map(|i| &r.features[i]))?;

@@ -151,7 +151,8 @@ pub mod transfer_api {
             key: "sizes".into(),
             problem: "is required: the target-domain training sizes".into(),
         })?;
-        let seeds: Vec<u64> = ints(&mut o, "seeds")?.unwrap_or_else(|| vec![1, 2, 3]).into_iter().map(|s| s as u64).collect();
+        let seeds: Vec<u64> =
+            ints(&mut o, "seeds")?.unwrap_or_else(|| vec![1, 2, 3]).into_iter().map(|s| s as u64).collect();
         let metric = match o.choice("metric", &["auc", "rejection", "resolution", "rmse"], "auc")? {
             "rejection" => Metric::Rejection { efficiency: o.f64("efficiency", 0.5)? },
             "resolution" => Metric::Resolution,
@@ -172,16 +173,15 @@ pub mod transfer_api {
         let cfg = CurveConfig { sizes, seeds, scratch: sc, finetune: ft, metric };
         let curves = run(&*pretrained, &*scratch, &pool, &test, &cfg, &cx.control)?;
         if let Some(file) = file {
-            let series = [("from scratch", &curves.scratch), ("fine-tuned", &curves.finetuned)].map(|(label, s)| {
-                LineSeries {
+            let series =
+                [("from scratch", &curves.scratch), ("fine-tuned", &curves.finetuned)].map(|(label, s)| LineSeries {
                     label: label.into(),
                     x: s.iter().map(|p| p.n as f64).collect(),
                     y: s.iter().map(|p| p.mean).collect(),
                     lo: Some(s.iter().map(|p| p.mean - p.std).collect()),
                     hi: Some(s.iter().map(|p| p.mean + p.std).collect()),
                     markers: true,
-                }
-            });
+                });
             let opts = plot::PlotOptions {
                 title,
                 xlabel: "target-domain training events".into(),

@@ -725,7 +725,14 @@ impl OptState {
 
     /// One step of the parameters in `plan`'s ranges, each at `lr` × its factor; the others
     /// (and their optimiser state) are untouched. One range with factor 1 is the plain step.
-    pub(crate) fn step_ranges(&mut self, opt: &Optimizer, lr: f64, plan: &[(Range<usize>, f64)], p: &mut [f32], g: &[f32]) {
+    pub(crate) fn step_ranges(
+        &mut self,
+        opt: &Optimizer,
+        lr: f64,
+        plan: &[(Range<usize>, f64)],
+        p: &mut [f32],
+        g: &[f32],
+    ) {
         self.t += 1;
         for (r, f) in plan {
             let lr = lr * f;

@@ -218,8 +218,7 @@ impl JetResponse {
         self.check()?;
         let op = "jet_response";
         let c = ds.collection(op, &self.collection)?;
-        let extra: Vec<&str> =
-            c.features().iter().map(String::as_str).filter(|f| !FEATURES.contains(f)).collect();
+        let extra: Vec<&str> = c.features().iter().map(String::as_str).filter(|f| !FEATURES.contains(f)).collect();
         if !extra.is_empty() {
             return Err(Error::arg(
                 op,

@@ -106,8 +106,14 @@ fn cells_merge_neutrals_per_calorimeter_and_conserve_energy() {
     // neutron on top of the first photon (another calorimeter): three photon-like cells
     // would be wrong; two photon cells and one hadron cell are right.
     let mk = |eta: f32, phi: f32, e: f32, pid: f32| [e / eta.cosh(), eta, phi, e, 0.0, pid];
-    let ps = [mk(0.012, 0.51, 10.0, 22.0), mk(0.022, 0.52, 5.0, 22.0), mk(0.312, 0.51, 7.0, 22.0), mk(0.012, 0.51, 4.0, 2112.0)];
-    let lists = FEATURES.iter().enumerate().map(|(j, f)| (f.to_string(), vec![ps.iter().map(|p| p[j]).collect()])).collect();
+    let ps = [
+        mk(0.012, 0.51, 10.0, 22.0),
+        mk(0.022, 0.52, 5.0, 22.0),
+        mk(0.312, 0.51, 7.0, 22.0),
+        mk(0.012, 0.51, 4.0, 2112.0),
+    ];
+    let lists =
+        FEATURES.iter().enumerate().map(|(j, f)| (f.to_string(), vec![ps.iter().map(|p| p[j]).collect()])).collect();
     let c = Collection::from_lists("part", lists).unwrap();
     let ds = Dataset::new(vec!["n_constituents".into()], ndarray::Array2::zeros((1, 1)), None, None)
         .unwrap()
@@ -149,7 +155,11 @@ fn soft_particles_have_the_configured_rate_and_stay_in_the_cone() {
     // Only the neutral-hadron half (pid 130) is counted: still exponential with mean 2.
     assert!((mean_pt - 2.0).abs() < 0.073 * 1.5, "soft mean pT {mean_pt}");
     // Every soft particle is within R = 0.4 of the generator-level axis of its jet.
-    let axis = jet_vector(&(0..30).map(|k| Particle::read(&FEATURES.map(|f| ds.collection("t", "part").unwrap().values(f).unwrap()), k)).collect::<Vec<_>>());
+    let axis = jet_vector(
+        &(0..30)
+            .map(|k| Particle::read(&FEATURES.map(|f| ds.collection("t", "part").unwrap().values(f).unwrap()), k))
+            .collect::<Vec<_>>(),
+    );
     let (eta, phi) = (c.values("eta").unwrap(), c.values("phi").unwrap());
     for &k in soft.iter().take(2000) {
         let d = f64::from(eta[k]) - axis[1];

@@ -169,11 +169,8 @@ pub fn data_efficiency(
     }
     let groups = scratch.param_groups().len() as i64;
     let reinit_ok = scratch.box_clone().reinit_group(0, 0).is_ok();
-    let jobs: Vec<(usize, u64, bool)> = cfg
-        .sizes
-        .iter()
-        .flat_map(|&n| cfg.seeds.iter().flat_map(move |&s| [(n, s, false), (n, s, true)]))
-        .collect();
+    let jobs: Vec<(usize, u64, bool)> =
+        cfg.sizes.iter().flat_map(|&n| cfg.seeds.iter().flat_map(move |&s| [(n, s, false), (n, s, true)])).collect();
     let perms: Vec<Vec<usize>> = cfg
         .seeds
         .iter()

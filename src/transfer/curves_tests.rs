@@ -56,7 +56,8 @@ fn rejection_interpolates_the_roc_curve() {
 #[test]
 fn bad_settings_are_named() {
     let (pre, arch, pool, test, cfg) = setup();
-    let run = |c: CurveConfig| data_efficiency(&*pre, &arch, &pool, &test, &c, &Control::quiet()).unwrap_err().to_string();
+    let run =
+        |c: CurveConfig| data_efficiency(&*pre, &arch, &pool, &test, &c, &Control::quiet()).unwrap_err().to_string();
     assert_eq!(
         run(CurveConfig { sizes: vec![100, 1000], ..cfg.clone() }),
         "data_efficiency: option 'sizes' asks for 1000 events, more than the 400 target-domain events"
