@@ -241,7 +241,7 @@ impl EventResponse {
 /// One feature's measured value from its generator-level value `x` (reference value `rf`).
 fn respond(f: &FeatureResponse, x: f64, rf: f64, r: &mut rng::Rng) -> Result<f64> {
     if let Some(eff) = f.efficiency {
-        if !(x >= 0.0 && x <= MAX_COUNT && x.fract() == 0.0) {
+        if !((0.0..=MAX_COUNT).contains(&x) && x.fract() == 0.0) {
             return Err(Error::arg(
                 "event_response",
                 format!("feature '{}' has an efficiency, so it must hold counts 0..=1e6, got {x}", f.name),
