@@ -29,10 +29,12 @@ pub mod repl;
 pub mod rng;
 pub mod sandbox;
 pub mod session;
+pub mod simulate;
 pub mod stats;
 pub mod stdlib;
 pub mod stream;
 pub mod systematics;
+pub mod transfer;
 
 pub use data::Dataset;
 pub use error::{Error, Result};

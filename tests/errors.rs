@@ -747,3 +747,43 @@ fn correction_empty_histograms_and_negative_weights_are_refused() {
     assert!(e.contains("event weight 0 is -1"), "{e}");
     assert!(e.contains("a batch objective needs finite weights ≥ 0"), "{e}");
 }
+}
+
+#[test]
+fn fine_tuning_and_transfer_errors_name_the_option() {
+    // A group index past the end lists the model's groups; a bad standardize choice lists
+    // the valid ones; the detector response refuses derived object features (they would be
+    // stale) and names them; data_efficiency names a size larger than the pool.
+    let d = "let d = dataset(\"gaussians\", #{ n: 100, seed: 1 });\nlet m = mlp([20, 4, 1], #{ seed: 1 });\n";
+    let e = err(&format!("{d}train(m, d, #{{ freeze: [5] }});"));
+    assert!(
+        e.starts_with(
+            "error: train: option 'freeze' group index 5 is out of range: the model has 2 groups (layer0, layer1)\n"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{d}train(m, d, #{{ standardize: \"kept\" }});"));
+    assert!(
+        e.starts_with(
+            "error: train: option 'standardize' must be \"auto\", \"keep\" or \"refit\" (or true/false), got 'kept'\n"
+        ),
+        "{e}"
+    );
+    let e = err(&format!("{d}data_efficiency(m, m, d, d, #{{ sizes: [50, 500] }});"));
+    assert!(
+        e.starts_with(
+            "error: data_efficiency: option 'sizes' asks for 500 events, more than the 100 target-domain events\n"
+        ),
+        "{e}"
+    );
+    let jets = "let pts = []; for i in 0..3 { pts.push([10.0, 20.0]); }\n\
+                let z = [[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]];\n\
+                let j = dataset(\"gaussians\", #{ n: 3, seed: 1 }).with_objects(\"part\", #{ pt: pts, eta: z, phi: z, E: pts, charge: z, pid: z });\n";
+    let e = err(&format!(
+        "{jets}jet_response(j.derive_objects(\"part\", \"logpt\", \"log(pt)\"), #{{ preset: \"full\" }});"
+    ));
+    assert!(
+        e.starts_with("error: jet_response: collection 'part' has features the response cannot carry: logpt; derive them after the response\n"),
+        "{e}"
+    );
+}

@@ -155,7 +155,7 @@ pub fn pfn_fgsm(cfg: &BenchConfig) -> Result<Vec<Value>> {
         batch_size: 256,
         optimizer: Optimizer::adam(1e-3),
         seed: 1,
-        standardize: false,
+        standardize: crate::model::Standardize::Keep,
         ..Default::default()
     };
     let trained = crate::model::train(&model, &tr, &tc, &Control::default())?.model;

@@ -17,6 +17,7 @@ pub mod correct;
 pub mod data;
 pub mod detector;
 pub mod files;
+pub mod finetune;
 pub mod landscape;
 pub mod model;
 pub mod options;
@@ -24,9 +25,11 @@ pub mod particlenet;
 pub mod pfn;
 pub mod plot;
 pub mod rdsa;
+pub mod simulate;
 pub mod sort;
 pub mod stream;
 pub mod systematics;
+pub mod transfer;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -146,4 +149,6 @@ pub fn register(engine: &mut Engine) {
     detector::register(engine);
     systematics::register(engine);
     correct::register(engine);
+    simulate::register(engine);
+    transfer::register(engine);
 }

@@ -95,7 +95,7 @@ pub(crate) mod helpers {
             validation: o.custom_opt::<Dataset>("validation", "a Dataset")?,
             validation_fraction: o.f64("validation_fraction", f64::from(d.validation_fraction))? as f32,
             patience: o.usize_opt("patience")?,
-            standardize: o.bool("standardize", d.standardize)?,
+            standardize: crate::bindings::finetune::standardize(&mut o)?,
             seed: cx.seed_or_next(o.seed()?),
             target: o.string_opt("target")?,
             weight_attack: match o.map_opt("weight_attack")? {
@@ -107,7 +107,10 @@ pub(crate) mod helpers {
                     Some(p)
                 }
             },
-            freeze: o.strings_opt("freeze")?.unwrap_or_default(),
+            freeze: crate::bindings::finetune::groups(&mut o, "freeze")?,
+            group_lr: crate::bindings::finetune::group_lr(&mut o)?,
+            reinit: crate::bindings::finetune::groups(&mut o, "reinit")?,
+            warmup: o.usize("warmup", d.warmup)?,
             l1: o.f64("l1", d.l1)?,
             l1_output: o.bool("l1_output", d.l1_output)?,
         };
@@ -250,7 +253,8 @@ pub mod model_api {
 
     /// Trains a copy of the model; returns `#{ model, history, stopped, best_epoch }` where
     /// `history` holds one map per epoch (`epoch, loss, val_loss, val_auc, val_accuracy, lr`).
-    /// The feature standardization is fitted on the training data and stored in the model.
+    /// The feature standardization is stored in the model: fitted on the training data for a
+    /// new model, kept when fine-tuning a trained or loaded one (`standardize`).
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
@@ -272,12 +276,15 @@ pub mod model_api {
     /// | `validation` | Dataset | none | validation set |
     /// | `validation_fraction` | float | 0 | hold out this fraction instead |
     /// | `patience` | int | none | early stopping on the validation loss (best weights kept) |
-    /// | `standardize` | bool | true | fit the input standardization on the training data |
+    /// | `standardize` | string or bool | "auto" | the input standardization: "auto" fits it on the training data when the model has none (a new model) and keeps a fitted one (fine-tuning a trained or loaded model); "keep" (or false) never fits; "refit" (or true) always fits it on the training data |
     /// | `seed` | int | from the session seed | shuffling and dropout |
     /// | `target` | string | the label | regression: a column to fit with a linear output (removed from the inputs) |
     /// | `weight_attack` | map | none | sharpness-aware training: `#{ method: "sam"/"asam"/"awp"/"rwp", rho, gamma, eta }` as for `weight_attack` — each step's gradient is taken at the perturbed weights |
     /// | `adversarial` | map | none | adversarial training, see below |
-    /// | `freeze` | array of strings | none | parameter groups (`model.param_groups` names, `layer0`, … for an MLP) left unchanged, bit for bit |
+    /// | `freeze` | array | none | parameter groups left unchanged, bit for bit: names from `model.param_groups` (`layer0`, … for an MLP, `phi.0`, …, `f.0`, … for a PFN) or indices (−1 the output layer) |
+    /// | `group_lr` | map | none | a learning rate per group, `#{ layer0: 1e-5, "-1": 1e-3 }` (name, or index as a string); scaled by the schedule and warm-up like `lr`; 0 leaves the group unchanged |
+    /// | `reinit` | array | none | groups re-drawn as a new layer (from `seed`) before training: a new head, `reinit: [-1]` |
+    /// | `warmup` | int | 0 | linear warm-up: epoch e < warmup runs at (e+1)/(warmup+1) of the scheduled rate |
     /// | `l1` | float | 0 | L1 penalty λ·Σ\|W\| of the weight matrices (not the biases) added to each minibatch's loss, as Keras' `kernel_regularizer=L1(λ)` (MLPs; the reported losses and early stopping include it) |
     /// | `l1_output` | bool | true | the L1 penalty also covers the output layer |
     ///

@@ -390,6 +390,11 @@ impl Model for CandleMlp {
         Ok(())
     }
 
+    /// Fitted unless every mean is 0 and every scale 1, as the fused MLP.
+    fn standardization_fitted(&self) -> bool {
+        self.mean_v.iter().any(|&m| m != 0.0) || self.std_v.iter().any(|&s| s != 1.0)
+    }
+
     fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         self.forward_logits(x)
     }
@@ -442,6 +447,12 @@ impl Model for CandleMlp {
             o += len;
         }
         out
+    }
+
+    /// Layer `group` as at construction (`torch.nn.Linear`'s uniform draw), as the fused MLP.
+    fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
+        let fan_in = self.layers.get(group).copied().unwrap_or(1);
+        super::finetune::reinit_linear_group(self, group, fan_in, seed)
     }
 
     /// Per layer its weight before its bias, as the fused MLP.

@@ -144,6 +144,13 @@ pub trait Model: Send + Sync + std::fmt::Debug {
     /// names (training with `standardize`).
     fn fit_standardization(&mut self, ds: &Dataset) -> Result<()>;
 
+    /// Whether the model holds a fitted input standardisation (anything but the identity):
+    /// training with `standardize: auto` keeps it rather than refitting (fine-tuning). The
+    /// default `false` suits models without one.
+    fn standardization_fitted(&self) -> bool {
+        false
+    }
+
     // === Forward ===
 
     /// Logits `n × k` of events `x` (`n × D`, physical units).
@@ -236,6 +243,13 @@ pub trait Model: Send + Sync + std::fmt::Debug {
 
     /// The named parameter groups, in flat order, covering every parameter once.
     fn param_groups(&self) -> Vec<ParamGroup>;
+
+    /// Re-draws parameter group `group` as at construction, from `seed` (a new head for
+    /// fine-tuning: training's `reinit`). The default refuses: a model that can, says how.
+    fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
+        let _ = (group, seed);
+        Err(Error::arg("train", format!("a {} model cannot re-initialise its parameter groups", self.kind())))
+    }
 
     /// The ranges of the weight matrices (not the biases) in the working layout, for L1
     /// regularisation; `None` for a model that does not say (the default).

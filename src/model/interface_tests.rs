@@ -156,7 +156,7 @@ fn training_agrees_and_frozen_groups_stay_bit_identical() {
         epochs: 1,
         batch_size: 100,
         optimizer: crate::model::Optimizer::Sgd { lr: 0.05, momentum: 0.0 },
-        standardize: false,
+        standardize: crate::model::Standardize::Keep,
         seed: 4,
         ..TrainConfig::default()
     };

@@ -68,6 +68,12 @@ impl Model for Mlp {
         Mlp::fit_standardization(self, ds)
     }
 
+    /// Fitted unless every mean is 0 and every scale 1 (a new model, or one imported
+    /// without a standardisation).
+    fn standardization_fitted(&self) -> bool {
+        self.mean().iter().any(|&m| m != 0.0) || self.std().iter().any(|&s| s != 1.0)
+    }
+
     fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         self.forward_logits(x)
     }
@@ -139,6 +145,12 @@ impl Model for Mlp {
         (0..self.n_layers())
             .map(|l| ParamGroup { name: format!("layer{l}"), range: self.offset(l)..self.offset(l + 1) })
             .collect()
+    }
+
+    /// Layer `group` as at construction (`torch.nn.Linear`'s uniform draw).
+    fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
+        let fan_in = self.layers()[group.min(self.n_layers().saturating_sub(1))];
+        super::finetune::reinit_linear_group(self, group, fan_in, seed)
     }
 
     /// Per layer its weight (in × out), before its bias.

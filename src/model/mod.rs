@@ -10,7 +10,9 @@
 //! - Gradients with respect to inputs ([`Mlp::input_grad`]) and weights
 //!   ([`Mlp::weight_grad`]), batched over events.
 //! - [`LossHessian`]: exact Hessian-vector products of the training loss (R-operator).
-//! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping.
+//! - [`train`]: an [`crate::optim::Solver`] with Adam/AdamW/SGD, schedules, early stopping;
+//!   fine-tuning controls (`finetune.rs`: frozen groups, per-group learning rates,
+//!   re-initialised groups, warm-up, [`Standardize`]).
 //! - [`ObjectiveTrainer`]: training on a batch objective (a loss of a whole minibatch, e.g. a
 //!   distance between distributions), objectives combined with weights ([`Weighted`]).
 //! - [`adversarial_train`]: training with adversarial events from any [`Augmenter`] mixed in.
@@ -33,6 +35,7 @@ mod adversarial;
 pub(crate) mod backward;
 mod candle_mlp;
 pub(crate) mod eval;
+mod finetune;
 mod gemm;
 mod hvp;
 mod interface;
@@ -61,6 +64,7 @@ pub use adversarial::{adversarial_train, AdversarialConfig, AdversarialRecord, A
 pub use backward::{GradTarget, InputGrad};
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
+pub use finetune::{reinit, warmup_factor, GroupRef, Standardize};
 pub use hvp::LossHessian;
 /// A model as scripts hold it: any implementation, shared (copies share the weights).
 pub type SharedModel = std::sync::Arc<dyn Model>;

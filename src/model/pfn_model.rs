@@ -97,6 +97,12 @@ impl Model for Pfn {
         Pfn::fit_standardization(self, x.view())
     }
 
+    /// Fitted unless every mean is 0 and every scale 1 (a new network).
+    fn standardization_fitted(&self) -> bool {
+        let ((em, es), (om, os)) = (self.event_standardization(), self.object_standardization());
+        em.iter().chain(om).any(|&m| m != 0.0) || es.iter().chain(os).any(|&v| v != 1.0)
+    }
+
     fn logits(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         Pfn::logits(self, x)
     }
@@ -131,6 +137,13 @@ impl Model for Pfn {
             .into_iter()
             .map(|(name, offset, len)| ParamGroup { name, range: offset..offset + len })
             .collect()
+    }
+
+    /// Layer `group` (Φ's, then F's) as at construction (`torch.nn.Linear`'s uniform draw).
+    fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
+        let shapes = self.shapes();
+        let fan_in = shapes.get(group).map_or(1, |s| s.0);
+        super::finetune::reinit_linear_group(self, group, fan_in, seed)
     }
 
     fn save(&self, path: &Path) -> Result<()> {

@@ -9,8 +9,11 @@
 //! Any [`Model`] trains: the fused [`Mlp`] through its fused minibatch kernel (dropout
 //! included), any other model through [`Model::weight_grad`] on each half minibatch (the
 //! gradient of the weighted mean, rescaled to the same Σ wᵢ∂ℓᵢ/Σ wᵢ normalisation; no dropout).
-//! Parameter groups named in [`TrainConfig::freeze`] are restored bit for bit after every
-//! optimiser step, so they never change.
+//! Fine-tuning (`finetune.rs`): groups in [`TrainConfig::freeze`] or with a learning rate of
+//! 0 in [`TrainConfig::group_lr`] are left out of the optimiser step, so they never change;
+//! [`TrainConfig::reinit`] re-draws groups before training; [`TrainConfig::warmup`] ramps the
+//! rate up; [`TrainConfig::standardize`] keeps a pretrained model's standardisation by
+//! default.
 
 use ndarray::Array2;
 use rand::seq::SliceRandom;
@@ -20,6 +23,7 @@ use std::ops::Range;
 use ndarray::ArrayView2;
 
 use super::eval::Evaluation;
+use super::finetune::{GroupRef, Standardize};
 use super::interface::Model;
 use super::loss::{check_labels, Targets};
 #[cfg(doc)]
@@ -32,6 +36,9 @@ use crate::rng;
 
 /// A minibatch is split into two halves for the two cores from this size on.
 const SPLIT_MIN: usize = 64;
+
+/// The substream of the training seed that re-initialised groups are drawn from.
+const REINIT_STREAM: u64 = 0x7e1a;
 
 /// Check the interrupt flag every this many minibatches.
 const POLL_EVERY: usize = 16;
@@ -178,8 +185,10 @@ pub struct TrainConfig {
     /// Stop after this many epochs without a lower validation loss and restore the best
     /// weights; `None` trains all epochs.
     pub patience: Option<usize>,
-    /// Fit the model's standardisation to the training events before training.
-    pub standardize: bool,
+    /// What happens to the model's input standardisation: fitted to the training events for
+    /// a model without one, kept when fine-tuning a trained model (`Auto`, the default), or
+    /// always kept / always refitted.
+    pub standardize: Standardize,
     /// Seed of shuffling, the validation split and dropout.
     pub seed: u64,
     /// Regression: the name of a column of the training (and validation) data to fit as the
@@ -190,8 +199,17 @@ pub struct TrainConfig {
     /// the perturbed weights w + ε(w, g), then ε is removed before the step. `None` trains
     /// plainly.
     pub weight_attack: Option<super::perturb::WeightPerturbation>,
-    /// Names of parameter groups ([`Model::param_groups`]) that training leaves unchanged.
-    pub freeze: Vec<String>,
+    /// Parameter groups ([`Model::param_groups`], by name or index) that training leaves
+    /// unchanged, bit for bit.
+    pub freeze: Vec<GroupRef>,
+    /// A learning rate per parameter group (the others use the optimiser's): scaled by the
+    /// schedule and the warm-up as the base rate is; 0 leaves the group unchanged.
+    pub group_lr: Vec<(GroupRef, f64)>,
+    /// Parameter groups re-drawn as at construction (from `seed`) before training: a new
+    /// head on a pretrained body.
+    pub reinit: Vec<GroupRef>,
+    /// Linear warm-up: epoch e < warmup runs at (e+1)/(warmup+1) of the scheduled rate.
+    pub warmup: usize,
     /// L1 regularisation λ of the weight matrices ([`super::L1`], Keras'
     /// `kernel_regularizer=L1(λ)`): λ·sign(W) is added to every minibatch's gradient. The
     /// reported training and validation losses (and early stopping) include the penalty at
@@ -203,7 +221,7 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     /// 10 epochs, batch 256, Adam 1e-3, constant rate, event weights on, no validation,
-    /// standardisation fitted, seed 0.
+    /// standardisation fitted unless the model has one, seed 0.
     fn default() -> Self {
         TrainConfig {
             epochs: 10,
@@ -215,11 +233,14 @@ impl Default for TrainConfig {
             validation: None,
             validation_fraction: 0.0,
             patience: None,
-            standardize: true,
+            standardize: Standardize::Auto,
             seed: 0,
             target: None,
             weight_attack: None,
             freeze: Vec::new(),
+            group_lr: Vec::new(),
+            reinit: Vec::new(),
+            warmup: 0,
             l1: 0.0,
             l1_output: true,
         }
@@ -291,8 +312,8 @@ pub struct Trainer {
     /// The model's input matrix of `data` for models other than the fused MLP (which reads the
     /// dataset's features in place).
     inputs: Option<Array2<f32>>,
-    /// Parameter ranges of the frozen groups.
-    frozen: Vec<Range<usize>>,
+    /// The parameter ranges the optimiser steps, with their factor of the scheduled rate.
+    plan: Vec<(Range<usize>, f64)>,
     val: Option<Dataset>,
     /// Regression targets (`n × 1`) of the training and validation data.
     values: Option<Array2<f32>>,
@@ -335,7 +356,10 @@ impl Trainer {
             }
             None => (None, None),
         };
-        if cfg.standardize {
+        if !cfg.reinit.is_empty() {
+            super::finetune::reinit(&mut *model, &cfg.reinit, rng::substream(cfg.seed, REINIT_STREAM))?;
+        }
+        if cfg.standardize.refits(&*model) {
             model.fit_standardization(&data)?;
         } else {
             model.check_features(&data)?;
@@ -391,7 +415,7 @@ impl Trainer {
             None => Vec::new(),
         };
         let inputs = if model.as_mlp().is_some() { None } else { Some(model.inputs(&data)?) };
-        let frozen = frozen_ranges(&*model, &cfg.freeze)?;
+        let plan = super::finetune::step_plan(&*model, &cfg.freeze, &cfg.group_lr, cfg.optimizer.lr())?;
         let l1 = if cfg.l1 == 0.0 { None } else { Some(super::L1::with_output(&*model, cfg.l1, cfg.l1_output)?) };
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
         let state = OptState::new(model.n_params());
@@ -400,7 +424,7 @@ impl Trainer {
             l1,
             data,
             inputs,
-            frozen,
+            plan,
             val,
             values,
             val_values,
@@ -470,7 +494,8 @@ impl Trainer {
 
     /// One epoch (as [`Solver::step`]), with `hook` replacing rows of each minibatch.
     pub fn epoch(&mut self, iter: usize, mut hook: Option<&mut dyn BatchHook>) -> Result<Kv> {
-        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs);
+        let lr = self.cfg.schedule.lr(self.cfg.optimizer.lr(), iter, self.cfg.epochs)
+            * super::finetune::warmup_factor(iter, self.cfg.warmup);
         let epoch_seed = rng::substream(self.cfg.seed, iter as u64);
         let mut order: Vec<usize> = (0..self.data.len()).collect();
         order.shuffle(&mut rng::rng(epoch_seed));
@@ -547,18 +572,8 @@ impl Trainer {
                 None => l1.add_gradient(&self.model.params(), g),
             }
         }
-        let (state, opt, grads, frozen) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.frozen);
-        with_params_mut(&mut *self.model, |p| {
-            if frozen.is_empty() {
-                state.step(opt, lr, p, grads);
-            } else {
-                let keep: Vec<Vec<f32>> = frozen.iter().map(|r| p[r.clone()].to_vec()).collect();
-                state.step(opt, lr, p, grads);
-                for (r, k) in frozen.iter().zip(&keep) {
-                    p[r.clone()].copy_from_slice(k);
-                }
-            }
-        })?;
+        let (state, opt, grads, plan) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.plan);
+        with_params_mut(&mut *self.model, |p| state.step_ranges(opt, lr, plan, p, grads))?;
         Ok(loss / norm)
     }
 
@@ -703,46 +718,64 @@ impl OptState {
     }
 
     /// One fused pass over all parameters.
+    #[cfg(test)]
     pub(crate) fn step(&mut self, opt: &Optimizer, lr: f64, p: &mut [f32], g: &[f32]) {
+        self.step_ranges(opt, lr, &[(0..p.len(), 1.0)], p, g);
+    }
+
+    /// One step of the parameters in `plan`'s ranges, each at `lr` × its factor; the others
+    /// (and their optimiser state) are untouched. One range with factor 1 is the plain step.
+    pub(crate) fn step_ranges(
+        &mut self,
+        opt: &Optimizer,
+        lr: f64,
+        plan: &[(Range<usize>, f64)],
+        p: &mut [f32],
+        g: &[f32],
+    ) {
         self.t += 1;
-        match *opt {
-            Optimizer::Adam { beta1, beta2, eps, .. } => self.adam(lr, beta1, beta2, eps, 0.0, p, g),
-            Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
-                self.adam(lr, beta1, beta2, eps, weight_decay, p, g)
-            }
-            Optimizer::Sgd { momentum, .. } => {
-                let (lr, mu) = (lr as f32, momentum as f32);
-                if mu == 0.0 {
-                    p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
-                    return;
+        for (r, f) in plan {
+            let lr = lr * f;
+            let (p, g, m, v) = (&mut p[r.clone()], &g[r.clone()], &mut self.m[r.clone()], &mut self.v[r.clone()]);
+            match *opt {
+                Optimizer::Adam { beta1, beta2, eps, .. } => adam(self.t, lr, beta1, beta2, eps, 0.0, p, g, m, v),
+                Optimizer::AdamW { beta1, beta2, eps, weight_decay, .. } => {
+                    adam(self.t, lr, beta1, beta2, eps, weight_decay, p, g, m, v)
                 }
-                // PyTorch: the buffer starts as the first gradient.
-                let first = self.t == 1;
-                for ((p, g), b) in p.iter_mut().zip(g).zip(self.m.iter_mut()) {
-                    *b = if first { *g } else { mu * *b + g };
-                    *p -= lr * *b;
+                Optimizer::Sgd { momentum, .. } => {
+                    let (lr, mu) = (lr as f32, momentum as f32);
+                    if mu == 0.0 {
+                        p.iter_mut().zip(g).for_each(|(p, g)| *p -= lr * g);
+                        continue;
+                    }
+                    // PyTorch: the buffer starts as the first gradient.
+                    let first = self.t == 1;
+                    for ((p, g), b) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+                        *b = if first { *g } else { mu * *b + g };
+                        *p -= lr * *b;
+                    }
                 }
             }
         }
     }
+}
 
-    /// PyTorch's Adam/AdamW: step = lr/(1−β₁ᵗ), denominator √v/√(1−β₂ᵗ) + ε.
-    #[allow(clippy::too_many_arguments)]
-    fn adam(&mut self, lr: f64, b1: f64, b2: f64, eps: f64, wd: f64, p: &mut [f32], g: &[f32]) {
-        let bc1 = 1.0 - b1.powi(self.t);
-        let bc2 = 1.0 - b2.powi(self.t);
-        let step = (lr / bc1) as f32;
-        let inv_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let decay = (1.0 - lr * wd) as f32;
-        // 1 − β in f64 first (as PyTorch, whose scalars are Python doubles): in f32,
-        // 1 − 0.999f32 would be off by 1.3e-5 relative.
-        let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);
-        let (b1, b2, eps) = (b1 as f32, b2 as f32, eps as f32);
-        for (((p, g), m), v) in p.iter_mut().zip(g).zip(self.m.iter_mut()).zip(self.v.iter_mut()) {
-            *m = b1 * *m + c1 * g;
-            *v = b2 * *v + c2 * g * g;
-            *p = *p * decay - step * *m / (v.sqrt() * inv_bc2 + eps);
-        }
+/// PyTorch's Adam/AdamW at step `t`: step = lr/(1−β₁ᵗ), denominator √v/√(1−β₂ᵗ) + ε.
+#[allow(clippy::too_many_arguments)]
+fn adam(t: i32, lr: f64, b1: f64, b2: f64, eps: f64, wd: f64, p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32]) {
+    let bc1 = 1.0 - b1.powi(t);
+    let bc2 = 1.0 - b2.powi(t);
+    let step = (lr / bc1) as f32;
+    let inv_bc2 = (1.0 / bc2.sqrt()) as f32;
+    let decay = (1.0 - lr * wd) as f32;
+    // 1 − β in f64 first (as PyTorch, whose scalars are Python doubles): in f32,
+    // 1 − 0.999f32 would be off by 1.3e-5 relative.
+    let (c1, c2) = ((1.0 - b1) as f32, (1.0 - b2) as f32);
+    let (b1, b2, eps) = (b1 as f32, b2 as f32, eps as f32);
+    for (((p, g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+        *m = b1 * *m + c1 * g;
+        *v = b2 * *v + c2 * g * g;
+        *p = *p * decay - step * *m / (v.sqrt() * inv_bc2 + eps);
     }
 }
 
@@ -876,23 +909,11 @@ fn generic_gradient(
     Ok(total)
 }
 
-/// The parameter ranges of the groups named in `names`; errors naming the groups on an
-/// unknown name.
-pub(crate) fn frozen_ranges(model: &dyn Model, names: &[String]) -> Result<Vec<Range<usize>>> {
+/// The parameter ranges of the groups in `refs` (by name or index); errors naming the
+/// model's groups on an unknown one.
+pub(crate) fn frozen_ranges(model: &dyn Model, refs: &[GroupRef]) -> Result<Vec<Range<usize>>> {
     let groups = model.param_groups();
-    names
-        .iter()
-        .map(|n| {
-            groups.iter().find(|g| &g.name == n).map(|g| g.range.clone()).ok_or_else(|| Error::BadOption {
-                func: "train".into(),
-                key: "freeze".into(),
-                problem: format!(
-                    "names no parameter group of the model: '{n}' (its groups: {})",
-                    groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            })
-        })
-        .collect()
+    refs.iter().map(|g| g.resolve(model, "freeze").map(|i| groups[i].range.clone())).collect()
 }
 
 pub(crate) fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {

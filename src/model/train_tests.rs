@@ -214,7 +214,7 @@ fn sam_training_step_follows_its_formula() {
         epochs: 1,
         batch_size: 300,
         optimizer: Optimizer::Sgd { lr: f64::from(eta), momentum: 0.0 },
-        standardize: false,
+        standardize: crate::model::Standardize::Keep,
         weight_attack: Some(WeightPerturbation::Sam { rho: f64::from(rho) }),
         ..TrainConfig::default()
     };
