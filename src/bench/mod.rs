@@ -10,6 +10,7 @@ pub mod gradient;
 pub mod minifool;
 pub mod model;
 pub mod nuisance;
+pub mod part;
 pub mod pfn;
 pub mod rdsa;
 
@@ -88,6 +89,11 @@ pub fn all() -> Vec<Bench> {
             name: "pfn_fgsm",
             about: "the PFN's forward and forward + input gradient at batch 4096 over the quark/gluon jets",
             run: pfn::pfn_fgsm,
+        },
+        Bench {
+            name: "part_train",
+            about: "ParT-small (embed 64→128→64, pair 32→32→32→4 heads, 3+1 blocks) on 80 % of the quark/gluon jets, Adam 1e-3, batch 128, 3 epochs; test AUC, memory",
+            run: part::part_train,
         },
         Bench {
             name: "conservattack",

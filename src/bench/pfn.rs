@@ -24,7 +24,7 @@ use crate::model::{GradTarget, Optimizer, Pfn, PfnConfig, SetLayout, Targets, Tr
 use crate::optim::{Control, Solver};
 
 const DATA: &str = "pythia_qg_jets.parquet";
-const SPLIT: &str = include_str!("qg_split.txt");
+pub(super) const SPLIT: &str = include_str!("qg_split.txt");
 
 /// PyTorch's figures (benchmarks.md).
 const TORCH_TRAIN: f64 = 3684.0;
@@ -34,7 +34,7 @@ const TORCH_FORWARD: f64 = 4726.0;
 
 /// The jets file: next to the fixtures (`DIR/../data`) with `--fixtures DIR`, else
 /// `../shared/data` (the layout of the worktrees).
-fn data_path(cfg: &BenchConfig) -> Result<PathBuf> {
+pub(super) fn data_path(cfg: &BenchConfig) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(f) = &cfg.fixtures {
         candidates.push(f.join("..").join("data").join(DATA));
@@ -81,7 +81,7 @@ fn anchor_model(layout: SetLayout) -> Result<Pfn> {
 /// CPU seconds this process has used (user + system, from `/proc/self/stat` in USER_HZ = 100
 /// ticks), or NaN where unavailable: on shared machines the wall time includes waiting for
 /// other processes, so the benchmark also reports the work itself.
-fn cpu_seconds() -> f64 {
+pub(super) fn cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return f64::NAN };
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let Some(rest) = stat.rsplit_once(')').map(|r| r.1) else { return f64::NAN };
@@ -93,14 +93,14 @@ fn cpu_seconds() -> f64 {
 }
 
 /// The 1-minute load average, or NaN.
-fn load_average() -> f64 {
+pub(super) fn load_average() -> f64 {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
         .unwrap_or(f64::NAN)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

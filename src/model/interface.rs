@@ -427,6 +427,7 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>> {
         None | Some("mlp") => Ok(Box::new(Mlp::load(path)?)),
         Some("candle_mlp") => Ok(Box::new(super::CandleMlp::from_mlp(&Mlp::load(path)?)?)),
         Some("pfn") => Ok(Box::new(super::Pfn::load(path)?)),
+        Some("part") => Ok(Box::new(super::Part::load(path)?)),
         Some(other) => Err(Error::format(path, format!("model kind '{other}' is not known to this build"))),
     }
 }
