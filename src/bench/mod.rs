@@ -12,6 +12,7 @@ pub mod minifool;
 pub mod model;
 pub mod nuisance;
 pub mod particlenet;
+pub mod part;
 pub mod pfn;
 pub mod rdsa;
 
@@ -95,6 +96,11 @@ pub fn all() -> Vec<Bench> {
             name: "particlenet_train",
             about: "ParticleNet-Lite (EdgeConv k=7 (32,32,32) → k=7 (64,64,64), fc 128) on 80 % of the quark/gluon jets, Adam 1e-3, batch 128, 3 epochs; test AUC, memory per batch",
             run: particlenet::particlenet_train,
+        },
+        Bench {
+            name: "part_train",
+            about: "ParT-small (embed 64→128→64, pair 32→32→32→4 heads, 3+1 blocks) on 80 % of the quark/gluon jets, Adam 1e-3, batch 128, 3 epochs; test AUC, memory",
+            run: part::part_train,
         },
         Bench {
             name: "conservattack",

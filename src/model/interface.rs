@@ -450,6 +450,7 @@ pub fn load_model(path: &Path) -> Result<Box<dyn Model>> {
         Some("pfn") => Ok(Box::new(super::Pfn::load(path)?)),
         Some("particlenet") => Ok(Box::new(super::SetModel::<super::ParticleNet>::load(path)?)),
         Some("correction") => Ok(Box::new(crate::correct::Correction::load(path)?)),
+        Some("part") => Ok(Box::new(super::Part::load(path)?)),
         Some(other) => Err(Error::format(path, format!("model kind '{other}' is not known to this build"))),
     }
 }
