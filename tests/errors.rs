@@ -747,7 +747,6 @@ fn correction_empty_histograms_and_negative_weights_are_refused() {
     assert!(e.contains("event weight 0 is -1"), "{e}");
     assert!(e.contains("a batch objective needs finite weights ≥ 0"), "{e}");
 }
-}
 
 #[test]
 fn fine_tuning_and_transfer_errors_name_the_option() {

@@ -11,8 +11,8 @@ pub mod gradient;
 pub mod minifool;
 pub mod model;
 pub mod nuisance;
-pub mod particlenet;
 pub mod part;
+pub mod particlenet;
 pub mod pfn;
 pub mod rdsa;
 

@@ -79,7 +79,7 @@ pub fn particlenet_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
         batch_size: BATCH,
         optimizer: Optimizer::adam(1e-3),
         seed: 1,
-        standardize: true,
+        standardize: crate::model::Standardize::Refit,
         ..Default::default()
     };
     let control = Control::default();

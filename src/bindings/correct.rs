@@ -235,7 +235,8 @@ pub mod correct_api {
         train.epochs = o.usize("epochs", train.epochs)?;
         train.batch_size = o.usize("batch_size", train.batch_size)?;
         train.optimizer = Optimizer::adam(o.positive("lr", train.optimizer.lr())?);
-        train.freeze = o.strings_opt("freeze")?.unwrap_or_default();
+        train.freeze =
+            o.strings_opt("freeze")?.unwrap_or_default().into_iter().map(crate::model::GroupRef::from).collect();
         let conv = d.converge.unwrap_or(Convergence { tol: 5e-3, patience: 3 });
         let converge =
             Some(Convergence { tol: o.f64("tol", conv.tol)?, patience: o.usize("patience", conv.patience)? });

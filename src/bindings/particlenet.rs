@@ -173,4 +173,25 @@ pub mod particlenet_api {
         let spec = ParticleNetImport { layout, config, output };
         Ok(std::sync::Arc::new(crate::model::import_torch_particlenet(&file, &spec)?))
     }
+
+    /// Imports a PyTorch (weaver-core) ParticleNet with the default options (weaver's
+    /// ParticleNet-Lite blocks, fc [128], softmax over 2 logits, 128 slots).
+    ///
+    /// ```rhai
+    /// try {
+    ///     // the fixture is a smaller network: its tensors do not fit the default blocks
+    ///     import_torch_particlenet("tests/data/particlenet_fixture.safetensors", "part", ["deta", "dphi", "logpt"]);
+    /// } catch (e) {
+    ///     assert(e.message.contains("is not part of a ParticleNet with this configuration"));
+    /// }
+    /// ```
+    #[rhai_fn(return_raw, name = "import_torch_particlenet")]
+    pub fn import_torch_particlenet_defaults(
+        c: NativeCallContext,
+        path: &str,
+        collection: &str,
+        features: Array,
+    ) -> RhaiResult<SharedModel> {
+        import_torch_particlenet(c, path, collection, features, Map::new())
+    }
 }

@@ -68,7 +68,7 @@ impl Default for CorrectConfig {
                 epochs: 40,
                 batch_size: 2048,
                 optimizer: Optimizer::adam(3e-3),
-                standardize: false,
+                standardize: crate::model::Standardize::Keep,
                 ..TrainConfig::default()
             },
             converge: Some(Convergence { tol: 5e-3, patience: 3 }),

@@ -20,9 +20,10 @@ use rand::seq::SliceRandom;
 
 use std::ops::Range;
 
+use super::finetune::step_plan;
 use super::interface::Model;
 use super::mlp::Mlp;
-use super::train::{check_config, frozen_ranges, with_params_mut, OptState, TrainConfig};
+use super::train::{check_config, with_params_mut, OptState, TrainConfig};
 use super::workspace::{Pass, Workspace};
 use crate::error::{Error, Result};
 use crate::optim::{Control, Kv, Solver, Stop};
@@ -120,7 +121,9 @@ pub struct ObjectiveTrainer<'a> {
     cfg: TrainConfig,
     converge: Option<Convergence>,
     control: Control,
-    frozen: Vec<Range<usize>>,
+    /// The parameter ranges the optimiser steps, each with its factor of the rate (frozen and
+    /// lr-0 groups left out; `finetune::step_plan`).
+    plan: Vec<(Range<usize>, f64)>,
     state: OptState,
     ws: Vec<Workspace>,
     grads: [Vec<f32>; 2],
@@ -197,7 +200,7 @@ impl<'a> ObjectiveTrainer<'a> {
             Some(m) => vec![Workspace::new(m, half), Workspace::new(m, half)],
             None => Vec::new(),
         };
-        let frozen = frozen_ranges(&*model, &cfg.freeze)?;
+        let plan = step_plan(&*model, &cfg.freeze, &cfg.group_lr, cfg.optimizer.lr())?;
         let grads = [vec![0.0; model.n_params()], vec![0.0; model.n_params()]];
         let state = OptState::new(model.n_params());
         Ok(ObjectiveTrainer {
@@ -208,7 +211,7 @@ impl<'a> ObjectiveTrainer<'a> {
             cfg: cfg.clone(),
             converge,
             control: control.clone(),
-            frozen,
+            plan,
             state,
             ws,
             grads,
@@ -318,13 +321,9 @@ impl Solver for ObjectiveTrainer<'_> {
             }
             total += self.gradient(batch, rng::substream(epoch_seed, b as u64 + 1))?;
             batches += 1;
-            let (state, opt, grads, frozen) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.frozen);
+            let (state, opt, grads, plan) = (&mut self.state, &self.cfg.optimizer, &self.grads[0], &self.plan);
             with_params_mut(&mut *self.model, |p| {
-                let keep: Vec<Vec<f32>> = frozen.iter().map(|r| p[r.clone()].to_vec()).collect();
-                state.step(opt, lr, p, grads);
-                for (r, k) in frozen.iter().zip(&keep) {
-                    p[r.clone()].copy_from_slice(k);
-                }
+                state.step_ranges(opt, lr, plan, p, grads);
             })?;
         }
         let objective = total / batches.max(1) as f64;

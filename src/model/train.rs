@@ -909,13 +909,6 @@ fn generic_gradient(
     Ok(total)
 }
 
-/// The parameter ranges of the groups in `refs` (by name or index); errors naming the
-/// model's groups on an unknown one.
-pub(crate) fn frozen_ranges(model: &dyn Model, refs: &[GroupRef]) -> Result<Vec<Range<usize>>> {
-    let groups = model.param_groups();
-    refs.iter().map(|g| g.resolve(model, "freeze").map(|i| groups[i].range.clone())).collect()
-}
-
 pub(crate) fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
     let ev = if cfg.use_event_weights { data.weight() } else { None };
     let Some(cw) = &cfg.class_weights else {
