@@ -136,6 +136,11 @@ impl TensorSpec {
         self.shape.iter().product()
     }
 
+    /// Whether it holds no value (a zero-sized dimension).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The flat range.
     pub fn range(&self) -> std::ops::Range<usize> {
         self.offset..self.offset + self.len()

@@ -106,6 +106,9 @@ fn tensor_of(values: Vec<f32>, shape: &[usize]) -> Result<Tensor> {
     Tensor::from_vec(values, shape, &Device::Cpu).map_err(ce)
 }
 
+/// One saved tensor: its name, shape and values in row-major order.
+pub type NamedValues = (String, Vec<usize>, Vec<f32>);
+
 impl ParamStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -223,7 +226,7 @@ impl ParamStore {
     }
 
     /// Every parameter and buffer as `(name, shape, values)`, for saving.
-    pub fn named_values(&self) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn named_values(&self) -> Result<Vec<NamedValues>> {
         let mut out = Vec::new();
         for p in &self.params {
             let v = p.var.as_tensor().flatten_all().and_then(|t| t.to_vec1::<f32>()).map_err(ce)?;
