@@ -786,3 +786,14 @@ fn fine_tuning_and_transfer_errors_name_the_option() {
         "{e}"
     );
 }
+
+#[test]
+fn replace_head_names_a_width_the_output_cannot_take() {
+    let e = err("replace_head(mlp([4, 1]), #{ outputs: 2 });");
+    assert!(
+        e.starts_with(
+            "error: replace_head: option 'outputs' a sigmoid output layer cannot have 2 outputs (sigmoid: exactly 1"
+        ),
+        "{e}"
+    );
+}

@@ -104,6 +104,7 @@ pub const DECLARED: &[(&str, &[&str])] = &[
             "periodic",
         ],
     ),
+    ("replace_head", &["outputs", "output", "seed"]),
     ("data_efficiency", &["sizes", "seeds", "metric", "efficiency", "target", "scratch", "finetune", "plot", "title"]),
     ("train (weight_attack)", &["method", "rho", "eta", "gamma"]),
     ("train (adversarial)", &["attack", "ratio", "warmup", "every", "eval_events"]),

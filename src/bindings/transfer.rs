@@ -212,4 +212,64 @@ pub mod transfer_api {
     ) -> RhaiResult<Map> {
         data_efficiency(c, pretrained, scratch, pool, test, Map::new())
     }
+
+    /// A copy of `model` with its output layer (the head) replaced by a new one — e.g. a
+    /// classifier pretrained on fast simulation turned into a regression network, or a binary
+    /// head into a 3-class one — drawn like a fresh layer (`torch.nn.Linear`'s uniform
+    /// initialisation) from `seed`. Every other parameter and the input standardization are
+    /// kept bit for bit, so `train` (with `standardize: "auto"`) fine-tunes from the pretrained
+    /// body. For the same width, `train`'s `reinit: [-1]` re-draws the head in place. MLP and
+    /// PFN models; others say so.
+    ///
+    /// | option | type | default | meaning |
+    /// |---|---|---|---|
+    /// | `outputs` | int | the model's | width of the new output layer |
+    /// | `output` | string | the model's | "sigmoid" (1 output), "softmax" (≥ 2) or "linear" (regression) |
+    /// | `seed` | int | 0 | seed of the new head's initialisation |
+    ///
+    /// ```rhai
+    /// let d = dataset("gaussians", #{ n: 400, seed: 1 });
+    /// let pre = train(mlp([20, 8, 1], #{ seed: 1 }), d, #{ epochs: 2, seed: 1 }).model;
+    /// let reg = replace_head(pre, #{ outputs: 1, output: "linear", seed: 2 });
+    /// assert_eq(reg.layers, [20, 8, 1]);
+    /// let body = 20 * 8 + 8;                                    // layer 0: weights and biases
+    /// assert_eq(reg.params().extract(0, body), pre.params().extract(0, body));   // kept
+    /// assert(reg.params().extract(body) != pre.params().extract(body));          // a new head
+    /// let three = replace_head(pre, #{ outputs: 3, output: "softmax" });
+    /// assert_eq(three.layers, [20, 8, 3]);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn replace_head(model: SharedModel, options: Map) -> RhaiResult<SharedModel> {
+        let mut o = Opts::new("replace_head", &options);
+        let outputs = o.usize("outputs", model.n_outputs())?;
+        let output = match o.string_opt("output")? {
+            Some(s) => crate::model::Output::parse(&s)?,
+            None => model.output(),
+        };
+        let seed = o.seed()?.unwrap_or(0);
+        o.finish()?;
+        if output.check_width(outputs).is_err() || outputs == 0 {
+            return Err(crate::error::Error::BadOption {
+                func: "replace_head".into(),
+                key: "outputs".into(),
+                problem: format!("a {output} output layer cannot have {outputs} outputs (sigmoid: exactly 1, softmax: at least 2, linear: at least 1)"),
+            }
+            .into());
+        }
+        Ok(std::sync::Arc::from(model.replace_head(outputs, output, seed)?))
+    }
+
+    /// `replace_head` with the default options: the same width and output, a head re-drawn
+    /// from seed 0 on the kept body.
+    ///
+    /// ```rhai
+    /// let pre = mlp([20, 8, 1], #{ seed: 1 });
+    /// let fresh = replace_head(pre);
+    /// assert_eq(fresh.layers, [20, 8, 1]);
+    /// assert_eq(fresh.params().extract(0, 168), pre.params().extract(0, 168));
+    /// ```
+    #[rhai_fn(return_raw, name = "replace_head")]
+    pub fn replace_head_default(model: SharedModel) -> RhaiResult<SharedModel> {
+        replace_head(model, Map::new())
+    }
 }

@@ -196,6 +196,23 @@ pub(crate) fn reinit_linear_group(model: &mut dyn Model, group: usize, fan_in: u
     model.set_params(&p)
 }
 
+/// Completes [`Model::replace_head`]: `new` (built with `old`'s architecture but a new output
+/// layer) takes every parameter group of `old` but the last (the head) bit for bit, and its
+/// head is drawn by [`Model::reinit_group`] from `seed`.
+pub(crate) fn transplant_body(old: &dyn Model, new: &mut dyn Model, seed: u64) -> Result<()> {
+    let (go, gn) = (old.param_groups(), new.param_groups());
+    let body = go.len().saturating_sub(1);
+    if gn.len() != go.len() || go[..body].iter().zip(&gn[..body]).any(|(a, b)| a.range != b.range) {
+        return Err(Error::arg("replace_head", "the new network's body does not match the old one's".to_string()));
+    }
+    let (po, mut pn) = (old.params(), new.params());
+    for g in &go[..body] {
+        pn[g.range.clone()].copy_from_slice(&po[g.range.clone()]);
+    }
+    new.set_params(&pn)?;
+    new.reinit_group(body, seed)
+}
+
 #[cfg(test)]
 #[path = "finetune_tests.rs"]
 mod tests;

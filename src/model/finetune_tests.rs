@@ -182,3 +182,57 @@ fn toy_jets(n: usize, seed: u64) -> Dataset {
     let x = ndarray::Array2::from_shape_vec((n, 1), ht).unwrap();
     Dataset::new(vec!["ht".into()], x, Some(labels), None).unwrap().with_collection(c).unwrap()
 }
+
+/// The body (every group but the last) and the standardisation of `old` are in `new` bit for
+/// bit; the head has the new shape (fan-in × `k` weights + `k` biases) and lies inside
+/// torch.nn.Linear's bound 1/√fan-in; with the old head copied back, `new` gives `old`'s logits
+/// exactly on `x` (so nothing else changed).
+fn check_replaced(old: &dyn Model, new: &dyn Model, k: usize, x: ndarray::ArrayView2<'_, f32>) {
+    let (go, gn) = (old.param_groups(), new.param_groups());
+    let (po, pn) = (old.params(), new.params());
+    let last = go.len() - 1;
+    for (a, b) in go[..last].iter().zip(&gn[..last]) {
+        assert_eq!(po[a.range.clone()], pn[b.range.clone()], "body group {} changed", a.name);
+    }
+    let head = &pn[gn[last].range.clone()];
+    let fan_in = (go[last].range.len() / old.n_outputs()) - 1;
+    assert_eq!(head.len(), fan_in * k + k);
+    let bound = 1.0 / (fan_in as f32).sqrt();
+    assert!(head.iter().all(|v| v.abs() < bound) && head.iter().any(|&v| v != 0.0));
+    assert_eq!(new.n_outputs(), k);
+    let mut same = old.replace_head(old.n_outputs(), old.output(), 3).unwrap();
+    let mut p = same.params();
+    p[go[last].range.clone()].copy_from_slice(&po[go[last].range.clone()]);
+    same.set_params(&p).unwrap();
+    assert_eq!(same.logits(x).unwrap(), old.logits(x).unwrap());
+}
+
+#[test]
+fn replace_head_keeps_the_body_and_standardisation_and_draws_a_new_head() {
+    use crate::model::Output;
+    // A trained MLP classifier (standardisation fitted) gets a 3-class softmax head.
+    let ds = shifted(&gaussians(300, 1), 1.0);
+    let cfg = TrainConfig { epochs: 1, batch_size: 100, ..TrainConfig::default() };
+    let m = train(&mlp(), &ds, &cfg, &Control::quiet()).unwrap().model;
+    assert!(m.standardization_fitted());
+    let r = m.replace_head(3, Output::Softmax, 7).unwrap();
+    assert_eq!(r.output(), Output::Softmax);
+    assert!(r.standardization_fitted());
+    check_replaced(&*m, &*r, 3, ds.x().view());
+    // Seeded: the same seed draws the same head, another seed another one.
+    assert_eq!(m.replace_head(3, Output::Softmax, 7).unwrap().params(), r.params());
+    assert_ne!(m.replace_head(3, Output::Softmax, 8).unwrap().params(), r.params());
+
+    // A PFN classifier becomes a regression network (one linear output).
+    let layout = SetLayout::new(vec!["ht".into()], "part", vec!["a".into(), "b".into()], 3).unwrap();
+    let p = Pfn::new(layout, &PfnConfig { phi: vec![6, 4], f: vec![5], seed: 1, ..Default::default() }).unwrap();
+    let jets = toy_jets(200, 3);
+    let p = train(&p, &jets, &cfg, &Control::quiet()).unwrap().model;
+    let r = p.replace_head(1, Output::Linear, 2).unwrap();
+    assert_eq!((r.kind(), r.output()), ("pfn", Output::Linear));
+    check_replaced(&*p, &*r, 1, p.inputs(&jets).unwrap().view());
+
+    // A width the output cannot take is the constructor's clear error.
+    let e = m.replace_head(2, Output::Sigmoid, 1).unwrap_err().to_string();
+    assert!(e.contains("exactly 1 output"), "{e}");
+}

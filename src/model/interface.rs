@@ -251,6 +251,18 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         Err(Error::arg("train", format!("a {} model cannot re-initialise its parameter groups", self.kind())))
     }
 
+    /// The same model with its output layer replaced by a new one of `outputs` units and output
+    /// `output` (e.g. a classifier's head swapped for a regression head), drawn as at
+    /// construction from `seed`; every other parameter and the input standardisation are kept
+    /// bit for bit. The default refuses: a model that can, says how.
+    fn replace_head(&self, outputs: usize, output: Output, seed: u64) -> Result<Box<dyn Model>> {
+        let _ = (outputs, output, seed);
+        Err(Error::arg(
+            "replace_head",
+            format!("a {} model cannot replace its head (mlp and pfn models can); train's `reinit: [-1]` re-draws it in place", self.kind()),
+        ))
+    }
+
     /// The ranges of the weight matrices (not the biases) in the working layout, for L1
     /// regularisation; `None` for a model that does not say (the default).
     fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {

@@ -13,7 +13,7 @@ use super::backward::{GradTarget, InputGrad};
 use super::hvp::LossHessian;
 use super::interface::{HessianProduct, Model, ParamGroup};
 use super::loss::{Output, Targets};
-use super::mlp::Mlp;
+use super::mlp::{Mlp, MlpConfig};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 
@@ -145,6 +145,24 @@ impl Model for Mlp {
         (0..self.n_layers())
             .map(|l| ParamGroup { name: format!("layer{l}"), range: self.offset(l)..self.offset(l + 1) })
             .collect()
+    }
+
+    fn replace_head(&self, outputs: usize, output: Output, seed: u64) -> Result<Box<dyn Model>> {
+        let mut layers = self.layers().to_vec();
+        if let Some(last) = layers.last_mut() {
+            *last = outputs;
+        }
+        let cfg = MlpConfig {
+            activation: self.activation(),
+            output,
+            dropout: Mlp::dropout(self),
+            seed,
+            feature_names: Model::feature_names(self),
+        };
+        let mut m = Mlp::new(&layers, cfg)?;
+        m.set_standardization(self.mean().to_vec(), self.std().to_vec())?;
+        super::finetune::transplant_body(self, &mut m, seed)?;
+        Ok(Box::new(m))
     }
 
     /// Layer `group` as at construction (`torch.nn.Linear`'s uniform draw).

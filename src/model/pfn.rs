@@ -236,6 +236,30 @@ impl Pfn {
         &self.phi
     }
 
+    /// [`Model::replace_head`](super::Model::replace_head): F's output layer replaced by one of
+    /// `outputs` units and output `output`, drawn from `seed`; Φ, F's hidden layers and the
+    /// standardisation kept bit for bit.
+    pub fn with_head(&self, outputs: usize, output: Output, seed: u64) -> Result<Pfn> {
+        let cfg = PfnConfig {
+            phi: self.phi[1..].to_vec(),
+            f: self.f[1..self.f.len() - 1].to_vec(),
+            n_outputs: outputs,
+            pooling: self.pooling,
+            activation: self.activation,
+            output,
+            seed,
+        };
+        let mut p = Pfn::new(self.layout.clone(), &cfg)?;
+        p.set_standardization(
+            self.event_mean.clone(),
+            self.event_std.clone(),
+            self.object_mean.clone(),
+            self.object_std.clone(),
+        )?;
+        super::finetune::transplant_body(self, &mut p, seed)?;
+        Ok(p)
+    }
+
     /// F's widths, `L + E` first, the outputs last.
     pub fn f_widths(&self) -> &[usize] {
         &self.f

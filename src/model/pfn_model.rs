@@ -139,6 +139,10 @@ impl Model for Pfn {
             .collect()
     }
 
+    fn replace_head(&self, outputs: usize, output: Output, seed: u64) -> Result<Box<dyn Model>> {
+        Ok(Box::new(self.with_head(outputs, output, seed)?))
+    }
+
     /// Layer `group` (Φ's, then F's) as at construction (`torch.nn.Linear`'s uniform draw).
     fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
         let shapes = self.shapes();
