@@ -236,3 +236,43 @@ fn replace_head_keeps_the_body_and_standardisation_and_draws_a_new_head() {
     let e = m.replace_head(2, Output::Sigmoid, 1).unwrap_err().to_string();
     assert!(e.contains("exactly 1 output"), "{e}");
 }
+
+#[test]
+fn particle_models_report_a_fitted_standardisation_so_auto_keeps_it() {
+    // `standardize: "auto"` refits only a model whose standardisation is still the identity;
+    // ParticleNet and ParT must say when theirs has been fitted (else fine-tuning would
+    // silently refit it on the target domain).
+    use crate::model::{particlenet, Output, Part, PartConfig, ParticleNetConfig};
+    let jets = toy_jets(200, 5);
+    let layout = || SetLayout::new(vec!["ht".into()], "part", vec!["a".into(), "b".into()], 3).unwrap();
+    let cfg = ParticleNetConfig {
+        conv: vec![(2, vec![4])],
+        fc: vec![(4, 0.0)],
+        points: vec![0, 1],
+        fusion: false,
+        n_outputs: 2,
+        seed: 1,
+    };
+    let mut pn = particlenet(layout(), &cfg, Output::Softmax).unwrap();
+    let pcfg = PartConfig {
+        embed: vec![4],
+        pair_embed: vec![],
+        embed_inputs: vec![],
+        pair_inputs: vec![],
+        heads: 1,
+        blocks: 1,
+        cls_blocks: 1,
+        ffn_ratio: 1,
+        fc: vec![],
+        n_outputs: 2,
+        output: Output::Softmax,
+        seed: 1,
+    };
+    let mut pt = Part::new(layout(), &pcfg).unwrap();
+    for m in [&mut pn as &mut dyn Model, &mut pt as &mut dyn Model] {
+        assert!(!m.standardization_fitted(), "{}: a new network has none", m.kind());
+        m.fit_standardization(&jets).unwrap();
+        assert!(m.standardization_fitted(), "{}: fitted", m.kind());
+        assert!(!Standardize::Auto.refits(m), "{}: auto keeps a fitted one", m.kind());
+    }
+}

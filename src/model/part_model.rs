@@ -99,6 +99,13 @@ impl Model for Part {
         self.layout().scatter(ds, x.view())
     }
 
+    /// Fitted unless every mean is 0 and every scale 1 (a new network).
+    fn standardization_fitted(&self) -> bool {
+        let m = self.event_mean.iter().chain(&self.object_mean).chain(&self.pair_mean);
+        let s = self.event_std.iter().chain(&self.object_std).chain(&self.pair_std);
+        m.copied().any(|v| v != 0.0) || s.copied().any(|v| v != 1.0)
+    }
+
     fn fit_standardization(&mut self, ds: &Dataset) -> Result<()> {
         let x = self.layout().gather(ds)?;
         Part::fit_standardization(self, x.view())

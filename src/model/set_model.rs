@@ -251,6 +251,12 @@ impl<N: SetNet> Model for SetModel<N> {
 
     /// Event features over the events, object features over all real objects (population
     /// mean and std in f64; a constant feature gets std 1).
+    /// Fitted unless every mean is 0 and every scale 1 (a new network).
+    fn standardization_fitted(&self) -> bool {
+        let (m, s) = (self.event_mean.iter().chain(&self.object_mean), self.event_std.iter().chain(&self.object_std));
+        m.copied().any(|v| v != 0.0) || s.copied().any(|v| v != 1.0)
+    }
+
     fn fit_standardization(&mut self, ds: &Dataset) -> Result<()> {
         let x = self.layout.gather(ds)?;
         if x.nrows() == 0 {
