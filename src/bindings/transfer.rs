@@ -218,8 +218,8 @@ pub mod transfer_api {
     /// head into a 3-class one — drawn like a fresh layer (`torch.nn.Linear`'s uniform
     /// initialisation) from `seed`. Every other parameter and the input standardization are
     /// kept bit for bit, so `train` (with `standardize: "auto"`) fine-tunes from the pretrained
-    /// body. For the same width, `train`'s `reinit: [-1]` re-draws the head in place. MLP and
-    /// PFN models; others say so.
+    /// body. For the same width, `train`'s `reinit: [-1]` re-draws the head in place. MLPs
+    /// (fused or candle) and PFNs; ParticleNet and ParT models say they cannot yet.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|

@@ -450,6 +450,14 @@ impl Model for CandleMlp {
     }
 
     /// Layer `group` as at construction (`torch.nn.Linear`'s uniform draw), as the fused MLP.
+    /// Through the fused MLP: the same network with the new head, converted back.
+    fn replace_head(&self, outputs: usize, output: Output, seed: u64) -> Result<Box<dyn Model>> {
+        let m = self.to_mlp()?.replace_head(outputs, output, seed)?;
+        let mlp =
+            m.as_mlp().ok_or_else(|| Error::arg("replace_head", "the new head's network is not an mlp".to_string()))?;
+        Ok(Box::new(CandleMlp::from_mlp(mlp)?))
+    }
+
     fn reinit_group(&mut self, group: usize, seed: u64) -> Result<()> {
         let fan_in = self.layers.get(group).copied().unwrap_or(1);
         super::finetune::reinit_linear_group(self, group, fan_in, seed)

@@ -223,6 +223,12 @@ fn replace_head_keeps_the_body_and_standardisation_and_draws_a_new_head() {
     assert_eq!(m.replace_head(3, Output::Softmax, 7).unwrap().params(), r.params());
     assert_ne!(m.replace_head(3, Output::Softmax, 8).unwrap().params(), r.params());
 
+    // The candle MLP goes through the fused one and keeps the same body.
+    let c = crate::model::CandleMlp::from_mlp(m.as_mlp().unwrap()).unwrap();
+    let rc = Model::replace_head(&c, 3, Output::Softmax, 7).unwrap();
+    assert_eq!(rc.kind(), "candle_mlp");
+    check_replaced(&c, &*rc, 3, ds.x().view());
+
     // A PFN classifier becomes a regression network (one linear output).
     let layout = SetLayout::new(vec!["ht".into()], "part", vec!["a".into(), "b".into()], 3).unwrap();
     let p = Pfn::new(layout, &PfnConfig { phi: vec![6, 4], f: vec![5], seed: 1, ..Default::default() }).unwrap();

@@ -259,7 +259,7 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         let _ = (outputs, output, seed);
         Err(Error::arg(
             "replace_head",
-            format!("a {} model cannot replace its head (mlp and pfn models can); train's `reinit: [-1]` re-draws it in place", self.kind()),
+            format!("a {} model cannot replace its head (mlp, candle_mlp and pfn models can); train's `reinit: [-1]` re-draws it in place", self.kind()),
         ))
     }
 
