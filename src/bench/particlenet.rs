@@ -21,10 +21,9 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use super::pfn::{cpu_seconds, data_path, load_average, median, SPLIT};
+use super::pfn::{cpu_seconds, load_average, median, qg_jets};
 use super::BenchConfig;
-use crate::data::io::{read_parquet, ReadOptions};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{particlenet, Optimizer, Output, ParticleNetConfig, SetLayout, TrainConfig, Trainer};
 use crate::optim::{Control, Solver, Stop};
 
@@ -46,24 +45,10 @@ fn activation_bytes(cfg: &ParticleNetConfig, r: usize) -> usize {
 
 /// `particlenet_train`: 3 epochs, jets/s = training jets / median epoch time of epochs 2–3.
 pub fn particlenet_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
-    let (ds, _) = read_parquet(&data_path(cfg)?, &ReadOptions::default())?;
-    let ds = ds
-        .derive_objects("part", "logpt", "log(pt)")?
-        .derive_objects("part", "logE", "log(E)")?
-        .derive_objects("part", "deta", "eta - jet_eta")?
-        .derive_objects("part", "dphi", "dphi(phi, jet_phi)")?;
+    let (ds, train, test) = qg_jets(cfg)?;
     let max = ds.collection("bench", "part")?.max_count();
     let feats = ["deta", "dphi", "logpt", "logE", "charge"].map(String::from).to_vec();
     let layout = SetLayout::new(vec![], "part", feats, max)?;
-    let mut is_test = vec![false; ds.len()];
-    for tok in SPLIT.lines().filter(|l| !l.starts_with('#')).flat_map(str::split_whitespace) {
-        let i: usize = tok.parse().map_err(|_| Error::arg("bench", format!("qg_split.txt: bad index {tok}")))?;
-        if i < ds.len() {
-            is_test[i] = true;
-        }
-    }
-    let train: Vec<usize> = (0..ds.len()).filter(|&i| !is_test[i]).collect();
-    let test: Vec<usize> = (0..ds.len()).filter(|&i| is_test[i]).collect();
     let (tr, te) = (ds.take_rows(&train), ds.take_rows(&test));
     let pcfg = ParticleNetConfig { seed: 1, ..ParticleNetConfig::lite() };
     let model = particlenet(layout.clone(), &pcfg, Output::Softmax)?;

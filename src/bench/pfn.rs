@@ -24,7 +24,7 @@ use crate::model::{GradTarget, Optimizer, Pfn, PfnConfig, SetLayout, Targets, Tr
 use crate::optim::{Control, Solver};
 
 const DATA: &str = "pythia_qg_jets.parquet";
-pub(super) const SPLIT: &str = include_str!("qg_split.txt");
+const SPLIT: &str = include_str!("qg_split.txt");
 
 /// PyTorch's figures (benchmarks.md).
 const TORCH_TRAIN: f64 = 3684.0;
@@ -34,7 +34,7 @@ const TORCH_FORWARD: f64 = 4726.0;
 
 /// The jets file: next to the fixtures (`DIR/../data`) with `--fixtures DIR`, else
 /// `../shared/data` (the layout of the worktrees).
-pub(super) fn data_path(cfg: &BenchConfig) -> Result<PathBuf> {
+fn data_path(cfg: &BenchConfig) -> Result<PathBuf> {
     let mut candidates = Vec::new();
     if let Some(f) = &cfg.fixtures {
         candidates.push(f.join("..").join("data").join(DATA));
@@ -51,16 +51,16 @@ pub(super) fn data_path(cfg: &BenchConfig) -> Result<PathBuf> {
     })
 }
 
-/// The jets with log pT, Δη, Δφ and charge per constituent, the layout, and the split.
-fn jets(cfg: &BenchConfig) -> Result<(Dataset, SetLayout, Vec<usize>, Vec<usize>)> {
+/// The quark/gluon jets with log pT, log E, Δη and Δφ derived per constituent, and the
+/// reference split (`qg_split.txt`) as training and test row indices: the data of every jet
+/// benchmark (PFN, ParticleNet, ParT).
+pub(super) fn qg_jets(cfg: &BenchConfig) -> Result<(Dataset, Vec<usize>, Vec<usize>)> {
     let (ds, _) = read_parquet(&data_path(cfg)?, &ReadOptions::default())?;
     let ds = ds
         .derive_objects("part", "logpt", "log(pt)")?
+        .derive_objects("part", "logE", "log(E)")?
         .derive_objects("part", "deta", "eta - jet_eta")?
         .derive_objects("part", "dphi", "dphi(phi, jet_phi)")?;
-    let max = ds.collection("bench", "part")?.max_count();
-    let feats = ["logpt", "deta", "dphi", "charge"].map(String::from).to_vec();
-    let layout = SetLayout::new(vec![], "part", feats, max)?;
     let mut is_test = vec![false; ds.len()];
     for tok in SPLIT.lines().filter(|l| !l.starts_with('#')).flat_map(str::split_whitespace) {
         let i: usize = tok.parse().map_err(|_| Error::arg("bench", format!("qg_split.txt: bad index {tok}")))?;
@@ -71,6 +71,15 @@ fn jets(cfg: &BenchConfig) -> Result<(Dataset, SetLayout, Vec<usize>, Vec<usize>
     }
     let train = (0..ds.len()).filter(|&i| !is_test[i]).collect();
     let test = (0..ds.len()).filter(|&i| is_test[i]).collect();
+    Ok((ds, train, test))
+}
+
+/// The jets, the PFN's layout (log pT, Δη, Δφ and charge per constituent), and the split.
+fn jets(cfg: &BenchConfig) -> Result<(Dataset, SetLayout, Vec<usize>, Vec<usize>)> {
+    let (ds, train, test) = qg_jets(cfg)?;
+    let max = ds.collection("bench", "part")?.max_count();
+    let feats = ["logpt", "deta", "dphi", "charge"].map(String::from).to_vec();
+    let layout = SetLayout::new(vec![], "part", feats, max)?;
     Ok((ds, layout, train, test))
 }
 
