@@ -161,7 +161,11 @@ pub mod correct_api {
     /// simulation's event weights (≥ 0), over minibatches compared with the targets as a whole.
     /// `r` is a residual network (last layer zero: the identity at the start). Features
     /// without a target move only through the closeness term, or not at all when `frozen`;
-    /// `derived` features never move and are recomputed by `apply`.
+    /// `derived` features never move and are recomputed by `apply`. A target may name a
+    /// derived feature: it is recomputed from the corrected features of each minibatch and its
+    /// distance acts on them through the expression (differences, sums and ratios of features
+    /// carry what per-feature targets cannot: with those alone the optimum is per-feature
+    /// quantile morphing).
     ///
     /// Distances (`distance`): `"wasserstein"` (squared 1-D Wasserstein in σ units, by
     /// sorting), `"chi2"` (soft-binned χ² against the target histogram and its errors;

@@ -5,9 +5,11 @@
 
 use ndarray::{Array2, ArrayView2};
 
+use super::derived::DerivedTerm;
 use super::distance::Distance;
 use super::model::Correction;
 use super::target::{Prepared, Target};
+use crate::data::expr::Expr;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::model::{
@@ -146,27 +148,37 @@ pub(crate) fn objective(corr: &Correction, targets: &[TargetSpec], lambda: f64) 
     let step = corr.step();
     let mut terms: Vec<(f64, Box<dyn BatchObjective>)> = Vec::new();
     for t in targets {
-        let j = feature_index(corr.features(), &t.target.feature, corr.derived())?;
-        if !corr.moves()[j] {
-            return Err(Error::arg(
-                "correct",
-                format!("feature '{}' has a target but is frozen; unfreeze it or drop its target", t.target.feature),
-            ));
-        }
+        let j = feature_index(corr.features(), &t.target.feature)?;
         if !(t.weight.is_finite() && t.weight >= 0.0) {
             return Err(Error::arg(
                 "correct",
                 format!("the weight of the target of '{}' is {}", t.target.feature, t.weight),
             ));
         }
-        let term = TargetTerm {
-            j,
-            name: t.target.feature.clone(),
-            distance: t.distance,
-            prepared: t.target.prepare()?,
-            sigma: f64::from(corr.sigma()[j]),
-            step: step[j],
-        };
+        let prepared = t.target.prepare()?;
+        let sigma = f64::from(corr.sigma()[j]);
+        if let Some(k) = corr.derived().iter().position(|(n, _)| n == &t.target.feature) {
+            let chain =
+                corr.derived()[..=k].iter().map(|(n, e)| Ok((n.clone(), Expr::parse(e)?))).collect::<Result<_>>()?;
+            let term = DerivedTerm {
+                features: corr.features().to_vec(),
+                step: step.clone(),
+                chain,
+                distance: t.distance,
+                prepared,
+                sigma,
+            };
+            terms.push((t.weight, Box::new(term)));
+            continue;
+        }
+        if !corr.moves()[j] {
+            return Err(Error::arg(
+                "correct",
+                format!("feature '{}' has a target but is frozen; unfreeze it or drop its target", t.target.feature),
+            ));
+        }
+        let term =
+            TargetTerm { j, name: t.target.feature.clone(), distance: t.distance, prepared, sigma, step: step[j] };
         terms.push((t.weight, Box::new(term)));
     }
     if !(lambda.is_finite() && lambda >= 0.0) {
@@ -180,14 +192,8 @@ pub(crate) fn objective(corr: &Correction, targets: &[TargetSpec], lambda: f64) 
     Weighted::new(terms)
 }
 
-/// The index of a target's feature; unknown features and derived ones are errors.
-fn feature_index(features: &[String], name: &str, derived: &[(String, String)]) -> Result<usize> {
-    if derived.iter().any(|(n, _)| n == name) {
-        return Err(Error::arg(
-            "correct",
-            format!("'{name}' is a derived feature: give targets for the features it is computed from"),
-        ));
-    }
+/// The index of a target's feature (a derived feature's too); unknown features are errors.
+fn feature_index(features: &[String], name: &str) -> Result<usize> {
     features.iter().position(|f| f == name).ok_or_else(|| {
         let near = crate::error::nearest(name, features.iter().map(String::as_str));
         Error::arg(
@@ -211,7 +217,7 @@ pub fn fit(sim: &Dataset, targets: &[TargetSpec], cfg: &CorrectConfig, control: 
     }
     let features = cfg.features.clone().unwrap_or_else(|| sim.names().to_vec());
     for t in targets {
-        feature_index(&features, &t.target.feature, &cfg.derived)?;
+        feature_index(&features, &t.target.feature)?;
     }
     for f in cfg.frozen.iter().chain(cfg.sigma.iter().map(|(n, _)| n)) {
         if !features.contains(f) {

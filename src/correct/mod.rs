@@ -10,6 +10,8 @@
 //! - [`distance`]: the differentiable 1-D distances (Wasserstein by sorting, soft-binned χ²,
 //!   Gaussian-kernel MMD) with their gradients;
 //! - [`model`]: [`Correction`], the model (identity at initialisation; save, load, apply);
+//! - `derived`: targets on derived features, recomputed from the corrected features, with
+//!   gradients through their expressions;
 //! - [`fit`]: the objective as weighted [`crate::model::BatchObjective`] terms and training;
 //! - [`baseline`]: per-feature quantile morphing and iterative 1-D reweighting (raking);
 //! - [`validate`]: the validation report (χ²/KS per feature against the targets, correlation
@@ -18,6 +20,7 @@
 //! Domain code only: no rhai here (the script functions are in `bindings::correct`).
 
 pub mod baseline;
+mod derived;
 pub mod distance;
 pub mod fit;
 pub mod model;
