@@ -183,7 +183,7 @@ pub mod correct_api {
     /// | `lambda` | float | 0.1 | weight λ of the closeness term |
     /// | `sigma` | map | weighted std of `sim` | σ per feature (name → value) |
     /// | `frozen` | array | [] | features that never move |
-    /// | `derived` | map | #{} | derived features, name → expression, recomputed after the transform |
+    /// | `derived` | map | #{} | derived features, name → expression, recomputed after the transform; may have targets |
     /// | `hidden` | array | [64, 64] | hidden widths of the residual network |
     /// | `activation` | string | "tanh" | its activation |
     /// | `epochs` | int | 40 | most epochs |
