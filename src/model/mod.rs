@@ -68,6 +68,7 @@ mod workspace;
 pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use adversarial::{adversarial_train, AdversarialConfig, AdversarialRecord, AdversarialResult, Augmenter, Every};
 pub use backward::{GradTarget, InputGrad};
+pub(crate) use mlp::INFER_CHUNK;
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use finetune::{reinit, warmup_factor, GroupRef, Standardize};
