@@ -68,11 +68,11 @@ mod workspace;
 pub use activation::{erf, sigmoid, Activation, LEAKY_SLOPE};
 pub use adversarial::{adversarial_train, AdversarialConfig, AdversarialRecord, AdversarialResult, Augmenter, Every};
 pub use backward::{GradTarget, InputGrad};
-pub(crate) use mlp::INFER_CHUNK;
 pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use finetune::{reinit, warmup_factor, GroupRef, Standardize};
 pub use hvp::LossHessian;
+pub(crate) use mlp::INFER_CHUNK;
 /// A model as scripts hold it: any implementation, shared (copies share the weights).
 pub type SharedModel = std::sync::Arc<dyn Model>;
 

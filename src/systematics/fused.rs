@@ -102,64 +102,65 @@ pub(super) fn event_grad(
     };
 
     // One block, end to end; `o` is its rows of ∂f/∂θ (zeros on entry).
-    let block = |start: usize, len: usize, o: &mut [f64], value: &mut [f32], scores: &mut [f32], classes: &mut [i64]| {
-        let mut values: Vec<Vec<f64>> = Vec::with_capacity(names.len());
-        let mut tangents: Vec<PerNuisance> = Vec::with_capacity(names.len());
-        let mut nonzero = Vec::with_capacity(plans.len() * k);
-        for (plan, x0) in &plans {
-            let mut x = vec![0.0; len];
-            let mut dx: Vec<Option<Vec<f64>>> = plan.live.iter().map(|&l| l.then(|| vec![0.0; len])).collect();
-            let mut views: Vec<Option<&mut [f64]>> = dx.iter_mut().map(|d| d.as_deref_mut()).collect();
-            plan.apply(&th, x0, None, start, &mut x, &mut views).ok()?;
-            // As a dataset stores it (f32); a non-finite value is the reference's error.
-            for v in x.iter_mut() {
-                let f = *v as f32;
-                if !f.is_finite() {
-                    return None;
+    let block =
+        |start: usize, len: usize, o: &mut [f64], value: &mut [f32], scores: &mut [f32], classes: &mut [i64]| {
+            let mut values: Vec<Vec<f64>> = Vec::with_capacity(names.len());
+            let mut tangents: Vec<PerNuisance> = Vec::with_capacity(names.len());
+            let mut nonzero = Vec::with_capacity(plans.len() * k);
+            for (plan, x0) in &plans {
+                let mut x = vec![0.0; len];
+                let mut dx: Vec<Option<Vec<f64>>> = plan.live.iter().map(|&l| l.then(|| vec![0.0; len])).collect();
+                let mut views: Vec<Option<&mut [f64]>> = dx.iter_mut().map(|d| d.as_deref_mut()).collect();
+                plan.apply(&th, x0, None, start, &mut x, &mut views).ok()?;
+                // As a dataset stores it (f32); a non-finite value is the reference's error.
+                for v in x.iter_mut() {
+                    let f = *v as f32;
+                    if !f.is_finite() {
+                        return None;
+                    }
+                    *v = f64::from(f);
                 }
-                *v = f64::from(f);
+                nonzero.extend(dx.iter().map(|d| d.as_ref().is_some_and(|d| d.iter().any(|v| *v != 0.0))));
+                values.push(x);
+                tangents.push(dx);
             }
-            nonzero.extend(dx.iter().map(|d| d.as_ref().is_some_and(|d| d.iter().any(|v| *v != 0.0))));
-            values.push(x);
-            tangents.push(dx);
-        }
-        for dv in &derived {
-            let table = Block { ds, start, len, names: &names, values: &values };
-            let find = |c: &str| names[..tangents.len()].iter().rposition(|n| n == c).map(|i| tangents[i].clone());
-            let Dual { value, tangents: t } = dv.expr.eval_dual(&table, k, &find, &nosum, OP).ok()?;
-            let mut value = value;
-            for v in value.iter_mut() {
-                *v = f64::from(*v as f32);
-                if !v.is_finite() {
-                    return None;
+            for dv in &derived {
+                let table = Block { ds, start, len, names: &names, values: &values };
+                let find = |c: &str| names[..tangents.len()].iter().rposition(|n| n == c).map(|i| tangents[i].clone());
+                let Dual { value, tangents: t } = dv.expr.eval_dual(&table, k, &find, &nosum, OP).ok()?;
+                let mut value = value;
+                for v in value.iter_mut() {
+                    *v = f64::from(*v as f32);
+                    if !v.is_finite() {
+                        return None;
+                    }
                 }
+                values.push(value);
+                tangents.push(t);
             }
-            values.push(value);
-            tangents.push(t);
-        }
-        let mut x = vec![0.0f32; len * d];
-        for (r, row) in x.chunks_exact_mut(d).enumerate() {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = match source[j] {
-                    Some(c) => values[c][r] as f32,
-                    None => base[(start + r) * d + j],
-                };
-            }
-        }
-        let mut gx = vec![0.0f32; len * d];
-        mlp.input_grad_block(start, &x, target, value, scores, classes, &mut gx);
-        // The chain rule, per row summed over the inputs in order (as `ThetaSpace::chain`).
-        for (j, c) in source.iter().enumerate() {
-            let Some(c) = c else { continue };
-            for (kk, t) in tangents[*c].iter().enumerate() {
-                let Some(t) = t else { continue };
-                for r in 0..len {
-                    o[r * k + kk] += f64::from(gx[r * d + j]) * t[r];
+            let mut x = vec![0.0f32; len * d];
+            for (r, row) in x.chunks_exact_mut(d).enumerate() {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = match source[j] {
+                        Some(c) => values[c][r] as f32,
+                        None => base[(start + r) * d + j],
+                    };
                 }
             }
-        }
-        Some(nonzero)
-    };
+            let mut gx = vec![0.0f32; len * d];
+            mlp.input_grad_block(start, &x, target, value, scores, classes, &mut gx);
+            // The chain rule, per row summed over the inputs in order (as `ThetaSpace::chain`).
+            for (j, c) in source.iter().enumerate() {
+                let Some(c) = c else { continue };
+                for (kk, t) in tangents[*c].iter().enumerate() {
+                    let Some(t) = t else { continue };
+                    for r in 0..len {
+                        o[r * k + kk] += f64::from(gx[r * d + j]) * t[r];
+                    }
+                }
+            }
+            Some(nonzero)
+        };
 
     let mut grad = Array2::<f64>::zeros((n, k));
     let mut scores = Array2::<f32>::zeros((n, nk));

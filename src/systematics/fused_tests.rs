@@ -43,8 +43,12 @@ fn systematics(extra: serde_json::Value) -> Systematics {
 
 fn classifier(ds: &Dataset) -> Mlp {
     let names: Vec<String> = COLLIDER_FEATURES.iter().map(|s| s.to_string()).collect();
-    let cfg =
-        MlpConfig { activation: Activation::Tanh, seed: 13, feature_names: Some(names.clone()), ..MlpConfig::default() };
+    let cfg = MlpConfig {
+        activation: Activation::Tanh,
+        seed: 13,
+        feature_names: Some(names.clone()),
+        ..MlpConfig::default()
+    };
     let mut m = Mlp::new(&[11, 16, 16, 1], cfg).unwrap();
     m.fit_standardization(&ds.select(&names).unwrap()).unwrap();
     m
@@ -83,10 +87,8 @@ fn the_fused_gradient_equals_the_dataset_path_bit_for_bit_on_any_threads() {
     let target = GradTarget::Custom(&obj);
     let fused = |threads: usize| {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        pool.install(|| {
-            super::event_grad(&m, space.prepared(), &m.input_names(), space.base().unwrap(), &th, &target)
-        })
-        .expect("the fused path applies")
+        pool.install(|| super::event_grad(&m, space.prepared(), &m.input_names(), space.base().unwrap(), &th, &target))
+            .expect("the fused path applies")
     };
     let one = fused(1);
     let reference = space.event_grad_dataset(&th, None, target).unwrap();
@@ -110,7 +112,9 @@ fn where_the_reference_drops_a_zero_derivative_or_errs_the_fused_path_gives_way(
     let target = GradTarget::Custom(&obj);
     // σ = 0 on every event: the reference drops the derivative (None), a block cannot know
     // it is 0 everywhere; the fused path declines and the result is the reference's.
-    let s = systematics(json!({ "name": "nil", "kind": "scale", "targets": ["pt2"], "sigma": "0 * pt2", "relative": true }));
+    let s = systematics(
+        json!({ "name": "nil", "kind": "scale", "targets": ["pt2"], "sigma": "0 * pt2", "relative": true }),
+    );
     let space = ThetaSpace::new(&m, &ds, &s).unwrap();
     let th = theta(ds.len(), 7);
     let base = space.base().unwrap();
