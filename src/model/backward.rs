@@ -174,6 +174,55 @@ impl Mlp {
         }
     }
 
+    /// One block of [`Mlp::input_grad_and_scores`] for inputs the caller assembled: `x` holds
+    /// `r` events in physical units (row-major, `r × d`, `r` ≤ [`INFER_CHUNK`]), the first of
+    /// them event `row0` of the whole set (the objective's row index). Writes the objective,
+    /// the scores, the classes and `∂objective/∂x` (physical units, `r × d`) into the given
+    /// slices, with the same arithmetic as `input_grad_and_scores` on the chunk holding these
+    /// rows — bit for bit when the block is that chunk. No allocation: the thread's cached
+    /// workspace.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn input_grad_block(
+        &self,
+        row0: usize,
+        x: &[f32],
+        target: &GradTarget<'_>,
+        value: &mut [f32],
+        scores: &mut [f32],
+        classes: &mut [i64],
+        gx: &mut [f32],
+    ) {
+        let (d, k, output) = (self.n_inputs(), self.n_outputs(), self.output());
+        let r = value.len();
+        with_workspace(self, INFER_CHUNK, |ws| {
+            ws.ensure_rows(self, r);
+            let (mean, std) = (&self.mean()[..d], &self.std()[..d]);
+            for (dst, src) in ws.x[..r * d].chunks_exact_mut(d).zip(x.chunks_exact(d)) {
+                for j in 0..d {
+                    dst[j] = (src[j] - mean[j]) / std[j];
+                }
+            }
+            self.forward_ws(ws, r, Pass::Grad);
+            let logits = &ws.h[self.n_layers() - 1][..r * k];
+            let g0 = &mut ws.g[0][..r * k];
+            let rows = logits.chunks_exact(k).zip(g0.chunks_exact_mut(k)).zip(value.iter_mut().zip(classes.iter_mut()));
+            for (i, ((z, g), (v, c))) in rows.enumerate() {
+                *v = objective_row(output, z, target, row0 + i, g);
+                *c = class_of_row(output, z);
+            }
+            for (row, z) in scores.chunks_exact_mut(k).zip(logits.chunks_exact(k)) {
+                row.copy_from_slice(z);
+                output.scores_row(row);
+            }
+            let gi = self.backward_ws(ws, r, None, true);
+            for (grow, g) in gx.chunks_exact_mut(d).zip(ws.g[gi].chunks_exact(d)) {
+                for ((dst, g), sd) in grow.iter_mut().zip(g).zip(std) {
+                    *dst = g / sd;
+                }
+            }
+        })
+    }
+
     /// The event-weighted mean loss Σ wᵢℓᵢ / Σ wᵢ and its gradient with respect to every
     /// parameter, in PyTorch order (see [`Mlp::params_flat`]; split it with
     /// [`Mlp::split_layers`]). Weights may be negative (as in NLO Monte Carlo) but must have a

@@ -72,6 +72,7 @@ pub use candle_mlp::{CandleAdam, CandleMlp};
 pub use eval::Evaluation;
 pub use finetune::{reinit, warmup_factor, GroupRef, Standardize};
 pub use hvp::LossHessian;
+pub(crate) use mlp::INFER_CHUNK;
 /// A model as scripts hold it: any implementation, shared (copies share the weights).
 pub type SharedModel = std::sync::Arc<dyn Model>;
 

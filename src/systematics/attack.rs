@@ -272,6 +272,9 @@ fn margin(out: Output, z: &[f32], other: usize, clean: usize, g: &mut [f32]) -> 
     }
 }
 
+/// Events per parallel task of the per-event PGD's steps.
+const PROJECT_ROWS: usize = 4096;
+
 struct EventPgd<'s, 'm> {
     space: &'s ThetaSpace<'m>,
     theta: Array2<f64>,
@@ -293,11 +296,16 @@ impl Solver for EventPgd<'_, '_> {
         let obj = |i: usize, z: &[f32], g: &mut [f32]| margin(out, z, other[i], clean[i] as usize, g);
         let ev = self.space.event_grad(&self.theta, GradTarget::Custom(&obj))?;
         let (free, step, radius) = (&self.free, self.step, self.radius);
-        self.theta.outer_iter_mut().into_par_iter().zip(ev.grad.outer_iter().into_par_iter()).for_each(|(mut t, g)| {
-            if let (Some(t), Some(g)) = (t.as_slice_mut(), g.as_slice()) {
-                step_and_project(t, g, free, step, radius);
-            }
-        });
+        // Rows in blocks (one task per row would cost more than the step itself).
+        let k = self.theta.ncols().max(1);
+        let rows = PROJECT_ROWS * k;
+        if let (Some(t), Some(g)) = (self.theta.as_slice_mut(), ev.grad.as_slice()) {
+            t.par_chunks_mut(rows).zip(g.par_chunks(rows)).for_each(|(t, g)| {
+                for (t, g) in t.chunks_exact_mut(k).zip(g.chunks_exact(k)) {
+                    step_and_project(t, g, free, step, radius);
+                }
+            });
+        }
         let flipped = ev.classes.iter().zip(clean).filter(|(a, b)| a != b).count();
         Ok(vec![("flipped", flipped as f64 / clean.len().max(1) as f64)])
     }

@@ -66,15 +66,7 @@ pub(super) fn column(
     x0: &[f64],
     event_of: Option<&[usize]>,
 ) -> Result<(Vec<f64>, PerNuisance)> {
-    let mut live = vec![false; tracked.len()];
-    let mut plan = Vec::new();
-    for (m, step) in steps.iter().filter(|(_, s)| s.col() == col) {
-        let slot = tracked.iter().position(|t| t == m);
-        plan.push(Planned { m: *m, name: names[*m], step, slot, live: live.clone() });
-        if let Some(j) = slot {
-            live[j] = true;
-        }
-    }
+    let ColumnPlan { plan, live } = plan(steps, names, tracked, col);
     let rows = x0.len();
     let mut x = x0.to_vec();
     if plan.is_empty() {
@@ -98,6 +90,54 @@ pub(super) fn column(
     done.into_iter().collect::<Result<()>>()?;
     let dx = dx.into_iter().zip(&live).map(|(d, &l)| l.then_some(d)).collect();
     Ok((x, dx))
+}
+
+/// The effects of [`Step`]s on one column (or the weight), planned once for any number of
+/// row blocks.
+pub(super) struct ColumnPlan<'a> {
+    plan: Vec<Planned<'a>>,
+    /// Per tracked nuisance, whether an effect adds to its derivative (else it is 0).
+    pub(super) live: Vec<bool>,
+}
+
+/// The effects of `steps` on `col` (`None`: the weight) in order, with derivatives for the
+/// nuisances in `tracked`.
+pub(super) fn plan<'a>(
+    steps: &'a [(usize, Step)],
+    names: &[&'a str],
+    tracked: &[usize],
+    col: Option<usize>,
+) -> ColumnPlan<'a> {
+    let mut live = vec![false; tracked.len()];
+    let mut plan = Vec::new();
+    for (m, step) in steps.iter().filter(|(_, s)| s.col() == col) {
+        let slot = tracked.iter().position(|t| t == m);
+        plan.push(Planned { m: *m, name: names[*m], step, slot, live: live.clone() });
+        if let Some(j) = slot {
+            live[j] = true;
+        }
+    }
+    ColumnPlan { plan, live }
+}
+
+impl ColumnPlan<'_> {
+    /// Rows `start..start + x.len()` of the column at θ, as [`column`] computes them: `x`
+    /// gets the values, `dx[j]` (given for the live tracked nuisances only) the derivatives.
+    pub(super) fn apply(
+        &self,
+        theta: &Theta<'_>,
+        x0: &[f64],
+        event_of: Option<&[usize]>,
+        start: usize,
+        x: &mut [f64],
+        dx: &mut [Option<&mut [f64]>],
+    ) -> Result<()> {
+        x.copy_from_slice(&x0[start..start + x.len()]);
+        for d in dx.iter_mut().flatten() {
+            d.fill(0.0);
+        }
+        apply_rows(&self.plan, theta, x0, event_of, start, x, dx)
+    }
 }
 
 /// The effects of `plan` on rows `start..start + x.len()` (`x` and the tracked derivatives

@@ -7,7 +7,7 @@
 //! `nuisance.rs`: priors, targets, effects, the [`Systematics`] model. `interp.rs`: the
 //! interpolation codes with their derivatives. `vary.rs`: θ applied to a dataset (and
 //! `dx/dθ`); `prepared.rs`: the model prepared on a nominal dataset, the varied columns at any
-//! θ with their derivatives (`effects.rs`: the effects applied row by row); `derived.rs`: derived features recomputed with theirs. `json.rs`: save and load. `variations.rs`: the effect of each nuisance at ±1σ on
+//! θ with their derivatives (`effects.rs`: the effects applied row by row); `derived.rs`: derived features recomputed with theirs; `fused.rs`: a per-event θ gradient of an MLP block by block, end to end. `json.rs`: save and load. `variations.rs`: the effect of each nuisance at ±1σ on
 //! yields, efficiencies and histograms, and the envelope table. `quantity.rs`: one quantity
 //! with a score (a yield above a cut, an efficiency, a mean score) on any sample.
 //!
@@ -23,6 +23,7 @@
 mod attack;
 mod derived;
 mod effects;
+mod fused;
 mod interp;
 mod json;
 mod nuisance;

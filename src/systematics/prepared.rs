@@ -3,7 +3,7 @@
 //! `dx/dθₖ` by forward mode through every effect, and the dataset rebuilt from them.
 
 use super::derived::{derive_columns, flat, recompute, Columns, PerNuisance};
-use super::effects::{column, Step};
+use super::effects::{column, plan, ColumnPlan, Step};
 use super::nuisance::{Effect, Prior, Systematics, Target};
 use super::vary::{check, draws, nominal, sigma_values, unknown};
 use crate::data::Dataset;
@@ -213,6 +213,14 @@ impl Prepared {
             None => None,
         };
         Ok(Varied { x, dx, weight })
+    }
+
+    /// Per directly varied target (in [`Prepared::columns`] order): its effects planned for
+    /// the nuisances in `tracked`, and its nominal values — what [`super::fused`] applies
+    /// block by block.
+    pub(super) fn plans(&self, tracked: &[usize]) -> Vec<(ColumnPlan<'_>, &[f64])> {
+        let names: Vec<&str> = self.syst.nuisances().iter().map(|n| n.name.as_str()).collect();
+        (0..self.targets.len()).map(|c| (plan(&self.steps, &names, tracked, Some(c)), &self.nominal[c][..])).collect()
     }
 
     /// The dataset at `theta` (shared or per event), derived features recomputed.

@@ -6,7 +6,8 @@
 //! ([`Model::input_grad_and_scores`]) and `∂x/∂θ` from [`Prepared::point`] — forward mode
 //! through every effect (the interpolation codes with their slopes) and through the derived
 //! features' expressions. Weight effects change no score; they enter the population
-//! quantities through `∂w/∂θ`.
+//! quantities through `∂w/∂θ`. For an MLP, the per-event gradient runs block by block end to
+//! end (`fused.rs`), with the same results.
 //!
 //! **Population quantities** (weighted, over the events passing an optional `region` cut
 //! evaluated on the varied events): the yield `Σ w·[s > t]`, the efficiency
@@ -114,6 +115,12 @@ impl<'a> ThetaSpace<'a> {
         &self.prep
     }
 
+    /// The model's inputs on the nominal events (when [`Prepared::flat`]).
+    #[cfg(test)]
+    pub(super) fn base(&self) -> Option<&Array2<f32>> {
+        self.base.as_ref()
+    }
+
     /// The varied dataset at θ.
     pub fn vary(&self, theta: Theta<'_>) -> Result<Dataset> {
         self.prep.vary(theta)
@@ -165,6 +172,11 @@ impl<'a> ThetaSpace<'a> {
         rows: Option<&[usize]>,
         target: GradTarget<'_>,
     ) -> Result<EventValue> {
+        if let (None, Some(base), Some(mlp), GradTarget::Custom(_)) = (rows, &self.base, self.model.as_mlp(), target) {
+            if let Some(ev) = super::fused::event_grad(mlp, &self.prep, &self.inputs, base, theta, &target) {
+                return Ok(ev);
+            }
+        }
         let th = Theta::PerEvent(theta.view());
         if let (Some(base), Some(cols)) = (&self.base, self.prep.columns(th)?) {
             let x = self.inputs_over(base, &cols, rows);
@@ -172,6 +184,18 @@ impl<'a> ThetaSpace<'a> {
             let grad = self.chain(&cols.tangents, &r.grad, rows);
             return Ok(EventValue { value: r.value, grad, scores: r.scores, classes: r.classes });
         }
+        self.event_grad_dataset(theta, rows, target)
+    }
+
+    /// [`ThetaSpace::event_grad_rows`] through the varied dataset ([`Prepared::point`]): the
+    /// reference the faster paths reproduce.
+    pub(super) fn event_grad_dataset(
+        &self,
+        theta: &Array2<f64>,
+        rows: Option<&[usize]>,
+        target: GradTarget<'_>,
+    ) -> Result<EventValue> {
+        let th = Theta::PerEvent(theta.view());
         let point = self.prep.point(th)?;
         let mut x = model_inputs(self.model, &point.data)?;
         if let Some(rows) = rows {
