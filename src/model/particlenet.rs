@@ -318,8 +318,7 @@ impl ParticleNet {
                     let xi = &coords[i * c..(i + 1) * c];
                     cand.clear();
                     cand.extend((a..b).filter(|&j| j != i).map(|j| {
-                        let d =
-                            xi.iter().zip(&coords[j * c..(j + 1) * c]).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
+                        let d = xi.iter().zip(&coords[j * c..(j + 1) * c]).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
                         (d, j)
                     }));
                     let m = k.min(cand.len());

@@ -20,9 +20,11 @@
 
 use rayon::prelude::*;
 
-use crate::model::rows::{batch_norm, batch_norm_back, matmul_back_input, matmul_back_weight, matmul_wt, relu_back, BnTape};
 use super::{Block, Bn, ParticleNet};
 use crate::error::Result;
+use crate::model::rows::{
+    batch_norm, batch_norm_back, matmul_back_input, matmul_back_weight, matmul_wt, relu_back, BnTape,
+};
 use crate::model::set_net::SetBatch;
 
 /// Host copies of the parameters (flat order, with the start of every parameter) and of the
@@ -100,7 +102,11 @@ impl Tape {
     /// Every batch norm that used batch statistics, with them.
     pub(super) fn batch_stats(&self) -> Vec<(Bn, &BnTape)> {
         let layers = self.fts.iter().chain(self.blocks.iter().flat_map(|b| b.layers.iter().chain(b.sc.iter())));
-        layers.chain(self.fusion.iter().map(|(_, l)| l)).filter(|l| l.tape.batch_stats).map(|l| (l.bn, &l.tape)).collect()
+        layers
+            .chain(self.fusion.iter().map(|(_, l)| l))
+            .filter(|l| l.tape.batch_stats)
+            .map(|l| (l.bn, &l.tape))
+            .collect()
     }
 }
 
@@ -131,6 +137,7 @@ impl ParticleNet {
         h.g(grad, l.bn.b).iter_mut().zip(&db).for_each(|(a, b)| *a += b);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn block_forward(
         &self,
         h: &Host,
@@ -332,7 +339,8 @@ impl ParticleNet {
                 if train && p > 0.0 {
                     use rand::Rng as _;
                     let keep = 1.0 / (1.0 - p);
-                    let m: Vec<f32> = (0..out.len()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep }).collect();
+                    let m: Vec<f32> =
+                        (0..out.len()).map(|_| if rng.random::<f32>() < p { 0.0 } else { keep }).collect();
                     out.iter_mut().zip(&m).for_each(|(a, s)| *a *= s);
                     mask = Some(m);
                 }

@@ -156,9 +156,14 @@ fn train_grad_updates_running_statistics_the_same_for_any_thread_count() {
     let r = std.len() / f;
     let store = before.net().store();
     let idx = |name: &str| store.buffers().iter().position(|b| b.name == name).unwrap();
-    let (m0, v0) = (store.buffer_values(idx("bn_fts.running_mean")).unwrap(), store.buffer_values(idx("bn_fts.running_var")).unwrap());
-    let (m1, v1) =
-        (m.net().store().buffer_values(idx("bn_fts.running_mean")).unwrap(), m.net().store().buffer_values(idx("bn_fts.running_var")).unwrap());
+    let (m0, v0) = (
+        store.buffer_values(idx("bn_fts.running_mean")).unwrap(),
+        store.buffer_values(idx("bn_fts.running_var")).unwrap(),
+    );
+    let (m1, v1) = (
+        m.net().store().buffer_values(idx("bn_fts.running_mean")).unwrap(),
+        m.net().store().buffer_values(idx("bn_fts.running_var")).unwrap(),
+    );
     for j in 0..f {
         let mean = (0..r).map(|i| f64::from(std[i * f + j])).sum::<f64>() / r as f64;
         let var = (0..r).map(|i| (f64::from(std[i * f + j]) - mean).powi(2)).sum::<f64>() / (r - 1) as f64;

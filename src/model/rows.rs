@@ -257,7 +257,11 @@ mod tests {
                 p[i] += h;
                 m[i] -= h;
                 let fd = (loss(&p) - loss(&m)) / (2.0 * f64::from(h));
-                assert!((f64::from(d[i]) - fd).abs() < 2e-3 * (1.0 + fd.abs()), "train {train} x[{i}]: {} vs {fd}", d[i]);
+                assert!(
+                    (f64::from(d[i]) - fd).abs() < 2e-3 * (1.0 + fd.abs()),
+                    "train {train} x[{i}]: {} vs {fd}",
+                    d[i]
+                );
             }
             // dβ = Σ r per channel; dγ = Σ r·x̂.
             for j in 0..c {

@@ -135,7 +135,11 @@ impl<N: SetNet> SetModel<N> {
 
     /// The events `rows` of `x` as a batch: the batch (raw rows), the standardised object
     /// rows (`R × f`) and the standardised event features (`B × E`).
-    fn host_batch(&self, x: ArrayView2<'_, f32>, rows: std::ops::Range<usize>) -> (Vec<usize>, Vec<f32>, Vec<f32>, Vec<f32>) {
+    fn host_batch(
+        &self,
+        x: ArrayView2<'_, f32>,
+        rows: std::ops::Range<usize>,
+    ) -> (Vec<usize>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let (e, f) = (self.layout.n_event(), self.layout.n_object());
         let mut counts = Vec::with_capacity(rows.len());
         let mut raw = Vec::new();
@@ -465,7 +469,13 @@ impl<N: SetNet> Model for SetModel<N> {
             let mut g = vec![0.0f32; z.len()];
             for i in 0..z.len() / k {
                 let w = weights.map_or(1.0, |w| f64::from(w[i]));
-                let l = loss_grad_row(output, &z[i * k..(i + 1) * k], targets.row(i), (w / wsum) as f32, &mut g[i * k..(i + 1) * k]);
+                let l = loss_grad_row(
+                    output,
+                    &z[i * k..(i + 1) * k],
+                    targets.row(i),
+                    (w / wsum) as f32,
+                    &mut g[i * k..(i + 1) * k],
+                );
                 total += w * l;
             }
             Ok(g)
