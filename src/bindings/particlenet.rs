@@ -44,7 +44,7 @@ mod helpers {
         }
         if let Some(v) = o.raw("fc") {
             let a = v.try_cast::<Array>().ok_or_else(|| Error::arg(func, "fc must be an array of widths"))?;
-            cfg.fc = a.iter().map(|w| Ok((int(func, "an fc width", w)?, 0.1))).collect::<RhaiResult<Vec<_>>>()?;
+            cfg.fc = a.iter().map(|w| Ok((int(func, "an fc width", w)?, 0.0))).collect::<RhaiResult<Vec<_>>>()?;
         }
         let points = o.strings_opt("points")?.unwrap_or_else(|| features.iter().take(2).cloned().collect());
         cfg.points = points
@@ -84,15 +84,13 @@ pub mod particlenet_api {
     /// (1×1 convolution, batch norm, ReLU per layer) averaged over the neighbours plus a
     /// shortcut; mean pooling over the real objects; a fully connected head. The defaults are
     /// ParticleNet-Lite; weaver's full ParticleNet is `conv: [[16, [64, 64, 64]], [16, [128,
-    /// 128, 128]], [16, [256, 256, 256]]], fc: [256], fusion: true`. Training runs in PyTorch's
-    /// training mode (batch norms on batch statistics, updating their running statistics;
-    /// dropout 0.1 after each hidden fc layer, as weaver's `fc_params`); everything else uses
-    /// the running statistics and no dropout.
+    /// 128, 128]], [16, [256, 256, 256]]], fc: [256], fusion: true`. Batch norms keep their
+    /// running statistics in training (their scale and shift train); dropout is not applied.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
     /// | `conv` | array | [[7, [32, 32, 32]], [7, [64, 64, 64]]] | per EdgeConv block: [k, channels] |
-    /// | `fc` | array | [128] | hidden widths of the head (each with dropout 0.1 in training) |
+    /// | `fc` | array | [128] | hidden widths of the head |
     /// | `points` | array of strings | the first two features | coordinates of the first kNN |
     /// | `fusion` | bool | false | weaver's fusion block (concatenated block outputs) |
     /// | `max_objects` | int | 128 | object slots per event |
