@@ -6,16 +6,20 @@
 //! jets/s = median of epochs 2–3, test AUC on the other 20 %. weaver-core (PyTorch, 2 threads):
 //! 424 jets/s training at AUC 0.846.
 //!
-//! Differences from the reference: inputs are standardised by the model (weaver scales them
-//! with its input batch norm in training mode), batch norms keep their running statistics
-//! during training (γ, β trained; see `model/particlenet.rs`), dropout is not applied, and
-//! the network runs on the real constituents only (weaver pads every jet).
+//! Training runs the hand-written pass (`model/particlenet_fused.rs`) in PyTorch's training
+//! mode: batch norms on the batch statistics of the real constituents (edges for the edge
+//! convolutions), running statistics updated with momentum 0.1, dropout 0.1 in the head.
+//! Differences from the reference: inputs are also standardised by the model (weaver only
+//! scales them with its input batch norm), and the network runs on the real constituents only
+//! (weaver pads every jet, and its batch statistics include the padded slots).
 //!
-//! Memory per batch: the activations the autograd graph holds for one batch of 128 jets,
-//! counted from the tensor sizes (4 bytes each): per block the per-object products u, v
-//! (R × c₁), the gathered edge tensor and every edge layer's output before and after the ReLU
-//! (R·k × cⱼ each), the mean, shortcut and block output (R × c_out); R is the batch's
-//! constituent count (the mean over the batches of an epoch is reported with the largest).
+//! Memory per batch: the activations the training pass keeps for the backward pass of one
+//! batch of 128 jets, counted from the buffer sizes (4 bytes each): the input batch norm's x̂
+//! and output (2 · R × f); per block its input (R × c_in), the neighbour indices (R·k), the
+//! per-object products u, v of the first edge convolution (2 · R × c₁, transient), x̂ and the
+//! output of every edge layer (2 · R·k × cⱼ), the shortcut's x̂ and output when it has one
+//! (2 · R × c_out) and the block output (R × c_out); R is the batch's constituent count (the
+//! mean over the batches of an epoch is reported with the largest).
 
 use std::time::Instant;
 
@@ -31,14 +35,16 @@ const TORCH_TRAIN: f64 = 424.0;
 const TORCH_AUC: f64 = 0.846;
 const BATCH: usize = 128;
 
-/// Activation bytes of one batch with `r` constituents (module docs).
-fn activation_bytes(cfg: &ParticleNetConfig, r: usize) -> usize {
-    let mut floats = 0;
+/// Activation bytes of one batch with `r` constituents and `f` features (module docs).
+fn activation_bytes(cfg: &ParticleNetConfig, r: usize, f: usize) -> usize {
+    let mut floats = 2 * r * f;
+    let mut c_in = f;
     for (k, ch) in &cfg.conv {
-        let edges = r * k;
-        floats += 2 * r * ch[0] + edges * ch[0];
+        let (edges, c_out) = (r * k, ch[ch.len() - 1]);
+        floats += r * c_in + edges + 2 * r * ch[0];
         floats += ch.iter().map(|c| 2 * edges * c).sum::<usize>();
-        floats += 3 * r * ch[ch.len() - 1];
+        floats += if c_in == c_out { r * c_out } else { 3 * r * c_out };
+        c_in = c_out;
     }
     4 * floats
 }
@@ -56,7 +62,7 @@ pub fn particlenet_train(cfg: &BenchConfig) -> Result<Vec<Value>> {
         let c = tr.collection("bench", "part")?;
         c.offsets().windows(2).map(|w| (w[1] - w[0]).min(max)).collect()
     };
-    let per_batch: Vec<usize> = counts.chunks(BATCH).map(|c| activation_bytes(&pcfg, c.iter().sum())).collect();
+    let per_batch: Vec<usize> = counts.chunks(BATCH).map(|c| activation_bytes(&pcfg, c.iter().sum(), 5)).collect();
     let mean_bytes = per_batch.iter().sum::<usize>() as f64 / per_batch.len().max(1) as f64;
     let max_bytes = per_batch.iter().copied().max().unwrap_or(0);
     let tc = TrainConfig {

@@ -84,8 +84,10 @@ pub mod particlenet_api {
     /// (1×1 convolution, batch norm, ReLU per layer) averaged over the neighbours plus a
     /// shortcut; mean pooling over the real objects; a fully connected head. The defaults are
     /// ParticleNet-Lite; weaver's full ParticleNet is `conv: [[16, [64, 64, 64]], [16, [128,
-    /// 128, 128]], [16, [256, 256, 256]]], fc: [256], fusion: true`. Batch norms keep their
-    /// running statistics in training (their scale and shift train); dropout is not applied.
+    /// 128, 128]], [16, [256, 256, 256]]], fc: [256], fusion: true`. Training runs in PyTorch's
+    /// training mode (batch norms on batch statistics, updating their running statistics;
+    /// dropout 0.1 in the default head, none after widths given with `fc`); everything else
+    /// uses the running statistics and no dropout.
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|

@@ -269,6 +269,21 @@ pub trait Model: Send + Sync + std::fmt::Debug {
         None
     }
 
+    /// The weight gradient of one training minibatch in the model's training mode, for
+    /// models whose training pass is not their inference pass (ParticleNet: batch norms on
+    /// batch statistics, whose running statistics this call updates, and dropout drawn from
+    /// `seed`): `(weighted mean loss, its gradient)` as [`Model::weight_grad`]. `None` (the
+    /// default) for models that train on [`Model::weight_grad`].
+    fn train_grad(
+        &mut self,
+        _x: ArrayView2<'_, f32>,
+        _targets: Targets<'_>,
+        _weights: Option<&[f32]>,
+        _seed: u64,
+    ) -> Option<Result<(f64, Vec<f32>)>> {
+        None
+    }
+
     /// The training-time dropout probability (0 for models without dropout).
     fn dropout(&self) -> f32 {
         0.0

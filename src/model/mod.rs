@@ -60,6 +60,7 @@ mod pfn_grad;
 mod pfn_io;
 mod pfn_model;
 mod pfn_pass;
+mod rows;
 mod set_model;
 mod set_net;
 mod train;

@@ -17,17 +17,24 @@
 //! 3. Optional fusion (weaver's `use_fusion`): the outputs of all blocks concatenated, a 1×1
 //!    convolution to `clip(⌊C/128⌋·128, 128, 1024)` channels, batch norm, ReLU.
 //! 4. Global mean pooling over the real objects (0 for an event without any).
-//! 5. Fully connected head: `Linear + ReLU` per `fc` entry, then `Linear` to the logits.
-//!    Dropout is recorded for export and not applied (the model is always in inference form).
+//! 5. Fully connected head: `Linear + ReLU (+ dropout in training)` per `fc` entry, then
+//!    `Linear` to the logits.
 //!
-//! **Batch norms are folded**: each batch norm is the affine map `y = s ⊙ x + t` with
+//! **Training mode and inference form.** Training ([`Model::train_grad`], through
+//! [`SetNet::train_grad`]) runs the hand-written pass of `particlenet_fused.rs` in PyTorch's
+//! training mode: batch norms normalise with the batch's statistics over the real
+//! constituents (over their R·k edges in the edge convolutions) and update their running
+//! statistics (momentum 0.1, unbiased variance), and the head applies its dropout. Everything
+//! else — logits, evaluation, input and weight gradients, attacks, Hessians — uses the
+//! inference form below (running statistics, no dropout), deterministic.
+//!
+//! **Batch norms are folded** in the inference form (candle): each batch norm is the affine
+//! map `y = s ⊙ x + t` with
 //! `s = γ / √(running_var + 1e-5)` and `t = β − s ⊙ running_mean`; the scale is folded into
 //! the preceding convolution's weights (`W' = diag(s) W`, computed from the parameters on every
 //! pass, so gradients reach γ, β and W). The first edge convolution on `[x_i, x_j − x_i]` is
 //! computed as `(W_a − W_b) x_i + W_b x_j` per object (W = [W_a | W_b]), then gathered per
-//! edge: k times fewer products than on the edge features. Training keeps the running
-//! statistics as they are (1 and 0 for a new network; imported ones for an imported network):
-//! γ and β are trained, so every batch norm acts as a trainable per-channel affine map.
+//! edge: k times fewer products than on the edge features.
 //!
 //! **kNN is piecewise constant** in the coordinates: gradients flow through the features
 //! only (as in PyTorch, where `topk` has no gradient). Ties are broken by object order.
@@ -50,6 +57,8 @@ use super::layout::SetLayout;
 use super::loss::Output;
 use super::set_model::SetModel;
 use super::set_net::{ParamStore, SetBatch, SetNet};
+#[cfg(doc)]
+use super::Model;
 use crate::error::{Error, Result};
 use crate::{io_guard, limits};
 
@@ -61,7 +70,7 @@ const BN_EPS: f64 = 1e-5;
 pub struct ParticleNetConfig {
     /// Per EdgeConv block: `(k, channels of its edge MLP)`.
     pub conv: Vec<(usize, Vec<usize>)>,
-    /// Per hidden fully connected layer: `(width, dropout)` (dropout recorded only).
+    /// Per hidden fully connected layer: `(width, dropout)` (dropout applied in training).
     pub fc: Vec<(usize, f32)>,
     /// Object features (indices) that are the first block's kNN coordinates.
     pub points: Vec<usize>,
@@ -294,30 +303,36 @@ impl ParticleNet {
     }
 
     /// For every row, the rows of its k nearest other objects in the same event (coordinates
-    /// `coords`, `R × c` row-major); missing neighbours point at row R (the zero row).
+    /// `coords`, `R × c` row-major); missing neighbours point at row R (the zero row). Events
+    /// run in parallel; the result does not depend on the thread count.
     fn knn(batch: &SetBatch, coords: &[f32], c: usize, k: usize) -> Vec<u32> {
+        use rayon::prelude::*;
         let r = batch.rows();
-        let mut idx = Vec::with_capacity(r * k);
-        let mut cand: Vec<(f32, usize)> = Vec::new();
-        for e in 0..batch.n_events() {
-            let (a, b) = (batch.offsets[e], batch.offsets[e + 1]);
-            for i in a..b {
-                let xi = &coords[i * c..(i + 1) * c];
-                cand.clear();
-                cand.extend((a..b).filter(|&j| j != i).map(|j| {
-                    let d = xi.iter().zip(&coords[j * c..(j + 1) * c]).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
-                    (d, j)
-                }));
-                let m = k.min(cand.len());
-                if m > 0 && m < cand.len() {
-                    cand.select_nth_unstable_by(m - 1, |x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let per_event: Vec<Vec<u32>> = (0..batch.n_events())
+            .into_par_iter()
+            .map(|e| {
+                let (a, b) = (batch.offsets[e], batch.offsets[e + 1]);
+                let mut idx = Vec::with_capacity((b - a) * k);
+                let mut cand: Vec<(f32, usize)> = Vec::with_capacity(b - a);
+                for i in a..b {
+                    let xi = &coords[i * c..(i + 1) * c];
+                    cand.clear();
+                    cand.extend((a..b).filter(|&j| j != i).map(|j| {
+                        let d = xi.iter().zip(&coords[j * c..(j + 1) * c]).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
+                        (d, j)
+                    }));
+                    let m = k.min(cand.len());
+                    if m > 0 && m < cand.len() {
+                        cand.select_nth_unstable_by(m - 1, |x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                    }
+                    cand[..m].sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+                    idx.extend(cand[..m].iter().map(|&(_, j)| j as u32));
+                    idx.extend(std::iter::repeat_n(r as u32, k - m));
                 }
-                cand[..m].sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-                idx.extend(cand[..m].iter().map(|&(_, j)| j as u32));
-                idx.extend(std::iter::repeat_n(r as u32, k - m));
-            }
-        }
-        idx
+                idx
+            })
+            .collect();
+        per_event.concat()
     }
 
     /// One EdgeConv block on rows `x` (`R × c_in`) with kNN coordinates `coords`.
@@ -464,6 +479,30 @@ impl SetNet for ParticleNet {
     fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
         Some(self.kernels.clone())
     }
+
+    /// The hand-written pass of `particlenet_fused.rs` in training mode; the batch norms'
+    /// running statistics move towards the batch's (momentum 0.1).
+    fn train_grad(
+        &mut self,
+        batch: &SetBatch,
+        x: &[f32],
+        seed: u64,
+        dz: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
+    ) -> Option<Result<Vec<f32>>> {
+        Some((|| {
+            let h = fused::Host::of(self)?;
+            let tape = self.fused_forward(&h, batch, x, true, seed);
+            let g = dz(&tape.z)?;
+            let grad = self.fused_backward(&h, batch, &tape, &g);
+            for (bn, t) in tape.batch_stats() {
+                let (mut m, mut v) = (self.store.buffer_values(bn.mean)?, self.store.buffer_values(bn.var)?);
+                crate::model::rows::update_running(&mut m, &mut v, t);
+                self.store.set_buffer(bn.mean, m)?;
+                self.store.set_buffer(bn.var, v)?;
+            }
+            Ok(grad)
+        })())
+    }
 }
 
 /// How to read a PyTorch ParticleNet state dict (`scripts/export_particlenet.py`, weaver's
@@ -505,6 +544,13 @@ pub fn particlenet(layout: SetLayout, cfg: &ParticleNetConfig, output: Output) -
     SetModel::new(layout, output, net)
 }
 
+#[path = "particlenet_fused.rs"]
+mod fused;
+
 #[cfg(test)]
 #[path = "particlenet_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "particlenet_fused_tests.rs"]
+mod fused_tests;

@@ -28,15 +28,20 @@ const SKIP: f32 = 5e-4;
 const TOL: f32 = 2e-3;
 
 /// Object features (Δη, Δφ, log pT); coordinates Δη, Δφ; 6 slots.
-fn layout() -> SetLayout {
+pub(super) fn layout() -> SetLayout {
     SetLayout::new(vec![], "part", vec!["deta".into(), "dphi".into(), "logpt".into()], 6).unwrap()
 }
 
 /// Two blocks (k = 3 then 2, the second with an identity shortcut), fc 5, 2 classes.
 fn small(fusion: bool) -> SetModel<ParticleNet> {
+    small_with(fusion, 0.0)
+}
+
+/// [`small`] with dropout `p` in the fully connected layer.
+pub(super) fn small_with(fusion: bool, p: f32) -> SetModel<ParticleNet> {
     let cfg = ParticleNetConfig {
         conv: vec![(3, vec![8, 6]), (2, vec![6])],
-        fc: vec![(5, 0.0)],
+        fc: vec![(5, p)],
         points: vec![0, 1],
         fusion,
         n_outputs: 2,
@@ -60,7 +65,7 @@ fn small(fusion: bool) -> SetModel<ParticleNet> {
 
 /// Jets with 0, 1, 3, 5, 6 and 6 (count entry 9, clamped) constituents; padded slots hold
 /// garbage that must not matter.
-fn jets(seed: u64) -> Array2<f32> {
+pub(super) fn jets(seed: u64) -> Array2<f32> {
     let mut r = crate::rng::rng(seed);
     let counts = [0usize, 1, 3, 5, 6, 6];
     let mut x = Array2::<f32>::zeros((counts.len(), 1 + 18));
@@ -81,7 +86,7 @@ fn jets(seed: u64) -> Array2<f32> {
 
 /// Checks `analytic` against one-sided differences of `f` at ±H, skipping kinks; returns
 /// (checked, skipped).
-fn check_fd(analytic: f32, h: f32, f: impl Fn(f32) -> f32, what: &str) -> (usize, usize) {
+pub(super) fn check_fd(analytic: f32, h: f32, f: impl Fn(f32) -> f32, what: &str) -> (usize, usize) {
     let (f0, fp, fm) = (f(0.0), f(h), f(-h));
     let (right, left) = ((fp - f0) / h, (f0 - fm) / h);
     if (right - left).abs() > SKIP * (1.0 + right.abs()) {

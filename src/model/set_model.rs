@@ -133,8 +133,13 @@ impl<N: SetNet> SetModel<N> {
         Ok(())
     }
 
-    /// Forward pass of events `rows` of `x` with the inputs as variables.
-    fn pass(&self, x: ArrayView2<'_, f32>, rows: std::ops::Range<usize>) -> Result<Pass> {
+    /// The events `rows` of `x` as a batch: the batch (raw rows), the standardised object
+    /// rows (`R × f`) and the standardised event features (`B × E`).
+    fn host_batch(
+        &self,
+        x: ArrayView2<'_, f32>,
+        rows: std::ops::Range<usize>,
+    ) -> (Vec<usize>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let (e, f) = (self.layout.n_event(), self.layout.n_object());
         let mut counts = Vec::with_capacity(rows.len());
         let mut raw = Vec::new();
@@ -154,6 +159,13 @@ impl<N: SetNet> SetModel<N> {
         }
         let std: Vec<f32> =
             raw.iter().enumerate().map(|(i, v)| (v - self.object_mean[i % f]) / self.object_std[i % f]).collect();
+        (counts, raw, std, ev)
+    }
+
+    /// Forward pass of events `rows` of `x` with the inputs as variables.
+    fn pass(&self, x: ArrayView2<'_, f32>, rows: std::ops::Range<usize>) -> Result<Pass> {
+        let (e, f) = (self.layout.n_event(), self.layout.n_object());
+        let (counts, raw, std, ev) = self.host_batch(x, rows.clone());
         let r = std.len() / f;
         let xv = Var::from_tensor(&Tensor::from_vec(std, (r, f), &Device::Cpu).map_err(ce)?).map_err(ce)?;
         let evv = if e > 0 {
@@ -420,6 +432,56 @@ impl<N: SetNet> Model for SetModel<N> {
             }
         }
         Ok((total / wsum, grad))
+    }
+
+    fn train_grad(
+        &mut self,
+        x: ArrayView2<'_, f32>,
+        targets: Targets<'_>,
+        weights: Option<&[f32]>,
+        seed: u64,
+    ) -> Option<Result<(f64, Vec<f32>)>> {
+        let prepared = (|| {
+            self.check_input("train", x)?;
+            let (n, k) = (x.nrows(), self.n_outputs());
+            if n == 0 {
+                return Err(Error::Empty { op: "train", what: "the batch".into() });
+            }
+            targets.validate("train", self.output, n, k)?;
+            let wsum = check_weights("train", weights, n)?;
+            let (counts, raw, std, ev) = self.host_batch(x, 0..n);
+            let e = self.layout.n_event();
+            let evt = Tensor::from_vec(ev, (n, e), &Device::Cpu).map_err(ce)?;
+            Ok((wsum, SetBatch::new(counts, raw, self.layout.n_object(), evt)?, std))
+        })();
+        let (wsum, batch, std) = match prepared {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let owned = standard_targets(targets);
+        let targets = match &owned {
+            Some(a) => Targets::Values(a.view()),
+            None => targets.reborrow(),
+        };
+        let (k, output) = (self.n_outputs(), self.output);
+        let mut total = 0.0f64;
+        let mut dz = |z: &[f32]| -> Result<Vec<f32>> {
+            let mut g = vec![0.0f32; z.len()];
+            for i in 0..z.len() / k {
+                let w = weights.map_or(1.0, |w| f64::from(w[i]));
+                let l = loss_grad_row(
+                    output,
+                    &z[i * k..(i + 1) * k],
+                    targets.row(i),
+                    (w / wsum) as f32,
+                    &mut g[i * k..(i + 1) * k],
+                );
+                total += w * l;
+            }
+            Ok(g)
+        };
+        let grad = self.net.train_grad(&batch, &std, seed, &mut dz)?;
+        Some(grad.map(|g| (total / wsum, g)))
     }
 
     fn n_params(&self) -> usize {

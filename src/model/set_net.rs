@@ -18,7 +18,8 @@
 //! variable, divided by the standardisation scale, in physical units; zero on padded slots
 //! and on the count) and the weight gradient (per [`Param`], flat order). The network's
 //! forward is the inference forward (batch norms with their running statistics, no dropout),
-//! so gradients, attacks and training all see the same function.
+//! so gradients and attacks see the same function; training uses it too unless the network
+//! has a training mode ([`SetNet::train_grad`]: batch statistics, dropout).
 //!
 //! **Parameters.** The flat order is the order in which the network adds its [`Param`]s to
 //! the store, each tensor row-major in its PyTorch shape, so a PyTorch state dict maps onto
@@ -403,6 +404,21 @@ pub trait SetNet: Clone + Send + Sync + std::fmt::Debug + 'static {
     /// The ranges of the weight matrices in the flat order (L1 regularisation); `None` when
     /// the network does not say.
     fn kernel_ranges(&self) -> Option<Vec<std::ops::Range<usize>>> {
+        None
+    }
+
+    /// The weight gradient of one training batch in the network's **training mode** (batch
+    /// norms on batch statistics, updating their running statistics; dropout with masks from
+    /// `seed`), for networks whose training pass differs from [`SetNet::forward`]: `x` holds
+    /// the standardised object rows (`R × f`), `dz` maps the logits (`B × k`) to
+    /// ∂objective/∂logits. `None` (the default) when training uses the inference forward.
+    fn train_grad(
+        &mut self,
+        _batch: &SetBatch,
+        _x: &[f32],
+        _seed: u64,
+        _dz: &mut dyn FnMut(&[f32]) -> Result<Vec<f32>>,
+    ) -> Option<Result<Vec<f32>>> {
         None
     }
 }

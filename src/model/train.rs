@@ -589,7 +589,8 @@ impl Trainer {
             (None, None) => self.data.x(),
         };
         let Some(model) = self.model.as_mlp() else {
-            return generic_gradient(&*self.model, x, targets, self.weights.as_deref(), batch, norm, &mut self.grads);
+            let w = self.weights.as_deref();
+            return generic_gradient(&mut *self.model, x, targets, w, batch, norm, seed, &mut self.grads);
         };
         let w = self.weights.as_deref();
         let dropout = model.dropout() > 0.0;
@@ -867,46 +868,79 @@ pub(crate) fn with_params_mut(model: &mut dyn Model, f: impl FnOnce(&mut [f32]))
 /// The gradient over `batch` for a model without the fused kernel: [`Model::weight_grad`] on
 /// each half (the same split as the fused path), each rescaled from its own weighted mean to
 /// `norm · Σ wᵢ ∂ℓᵢ`, summed into `grads[0]`; returns Σ norm·wᵢℓᵢ. A half whose weights sum
-/// to ≤ 0 is an error (possible only with negative event weights).
+/// to ≤ 0 is an error (possible only with negative event weights). A model with a training
+/// mode ([`Model::train_grad`]: batch norms on batch statistics, dropout from `seed`) takes
+/// the whole batch in one call instead, so its batch statistics are the minibatch's.
+#[allow(clippy::too_many_arguments)]
 fn generic_gradient(
-    model: &dyn Model,
+    model: &mut dyn Model,
     x: ArrayView2<'_, f32>,
     targets: Targets<'_>,
     weights: Option<&[f32]>,
     batch: &[usize],
     norm: f64,
+    seed: u64,
     grads: &mut [Vec<f32>; 2],
 ) -> Result<f64> {
+    grads[0].iter_mut().for_each(|g| *g = 0.0);
+    let mut total = 0.0;
+    let mut add = |grads: &mut [Vec<f32>; 2], loss: f64, g: &[f32], wsum: f64| {
+        let scale = norm * wsum;
+        grads[0].iter_mut().zip(g).for_each(|(s, v)| *s += (f64::from(*v) * scale) as f32);
+        total += loss * scale;
+    };
+    let (xb, tb, wb) = select_rows(x, targets, weights, batch);
+    if let Some(r) = model.train_grad(xb.view(), tb.view(), wb.as_deref(), seed) {
+        let (loss, g) = r?;
+        add(grads, loss, &g, weight_sum(wb.as_deref(), batch.len()));
+        return Ok(total);
+    }
     let halves: Vec<&[usize]> = if batch.len() >= SPLIT_MIN {
         let (a, b) = batch.split_at(batch.len() / 2);
         vec![a, b]
     } else {
         vec![batch]
     };
-    grads[0].iter_mut().for_each(|g| *g = 0.0);
-    let mut total = 0.0;
     for idx in halves {
-        let xb = x.select(ndarray::Axis(0), idx);
-        let wb: Option<Vec<f32>> = weights.map(|w| idx.iter().map(|&i| w[i]).collect());
-        let tb: Array2<f32>;
-        let lb: Vec<i64>;
-        let t = match targets {
-            Targets::Values(v) => {
-                tb = v.select(ndarray::Axis(0), idx);
-                Targets::Values(tb.view())
-            }
-            Targets::Labels(l) => {
-                lb = idx.iter().map(|&i| l[i]).collect();
-                Targets::Labels(&lb)
-            }
-        };
-        let wsum: f64 = wb.as_ref().map_or(idx.len() as f64, |w| w.iter().map(|&v| f64::from(v)).sum());
-        let (loss, g) = model.weight_grad(xb.view(), t, wb.as_deref())?;
-        let scale = norm * wsum;
-        grads[0].iter_mut().zip(&g).for_each(|(s, v)| *s += (f64::from(*v) * scale) as f32);
-        total += loss * scale;
+        let (xb, tb, wb) = select_rows(x, targets, weights, idx);
+        let (loss, g) = model.weight_grad(xb.view(), tb.view(), wb.as_deref())?;
+        add(grads, loss, &g, weight_sum(wb.as_deref(), idx.len()));
     }
     Ok(total)
+}
+
+/// Targets of a selection of rows, owned.
+enum OwnedTargets {
+    Values(Array2<f32>),
+    Labels(Vec<i64>),
+}
+
+impl OwnedTargets {
+    fn view(&self) -> Targets<'_> {
+        match self {
+            OwnedTargets::Values(v) => Targets::Values(v.view()),
+            OwnedTargets::Labels(l) => Targets::Labels(l),
+        }
+    }
+}
+
+/// Rows `idx` of the inputs, targets and weights.
+fn select_rows(
+    x: ArrayView2<'_, f32>,
+    targets: Targets<'_>,
+    weights: Option<&[f32]>,
+    idx: &[usize],
+) -> (Array2<f32>, OwnedTargets, Option<Vec<f32>>) {
+    let t = match targets {
+        Targets::Values(v) => OwnedTargets::Values(v.select(ndarray::Axis(0), idx)),
+        Targets::Labels(l) => OwnedTargets::Labels(idx.iter().map(|&i| l[i]).collect()),
+    };
+    (x.select(ndarray::Axis(0), idx), t, weights.map(|w| idx.iter().map(|&i| w[i]).collect()))
+}
+
+/// Σ wᵢ (n without weights).
+fn weight_sum(w: Option<&[f32]>, n: usize) -> f64 {
+    w.map_or(n as f64, |w| w.iter().map(|&v| f64::from(v)).sum())
 }
 
 pub(crate) fn event_weights(data: &Dataset, cfg: &TrainConfig, labels: &[i64]) -> Result<Option<Vec<f32>>> {
