@@ -731,6 +731,20 @@ fn particlenet_options_are_checked_with_clear_messages() {
 }
 
 #[test]
+fn part_options_are_checked_with_clear_messages() {
+    let e = err("part(\"part\", [\"a\", \"b\"], #{ embed: [6], heads: 4 });");
+    assert!(e.starts_with("error: part: option 'heads' 4 heads do not divide the model width 6"), "{e}");
+    let e = err("part(\"part\", [\"a\", \"b\"], #{ pairs: true });");
+    assert!(
+        e.starts_with("error: part: option 'pair_inputs' 'pt' is not an object feature of the model (they are a, b)"),
+        "{e}"
+    );
+    let e =
+        err("import_torch_part(\"tests/data/part_fixture.safetensors\", \"part\", [\"logpt\", \"deta\", \"dphi\"]);");
+    assert!(e.contains("part_fixture.safetensors: the file has a pair embedding: name the (pT, η, φ, E) object features (pair_inputs)"), "{e}");
+}
+
+#[test]
 fn correction_targets_for_unknown_features_name_them() {
     let e = err("let s = dataset(\"gaussians\", #{ n: 50, seed: 1 }).select([\"x0\", \"x1\"]);\ncorrect(s, [target(dataset(\"gaussians\", #{ n: 50, seed: 2 }), \"x2\")]);");
     assert!(

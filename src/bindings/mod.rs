@@ -21,6 +21,7 @@ pub mod finetune;
 pub mod landscape;
 pub mod model;
 pub mod options;
+pub mod part;
 pub mod particlenet;
 pub mod pfn;
 pub mod plot;
@@ -139,6 +140,7 @@ pub fn register(engine: &mut Engine) {
     model::register(engine);
     pfn::register(engine);
     particlenet::register(engine);
+    part::register(engine);
     landscape::register(engine);
     plot::register(engine);
     attack::register(engine);

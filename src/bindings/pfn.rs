@@ -9,7 +9,7 @@ pub fn register(engine: &mut Engine) {
     engine.register_global_module(exported_module!(pfn_api).into());
 }
 
-mod helpers {
+pub(crate) mod helpers {
     use rhai::Array;
 
     use crate::bindings::options::{floats, Opts};

@@ -95,3 +95,7 @@ pub use pfn_io::{import_torch_pfn, PfnImport, Standardization};
 pub use set_model::SetModel;
 pub use set_net::{Buffer, Param, ParamStore, SetBatch, SetNet};
 pub use train::{train, BatchHook, EpochRecord, Optimizer, Schedule, TrainConfig, TrainResult, Trainer};
+
+#[cfg(test)]
+#[path = "thread_tests.rs"]
+mod thread_tests;
