@@ -6,7 +6,7 @@ use super::candidates::EventCands;
 use super::options::ConservConfig;
 use super::tally::Tally;
 use super::NO_OP;
-use crate::stats::incremental::{CorrelationTracker, RunningMoments};
+use crate::stats::incremental::{CorrelationTracker, Probe, RunningMoments};
 
 /// np.array_split of the features into `k` chunks (one chunk for at most 2 features, as the
 /// reference); empty chunks left out.
@@ -65,6 +65,8 @@ pub(super) struct Scratch {
     pub(super) f2: Vec<f64>,
     /// JSD per slot of the event being scored, valid where `stamp` equals the event's stamp.
     pub(super) cache: Vec<Vec<(u64, f64)>>,
+    /// Strict: the correlation setup of the feature being scored.
+    pub(super) probe: Probe,
     pub(super) stamp: u64,
 }
 
@@ -232,7 +234,9 @@ impl Ctx<'_> {
         // Margins for the rounding of the incremental updates against the checks' recomputation.
         let jsd_cap = cfg.constraint_jsd * (1.0 - 1e-9);
         let rel_cap = cfg.constraint_rel_corr * (1.0 - 1e-6);
-        let mut cur: Vec<f64> = live.x[i * d..(i + 1) * d].to_vec();
+        let cur = &mut sc.row;
+        cur.clear();
+        cur.extend_from_slice(&live.x[i * d..(i + 1) * d]);
         let mut changed = 0;
         let Some(tracker) = live.tracker.as_mut() else { return 0 };
         if sc.cache.len() != d {
@@ -243,6 +247,8 @@ impl Ctx<'_> {
             let a = live.tallies[j].slot(cur[j]);
             let t = &live.tallies[j];
             let mut best: Option<(f64, f64, usize)> = None;
+            // The correlation row's setup, once per feature, at its first admissible JSD.
+            let mut probed = false;
             for k in 0..ev.n[j] {
                 let nv = ev.vals[j * ev.w + k];
                 if nv == cur[j] {
@@ -253,7 +259,11 @@ impl Ctx<'_> {
                 if !(jv <= cfg.max_jsd_single_change && jv < jsd_cap) {
                     continue;
                 }
-                let rel = tracker.relative_change_if(&cur, j, nv, 1.0);
+                if !probed {
+                    tracker.probe(cur, j, 1.0, &mut sc.probe);
+                    probed = true;
+                }
+                let rel = tracker.relative_change_probed(&mut sc.probe, nv);
                 let frob = rel * self.ref_norm;
                 if !(frob <= cfg.max_frob_single_change && rel < rel_cap) {
                     continue;
@@ -265,12 +275,12 @@ impl Ctx<'_> {
             }
             if let Some((_, nv, b)) = best {
                 live.tallies[j].apply(a, b);
-                tracker.apply(&cur, j, nv, 1.0);
+                tracker.apply(cur, j, nv, 1.0);
                 cur[j] = nv;
                 changed += 1;
             }
         }
-        live.x[i * d..(i + 1) * d].copy_from_slice(&cur);
+        live.x[i * d..(i + 1) * d].copy_from_slice(&sc.row);
         changed
     }
 }
