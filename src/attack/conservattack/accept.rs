@@ -65,9 +65,17 @@ pub(super) struct Scratch {
     pub(super) f2: Vec<f64>,
     /// JSD per slot of the event being scored, valid where `stamp` equals the event's stamp.
     pub(super) cache: Vec<Vec<(u64, f64)>>,
+    pub(super) stamp: u64,
+    /// Faithful, per chunk of features: means, variances, covariances × n/(n − 1), correlations,
+    /// standard deviations and the event's centred values before its change.
+    pub(super) m: Vec<f64>,
+    pub(super) v: Vec<f64>,
+    pub(super) kk: Vec<f64>,
+    pub(super) r: Vec<f64>,
+    pub(super) sd: Vec<f64>,
+    pub(super) dold: Vec<f64>,
     /// Strict: the correlation setup of the feature being scored.
     pub(super) probe: Probe,
-    pub(super) stamp: u64,
 }
 
 impl Ctx<'_> {
@@ -118,10 +126,13 @@ impl Ctx<'_> {
         for chunk in &self.chunks {
             let dc = chunk.len();
             let mom = &live.moments;
-            let m: Vec<f64> = chunk.iter().map(|&j| mom.mean(j)).collect();
-            let v: Vec<f64> = chunk.iter().map(|&j| mom.cov(j, j)).collect();
-            let mut kk = vec![0.0; dc * dc];
-            let mut r = vec![0.0; dc * dc];
+            let (m, v, kk, r, sd, dold) = (&mut sc.m, &mut sc.v, &mut sc.kk, &mut sc.r, &mut sc.sd, &mut sc.dold);
+            m.clear();
+            m.extend(chunk.iter().map(|&j| mom.mean(j)));
+            v.clear();
+            v.extend(chunk.iter().map(|&j| mom.cov(j, j)));
+            kk.resize(dc * dc, 0.0);
+            r.resize(dc * dc, 0.0);
             for (a, &ja) in chunk.iter().enumerate() {
                 for (b, &jb) in chunk.iter().enumerate() {
                     let cv = mom.cov(ja, jb);
@@ -129,8 +140,11 @@ impl Ctx<'_> {
                     r[a * dc + b] = cv / (v[a] * v[b]).sqrt();
                 }
             }
-            let sd: Vec<f64> = v.iter().map(|v| (v + 1e-10).sqrt()).collect();
-            let dold: Vec<f64> = chunk.iter().zip(&m).map(|(&j, m)| row[j] - m).collect();
+            sd.clear();
+            sd.extend(v.iter().map(|v| (v + 1e-10).sqrt()));
+            dold.clear();
+            dold.extend(chunk.iter().zip(m.iter()).map(|(&j, m)| row[j] - m));
+            let (m, v, kk, r, sd, dold) = (&sc.m[..], &sc.v[..], &sc.kk[..], &sc.r[..], &sc.sd[..], &sc.dold[..]);
             // Only candidates some feature of the chunk admits by its JSD need the score.
             sc.ks.clear();
             sc.ks.extend((first..c).filter(|&k| chunk.iter().any(|&j| js[j * w + k] <= cfg.max_jsd_single_change)));

@@ -73,7 +73,7 @@ const CLIP: f32 = 1e-7;
 const NO_OP: u32 = u32::MAX;
 
 /// Candidate values held at once (events of a block × features × candidates).
-const BLOCK_VALUES: usize = 1 << 21;
+const BLOCK_VALUES: usize = 1 << 15;
 
 /// The attack, prepared for one set of events.
 #[derive(Clone, Debug)]
