@@ -6,7 +6,8 @@
 //! - [`RunningMoments`] / [`CorrelationTracker`]: weighted first and second moments with
 //!   rank-1 updates when one entry of one event changes (O(d)), the new correlation row in
 //!   O(d), and the relative Frobenius change of the whole correlation matrix against a reference
-//!   after a tentative change in O(d).
+//!   after a tentative change in O(d) (many tentative values of one entry share their setup
+//!   through a [`Probe`]).
 //!
 //! Both equal a full recomputation (tests replay random seeded move sequences).
 //!
@@ -333,6 +334,57 @@ impl CorrelationTracker {
         (d2.max(0.0) / self.ref_norm2).sqrt()
     }
 
+    /// Prepares `probe` for many tentative changes of entry `j` of event `row` (weight `w`):
+    /// everything that does not depend on the new value, once (O(d)). Valid until the tracker
+    /// changes.
+    pub fn probe(&self, row: &[f64], j: usize, w: f64, probe: &mut Probe) {
+        let (m, d) = (&self.moments, self.moments.d);
+        let sw = m.sw;
+        probe.j = j;
+        probe.w = w;
+        probe.a = row[j] - m.shift[j];
+        probe.drow.clear();
+        probe.drow.extend(row.iter().zip(&m.shift).map(|(x, s)| x - s));
+        probe.sk.clear();
+        probe.sk.extend(m.s.iter().map(|s| s / sw));
+        probe.vk.clear();
+        probe.vk.extend((0..d).map(|k| m.cov(k, k)));
+        probe.old.resize(d, 0.0);
+        m.corr_row(j, &mut probe.old);
+        probe.sq_old.clear();
+        probe.sq_old.extend((0..d).map(|k| sq(probe.old[k], self.reference[[j, k]])));
+        probe.new.resize(d, 0.0);
+    }
+
+    /// [`CorrelationTracker::relative_change_if`] for the change `probe` was prepared for, with
+    /// the new value `new`: the same numbers, bit for bit, in O(d) without the row's setup.
+    pub fn relative_change_probed(&self, probe: &mut Probe, new: f64) -> f64 {
+        let m = &self.moments;
+        let (d, j, w, a) = (m.d, probe.j, probe.w, probe.a);
+        let b = new - m.shift[j];
+        let sw = m.sw;
+        let sj = m.s[j] + w * (b - a);
+        let mj = sj / sw;
+        let var_j = (m.m[j * d + j] + w * (b * b - a * a)) / sw - mj * mj;
+        // The expressions of RunningMoments::corr_row_if_changed, with the row's parts hoisted.
+        for k in 0..d {
+            probe.new[k] = if k == j {
+                var_j / (var_j * var_j).sqrt()
+            } else {
+                let mjk = m.m[j * d + k] + w * (b - a) * probe.drow[k];
+                let cov = mjk / sw - mj * probe.sk[k];
+                cov / (var_j * probe.vk[k]).sqrt()
+            };
+        }
+        // The expressions of CorrelationTracker::delta.
+        let mut dl = 0.0;
+        for k in 0..d {
+            let f = if k == j { 1.0 } else { 2.0 };
+            dl += f * (sq(probe.new[k], self.reference[[j, k]]) - probe.sq_old[k]);
+        }
+        ((self.diff2 + dl).max(0.0) / self.ref_norm2).sqrt()
+    }
+
     /// Applies the change of entry `j` of event `row` (values before) to `new`. O(d).
     pub fn apply(&mut self, row: &[f64], j: usize, new: f64, w: f64) {
         let (mut old, mut nw) = (std::mem::take(&mut self.buf_old), std::mem::take(&mut self.buf_new));
@@ -342,6 +394,26 @@ impl CorrelationTracker {
         self.diff2 += self.delta(j, &old, &nw);
         (self.buf_old, self.buf_new) = (old, nw);
     }
+}
+
+/// The parts of a tentative change of one entry that do not depend on the new value
+/// ([`CorrelationTracker::probe`]); reusable buffers.
+#[derive(Clone, Debug, Default)]
+pub struct Probe {
+    j: usize,
+    w: f64,
+    /// row[j] − shift[j].
+    a: f64,
+    /// row − shift.
+    drow: Vec<f64>,
+    /// Σw(x − shift) / Σw per feature.
+    sk: Vec<f64>,
+    /// Variance per feature.
+    vk: Vec<f64>,
+    /// Correlation row j now, its squared differences to the reference, the row after.
+    old: Vec<f64>,
+    sq_old: Vec<f64>,
+    new: Vec<f64>,
 }
 
 #[cfg(test)]
@@ -428,11 +500,17 @@ mod tests {
         assert!(t.relative_change() < 1e-12);
         let mut r = Stream::new(5, 0);
         let mut row = vec![0.0; 4];
+        let mut probe = Probe::default();
         for step in 0..3000 {
             let (i, j) = (r.below(300), r.below(4));
             let new = f64::from((r.uniform() * 3.0 - 1.0) as f32);
             row.iter_mut().zip(x.row(i)).for_each(|(a, &b)| *a = f64::from(b));
             let predicted = t.relative_change_if(&row, j, new, f64::from(w[i]));
+            // The probed form gives the same number, bit for bit, for several new values.
+            t.probe(&row, j, f64::from(w[i]), &mut probe);
+            for v in [new, new * 0.5 - 0.1, row[j]] {
+                assert_eq!(t.relative_change_probed(&mut probe, v), t.relative_change_if(&row, j, v, f64::from(w[i])));
+            }
             let mut nrow = vec![0.0; 4];
             t.moments().corr_row_if_changed(&row, j, new, f64::from(w[i]), &mut nrow);
             t.apply(&row, j, new, f64::from(w[i]));
