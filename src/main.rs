@@ -340,9 +340,8 @@ fn merge(files: &[PathBuf], shards: Option<usize>) -> u8 {
             })
         }
         None => match files.split_first() {
-            Some((out, inputs)) if !inputs.is_empty() => {
-                nuisance::merge::merge(out, inputs).map(|()| println!("{}: merged {} files", out.display(), inputs.len()))
-            }
+            Some((out, inputs)) if !inputs.is_empty() => nuisance::merge::merge(out, inputs)
+                .map(|()| println!("{}: merged {} files", out.display(), inputs.len())),
             _ => {
                 eprintln!("error: merge needs OUT and at least one input file (or --shards N [DIR...])");
                 return 2;

@@ -123,11 +123,8 @@ fn open_table(p: &Path) -> Result<(ParquetRecordBatchReaderBuilder<File>, Schema
 fn read_group(p: &Path, g: usize) -> Result<arrow_array::RecordBatch> {
     let (b, _) = open_table(p)?;
     let rows = b.metadata().row_group(g).num_rows().max(1) as usize;
-    let mut reader = b
-        .with_row_groups(vec![g])
-        .with_batch_size(rows)
-        .build()
-        .map_err(|e| Error::format(p, e.to_string()))?;
+    let mut reader =
+        b.with_row_groups(vec![g]).with_batch_size(rows).build().map_err(|e| Error::format(p, e.to_string()))?;
     let batch = reader.next().transpose().map_err(|e| Error::format(p, e.to_string()))?;
     batch.ok_or_else(|| Error::format(p, format!("row group {g} is empty")))
 }
@@ -143,7 +140,7 @@ fn no_event(p: &Path) -> Error {
 }
 
 fn merge_tables(out: &Path, inputs: &[PathBuf]) -> Result<()> {
-    let mut tables = Vec::with_capacity(inputs.len());
+    let mut tables: Vec<Table> = Vec::with_capacity(inputs.len());
     for p in inputs {
         let (b, schema) = open_table(p)?;
         if schema.column_with_name("event").is_none() {
@@ -156,7 +153,6 @@ fn merge_tables(out: &Path, inputs: &[PathBuf]) -> Result<()> {
             None
         };
         if let Some(t) = tables.first() {
-            let t: &Table = t;
             if t.schema.fields() != schema.fields() {
                 return Err(Error::format(
                     p,

@@ -87,8 +87,8 @@ impl Session {
     /// A new session with the given configuration.
     pub fn new(config: Config) -> Result<Self> {
         let shard = config.shard.unwrap_or_default();
-        let sandbox = Sandbox::new(config.script_dir.as_deref(), &config.allow_read, &config.allow_write)?
-            .with_shard(shard);
+        let sandbox =
+            Sandbox::new(config.script_dir.as_deref(), &config.allow_read, &config.allow_write)?.with_shard(shard);
         let control = Control { progress: config.progress, ..Control::default() };
         let mut ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
         ctx.shard = shard;

@@ -75,11 +75,13 @@ fn table(p: &Path) -> Vec<RecordBatch> {
 /// every summary number (the exact sums included).
 fn assert_same_results(root: &Path) {
     for name in ["pgd", "rdsa"] {
-        let (a, b) = (root.join(format!("single/out/res/{name}.parquet")), root.join(format!("sharded/out/res/{name}.parquet")));
+        let (a, b) =
+            (root.join(format!("single/out/res/{name}.parquet")), root.join(format!("sharded/out/res/{name}.parquet")));
         let (ta, tb) = (table(&a), table(&b));
-        // the single run writes one row group per chunk of 100 events; so do the shards, and
-        // the merge keeps their row groups: the batches match one to one
-        assert_eq!(ta.len(), 12, "{name}");
+        // each file is one row group of 200 events (larger than the chunk of 100, so a chunk
+        // alone): the single run writes 6 row groups, each shard one per file, and the merge
+        // keeps them, so the batches match one to one
+        assert_eq!(ta.len(), 6, "{name}");
         assert_eq!(ta, tb, "{name}: merged table differs from the single run's");
         let events: Vec<i64> = tb
             .iter()
@@ -90,7 +92,10 @@ fn assert_same_results(root: &Path) {
             .collect();
         assert_eq!(events, (0..1200).collect::<Vec<i64>>());
         let read = |p: PathBuf| -> serde_json::Value { serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap() };
-        let (sa, sb) = (read(root.join(format!("single/out/res/{name}.json"))), read(root.join(format!("sharded/out/res/{name}.json"))));
+        let (sa, sb) = (
+            read(root.join(format!("single/out/res/{name}.json"))),
+            read(root.join(format!("sharded/out/res/{name}.json"))),
+        );
         assert_eq!(sa, sb, "{name}: merged summary differs");
         assert!(sa["flipped"].as_u64().unwrap() > 0, "{name} flips nothing; the comparison would be weak");
         assert_eq!(sa["events"].as_u64(), Some(1200));
@@ -104,7 +109,8 @@ fn four_shards_run_one_after_another_merge_into_the_single_run() {
     let cwd = root.join("sharded");
     for i in 0..4 {
         let shard = format!("{i}/4");
-        let out = run(&cwd, &["run", "../study.rhai", "--quiet", "--shard", &shard, "--allow-read", &data, "--", &data]);
+        let out =
+            run(&cwd, &["run", "../study.rhai", "--quiet", "--shard", &shard, "--allow-read", &data, "--", &data]);
         // 4 shards of 6 files of 200: files {0,1}, {2}, {3}, {4,5}
         let n = [400, 200, 200, 400][i];
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("shard {i} of 4: {n} events")));
@@ -177,20 +183,22 @@ fn output(c: &mut Command) -> Result<String, String> {
 /// Starts munged, slurmctld and slurmd for one node on localhost, as the current user, with
 /// everything under `dir`; `Err` says why it could not.
 fn start_cluster(dir: &Path) -> Result<Cluster, String> {
-    let mut missing = Vec::new();
-    let mut tool = |t: &str| find(t).ok_or_else(|| missing.push(t.to_string()));
-    let tools: Vec<_> = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo", "scontrol"].iter().map(|t| tool(t)).collect();
+    let missing: Vec<&str> = ["munged", "mungekey", "slurmctld", "slurmd", "sbatch", "sinfo", "scontrol", "squeue"]
+        .into_iter()
+        .filter(|t| find(t).is_none())
+        .collect();
     if !missing.is_empty() {
         return Err(format!("not installed: {} (Debian: apt-get install slurm-wlm munge)", missing.join(", ")));
     }
-    drop(tools);
     let munged = find("munged").unwrap_or_default();
     std::fs::create_dir_all(dir.join("state")).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(dir.join("spool")).map_err(|e| e.to_string())?;
     let user = output(Command::new("id").arg("-un"))?.trim().to_string();
     let host = output(Command::new("hostname").arg("-s"))?.trim().to_string();
     let key = dir.join("munge.key");
-    output(Command::new(find("mungekey").unwrap_or_default()).arg("--create").arg(format!("--keyfile={}", key.display())))?;
+    output(
+        Command::new(find("mungekey").unwrap_or_default()).arg("--create").arg(format!("--keyfile={}", key.display())),
+    )?;
     let sock = dir.join("munge.sock");
     let cluster = Cluster { dir: dir.to_path_buf(), conf: dir.join("slurm.conf"), munged: munged.clone() };
     output(
@@ -248,7 +256,17 @@ fn slurm_array_and_merge_job_equal_the_single_run() {
     let cwd = root.join("sharded");
     let mut submit = Command::new(NUISANCE);
     submit
-        .args(["submit", "../study.rhai", "--shards", "4", "--slurm-option=--time=10", "--allow-read", &data, "--", &data])
+        .args([
+            "submit",
+            "../study.rhai",
+            "--shards",
+            "4",
+            "--slurm-option=--time=10",
+            "--allow-read",
+            &data,
+            "--",
+            &data,
+        ])
         .current_dir(&cwd)
         .env("SLURM_CONF", &cluster.conf);
     if let Some(bin) = find("sbatch").and_then(|p| p.parent().map(Path::to_path_buf)) {
@@ -277,7 +295,9 @@ fn slurm_array_and_merge_job_equal_the_single_run() {
         .map(|rd| {
             rd.filter_map(|e| e.ok())
                 .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
-                .map(|e| format!("--- {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default()))
+                .map(|e| {
+                    format!("--- {}\n{}", e.path().display(), std::fs::read_to_string(e.path()).unwrap_or_default())
+                })
                 .collect()
         })
         .unwrap_or_default();

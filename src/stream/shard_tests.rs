@@ -78,7 +78,14 @@ fn attack_for(name: &str, m: &Mlp, unc: &UncertaintyModel, ds: &Dataset, referen
     }
 }
 
-fn stream(name: &str, m: &Mlp, chain: &Chain, unc: &UncertaintyModel, reference: &Dataset, out: &Path) -> AttackSummary {
+fn stream(
+    name: &str,
+    m: &Mlp,
+    chain: &Chain,
+    unc: &UncertaintyModel,
+    reference: &Dataset,
+    out: &Path,
+) -> AttackSummary {
     let mut cfg = |ds: &Dataset| Ok(attack_for(name, m, unc, ds, reference));
     attack_chain(name, chain, m, 250, Some(out), &Control::quiet(), &mut cfg).unwrap()
 }
@@ -98,7 +105,10 @@ fn columns(p: &Path) -> Vec<(String, Vec<ArrayRef>)> {
 
 fn f32s(parts: &[ArrayRef]) -> Vec<u32> {
     use arrow_array::cast::AsArray;
-    parts.iter().flat_map(|a| a.as_primitive::<arrow_array::types::Float32Type>().values().iter().map(|v| v.to_bits())).collect()
+    parts
+        .iter()
+        .flat_map(|a| a.as_primitive::<arrow_array::types::Float32Type>().values().iter().map(|v| v.to_bits()))
+        .collect()
 }
 
 fn i64s(parts: &[ArrayRef]) -> Vec<i64> {
@@ -141,7 +151,8 @@ fn union_of_shards_equals_the_single_run_for_every_per_event_attack() {
     let reference = chain.read(&chain.chunks(500).unwrap()[0]).unwrap();
     for name in ATTACKS {
         // the in-memory attack on the whole chain: the reference of every event's result
-        let whole = attack_for(name, &m, &unc, &all, &reference).run(&m, all.x(), all.label(), &Control::quiet()).unwrap();
+        let whole =
+            attack_for(name, &m, &unc, &all, &reference).run(&m, all.x(), all.label(), &Control::quiet()).unwrap();
         let single_path = dir.join(format!("{name}.parquet"));
         let single = stream(name, &m, &chain, &unc, &reference, &single_path);
         assert_eq!(single, AttackSummary::of_chunk(name, &all, &whole), "{name}");
