@@ -227,7 +227,7 @@ fn start_cluster(dir: &Path) -> Result<Cluster, String> {
     );
     std::fs::write(&cluster.conf, conf).map_err(|e| e.to_string())?;
     output(cluster.cmd("slurmctld").arg("-i")).map_err(|e| format!("{e}\n{}", cluster.logs()))?;
-    output(cluster.cmd("slurmd")).map_err(|e| format!("{e}\n{}", cluster.logs()))?;
+    output(&mut cluster.cmd("slurmd")).map_err(|e| format!("{e}\n{}", cluster.logs()))?;
     let t0 = Instant::now();
     loop {
         let state = output(cluster.cmd("sinfo").args(["-h", "-o", "%T"])).unwrap_or_default();
