@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const NUISANCE: &str = env!("CARGO_BIN_EXE_nuisance");
 
-/// Six files of 200 events (one row group each: 4 shards get files {0,1}, {2}, {3}, {4,5}),
+/// Six files of 200 events (one row group each: 4 shards get files {0,1}, {2}, {3,4}, {5}),
 /// a trained model and a reference sample, under `dir`.
 const PREP: &str = r#"
 let d = dataset("gaussians", #{ n: 300, seed: 100 });
@@ -111,8 +111,8 @@ fn four_shards_run_one_after_another_merge_into_the_single_run() {
         let shard = format!("{i}/4");
         let out =
             run(&cwd, &["run", "../study.rhai", "--quiet", "--shard", &shard, "--allow-read", &data, "--", &data]);
-        // 4 shards of 6 files of 200: files {0,1}, {2}, {3}, {4,5}
-        let n = [400, 200, 200, 400][i];
+        // 4 shards of 6 files of 200: the file at p goes to ⌊4p/1200⌋ = 0 0 1 2 2 3
+        let n = [400, 200, 400, 200][i];
         assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("shard {i} of 4: {n} events")));
         assert!(cwd.join(format!("out/res/pgd.shard-{i}-of-4.parquet")).is_file());
     }
