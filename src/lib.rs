@@ -20,6 +20,7 @@ pub mod io_guard;
 pub mod landscape;
 pub mod limits;
 pub mod memory;
+pub mod merge;
 pub mod metrics;
 pub mod model;
 pub mod optim;
@@ -33,6 +34,7 @@ pub mod simulate;
 pub mod stats;
 pub mod stdlib;
 pub mod stream;
+pub mod submit;
 pub mod systematics;
 pub mod transfer;
 

@@ -30,6 +30,48 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         opts: SessionArgs,
+        /// Run shard I of N (from 0): every chain the script opens reads only the shard's
+        /// share of its files and row groups, and every file written gets `.shard-I-of-N`
+        /// before its extension (`nuisance merge` joins them).
+        #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+        shard: Option<nuisance::data::chain::Shard>,
+        /// Arguments for the script (visible as ARGS).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Join the files of a sharded run: Parquet per-event tables (in event order) and
+    /// summary JSON files (exact merge).
+    Merge {
+        /// With --shards N: the folders to search (default: out). Otherwise the output file
+        /// followed by the input files.
+        files: Vec<PathBuf>,
+        /// Merge every group NAME.shard-I-of-N.EXT found under the folders into NAME.EXT.
+        #[arg(long, value_name = "N")]
+        shards: Option<usize>,
+    },
+    /// Run a script as N shards on Slurm (a job array and a dependent merge job), or print
+    /// the batch scripts (--dry-run), or an HTCondor submit description (--htcondor --dry-run).
+    Submit {
+        /// The .rhai script.
+        file: PathBuf,
+        /// Number of shards (array tasks).
+        #[arg(long, value_name = "N")]
+        shards: usize,
+        /// An extra #SBATCH option for both jobs, e.g. --slurm-option=--time=01:00:00 (repeatable).
+        #[arg(long = "slurm-option", value_name = "OPTION", allow_hyphen_values = true)]
+        slurm_option: Vec<String>,
+        /// Print the batch scripts instead of submitting them.
+        #[arg(long)]
+        dry_run: bool,
+        /// HTCondor instead of Slurm (with --dry-run: prints the submit description files and
+        /// the DAG that runs the merge after the shards).
+        #[arg(long)]
+        htcondor: bool,
+        /// Where the batch scripts and logs go (default: slurm/ in the first write folder).
+        #[arg(long, value_name = "DIR")]
+        batch_dir: Option<PathBuf>,
+        #[command(flatten)]
+        opts: SessionArgs,
         /// Arguments for the script (visible as ARGS).
         #[arg(last = true)]
         args: Vec<String>,
@@ -101,6 +143,10 @@ fn parse_size(s: &str) -> Result<u64, String> {
     nuisance::memory::parse_size(s)
 }
 
+fn parse_shard(s: &str) -> Result<nuisance::data::chain::Shard, String> {
+    nuisance::data::chain::Shard::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 && v < 1e9 => Ok(std::time::Duration::from_secs_f64(v)),
@@ -133,7 +179,12 @@ fn main() -> ExitCode {
     quiet_on_closed_pipe();
     let cli = Cli::parse();
     let code = match cli.command.unwrap_or(Command::Repl { opts: SessionArgs::default() }) {
-        Command::Run { file, opts, args } => run(&file, &opts, args),
+        Command::Run { file, opts, shard, args } => run(&file, &opts, shard, args),
+        Command::Merge { files, shards } => merge(&files, shards),
+        Command::Submit { file, shards, slurm_option, dry_run, htcondor, batch_dir, opts, args } => {
+            let s = SubmitArgs { shards, slurm_option, dry_run, htcondor, batch_dir };
+            submit(&file, &s, &opts, args)
+        }
         Command::Repl { opts } => repl(&opts),
         Command::Check { file } => check(&file),
         Command::Doc { name, json } => doc(name.as_deref(), json),
@@ -172,13 +223,19 @@ fn install_ctrl_c(session: &Session) {
     });
 }
 
-fn run(file: &std::path::Path, opts: &SessionArgs, args: Vec<String>) -> u8 {
+fn run(
+    file: &std::path::Path,
+    opts: &SessionArgs,
+    shard: Option<nuisance::data::chain::Shard>,
+    args: Vec<String>,
+) -> u8 {
     if !file.is_file() {
         eprintln!("error: no script at '{}'", file.display());
         return 2;
     }
     let dir = file.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() });
-    let Ok(mut session) = start(opts.config(dir, args)) else { return 2 };
+    let config = Config { shard, ..opts.config(dir, args) };
+    let Ok(mut session) = start(config) else { return 2 };
     install_ctrl_c(&session);
     match session.run_file(file) {
         Ok(()) => 0,
@@ -263,6 +320,141 @@ fn bench(names: &[String], fixtures: Option<PathBuf>, repeats: usize, list: bool
             } else {
                 1
             }
+        }
+    }
+}
+
+fn merge(files: &[PathBuf], shards: Option<usize>) -> u8 {
+    let result = match shards {
+        Some(n) => {
+            let dirs = if files.is_empty() { vec![PathBuf::from("out")] } else { files.to_vec() };
+            dirs.iter().try_for_each(|d| {
+                let (merged, skipped) = nuisance::merge::merge_shards(d, n)?;
+                for (out, inputs) in merged {
+                    println!("{}: merged {} files", out.display(), inputs.len());
+                }
+                for s in skipped {
+                    eprintln!("note: {} not merged (only Parquet tables and summary JSON files merge)", s.display());
+                }
+                Ok(())
+            })
+        }
+        None => match files.split_first() {
+            Some((out, inputs)) if !inputs.is_empty() => nuisance::merge::merge(out, inputs)
+                .map(|()| println!("{}: merged {} files", out.display(), inputs.len())),
+            _ => {
+                eprintln!("error: merge needs OUT and at least one input file (or --shards N [DIR...])");
+                return 2;
+            }
+        },
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+struct SubmitArgs {
+    shards: usize,
+    slurm_option: Vec<String>,
+    dry_run: bool,
+    htcondor: bool,
+    batch_dir: Option<PathBuf>,
+}
+
+impl SessionArgs {
+    /// The options of `nuisance run` that reproduce these settings in a batch job.
+    fn run_options(&self) -> Vec<String> {
+        let mut o = vec!["--seed".to_string(), self.seed.to_string()];
+        for p in &self.allow_read {
+            o.push(format!("--allow-read={}", absolute(p).display()));
+        }
+        for p in &self.allow_write {
+            o.push(format!("--allow-write={}", absolute(p).display()));
+        }
+        if self.smoke {
+            o.push("--smoke".into());
+        }
+        if let Some(n) = self.max_operations {
+            o.push(format!("--max-operations={n}"));
+        }
+        if let Some(b) = self.max_memory {
+            o.push(format!("--max-memory={b}"));
+        }
+        if let Some(t) = self.timeout {
+            o.push(format!("--timeout={}", t.as_secs_f64()));
+        }
+        // batch logs have no terminal: no progress bars
+        o.push("--quiet".into());
+        o
+    }
+}
+
+fn absolute(p: &std::path::Path) -> PathBuf {
+    std::env::current_dir().map(|d| d.join(p)).unwrap_or_else(|_| p.to_path_buf())
+}
+
+fn submit(file: &std::path::Path, s: &SubmitArgs, opts: &SessionArgs, args: Vec<String>) -> u8 {
+    if !file.is_file() {
+        eprintln!("error: no script at '{}'", file.display());
+        return 2;
+    }
+    if s.shards == 0 || s.shards > nuisance::data::chain::shard::MAX_SHARDS {
+        eprintln!("error: --shards must be 1 to {}, got {}", nuisance::data::chain::shard::MAX_SHARDS, s.shards);
+        return 2;
+    }
+    if s.htcondor && !s.dry_run {
+        eprintln!("error: --htcondor only prints the submit description (add --dry-run), then submit it with condor_submit_dag");
+        return 2;
+    }
+    let (Ok(exe), Ok(script)) = (std::env::current_exe(), std::fs::canonicalize(file)) else {
+        eprintln!("error: cannot resolve the nuisance executable or the script path");
+        return 2;
+    };
+    let workdir = absolute(std::path::Path::new("."));
+    let merge_dirs: Vec<PathBuf> = if opts.allow_write.is_empty() {
+        vec![workdir.join("out")]
+    } else {
+        opts.allow_write.iter().map(|p| absolute(p)).collect()
+    };
+    let batch_dir = s.batch_dir.as_ref().map(|d| absolute(d)).unwrap_or_else(|| merge_dirs[0].join("slurm"));
+    let name = script.file_stem().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "nuisance".into());
+    let plan = nuisance::submit::Plan {
+        name,
+        exe,
+        script,
+        workdir,
+        shards: s.shards,
+        run_options: opts.run_options(),
+        script_args: args,
+        merge_dirs,
+        slurm_options: s.slurm_option.clone(),
+        batch_dir,
+    };
+    if s.dry_run {
+        if s.htcondor {
+            for (path, text) in plan.htcondor() {
+                println!("# ---- {path}\n{text}");
+            }
+        } else {
+            println!("# ---- job array (sbatch)\n{}", plan.slurm_array());
+            println!("# ---- merge job (sbatch --dependency=afterok:ARRAY_ID)\n{}", plan.slurm_merge());
+        }
+        return 0;
+    }
+    match plan.submit_slurm() {
+        Ok((array, merge)) => {
+            println!("submitted job array {array} ({} shards) and merge job {merge} (after all succeed)", s.shards);
+            println!("array_job_id={array}");
+            println!("merge_job_id={merge}");
+            0
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
         }
     }
 }

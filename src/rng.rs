@@ -22,6 +22,14 @@ pub fn substream(seed: u64, stream: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The generator of the event at `position` (its place in the whole sample: a dataset's row,
+/// or an event's position in a chain) for `seed`. Attacks that draw per event (PGD's random
+/// start, RDSA's tries) key their draws by position, so an event gets the same numbers
+/// whether it is attacked in memory, in a chunk of a chain or in one shard of many.
+pub fn event_rng(seed: u64, position: u64) -> Rng {
+    rng(substream(seed, position))
+}
+
 /// A small counter-based stream (SplitMix64) for the many short, independent per-event
 /// sequences of a batched attack: 8 bytes of state, a few nanoseconds per number, and the
 /// same numbers for the same `(seed, stream)` whatever the batching or thread count.

@@ -19,6 +19,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::data::chain::Shard;
 use crate::error::{Error, Result};
 
 /// The allowed roots, canonicalised.
@@ -29,6 +30,9 @@ pub struct Sandbox {
     write: Vec<PathBuf>,
     /// Why there is no write root (the default `out/` was refused), for the error message.
     no_write: Option<String>,
+    /// The shard of a sharded run (`nuisance run --shard I/N`): its written files get the
+    /// shard's tag ([`Shard::file_name`]) so the shards' files do not collide.
+    shard: Shard,
 }
 
 impl Sandbox {
@@ -63,7 +67,7 @@ impl Sandbox {
             (allow_write.iter().map(|p| resolve(&cwd, p)).collect::<Result<_>>()?, None)
         };
         read.extend(write.iter().cloned());
-        Ok(Sandbox { cwd, read, write, no_write })
+        Ok(Sandbox { cwd, read, write, no_write, shard: Shard::WHOLE })
     }
 
     /// No restriction at all: for the Rust API and trusted tools (benchmarks).
@@ -73,17 +77,44 @@ impl Sandbox {
             read: vec![PathBuf::from("/")],
             write: vec![PathBuf::from("/")],
             no_write: None,
+            shard: Shard::WHOLE,
         }
     }
 
-    /// The resolved path of `p` if reading it is allowed.
-    pub fn check_read(&self, p: &str) -> Result<PathBuf> {
-        self.check(p, &self.read, "read", "reading")
+    /// The sandbox of shard `shard` of a sharded run: every file written gets the shard's tag
+    /// before its extension (`out/flips.parquet` → `out/flips.shard-1-of-4.parquet`), and a
+    /// file read under a write root is the shard's own copy when the shard wrote one.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
-    /// The resolved path of `p` if writing it is allowed.
+    /// The resolved path of `p` if reading it is allowed (in a sharded run, the shard's own
+    /// copy of a file under a write root when it exists).
+    pub fn check_read(&self, p: &str) -> Result<PathBuf> {
+        let full = self.check(p, &self.read, "read", "reading")?;
+        if !self.shard.is_whole() && self.write.iter().any(|r| full.starts_with(r)) {
+            let own = self.tagged(&full);
+            if own.is_file() {
+                return Ok(own);
+            }
+        }
+        Ok(full)
+    }
+
+    /// The resolved path of `p` if writing it is allowed (in a sharded run, with the shard's
+    /// tag in the file name).
     pub fn check_write(&self, p: &str) -> Result<PathBuf> {
-        self.check(p, &self.write, "write", "writing")
+        let full = self.check(p, &self.write, "write", "writing")?;
+        Ok(if self.shard.is_whole() { full } else { self.tagged(&full) })
+    }
+
+    /// `full` with the shard's tag in its file name.
+    fn tagged(&self, full: &Path) -> PathBuf {
+        match full.file_name() {
+            Some(name) => full.with_file_name(self.shard.file_name(&name.to_string_lossy())),
+            None => full.to_path_buf(),
+        }
     }
 
     /// The write roots (for messages and docs).

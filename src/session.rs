@@ -50,6 +50,9 @@ pub struct Config {
     /// Wall-clock limit of one run (`run_file`, or one REPL entry): the script and any Rust
     /// computation it started are stopped when it passes.
     pub timeout: Option<Duration>,
+    /// The shard of a sharded run (`nuisance run --shard I/N`): chains read only its share
+    /// and written files get its tag (see [`crate::data::chain::shard`]); `None` runs whole.
+    pub shard: Option<crate::data::chain::Shard>,
 }
 
 /// A script error, rendered and taken apart.
@@ -83,9 +86,12 @@ pub struct Session {
 impl Session {
     /// A new session with the given configuration.
     pub fn new(config: Config) -> Result<Self> {
-        let sandbox = Sandbox::new(config.script_dir.as_deref(), &config.allow_read, &config.allow_write)?;
+        let shard = config.shard.unwrap_or_default();
+        let sandbox =
+            Sandbox::new(config.script_dir.as_deref(), &config.allow_read, &config.allow_write)?.with_shard(shard);
         let control = Control { progress: config.progress, ..Control::default() };
-        let ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
+        let mut ctx = Ctx::new(sandbox, control, config.seed, config.smoke);
+        ctx.shard = shard;
         let output = Rc::new(RefCell::new(String::new()));
         let timed_out = Arc::new(AtomicBool::new(false));
         let engine = build_engine(&ctx, &config, output.clone(), timed_out.clone());

@@ -811,3 +811,15 @@ fn replace_head_names_a_width_the_output_cannot_take() {
         "{e}"
     );
 }
+
+#[test]
+fn streamed_rdsa_without_a_reference_says_how_to_give_one() {
+    let e = err("let d = dataset(\"gaussians\", #{ n: 50, seed: 1 });\n\
+                 d.write_parquet(\"out/err_stream_rdsa.parquet\");\n\
+                 let m = train(mlp([20, 4, 1]), d, #{ epochs: 1 }).model;\n\
+                 stream_attack(chain(\"out/err_stream_rdsa.parquet\"), m, uncertainty(d, #{ all: #{ abs: 0.5 } }), #{ attack: \"rdsa\" });");
+    assert!(
+        e.starts_with("error: stream_attack: rdsa: RDSA draws from the marginals of a sample; streamed, each chunk would have its own. Give the sample as `options: #{ reference: … }`"),
+        "{e}"
+    );
+}

@@ -76,7 +76,8 @@ fn fgsm_and_pgd_training_raise_their_adversarial_accuracy() {
     let s = setup();
     let unc = collider_model(s.train.names()).unwrap().with_scale(3.0).unwrap();
     let plain = train(&s.model, &s.train, &s.cfg, &Control::quiet()).unwrap().model;
-    let pgd10 = PgdConfig { eps: 1.0, step: 0.25, steps: 10, norm: Norm::Linf, random_start: false, seed: 0 };
+    let pgd10 =
+        PgdConfig { eps: 1.0, step: 0.25, steps: 10, norm: Norm::Linf, random_start: false, seed: 0, first_event: 0 };
     for (name, cfg) in [("fgsm", PgdConfig::fgsm(1.0, Norm::Linf)), ("pgd", pgd10)] {
         let adv_acc = |m: &dyn Model| {
             let g = Goal::Untargeted(s.test.label().unwrap().to_vec());

@@ -25,7 +25,7 @@ use super::uncertainty::UncertaintyModel;
 use crate::error::{Error, Result};
 use crate::model::{GradTarget, Model, Output, Targets};
 use crate::optim::{Control, Kv, Solver};
-use crate::rng::{rng, substream};
+use crate::rng::event_rng;
 
 /// Events per chunk for random starts.
 const START_CHUNK: usize = 4096;
@@ -90,12 +90,17 @@ pub struct PgdConfig {
     pub random_start: bool,
     /// Seed of the random start.
     pub seed: u64,
+    /// Position of the first attacked event in the whole sample (a chain): the random start
+    /// of the event at position `p` is drawn from the per-event stream `(seed, p)`
+    /// ([`crate::rng::event_rng`]), so a chunk or a shard of a chain gets the numbers of one
+    /// run over the whole chain. 0 for an in-memory dataset (positions are its rows).
+    pub first_event: u64,
 }
 
 impl PgdConfig {
     /// FGSM: one step of size ε.
     pub fn fgsm(eps: f32, norm: Norm) -> Self {
-        PgdConfig { eps, step: eps, steps: 1, norm, random_start: false, seed: 0 }
+        PgdConfig { eps, step: eps, steps: 1, norm, random_start: false, seed: 0, first_event: 0 }
     }
 
     fn check(&self) -> Result<()> {
@@ -239,10 +244,12 @@ impl<'a> Pgd<'a> {
     fn random_start(&mut self) {
         let (n, d) = self.x.dim();
         let mut r = Array2::<f32>::zeros((n, d));
-        let (seed, eps, norm) = (self.cfg.seed, self.cfg.eps, self.cfg.norm);
+        let (seed, eps, norm, first) = (self.cfg.seed, self.cfg.eps, self.cfg.norm, self.cfg.first_event);
         r.axis_chunks_iter_mut(Axis(0), START_CHUNK).into_par_iter().enumerate().for_each(|(c, mut chunk)| {
-            let mut g = rng(substream(seed, c as u64));
-            for mut row in chunk.rows_mut() {
+            for (k, mut row) in chunk.rows_mut().into_iter().enumerate() {
+                // one stream per event, keyed by its position: independent of the batching,
+                // the thread count and the chunking of a chain
+                let mut g = event_rng(seed, first + (c * START_CHUNK + k) as u64);
                 match norm {
                     Norm::Linf => row.iter_mut().for_each(|v| *v = g.random_range(-eps..=eps)),
                     Norm::L2 => {

@@ -23,7 +23,8 @@ fn linf_pgd_stays_in_its_box_and_raises_the_loss() {
     let x0 = ds.x();
     let goal = untargeted(&m, x0);
     for random_start in [false, true] {
-        let cfg = PgdConfig { eps: 0.3, step: 0.05, steps: 10, norm: Norm::Linf, random_start, seed: 4 };
+        let cfg =
+            PgdConfig { eps: 0.3, step: 0.05, steps: 10, norm: Norm::Linf, random_start, seed: 4, first_event: 0 };
         let r = pgd(&m, &unc, x0, &goal, &cfg, &Projection::default(), &Control::quiet()).unwrap();
         let sigma = unc.sigma(x0);
         for ((xa, xo), s) in r.x.iter().zip(x0.iter()).zip(sigma.iter()) {
@@ -45,7 +46,7 @@ fn l2_pgd_stays_in_the_mahalanobis_ball() {
     let x0 = ds.x();
     let goal = untargeted(&m, x0);
     for random_start in [false, true] {
-        let cfg = PgdConfig { eps: 1.5, step: 0.3, steps: 8, norm: Norm::L2, random_start, seed: 9 };
+        let cfg = PgdConfig { eps: 1.5, step: 0.3, steps: 8, norm: Norm::L2, random_start, seed: 9, first_event: 0 };
         let r = pgd(&m, &unc, x0, &goal, &cfg, &Projection::default(), &Control::quiet()).unwrap();
         // χ² = ‖u‖² ≤ ε² on every event (independent check through the model's χ²).
         assert!(
@@ -94,7 +95,8 @@ fn projections_hold_on_every_event() {
         vec![Rule::Clip { feature: 0, lo: -0.5, hi: 0.5 }, Rule::Integer { feature: 1 }, Rule::Frozen { feature: 2 }],
     )
     .unwrap();
-    let cfg = PgdConfig { eps: 1.0, step: 0.2, steps: 5, norm: Norm::Linf, random_start: true, seed: 1 };
+    let cfg =
+        PgdConfig { eps: 1.0, step: 0.2, steps: 5, norm: Norm::Linf, random_start: true, seed: 1, first_event: 0 };
     let r = pgd(&m, &unc, x0, &untargeted(&m, x0), &cfg, &proj, &Control::quiet()).unwrap();
     let clip_only =
         Projection::new(ds.names().to_vec(), vec![Rule::Integer { feature: 1 }, Rule::Frozen { feature: 2 }]);
@@ -113,7 +115,8 @@ fn targeted_and_regression_goals_move_the_output_the_right_way() {
     let (m, ds) = trained(5, Output::Sigmoid);
     let unc = bench_sigma(&ds);
     let x0 = ds.x();
-    let cfg = PgdConfig { eps: 0.5, step: 0.1, steps: 10, norm: Norm::Linf, random_start: false, seed: 0 };
+    let cfg =
+        PgdConfig { eps: 0.5, step: 0.1, steps: 10, norm: Norm::Linf, random_start: false, seed: 0, first_event: 0 };
     let r = pgd(&m, &unc, x0, &Goal::TargetScore(1.0), &cfg, &Projection::default(), &Control::quiet()).unwrap();
     let before: f32 = r.score_before.sum();
     let after: f32 = r.score_after.sum();
@@ -143,7 +146,7 @@ fn clean_class_goal_equals_explicit_predicted_labels_and_reuses_the_clean_pass()
         let unc = bench_sigma(&ds);
         let x0 = ds.x();
         for (random_start, norm) in [(false, Norm::Linf), (true, Norm::Linf), (false, Norm::L2)] {
-            let cfg = PgdConfig { eps: 0.4, step: 0.1, steps: 5, norm, random_start, seed: 3 };
+            let cfg = PgdConfig { eps: 0.4, step: 0.1, steps: 5, norm, random_start, seed: 3, first_event: 0 };
             let q = Control::quiet();
             let a = pgd(&m, &unc, x0, &Goal::UntargetedClean, &cfg, &Projection::default(), &q).unwrap();
             let b = pgd(&m, &unc, x0, &untargeted(&m, x0), &cfg, &Projection::default(), &q).unwrap();

@@ -108,6 +108,13 @@ pub trait Attack: std::fmt::Debug + Send + Sync {
         control: &Control,
     ) -> Result<AttackResult>;
 
+    /// Places the configured events in a larger sample: the first of them is at `position`
+    /// (a chunk of a chain). Attacks that draw random numbers per event key them by position
+    /// ([`crate::rng::event_rng`]), so every event of a chain gets the numbers it gets in one
+    /// run over the whole chain, whatever the chunking or sharding; the default does nothing
+    /// (the attack draws nothing per event).
+    fn place(&mut self, _position: u64) {}
+
     /// The attack with a per-event factor on the scale of `unc` (the s_flip bisection), for
     /// attacks that support it; `None` otherwise.
     fn at_event_scales(

@@ -270,6 +270,9 @@ pub struct Rdsa {
     proj: Projection,
     /// The set layout of a set model's inputs (features = its event and object features).
     layout: Option<SetLayout>,
+    /// Position of the first attacked event in the whole sample: event `i` of a call draws
+    /// from the streams of position `first_event + i` (see [`Rdsa::place`]).
+    first_event: u64,
 }
 
 /// The outcome of [`Rdsa::attack`].
@@ -391,7 +394,16 @@ impl Rdsa {
             marginals,
             proj: proj.clone(),
             layout: layout.cloned(),
+            first_event: 0,
         })
+    }
+
+    /// Places the attacked events in a larger sample: the first is at `position` (a chunk of
+    /// a chain; 0, the default, for a dataset attacked whole). Event `i` of a call draws its
+    /// subset and tries from the streams of position `position + i`, so a chain's events get
+    /// the same tries in any chunking or sharding as in one run over the whole chain.
+    pub fn place(&mut self, position: u64) {
+        self.first_event = position;
     }
 
     /// The input columns feature `j` occupies in an event whose input row is `x0`: column `j`

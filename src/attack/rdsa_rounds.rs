@@ -72,10 +72,11 @@ impl<'a> Rounds<'a> {
         let k = rdsa.cfg.k;
         let fixed_random = rdsa.cfg.features.is_none() && rdsa.cfg.subset == SubsetDraw::PerEvent;
         let mut subsets = Vec::new();
+        let first = rdsa.first_event;
         if fixed_random {
             subsets = vec![0; n * k];
             subsets.par_chunks_mut(k).enumerate().for_each_init(Vec::new, |pool, (i, dst)| {
-                let mut s = Stream::new(substream(seed, i as u64), SUBSET_STREAM);
+                let mut s = Stream::new(substream(seed, first + i as u64), SUBSET_STREAM);
                 draw_subset(&rdsa.candidates, k, &mut s, pool);
                 dst.copy_from_slice(&pool[..k]);
             });
@@ -121,7 +122,7 @@ impl<'a> Rounds<'a> {
             let (i, t) = who(r);
             let x0 = &self.x0[i * d..(i + 1) * d];
             let margs = &self.rdsa.marginals[self.group[i]];
-            let mut s = Stream::new(substream(self.seed, i as u64), u64::from(t));
+            let mut s = Stream::new(substream(self.seed, self.rdsa.first_event + i as u64), u64::from(t));
             row.copy_from_slice(x0);
             let chosen: &[usize] = match (&cfg.features, cfg.subset) {
                 (Some(list), _) => list,

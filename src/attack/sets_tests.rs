@@ -188,7 +188,8 @@ fn object_projections_apply_to_real_slots_only() {
     names.push("part.b".into());
     let p = Projection::with_objects(names, 3, vec![Rule::Clip { feature: 3, lo: 0.25, hi: f32::INFINITY }]).unwrap();
     let p = p.over_inputs(&m).unwrap();
-    let cfg = PgdConfig { eps: 1.0, step: 0.5, steps: 3, norm: Norm::Linf, random_start: false, seed: 0 };
+    let cfg =
+        PgdConfig { eps: 1.0, step: 0.5, steps: 3, norm: Norm::Linf, random_start: false, seed: 0, first_event: 0 };
     let r = pgd(&m, &unc, x0.view(), &Goal::UntargetedClean, &cfg, &p, &Control::quiet()).unwrap();
     assert_objects_kept(&m, &ds, x0.view(), r.x.view());
     let l = m.layout();

@@ -734,7 +734,7 @@ pub mod attack_api {
     /// | `norm` | string | "linf" | `"linf"` or `"l2"` (χ²; Mahalanobis with correlations) |
     /// | `steps` | int | 10 | iterations |
     /// | `step` | float | 2.5·ε/steps | step size in σ units |
-    /// | `random_start` | bool | false | start at a random point of the ball |
+    /// | `random_start` | bool | false | start at a random point of the ball (each event from its own stream of `seed` and its row, as `stream_attack` does with its chain position) |
     /// | `seed` | int | session | seed of the random start |
     /// | `labels` | string | "predicted" | untargeted: ascend the loss of the `"predicted"` or `"true"` class |
     /// | `target` | int or float | — | targeted: a class (int), or a sigmoid score (float) |

@@ -43,7 +43,7 @@ mod helpers {
             files.extend(glob::expand(&cx.sandbox, p)?);
             crate::limits::check("chain", "files", files.len(), crate::limits::CHAIN_FILES)?;
         }
-        Ok(Chain::open(&files, &opts)?)
+        Ok(Chain::open(&files, &opts)?.sharded(cx.shard))
     }
 
     /// Chunk `k` of chunks of at most `size` events, or an error giving the count.
@@ -143,7 +143,30 @@ pub mod chain_api {
         open(&c, &strings("chain", "files", &files)?, &Map::new())
     }
 
-    /// Events in all files of the chain.
+    /// The shard this run works on: `#{ index, count }` (`nuisance run --shard I/N` gives
+    /// `#{ index: I, count: N }`; an unsharded run `#{ index: 0, count: 1 }`). In a sharded
+    /// run every chain reads only the shard's share of its files and row groups (contiguous
+    /// ranges of the chain, chosen by position, never by chunk size), every event keeps its
+    /// position in the whole chain, and every file the script writes gets the shard's tag
+    /// before its extension (`out/flips.parquet` → `out/flips.shard-1-of-4.parquet`; reading
+    /// that path back in the same run reads the shard's copy). `nuisance merge` joins the
+    /// shards' files.
+    ///
+    /// ```rhai
+    /// let s = shard();
+    /// assert_eq(s.count, 1);
+    /// assert_eq(s.index, 0);
+    /// ```
+    #[rhai_fn(return_raw)]
+    pub fn shard(c: NativeCallContext) -> crate::bindings::RhaiResult<Map> {
+        let cx = crate::bindings::ctx(&c)?;
+        let mut m = Map::new();
+        m.insert("index".into(), (cx.shard.index as i64).into());
+        m.insert("count".into(), (cx.shard.count as i64).into());
+        Ok(m)
+    }
+
+    /// Events in all files of the chain (in a sharded run: in the shard's share).
     ///
     /// ```rhai
     /// dataset("gaussians", #{ n: 30, seed: 1 }).write_parquet("out/doc_chain_len.parquet");

@@ -66,13 +66,23 @@ pub struct Ctx {
     pub control: Control,
     pub seed: u64,
     pub smoke: bool,
+    /// The shard of a sharded run (`nuisance run --shard I/N`; 0/1 otherwise): chains
+    /// opened by the script read only its share.
+    pub shard: crate::data::chain::Shard,
     counter: Rc<Cell<u64>>,
 }
 
 impl Ctx {
     /// A context with the given sandbox, control and session seed.
     pub fn new(sandbox: Sandbox, control: Control, seed: u64, smoke: bool) -> Self {
-        Ctx { sandbox: Arc::new(sandbox), control, seed, smoke, counter: Rc::new(Cell::new(0)) }
+        Ctx {
+            sandbox: Arc::new(sandbox),
+            control,
+            seed,
+            smoke,
+            shard: crate::data::chain::Shard::WHOLE,
+            counter: Rc::new(Cell::new(0)),
+        }
     }
 
     /// `explicit` if given, else the next deterministic stream of the session seed.

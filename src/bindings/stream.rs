@@ -22,7 +22,7 @@ pub mod stream_api {
     use crate::model::SharedModel;
     use crate::stream::{attack_chain, streamable};
 
-    /// Runs a per-event attack (`"fgsm"`, `"pgd"` or `"minifool"`) over a chain one chunk at
+    /// Runs a per-event attack (`"fgsm"`, `"pgd"`, `"minifool"` or `"rdsa"`) over a chain one chunk at
     /// a time, in bounded memory: each chunk is read, attacked, appended to the result table
     /// `out` as one Parquet row group, and counted into the summary; only one chunk is held
     /// at a time. Every event's result equals the in-memory attack's on the whole chain,
@@ -33,12 +33,17 @@ pub mod stream_api {
     /// `flipped`, `chi2` and the attack's own columns; it appears only once complete.
     /// Returns `#{ events, correct, flipped, flipped_correct, flip_fraction,
     /// flip_fraction_correct, weighted_flip_fraction, sum_weights, … }` (`flip_fraction` over
-    /// all events, as `fgsm` gives it). PGD's `random_start`, per-event `labels`, RDSA and
-    /// CONSERVAttack do not stream (an error says why).
+    /// all events, as `fgsm` gives it). Random draws (PGD's `random_start`, RDSA's tries) come
+    /// from each event's own stream, keyed by the seed and the event's position in the chain,
+    /// so they equal the in-memory attack's on `c.read()` with the same seed, in any chunking
+    /// and in any shard (`nuisance run --shard`). RDSA streams with its marginals from a fixed
+    /// sample, `options: #{ reference: d }`; per-event `labels` and CONSERVAttack do not
+    /// stream (an error says why). In a sharded run only the shard's chunks are attacked and
+    /// `out` and `summary` get the shard's suffix (see `shard()`).
     ///
     /// | option | type | default | meaning |
     /// |---|---|---|---|
-    /// | `attack` | string | "pgd" | `"fgsm"`, `"pgd"` or `"minifool"` |
+    /// | `attack` | string | "pgd" | `"fgsm"`, `"pgd"`, `"minifool"` or `"rdsa"` |
     /// | `options` | map | #{} | the attack's own options (as `fgsm` / `pgd` / `minifool`) |
     /// | `chunk` | int | 100000 | events per chunk (at most; a larger row group is one chunk) |
     /// | `out` | string | none | the per-event result table (Parquet) |
@@ -67,7 +72,7 @@ pub mod stream_api {
     ) -> RhaiResult<Map> {
         let cx = ctx(&c)?;
         let mut o = Opts::new("stream_attack", &options);
-        let kind = o.choice("attack", &crate::attack::attack_names(true), "pgd")?;
+        let kind = o.choice("attack", &crate::attack::attack_names(false), "pgd")?;
         let mut sub = o.map_opt("options")?.unwrap_or_default();
         let chunk = o.usize("chunk", 100_000)?;
         let out = o.string_opt("out")?;
@@ -81,8 +86,7 @@ pub mod stream_api {
             }
             .into());
         }
-        let random_start = sub.get("random_start").and_then(|v| v.as_bool().ok()).unwrap_or(false);
-        streamable(kind, random_start, sub.contains_key("labels"))
+        streamable(kind, sub.contains_key("reference"), sub.contains_key("labels"))
             .map_err(|why| Error::arg("stream_attack", format!("{kind}: {why}")))?;
         // One seed for the whole chain (each chunk's configuration would otherwise take the next).
         if declared(kind).is_some_and(|keys| keys.contains(&"seed")) && !sub.contains_key("seed") {

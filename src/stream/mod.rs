@@ -9,9 +9,11 @@
 //! shards) merge into exactly the summary of one run, whatever the chunk size.
 //!
 //! An attack streams when its result for an event depends on that event alone: FGSM, PGD
-//! without a random start and MiniFool. Attacks whose random draws are keyed by the event's
-//! position within the call (PGD's random start, RDSA) or that need the whole sample (RDSA's
-//! marginals, CONSERVAttack's histograms) are refused by the caller ([`streamable`]).
+//! (its random start drawn from the event's own stream, keyed by the seed and the event's
+//! position in the chain: [`crate::attack::Attack::place`]), MiniFool, and RDSA with its
+//! marginals from a fixed `reference` sample (its tries keyed by position too). RDSA without
+//! a reference (marginals of each chunk) and CONSERVAttack (the whole sample's histograms)
+//! are refused by the caller ([`streamable`]).
 
 pub mod exact;
 mod summary;
@@ -37,16 +39,14 @@ use crate::optim::Control;
 
 /// Whether attack `name` with these option values can stream (see the module documentation);
 /// `Err` says why not.
-pub fn streamable(name: &str, random_start: bool, per_event_labels: bool) -> std::result::Result<(), String> {
+pub fn streamable(name: &str, has_reference: bool, per_event_labels: bool) -> std::result::Result<(), String> {
     match name {
-        "rdsa" => Err("RDSA draws from marginals of the whole sample and keys its random draws by the event's \
-                       position in the call; it does not stream yet"
+        "rdsa" if !has_reference => Err("RDSA draws from the marginals of a sample; streamed, each chunk would have \
+                                         its own. Give the sample as `options: #{ reference: … }` (a Dataset that \
+                                         fits in memory, e.g. `c.read_chunk(0, 100000)`)"
             .into()),
         "conservattack" => Err("CONSERVAttack needs the whole sample (its histograms and correlations); \
                                 read the chain with `read()` when it fits in memory"
-            .into()),
-        "pgd" if random_start => Err("PGD's random start is drawn per call, not per event; it does not stream yet \
-                                      (stream without `random_start`)"
             .into()),
         _ if per_event_labels => Err("`labels` lists one class per event of one dataset; a streamed attack takes \
                                       the chain's label column"
@@ -89,7 +89,8 @@ pub fn attack_chain(
         let ds = chain.read(c)?;
         model.check_features(&ds)?;
         ds.check_finite("stream_attack")?;
-        let attack = configure(&ds)?;
+        let mut attack = configure(&ds)?;
+        attack.place(c.first_event as u64);
         let x = model.inputs(&ds)?;
         let outcome = attack.run(model, x.view(), ds.label(), &quiet)?;
         let part = AttackSummary::of_chunk(name, &ds, &outcome);
@@ -178,5 +179,7 @@ fn table(model: &dyn Model, first: usize, ds: &Dataset, out: &Outcome) -> Result
     RecordBatch::try_from_iter(cols).map_err(|e| Error::arg("stream_attack", format!("building the result table: {e}")))
 }
 
+#[cfg(test)]
+mod shard_tests;
 #[cfg(test)]
 mod tests;

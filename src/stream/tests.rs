@@ -196,6 +196,6 @@ fn a_failing_chunk_leaves_no_result_file() {
         .count();
     assert_eq!(leftovers, 0);
     assert!(streamable("rdsa", false, false).is_err());
-    assert!(streamable("pgd", true, false).unwrap_err().contains("random_start"));
+    assert!(streamable("rdsa", true, false).is_ok());
     assert!(streamable("pgd", false, false).is_ok());
 }

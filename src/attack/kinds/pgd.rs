@@ -81,7 +81,7 @@ fn config(name: &'static str, o: &mut dyn AttackOptions) -> Result<PgdConfig> {
     let step = o.positive("step", f64::from(2.5 * eps / steps.max(1) as f32))? as f32;
     let random_start = o.bool("random_start", false)?;
     let seed = o.seed()?;
-    Ok(PgdConfig { eps, step, steps, norm, random_start, seed })
+    Ok(PgdConfig { eps, step, steps, norm, random_start, seed, first_event: 0 })
 }
 
 /// The goals of options `labels`, `target`, `direction`.
@@ -151,6 +151,10 @@ impl Attack for Gradient {
 
     fn budget(&self) -> Option<&UncertaintyModel> {
         Some(&self.unc)
+    }
+
+    fn place(&mut self, position: u64) {
+        self.cfg.first_event = position;
     }
 
     fn at_budget(

@@ -201,6 +201,10 @@ impl Attack for RdsaAttack {
         None
     }
 
+    fn place(&mut self, position: u64) {
+        self.rdsa.place(position);
+    }
+
     fn at_budget(
         &self,
         _model: &dyn Model,

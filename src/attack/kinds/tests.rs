@@ -31,7 +31,8 @@ fn registry_runs_equal_the_direct_calls_bit_for_bit() {
     let values =
         Values::new("pgd").with("eps", Value::Float(0.2)).with("steps", Value::Int(5)).with("step", Value::Float(0.05));
     let via = configure("pgd", &setup, values).unwrap().run(&m, ds.x(), None, &q).unwrap();
-    let cfg = PgdConfig { eps: 0.2, step: 0.05, steps: 5, norm: Norm::Linf, random_start: false, seed: 0 };
+    let cfg =
+        PgdConfig { eps: 0.2, step: 0.05, steps: 5, norm: Norm::Linf, random_start: false, seed: 0, first_event: 0 };
     let direct = pgd(&m, &unc, ds.x(), &Goal::UntargetedClean, &cfg, &Projection::default(), &q).unwrap();
     assert_eq!(via.attack.x, direct.x);
     assert!(via.attack.flip_fraction() > 0.0);

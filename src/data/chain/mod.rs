@@ -14,6 +14,7 @@
 //! error naming the file, the column and the row within the chunk.
 
 pub mod glob;
+pub mod shard;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ use crate::data::io::{self, FileLayout, ReadOptions};
 use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::limits;
+
+pub use self::shard::Shard;
 
 /// The file format of a chain (all its files have one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +74,12 @@ pub struct Chain {
     files: Vec<ChainFile>,
     opts: ReadOptions,
     names: Vec<String>,
+    /// Events of this chain's share (all of them unless [`Chain::sharded`]).
     events: usize,
+    /// Events in all files.
+    total_events: usize,
+    /// The share read ([`shard`]).
+    shard: Shard,
 }
 
 impl Chain {
@@ -117,7 +125,7 @@ impl Chain {
         }
         let reference = reference.ok_or_else(|| Error::Empty { op: "chain", what: "the list of files".into() })?;
         let (opts, names) = resolve_roles(first, format, &reference, opts)?;
-        Ok(Chain { format, files, opts, names, events })
+        Ok(Chain { format, files, opts, names, events, total_events: events, shard: Shard::WHOLE })
     }
 
     /// The files' format.
@@ -130,7 +138,7 @@ impl Chain {
         &self.files
     }
 
-    /// Events in all files.
+    /// Events in all files (of this chain's share, when [`Chain::sharded`]).
     pub fn events(&self) -> usize {
         self.events
     }
@@ -141,7 +149,8 @@ impl Chain {
     }
 
     /// The chunks of at most `max_events` events (a larger row group or ROOT file is one
-    /// chunk), in chain order; files without events give none.
+    /// chunk), in chain order; files without events give none. A sharded chain gives only
+    /// its share's chunks (a chunk never spans two shards).
     pub fn chunks(&self, max_events: usize) -> Result<Vec<Chunk>> {
         if max_events == 0 {
             return Err(Error::arg("chain", "the chunk size must be at least 1 event"));
@@ -153,11 +162,15 @@ impl Chain {
             while start < file.units.len() {
                 let mut end = start + 1;
                 let mut n = file.units[start];
-                while end < file.units.len() && n.saturating_add(file.units[end]) <= max_events {
+                let mine = self.in_share(first);
+                while end < file.units.len()
+                    && n.saturating_add(file.units[end]) <= max_events
+                    && self.in_share(first + n) == mine
+                {
                     n += file.units[end];
                     end += 1;
                 }
-                if n > 0 {
+                if n > 0 && mine {
                     out.push(Chunk { file: f, units: start..end, first_event: first, events: n });
                 }
                 first += n;
