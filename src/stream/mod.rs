@@ -14,6 +14,7 @@
 //! marginals, CONSERVAttack's histograms) are refused by the caller ([`streamable`]).
 
 pub mod exact;
+pub mod rss;
 mod summary;
 
 use std::path::Path;
