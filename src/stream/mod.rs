@@ -13,9 +13,15 @@
 //! position within the call (PGD's random start, RDSA) or that need the whole sample (RDSA's
 //! marginals, CONSERVAttack's histograms) are refused by the caller ([`streamable`]).
 
+pub mod cut;
+mod driver;
 pub mod exact;
+pub mod hist;
+pub mod histogram;
 pub mod rss;
+pub mod scores;
 mod summary;
+pub mod yields;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -179,5 +185,7 @@ fn table(model: &dyn Model, first: usize, ds: &Dataset, out: &Outcome) -> Result
     RecordBatch::try_from_iter(cols).map_err(|e| Error::arg("stream_attack", format!("building the result table: {e}")))
 }
 
+#[cfg(test)]
+mod sums_tests;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@
 //! error naming the file, the column and the row within the chunk.
 
 pub mod glob;
+mod whole;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
