@@ -196,6 +196,26 @@ pub mod stream_sums_api {
         finish(summary.as_deref(), &h.to_json())
     }
 
+    /// `stream_histogram` with 50 bins over the expression's range, found by a first pass
+    /// over the chain (the largest value falls in the last bin).
+    ///
+    /// ```rhai
+    /// dataset("gaussians", #{ n: 300, seed: 1 }).write_parquet("out/doc_shist1.parquet");
+    /// let h = stream_histogram(chain("out/doc_shist1.parquet"), "x1");
+    /// assert_eq(h.counts.reduce(|a, c| a + c, 0), 300);
+    /// ```
+    #[rhai_fn(return_raw, name = "stream_histogram")]
+    pub fn stream_histogram_default(c: NativeCallContext, chain: Chain, expression: &str) -> RhaiResult<Map> {
+        let cx = ctx(&c)?;
+        let e = Expr::parse(expression)?;
+        let (lo, hi) = crate::stream::histogram::range_chain(&chain, &e, 100_000, &cx.control)?.unwrap_or((0.0, 1.0));
+        // the top edge just above the largest value, so it is counted in the last bin
+        let hi = if hi > lo { hi + (hi - lo) * 1e-9 } else { lo + 1.0 };
+        let empty = crate::stream::hist::Hist::uniform("stream_histogram", 50, lo, hi)?;
+        let h = crate::stream::histogram::histogram_chain(&chain, &e, 100_000, empty, &cx.control)?;
+        finish(None, &h.to_json())
+    }
+
     /// A cut over a chain, one chunk at a time: the selection (as `filter`'s expressions)
     /// evaluated per event, the pass flags written to `out` (`event`, `label`, `weight`,
     /// `pass`), and the counts and weighted yields, in total and per class, with exact sums.

@@ -20,3 +20,16 @@ pub fn histogram_chain(chain: &Chain, expr: &Expr, chunk: usize, empty: Hist, co
     })?;
     Ok(h)
 }
+
+/// The smallest and largest finite value of `expr` over `chain` (a first pass, for a histogram
+/// whose range is not given); `None` when no value is finite.
+pub fn range_chain(chain: &Chain, expr: &Expr, chunk: usize, control: &Control) -> Result<Option<(f64, f64)>> {
+    let mut r: Option<(f64, f64)> = None;
+    each_chunk("stream_histogram", chain, chunk, None, control, &mut |_, ds| {
+        for x in expr.eval_table(&ds, "stream_histogram")?.into_iter().filter(|x| x.is_finite()) {
+            r = Some(r.map_or((x, x), |(lo, hi)| (lo.min(x), hi.max(x))));
+        }
+        Ok(None)
+    })?;
+    Ok(r)
+}
