@@ -139,7 +139,7 @@ impl Error {
             }
             Error::Limit { .. } => "the limits are listed in the README, section 'Limits'".into(),
             Error::Memory { .. } => {
-                "raise the budget with --max-memory SIZE (e.g. 8G), or keep fewer datasets alive".into()
+                "raise the budget with --max-memory SIZE (e.g. 8G) or set_memory_limit(\"8G\") in the script, or keep fewer datasets alive".into()
             }
             Error::NonFiniteScores { .. } => {
                 "the model's weights or the events contain NaN or Inf (a diverged training, a bad file)".into()

@@ -31,19 +31,25 @@ pub const FALLBACK_BUDGET: u64 = 8 << 30;
 /// A memory limit and the bytes counted against it.
 #[derive(Debug)]
 pub struct Budget {
-    limit: u64,
+    limit: AtomicU64,
     used: AtomicU64,
 }
 
 impl Budget {
     /// A budget of `limit` bytes with nothing in use.
     pub fn new(limit: u64) -> Arc<Budget> {
-        Arc::new(Budget { limit, used: AtomicU64::new(0) })
+        Arc::new(Budget { limit: AtomicU64::new(limit), used: AtomicU64::new(0) })
     }
 
     /// The limit in bytes.
     pub fn limit(&self) -> u64 {
-        self.limit
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Sets the limit to `bytes` (a script's `set_memory_limit`); what is in use stays counted,
+    /// and only later requests see the new limit.
+    pub fn set_limit(&self, bytes: u64) {
+        self.limit.store(bytes, Ordering::Relaxed);
     }
 
     /// Bytes currently counted.
@@ -56,9 +62,10 @@ impl Budget {
     pub fn reserve(self: &Arc<Self>, bytes: u64, what: &str) -> Result<Reservation> {
         let mut used = self.used.load(Ordering::Relaxed);
         loop {
-            let fits = used.checked_add(bytes).is_some_and(|t| t <= self.limit);
+            let limit = self.limit();
+            let fits = used.checked_add(bytes).is_some_and(|t| t <= limit);
             if !fits {
-                return Err(Error::Memory { what: what.to_string(), requested: bytes, used, budget: self.limit });
+                return Err(Error::Memory { what: what.to_string(), requested: bytes, used, budget: limit });
             }
             match self.used.compare_exchange_weak(used, used + bytes, Ordering::Relaxed, Ordering::Relaxed) {
                 Ok(_) => return Ok(Reservation { budget: Some(self.clone()), bytes }),

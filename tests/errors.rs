@@ -414,6 +414,18 @@ fn absurd_sizes_are_limit_errors_naming_the_limit() {
 }
 
 #[test]
+fn population_methods_refuse_a_chain_over_the_memory_limit() {
+    // The chain holds 4000 events × (20 float32 features + an i64 label) = 352,000 bytes; the
+    // dataset written (176,000 bytes) is still alive, so 400,000 bytes cannot hold both.
+    let src = "let d = dataset(\"gaussians\", #{ n: 2000, seed: 1 });\nd.write_parquet(\"out/err_whole.parquet\");\nlet c = chain([\"out/err_whole.parquet\", \"out/err_whole.parquet\"]);\nset_memory_limit(400000);\ntrain(mlp([20, 4, 1]), c);";
+    let e = common::run(src).expect_err("the chain is over the limit");
+    assert_eq!(
+        e,
+        "error: train needs the whole sample in memory at once; the chain's 4000 events in 2 files: needs 343.8 KiB, but the session memory budget of 390.6 KiB has 218.4 KiB left (172.2 KiB in use)\n  --> test.rhai:5:1\n  |\n5 | train(mlp([20, 4, 1]), c);\n  | ^\n  = hint: raise the budget with --max-memory SIZE (e.g. 8G) or set_memory_limit(\"8G\") in the script, or keep fewer datasets alive\n"
+    );
+}
+
+#[test]
 fn datasets_kept_in_a_loop_end_at_the_memory_budget() {
     // Each collider dataset of 20,000 events holds 20000·11·4 + 20000·8 = 1,040,000 bytes: four
     // fit in 4 MiB (4,194,304 bytes), the fifth does not.
@@ -421,7 +433,7 @@ fn datasets_kept_in_a_loop_end_at_the_memory_budget() {
     let e = common::run_with(|c| c.max_memory = Some(4 << 20), src).expect_err("the budget should stop the loop");
     assert_eq!(
         e,
-        "error: dataset: 20000 collider events × 11 features: needs 1015.6 KiB, but the session memory budget of 4.0 MiB has 33.5 KiB left (4.0 MiB in use)\n  --> test.rhai:2:17\n  |\n2 | loop { all.push(dataset(\"collider\", #{ n: 20000, seed: 1 })); }\n  |                 ^\n  = hint: raise the budget with --max-memory SIZE (e.g. 8G), or keep fewer datasets alive\n"
+        "error: dataset: 20000 collider events × 11 features: needs 1015.6 KiB, but the session memory budget of 4.0 MiB has 33.5 KiB left (4.0 MiB in use)\n  --> test.rhai:2:17\n  |\n2 | loop { all.push(dataset(\"collider\", #{ n: 20000, seed: 1 })); }\n  |                 ^\n  = hint: raise the budget with --max-memory SIZE (e.g. 8G) or set_memory_limit(\"8G\") in the script, or keep fewer datasets alive\n"
     );
     // Datasets let go of give their bytes back.
     let src = "for i in 0..20 { let d = dataset(\"collider\", #{ n: 20000, seed: i }); }\nprint(\"ok\");";

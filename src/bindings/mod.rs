@@ -19,6 +19,7 @@ pub mod detector;
 pub mod files;
 pub mod finetune;
 pub mod landscape;
+pub mod memory;
 pub mod model;
 pub mod options;
 pub mod part;
@@ -29,8 +30,10 @@ pub mod rdsa;
 pub mod simulate;
 pub mod sort;
 pub mod stream;
+pub mod stream_sums;
 pub mod systematics;
 pub mod transfer;
+pub mod whole;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -157,6 +160,9 @@ pub fn register(engine: &mut Engine) {
     rdsa::register(engine);
     sort::register(engine);
     stream::register(engine);
+    stream_sums::register(engine);
+    memory::register(engine);
+    whole::register(engine);
     checks::register(engine);
     detector::register(engine);
     systematics::register(engine);

@@ -15,8 +15,15 @@
 //! a reference (marginals of each chunk) and CONSERVAttack (the whole sample's histograms)
 //! are refused by the caller ([`streamable`]).
 
+pub mod cut;
+mod driver;
 pub mod exact;
+pub mod hist;
+pub mod histogram;
+pub mod rss;
+pub mod scores;
 mod summary;
+pub mod yields;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -181,5 +188,7 @@ fn table(model: &dyn Model, first: usize, ds: &Dataset, out: &Outcome) -> Result
 
 #[cfg(test)]
 mod shard_tests;
+#[cfg(test)]
+mod sums_tests;
 #[cfg(test)]
 mod tests;

@@ -15,6 +15,7 @@
 
 pub mod glob;
 pub mod shard;
+mod whole;
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
