@@ -56,7 +56,7 @@ fn tables_join_in_event_order_and_refuse_overlaps_and_other_columns() {
     let e = merge(&out2, &[a.clone(), c.clone()]).unwrap_err().to_string();
     assert!(e.contains("has other columns than") && e.contains("c.parquet"), "{e}");
     // other kinds
-    let e = merge(&dir.join("x.json"), &[a.clone()]).unwrap_err().to_string();
+    let e = merge(&dir.join("x.json"), std::slice::from_ref(&a)).unwrap_err().to_string();
     assert!(e.contains("is not of the output's kind"), "{e}");
     let e = merge(&dir.join("x.png"), &[a]).unwrap_err().to_string();
     assert!(e.contains("only Parquet per-event tables"), "{e}");

@@ -51,7 +51,7 @@ impl Hist {
 
     /// `bins` equal-width bins over `[lo, hi)`.
     pub fn uniform(op: &str, bins: usize, lo: f64, hi: f64) -> Result<Hist> {
-        if bins == 0 || !(lo < hi) || !lo.is_finite() || !hi.is_finite() {
+        if bins == 0 || !lo.is_finite() || !hi.is_finite() || lo >= hi {
             return Err(Error::arg(
                 op,
                 format!("a histogram needs at least one bin and lo < hi, got {bins} bins over [{lo}, {hi}]"),

@@ -125,10 +125,10 @@ fn shards_partition_the_chain_by_position_whatever_the_chunk_size() {
     assert_eq!(shares, [700, 700, 600]);
     for size in [1, 250, 5000] {
         let mut firsts = Vec::new();
-        for i in 0..3 {
+        for (i, &share) in shares.iter().enumerate() {
             let c = chain.clone().sharded(Shard::new(i, 3).unwrap());
             let chunks = c.chunks(size).unwrap();
-            assert_eq!(chunks.iter().map(|k| k.events).sum::<usize>(), shares[i], "size {size}");
+            assert_eq!(chunks.iter().map(|k| k.events).sum::<usize>(), share, "size {size}");
             firsts.extend(chunks.iter().map(|k| (k.first_event, k.events)));
         }
         // the shards' chunks, in shard order, tile the chain without gap or overlap
