@@ -35,7 +35,7 @@ impl CutSummary {
 /// Evaluates `cut` on every event of `chain`, in chunks of at most `chunk` events.
 pub fn cut_chain(chain: &Chain, cut: &Expr, chunk: usize, out: Option<&Path>, control: &Control) -> Result<CutSummary> {
     let mut yields = Yields::default();
-    each_chunk("stream_cut", chain, chunk, out, control, &mut |c, ds| {
+    each_chunk("stream_cut", "stream_cut", chain, chunk, out, control, &mut |c, ds| {
         let pass = cut.eval_mask(ds)?;
         let mut part = Yields::default();
         for (i, &p) in pass.iter().enumerate() {

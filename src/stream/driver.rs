@@ -1,5 +1,4 @@
-//! The chunk loop of the streamed per-event work other than attacks (scores, histograms,
-//! cuts): read a chunk, let the work turn it into a per-event table and fold its sums, append
+//! The chunk loop of all streamed per-event work (attacks, scores, histograms, cuts): read a chunk, let the work turn it into a per-event table and fold its sums, append
 //! the table to the Parquet output as one row group, and count the events on one progress bar
 //! over the whole chain. Only one chunk (and its row group) is in memory at a time; the output
 //! file appears, complete, only when the last chunk is done.
@@ -20,9 +19,10 @@ use crate::optim::Control;
 
 /// Runs `work` on every chunk of at most `chunk` events of `chain`, in chain order; the
 /// tables it returns (if any) are written to `out` (when given), one row group per chunk. `op` names
-/// the work on the progress bar and in errors.
+/// the work in errors, `label` on the progress bar.
 pub fn each_chunk(
     op: &'static str,
+    label: &str,
     chain: &Chain,
     chunk: usize,
     out: Option<&Path>,
@@ -41,7 +41,7 @@ pub fn each_chunk(
     if let Ok(style) = ProgressStyle::with_template("{prefix:>10} {bar:30} {pos}/{len} events [{elapsed}]") {
         bar.set_style(style);
     }
-    bar.set_prefix(op);
+    bar.set_prefix(label.to_string());
     let mut step = |c: &Chunk| -> Result<Option<RecordBatch>> {
         control.check()?;
         let ds = chain.read(c)?;

@@ -29,10 +29,6 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, Float64Array, Int64Array, RecordBatch};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
 
 pub use self::exact::ExactSum;
 pub use self::summary::AttackSummary;
@@ -40,7 +36,6 @@ use crate::attack::{Attack, Outcome};
 use crate::data::chain::Chain;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::fsutil::atomic_write;
 use crate::model::Model;
 use crate::optim::Control;
 
@@ -74,81 +69,19 @@ pub fn attack_chain(
     control: &Control,
     configure: &mut dyn FnMut(&Dataset) -> Result<Box<dyn Attack>>,
 ) -> Result<AttackSummary> {
-    let chunks = chain.chunks(chunk)?;
-    if chunks.is_empty() {
-        return Err(Error::Empty { op: "stream_attack", what: "the chain (no events in any file)".into() });
-    }
-    let bar = if control.progress {
-        ProgressBar::with_draw_target(Some(chain.events() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    if let Ok(style) = ProgressStyle::with_template("{prefix:>10} {bar:30} {pos}/{len} events [{elapsed}]") {
-        bar.set_style(style);
-    }
-    bar.set_prefix(name.to_string());
     // Each chunk's attack runs without a bar of its own; the interrupt flag is shared.
     let quiet = Control { progress: false, ..control.clone() };
     let mut summary = AttackSummary::new(name);
-    let mut step = |k: usize| -> Result<(RecordBatch, AttackSummary)> {
-        let c = &chunks[k];
-        control.check()?;
-        let ds = chain.read(c)?;
-        model.check_features(&ds)?;
+    driver::each_chunk("stream_attack", name, chain, chunk, out, control, &mut |c, ds| {
+        model.check_features(ds)?;
         ds.check_finite("stream_attack")?;
-        let mut attack = configure(&ds)?;
+        let mut attack = configure(ds)?;
         attack.place(c.first_event as u64);
-        let x = model.inputs(&ds)?;
+        let x = model.inputs(ds)?;
         let outcome = attack.run(model, x.view(), ds.label(), &quiet)?;
-        let part = AttackSummary::of_chunk(name, &ds, &outcome);
-        let batch = table(model, c.first_event, &ds, &outcome)?;
-        bar.inc(c.events as u64);
-        Ok((batch, part))
-    };
-    match out {
-        None => {
-            for k in 0..chunks.len() {
-                summary.merge(&step(k)?.1)?;
-            }
-        }
-        Some(path) => {
-            let mut failure: Option<Error> = None;
-            let written = atomic_write(path, |w| {
-                let mut writer: Option<ArrowWriter<_>> = None;
-                let mut w = Some(w);
-                for k in 0..chunks.len() {
-                    let batch = match step(k).and_then(|(b, p)| summary.merge(&p).map(|_| b)) {
-                        Ok(b) => b,
-                        Err(e) => {
-                            failure = Some(e);
-                            return Err("stopped".into());
-                        }
-                    };
-                    if let Some(w) = w.take() {
-                        let props = WriterProperties::builder()
-                            .set_compression(Compression::SNAPPY)
-                            .set_max_row_group_row_count(Some(usize::MAX))
-                            .build();
-                        writer = Some(ArrowWriter::try_new(w, batch.schema(), Some(props))?);
-                    }
-                    if let Some(wr) = writer.as_mut() {
-                        wr.write(&batch)?;
-                        // one row group per chunk, written out before the next chunk is read
-                        wr.flush()?;
-                    }
-                }
-                if let Some(wr) = writer {
-                    wr.close()?;
-                }
-                Ok(())
-            });
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            written?;
-        }
-    }
-    bar.finish_and_clear();
+        summary.merge(&AttackSummary::of_chunk(name, ds, &outcome))?;
+        table(model, c.first_event, ds, &outcome).map(Some)
+    })?;
     Ok(summary)
 }
 

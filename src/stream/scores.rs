@@ -66,7 +66,7 @@ pub fn scores_chain(
     }
     let mut s =
         ScoreSummary { output, events: 0, weight: ExactSum::new(), hist: empty.clone(), classes: BTreeMap::new() };
-    each_chunk("stream_scores", chain, chunk, out, control, &mut |c, ds| {
+    each_chunk("stream_scores", "stream_scores", chain, chunk, out, control, &mut |c, ds| {
         model.check_features(ds)?;
         ds.check_finite("stream_scores")?;
         let scores = model.scores(model.inputs(ds)?.view())?;
