@@ -124,4 +124,6 @@ mod shard_tests;
 #[cfg(test)]
 mod sums_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;

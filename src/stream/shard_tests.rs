@@ -2,55 +2,21 @@
 //! the shards' tables, and the merge of their summaries, equal to one run's.
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::Path;
 
-use arrow_array::{Array, ArrayRef, Float32Array, Int64Array, RecordBatch};
+use arrow_array::{Array, ArrayRef, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 
+use super::test_support::setup;
 use super::*;
 use crate::attack::kinds::rdsa::RdsaAttack;
 use crate::attack::project::Projection;
 use crate::attack::rdsa::{Rdsa, RdsaConfig};
-use crate::attack::test_support::{bench_sigma, trained};
 use crate::attack::{configure, Purpose, Setup, UncertaintyModel, Value, Values};
 use crate::data::chain::Shard;
-use crate::data::io::testutil::tmpdir;
-use crate::data::io::ReadOptions;
-use crate::model::{Mlp, Output};
+use crate::model::Mlp;
 
 const ATTACKS: [&str; 4] = ["fgsm", "pgd", "minifool", "rdsa"];
-
-/// Rows `rows` of `ds` (features and label) as a Parquet file in row groups of `rg` rows.
-fn write_part(path: &Path, ds: &Dataset, rows: std::ops::Range<usize>, rg: usize) {
-    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
-    for (j, name) in ds.names().iter().enumerate() {
-        let v: Vec<f32> = rows.clone().map(|i| ds.x()[[i, j]]).collect();
-        cols.push((name.clone(), Arc::new(Float32Array::from(v))));
-    }
-    let l = ds.label().unwrap();
-    cols.push(("label".into(), Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| l[i])))));
-    let batch = RecordBatch::try_from_iter(cols).unwrap();
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(rg)).build();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-/// 2000 events of the reference task in two files of 1000 rows, row groups of 100.
-fn setup(tag: &str) -> (Mlp, Chain, UncertaintyModel, PathBuf) {
-    let (m, ds) = trained(5, Output::Sigmoid);
-    let dir = tmpdir(tag);
-    let paths: Vec<PathBuf> = (0..2).map(|k| dir.join(format!("p{k}.parquet"))).collect();
-    for (k, p) in paths.iter().enumerate() {
-        write_part(p, &ds, k * 1000..(k + 1) * 1000, 100);
-    }
-    let chain = Chain::open(&paths, &ReadOptions::default()).unwrap();
-    let unc = bench_sigma(&ds);
-    (m, chain, unc, dir)
-}
 
 /// The attack `name` for events `ds`: PGD with a random start, RDSA with its marginals from
 /// the fixed sample `reference` (both seeded).
@@ -118,7 +84,7 @@ fn i64s(parts: &[ArrayRef]) -> Vec<i64> {
 
 #[test]
 fn shards_partition_the_chain_by_position_whatever_the_chunk_size() {
-    let (_m, chain, _unc, _dir) = setup("shard_split");
+    let (_m, chain, _unc, _dir) = setup("shard_split", 2, false);
     // 20 row groups of 100 events in 3 shards: group at p goes to ⌊3p/2000⌋, so groups
     // 0–6 (p < 666.7), 7–13 (p < 1333.3) and 14–19: 700, 700 and 600 events
     let shares: Vec<usize> = (0..3).map(|i| chain.clone().sharded(Shard::new(i, 3).unwrap()).events()).collect();
@@ -145,7 +111,7 @@ fn shards_partition_the_chain_by_position_whatever_the_chunk_size() {
 
 #[test]
 fn union_of_shards_equals_the_single_run_for_every_per_event_attack() {
-    let (m, chain, unc, dir) = setup("shard_union");
+    let (m, chain, unc, dir) = setup("shard_union", 2, false);
     let all = chain.read_all().unwrap();
     // RDSA's marginals come from a fixed sample: the first 500 events
     let reference = chain.read(&chain.chunks(500).unwrap()[0]).unwrap();
@@ -219,7 +185,7 @@ fn the_random_start_is_per_event_and_moves_the_start() {
     // so the first 100 events attacked alone equal the first 100 of the whole run; with
     // another seed they differ (the start is random, and it matters: 3 steps of 0.1σ cannot
     // reach the same corner of the ±0.3σ box from every start).
-    let (m, chain, unc, _dir) = setup("shard_start");
+    let (m, chain, unc, _dir) = setup("shard_start", 2, false);
     let all = chain.read_all().unwrap();
     let head = chain.read(&chain.chunks(100).unwrap()[0]).unwrap();
     let whole = attack_for("pgd", &m, &unc, &all, &all).run(&m, all.x(), None, &Control::quiet()).unwrap();

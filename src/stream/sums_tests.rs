@@ -3,54 +3,22 @@
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::Float32Type;
-use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 
 use super::cut::cut_chain;
 use super::hist::Hist;
 use super::histogram::histogram_chain;
 use super::scores::scores_chain;
+use super::test_support::setup;
 use super::yields::Yields;
-use crate::attack::test_support::trained;
 use crate::data::chain::Chain;
 use crate::data::expr::Expr;
-use crate::data::io::testutil::tmpdir;
 use crate::data::io::ReadOptions;
-use crate::data::Dataset;
-use crate::model::{Model, Output};
+use crate::model::Model;
 use crate::optim::Control;
-
-/// Rows `rows` of `ds` with a weight 0.5 + 0.001·row, row groups of 100.
-fn write_part(path: &Path, ds: &Dataset, rows: std::ops::Range<usize>) {
-    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
-    for (j, name) in ds.names().iter().enumerate() {
-        cols.push((name.clone(), Arc::new(Float32Array::from_iter_values(rows.clone().map(|i| ds.x()[[i, j]])))));
-    }
-    let l = ds.label().unwrap();
-    cols.push(("label".into(), Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| l[i])))));
-    cols.push(("weight".into(), Arc::new(Float32Array::from_iter_values(rows.map(|i| 0.5 + 0.001 * i as f32)))));
-    let batch = RecordBatch::try_from_iter(cols).unwrap();
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(100)).build();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-fn setup(tag: &str) -> (crate::model::Mlp, Chain, PathBuf) {
-    let (m, ds) = trained(5, Output::Sigmoid);
-    let dir = tmpdir(tag);
-    let paths: Vec<PathBuf> = (0..3).map(|k| dir.join(format!("p{k}.parquet"))).collect();
-    for (k, p) in paths.iter().enumerate() {
-        write_part(p, &ds, k * 1000..(k + 1) * 1000);
-    }
-    (m, Chain::open(&paths, &ReadOptions::default()).unwrap(), dir)
-}
 
 fn column(p: &Path, name: &str) -> Vec<f32> {
     let b = ParquetRecordBatchReaderBuilder::try_new(File::open(p).unwrap()).unwrap().build().unwrap();
@@ -59,7 +27,7 @@ fn column(p: &Path, name: &str) -> Vec<f32> {
 
 #[test]
 fn streamed_cuts_equal_the_in_memory_selection_and_merge_exactly() {
-    let (_, chain, dir) = setup("sums_cut");
+    let (_, chain, _, dir) = setup("sums_cut", 3, true);
     let all = chain.read_all().unwrap();
     let cut = Expr::parse("x0 > 0.3 && x1 < 1").unwrap();
     // the selection on the whole chain, counted directly
@@ -98,7 +66,7 @@ fn streamed_cuts_equal_the_in_memory_selection_and_merge_exactly() {
 
 #[test]
 fn streamed_scores_and_histograms_equal_the_in_memory_ones() {
-    let (m, chain, dir) = setup("sums_scores");
+    let (m, chain, _, dir) = setup("sums_scores", 3, true);
     let all = chain.read_all().unwrap();
     let scores = m.scores(m.inputs(&all).unwrap().view()).unwrap();
     let empty = Hist::uniform("t", 20, 0.0, 1.0).unwrap();

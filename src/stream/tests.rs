@@ -4,49 +4,12 @@ use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Float32Array, Int64Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 
+use super::test_support::setup;
 use super::*;
-use crate::attack::test_support::{bench_sigma, trained};
 use crate::attack::{configure, Purpose, Setup, UncertaintyModel, Value, Values};
-use crate::data::io::testutil::tmpdir;
 use crate::data::io::ReadOptions;
-use crate::model::{Mlp, Output};
-
-/// Writes rows `rows` of `ds` (features, label and a weight 0.5 + 0.001·row) to a Parquet
-/// file in row groups of `rg` rows.
-fn write_part(path: &Path, ds: &Dataset, rows: std::ops::Range<usize>, rg: usize) {
-    let mut cols: Vec<(String, ArrayRef)> = Vec::new();
-    for (j, name) in ds.names().iter().enumerate() {
-        let v: Vec<f32> = rows.clone().map(|i| ds.x()[[i, j]]).collect();
-        cols.push((name.clone(), Arc::new(Float32Array::from(v))));
-    }
-    let l = ds.label().unwrap();
-    cols.push(("label".into(), Arc::new(Int64Array::from_iter_values(rows.clone().map(|i| l[i])))));
-    cols.push((
-        "weight".into(),
-        Arc::new(Float32Array::from_iter_values(rows.clone().map(|i| 0.5 + 0.001 * i as f32))),
-    ));
-    let batch = RecordBatch::try_from_iter(cols).unwrap();
-    let props = WriterProperties::builder().set_max_row_group_row_count(Some(rg)).build();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
-    w.write(&batch).unwrap();
-    w.close().unwrap();
-}
-
-/// 3000 events of the reference task in three files (1000 rows each, row groups of 100).
-fn setup(tag: &str) -> (Mlp, Chain, UncertaintyModel, PathBuf) {
-    let (m, ds) = trained(5, Output::Sigmoid);
-    let dir = tmpdir(tag);
-    let paths: Vec<PathBuf> = (0..3).map(|k| dir.join(format!("p{k}.parquet"))).collect();
-    for (k, p) in paths.iter().enumerate() {
-        write_part(p, &ds, k * 1000..(k + 1) * 1000, 100);
-    }
-    let chain = Chain::open(&paths, &ReadOptions::default()).unwrap();
-    let unc = bench_sigma(&ds);
-    (m, chain, unc, dir)
-}
+use crate::model::Mlp;
 
 fn values(name: &'static str) -> Values {
     match name {
@@ -117,7 +80,7 @@ fn arrow_concat(parts: &[&dyn arrow_array::Array]) -> ArrayRef {
 
 #[test]
 fn streamed_attacks_equal_the_in_memory_run_for_any_chunk_size() {
-    let (m, chain, unc, dir) = setup("stream_eq");
+    let (m, chain, unc, dir) = setup("stream_eq", 3, true);
     let all = chain.read_all().unwrap();
     for name in ["fgsm", "pgd", "minifool"] {
         // the in-memory attack on the whole chain at once
@@ -155,7 +118,7 @@ fn streamed_attacks_equal_the_in_memory_run_for_any_chunk_size() {
 
 #[test]
 fn summaries_of_parts_merge_into_the_whole_and_refuse_mismatches() {
-    let (m, chain, unc, _dir) = setup("stream_merge");
+    let (m, chain, unc, _dir) = setup("stream_merge", 3, true);
     let whole = run("fgsm", &m, &chain, &unc, 1000, None);
     // the first file alone and the last two files: their merged summary is the whole one
     let p = |k: std::ops::Range<usize>| {
@@ -176,7 +139,7 @@ fn summaries_of_parts_merge_into_the_whole_and_refuse_mismatches() {
 
 #[test]
 fn a_failing_chunk_leaves_no_result_file() {
-    let (m, chain, unc, dir) = setup("stream_fail");
+    let (m, chain, unc, dir) = setup("stream_fail", 3, true);
     let out = dir.join("never.parquet");
     let mut k = 0;
     let mut cfg = |ds: &Dataset| {
