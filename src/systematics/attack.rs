@@ -536,4 +536,4 @@ fn coherent_minifool(space: &ThetaSpace<'_>, cfg: &ThetaAttackConfig, control: &
 
 #[cfg(test)]
 #[path = "attack_tests.rs"]
-mod tests;
+pub(super) mod tests;

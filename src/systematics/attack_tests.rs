@@ -42,13 +42,14 @@ fn systematics() -> Systematics {
 
 /// A smooth (tanh) untrained classifier on the 11 collider features, standardised on `ds`.
 fn classifier(ds: &Dataset) -> Mlp {
+    classifier_seeded(ds, 11)
+}
+
+/// [`classifier`] with its weights drawn from `seed` (the fused path's tests use it too).
+pub(in crate::systematics) fn classifier_seeded(ds: &Dataset, seed: u64) -> Mlp {
     let names: Vec<String> = COLLIDER_FEATURES.iter().map(|s| s.to_string()).collect();
-    let cfg = MlpConfig {
-        activation: Activation::Tanh,
-        seed: 11,
-        feature_names: Some(names.clone()),
-        ..MlpConfig::default()
-    };
+    let cfg =
+        MlpConfig { activation: Activation::Tanh, seed, feature_names: Some(names.clone()), ..MlpConfig::default() };
     let mut m = Mlp::new(&[11, 16, 16, 1], cfg).unwrap();
     m.fit_standardization(&ds.select(&names).unwrap()).unwrap();
     m

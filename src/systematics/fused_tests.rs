@@ -1,9 +1,9 @@
 use ndarray::Array2;
 use serde_json::json;
 
-use crate::data::synthetic::{collider, ColliderConfig, COLLIDER_FEATURES};
+use crate::data::synthetic::{collider, ColliderConfig};
 use crate::data::Dataset;
-use crate::model::{Activation, GradTarget, Mlp, MlpConfig, Model};
+use crate::model::{GradTarget, Mlp, Model};
 use crate::rng::Stream;
 use crate::systematics::theta_grad::EventValue;
 use crate::systematics::{from_json, Systematics, ThetaSpace};
@@ -41,17 +41,9 @@ fn systematics(extra: serde_json::Value) -> Systematics {
     .unwrap()
 }
 
+/// The attack tests' smooth collider classifier, its own seed.
 fn classifier(ds: &Dataset) -> Mlp {
-    let names: Vec<String> = COLLIDER_FEATURES.iter().map(|s| s.to_string()).collect();
-    let cfg = MlpConfig {
-        activation: Activation::Tanh,
-        seed: 13,
-        feature_names: Some(names.clone()),
-        ..MlpConfig::default()
-    };
-    let mut m = Mlp::new(&[11, 16, 16, 1], cfg).unwrap();
-    m.fit_standardization(&ds.select(&names).unwrap()).unwrap();
-    m
+    crate::systematics::attack::tests::classifier_seeded(ds, 13)
 }
 
 /// θ per event in [−1.5, 1.5] from a seed.
